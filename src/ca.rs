@@ -1,0 +1,416 @@
+//! The local certificate authority and the leaf certificates it mints.
+//!
+//! The CA is created once per certificate directory and reused on every later
+//! run; its private key never leaves that directory (mode 0600). Leaf
+//! certificates are minted per host on first contact and cached, all sharing
+//! one P-256 key so minting is one signature and browsers can be told a single
+//! SPKI hash. Nothing here does network IO.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SanType,
+    SerialNumber,
+};
+use rustls::crypto::CryptoProvider;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use time::{Duration, OffsetDateTime};
+
+/// File name of the CA certificate inside the certificate directory.
+pub const CA_CERT_FILE: &str = "authlens-ca.pem";
+/// File name of the CA private key inside the certificate directory.
+pub const CA_KEY_FILE: &str = "authlens-ca-key.pem";
+
+/// How many hosts' leaf certificates are kept before the cache is reset.
+const LEAF_CACHE_LIMIT: usize = 10_000;
+/// Longest leaf validity browsers accept (CA/Browser Forum baseline).
+const LEAF_VALIDITY_DAYS: i64 = 397;
+
+/// Why the CA could not be loaded, created or used.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a usable authlens CA file ({reason}); fix or delete it (deleting both CA files makes authlens create a new CA, which clients must trust again)"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "only one of {present} and {missing} exists; restore the missing file or delete the other to create a new CA"
+    )]
+    HalfPresent { present: PathBuf, missing: PathBuf },
+    #[error("cannot mint a certificate for {host:?}: {reason}")]
+    Mint { host: String, reason: String },
+}
+
+/// The authlens certificate authority: loads or creates the CA and mints
+/// cached leaf certificates for intercepted hosts.
+pub struct CertificateAuthority {
+    issuer: Issuer<'static, KeyPair>,
+    ca_cert_der: CertificateDer<'static>,
+    ca_not_after: OffsetDateTime,
+    cert_path: PathBuf,
+    /// Shared by every leaf; generated fresh at each start.
+    leaf_key: KeyPair,
+    signing_key: Arc<dyn rustls::sign::SigningKey>,
+    cache: Mutex<HashMap<String, Arc<CertifiedKey>>>,
+    minted: AtomicU64,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("cert_path", &self.cert_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// Loads the CA from `dir`, creating the directory and a new CA when
+    /// neither file exists. A present but unreadable or corrupt file is an
+    /// error, never a reason to regenerate silently.
+    pub fn load_or_create(dir: &Path, provider: &CryptoProvider) -> Result<Self, CaError> {
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        let (cert_pem, key_pem) = match (cert_path.exists(), key_path.exists()) {
+            (true, true) => (read(&cert_path)?, read(&key_path)?),
+            (false, false) => create_ca(dir, &cert_path, &key_path)?,
+            (true, false) => {
+                return Err(CaError::HalfPresent {
+                    present: cert_path,
+                    missing: key_path,
+                });
+            }
+            (false, true) => {
+                return Err(CaError::HalfPresent {
+                    present: key_path,
+                    missing: cert_path,
+                });
+            }
+        };
+        Self::from_pem(&cert_pem, &key_pem, &cert_path, &key_path, provider)
+    }
+
+    fn from_pem(
+        cert_pem: &str,
+        key_pem: &str,
+        cert_path: &Path,
+        key_path: &Path,
+        provider: &CryptoProvider,
+    ) -> Result<Self, CaError> {
+        let corrupt = |path: &Path, reason: String| CaError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let ca_key = KeyPair::from_pem(key_pem)
+            .map_err(|e| corrupt(key_path, format!("no valid private key: {e}")))?;
+        let ca_cert_der = first_certificate(cert_pem)
+            .ok_or_else(|| corrupt(cert_path, "no PEM certificate found".into()))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&ca_cert_der)
+            .map_err(|e| corrupt(cert_path, format!("certificate does not parse: {e}")))?;
+        if parsed.public_key().raw != ca_key.subject_public_key_info().as_slice() {
+            return Err(corrupt(
+                key_path,
+                format!(
+                    "this key does not belong to the certificate in {}",
+                    cert_path.display()
+                ),
+            ));
+        }
+        let ca_not_after = parsed.validity().not_after.to_datetime();
+        let issuer = Issuer::from_ca_cert_der(&ca_cert_der, ca_key)
+            .map_err(|e| corrupt(cert_path, format!("not usable as an issuer: {e}")))?;
+
+        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| {
+            CaError::Mint {
+                host: String::new(),
+                reason: format!("leaf key generation failed: {e}"),
+            }
+        })?;
+        let leaf_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let signing_key = provider
+            .key_provider
+            .load_private_key(leaf_der)
+            .map_err(|e| CaError::Mint {
+                host: String::new(),
+                reason: format!("leaf key not loadable: {e}"),
+            })?;
+
+        Ok(CertificateAuthority {
+            issuer,
+            ca_cert_der,
+            ca_not_after,
+            cert_path: cert_path.to_path_buf(),
+            leaf_key,
+            signing_key,
+            cache: Mutex::new(HashMap::new()),
+            minted: AtomicU64::new(0),
+        })
+    }
+
+    /// Path of the CA certificate (what clients must trust).
+    pub fn cert_path(&self) -> &Path {
+        &self.cert_path
+    }
+
+    /// The CA certificate in DER form.
+    pub fn cert_der(&self) -> &CertificateDer<'static> {
+        &self.ca_cert_der
+    }
+
+    /// DER SubjectPublicKeyInfo of the key shared by every leaf certificate.
+    pub fn leaf_spki_der(&self) -> Vec<u8> {
+        self.leaf_key.subject_public_key_info()
+    }
+
+    /// How many leaf certificates have been minted since start.
+    pub fn minted_count(&self) -> u64 {
+        self.minted.load(Ordering::Relaxed)
+    }
+
+    /// The certificate chain and key to present for `host` (a DNS name or an
+    /// IP literal, brackets allowed). Minted on first use, then cached; two
+    /// concurrent first requests for one host mint once.
+    pub fn leaf_for(&self, host: &str) -> Result<Arc<CertifiedKey>, CaError> {
+        let host = normalize_host(host);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = cache.get(&host) {
+            return Ok(found.clone());
+        }
+        // Minting under the lock is one ECDSA signature (tens of microseconds),
+        // cheaper than coordinating waiters, and guarantees a single mint.
+        let leaf = Arc::new(self.mint(&host)?);
+        if cache.len() >= LEAF_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(host, leaf.clone());
+        Ok(leaf)
+    }
+
+    fn mint(&self, host: &str) -> Result<CertifiedKey, CaError> {
+        let fail = |reason: String| CaError::Mint {
+            host: host.to_string(),
+            reason,
+        };
+        let mut params = CertificateParams::default();
+        let san = match host.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(
+                host.to_string()
+                    .try_into()
+                    .map_err(|e| fail(format!("not a valid DNS name: {e}")))?,
+            ),
+        };
+        params.subject_alt_names = vec![san];
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, host);
+        dn.push(DnType::OrganizationName, "authlens");
+        params.distinguished_name = dn;
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(1);
+        params.not_after = (params.not_before + Duration::days(LEAF_VALIDITY_DAYS))
+            .min(self.ca_not_after)
+            .max(now);
+        params.serial_number = Some(random_serial());
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params
+            .signed_by(&self.leaf_key, &self.issuer)
+            .map_err(|e| fail(e.to_string()))?;
+        self.minted.fetch_add(1, Ordering::Relaxed);
+        Ok(CertifiedKey::new(
+            vec![cert.der().clone(), self.ca_cert_der.clone()],
+            self.signing_key.clone(),
+        ))
+    }
+}
+
+/// Lower-cases names and strips IPv6 brackets so `[::1]` and `::1` share a
+/// certificate.
+fn normalize_host(host: &str) -> String {
+    let trimmed = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    trimmed.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn random_serial() -> SerialNumber {
+    let mut bytes: [u8; 16] = rand::random();
+    // Positive and without a leading zero byte, as DER INTEGER wants.
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    SerialNumber::from_slice(&bytes)
+}
+
+fn read(path: &Path) -> Result<String, CaError> {
+    fs::read_to_string(path).map_err(|source| CaError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn first_certificate(pem: &str) -> Option<CertificateDer<'static>> {
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .and_then(Result::ok)
+}
+
+/// Creates a new CA in `dir`: P-256, ten years, a name with a random suffix so
+/// two installations are never confused in a trust store.
+fn create_ca(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(String, String), CaError> {
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CaError::Write { path, source }
+    };
+    fs::create_dir_all(dir).map_err(write_err(dir))?;
+    let mint_err = |e: rcgen::Error| CaError::Mint {
+        host: "authlens CA".into(),
+        reason: e.to_string(),
+    };
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(mint_err)?;
+    let suffix: u32 = rand::random();
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("authlens local CA {suffix:08x}"));
+    dn.push(DnType::OrganizationName, "authlens");
+    dn.push(
+        DnType::OrganizationalUnitName,
+        "local debugging proxy, do not trust on shared machines",
+    );
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(3650);
+    params.serial_number = Some(random_serial());
+    let cert = params.self_signed(&key).map_err(mint_err)?;
+    let key_pem = key.serialize_pem();
+    write_private(key_path, key_pem.as_bytes()).map_err(write_err(key_path))?;
+    fs::write(cert_path, cert.pem()).map_err(write_err(cert_path))?;
+    Ok((cert.pem(), key_pem))
+}
+
+/// Writes a file readable by its owner only, created with that mode so the
+/// key is never briefly world-readable.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> CryptoProvider {
+        rustls::crypto::ring::default_provider()
+    }
+
+    #[test]
+    fn creates_then_reuses_the_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        let second = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        assert_eq!(first.cert_der(), second.cert_der());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(CA_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn corrupt_files_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        fs::write(dir.path().join(CA_CERT_FILE), "garbage").unwrap();
+        let err = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap_err();
+        assert!(matches!(err, CaError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains(CA_CERT_FILE), "{err}");
+
+        fs::remove_file(dir.path().join(CA_CERT_FILE)).unwrap();
+        let err = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap_err();
+        assert!(matches!(err, CaError::HalfPresent { .. }), "{err}");
+    }
+
+    #[test]
+    fn mismatched_key_is_refused() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        CertificateAuthority::load_or_create(a.path(), &provider()).unwrap();
+        CertificateAuthority::load_or_create(b.path(), &provider()).unwrap();
+        fs::copy(b.path().join(CA_KEY_FILE), a.path().join(CA_KEY_FILE)).unwrap();
+        let err = CertificateAuthority::load_or_create(a.path(), &provider()).unwrap_err();
+        assert!(err.to_string().contains(CA_KEY_FILE), "{err}");
+    }
+
+    #[test]
+    fn leaves_carry_the_right_san_and_validity() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        for (host, want) in [
+            ("idp.test", "idp.test"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("[::1]", "::1"),
+        ] {
+            let leaf = ca.leaf_for(host).unwrap();
+            let (_, cert) = x509_parser::parse_x509_certificate(&leaf.cert[0]).unwrap();
+            let san = cert.subject_alternative_name().unwrap().unwrap();
+            let names: Vec<String> = san
+                .value
+                .general_names
+                .iter()
+                .map(|n| match n {
+                    x509_parser::extensions::GeneralName::DNSName(d) => d.to_string(),
+                    x509_parser::extensions::GeneralName::IPAddress(ip) => match ip.len() {
+                        4 => IpAddr::from(<[u8; 4]>::try_from(*ip).unwrap()).to_string(),
+                        _ => IpAddr::from(<[u8; 16]>::try_from(*ip).unwrap()).to_string(),
+                    },
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(names, vec![want.to_string()]);
+            let validity = cert.validity();
+            let days = (validity.not_after.timestamp() - validity.not_before.timestamp()) / 86_400;
+            assert!(days <= LEAF_VALIDITY_DAYS, "{days}");
+            assert!(validity.not_before.timestamp() < OffsetDateTime::now_utc().unix_timestamp());
+        }
+        assert_eq!(ca.minted_count(), 3);
+        ca.leaf_for("IDP.test").unwrap();
+        assert_eq!(ca.minted_count(), 3, "cached, case-insensitively");
+    }
+}

@@ -1,0 +1,237 @@
+//! The proxy's validated configuration.
+//!
+//! Raw command-line values are parsed once into these types; the rest of the
+//! proxy never sees a string it has to re-check.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::exchange::DEFAULT_CAPTURE_LIMIT;
+
+/// Everything the proxy needs to run.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    /// Where the CA certificate and key live.
+    pub certs_dir: PathBuf,
+    /// Extra PEM files of CAs trusted for upstream connections.
+    pub upstream_cas: Vec<PathBuf>,
+    /// Skip upstream certificate verification.
+    pub insecure: bool,
+    pub connect_to: Vec<ConnectTo>,
+    pub passthrough: Vec<HostPattern>,
+    /// How much of each body observers get a copy of.
+    pub capture_limit: usize,
+    pub timeouts: Timeouts,
+}
+
+impl ProxyConfig {
+    /// A configuration listening on `listen` with defaults for the rest.
+    pub fn new(listen: SocketAddr, certs_dir: impl Into<PathBuf>) -> Self {
+        ProxyConfig {
+            listen,
+            certs_dir: certs_dir.into(),
+            upstream_cas: Vec::new(),
+            insecure: false,
+            connect_to: Vec::new(),
+            passthrough: Vec::new(),
+            capture_limit: DEFAULT_CAPTURE_LIMIT,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Time limits that keep a stuck peer from holding resources forever.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// DNS resolution plus TCP connect plus TLS handshake to an upstream.
+    pub connect: Duration,
+    /// A client must deliver a complete request head within this time.
+    pub header_read: Duration,
+    /// A connection with no bytes moving either way is closed after this.
+    pub idle: Duration,
+    /// Upstream must start answering a request within this time.
+    pub response_head: Duration,
+    /// How long in-flight exchanges may finish after Ctrl-C.
+    pub shutdown_grace: Duration,
+    /// Idle upstream connections are closed after this.
+    pub pool_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            header_read: Duration::from_secs(30),
+            idle: Duration::from_secs(300),
+            response_head: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(3),
+            pool_idle: Duration::from_secs(90),
+        }
+    }
+}
+
+/// A `--connect-to HOST:PORT:ADDR:PORT2` rule (curl's meaning): requests for
+/// HOST:PORT are sent to ADDR:PORT2, while TLS SNI and certificate checks
+/// still use HOST. An empty HOST or PORT matches any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub to_host: String,
+    pub to_port: u16,
+}
+
+/// A bad `--connect-to` or `--passthrough` value.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {flag} value {value:?}: {reason}")]
+pub struct ConfigError {
+    pub flag: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl FromStr for ConnectTo {
+    type Err = ConfigError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let err = |reason: &str| ConfigError {
+            flag: "--connect-to",
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        let (host, rest) = split_host(value).ok_or_else(|| err("expected HOST:PORT:ADDR:PORT2"))?;
+        let (port, rest) = rest
+            .split_once(':')
+            .ok_or_else(|| err("expected HOST:PORT:ADDR:PORT2"))?;
+        let (to_host, to_port) = split_host(rest).ok_or_else(|| err("expected ADDR:PORT2"))?;
+        let port = match port {
+            "" => None,
+            p => Some(p.parse().map_err(|_| err("PORT is not a port number"))?),
+        };
+        let to_port = to_port
+            .parse()
+            .map_err(|_| err("PORT2 is not a port number"))?;
+        if to_host.is_empty() {
+            return Err(err("ADDR is empty"));
+        }
+        Ok(ConnectTo {
+            host: (!host.is_empty()).then(|| unbracket(host).to_ascii_lowercase()),
+            port,
+            to_host: unbracket(to_host).to_string(),
+            to_port,
+        })
+    }
+}
+
+/// Splits `host:rest` where host may be a bracketed IPv6 literal.
+fn split_host(s: &str) -> Option<(&str, &str)> {
+    if s.starts_with('[') {
+        let end = s.find(']')?;
+        let rest = s[end + 1..].strip_prefix(':')?;
+        Some((&s[..=end], rest))
+    } else {
+        s.split_once(':')
+    }
+}
+
+fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+impl ConnectTo {
+    /// Where to connect for `host:port`, if this rule applies.
+    pub fn apply(&self, host: &str, port: u16) -> Option<(&str, u16)> {
+        let host_ok = self
+            .host
+            .as_deref()
+            .is_none_or(|h| h.eq_ignore_ascii_case(unbracket(host)));
+        let port_ok = self.port.is_none_or(|p| p == port);
+        (host_ok && port_ok).then_some((self.to_host.as_str(), self.to_port))
+    }
+}
+
+/// A host glob for `--passthrough`: `*` matches any run of characters
+/// (`*.googleapis.com` matches `www.googleapis.com`, not `googleapis.com`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern(String);
+
+impl FromStr for HostPattern {
+    type Err = ConfigError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() || trimmed.contains(['/', ' ']) {
+            return Err(ConfigError {
+                flag: "--passthrough",
+                value: value.to_string(),
+                reason: "expected a host name pattern such as *.example.com".into(),
+            });
+        }
+        Ok(HostPattern(unbracket(trimmed).to_ascii_lowercase()))
+    }
+}
+
+impl HostPattern {
+    pub fn matches(&self, host: &str) -> bool {
+        glob(self.0.as_bytes(), unbracket(host).to_ascii_lowercase().as_bytes())
+    }
+}
+
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    // Iterative wildcard matching with single-star backtracking.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_parses_curl_syntax() {
+        let rule: ConnectTo = "idp.test:443:127.0.0.1:8443".parse().unwrap();
+        assert_eq!(rule.apply("idp.test", 443), Some(("127.0.0.1", 8443)));
+        assert_eq!(rule.apply("IDP.test", 443), Some(("127.0.0.1", 8443)));
+        assert_eq!(rule.apply("idp.test", 80), None);
+        let any: ConnectTo = "::[::1]:9".parse().unwrap();
+        assert_eq!(any.apply("x", 1), Some(("::1", 9)));
+        let v6: ConnectTo = "[::1]:443:127.0.0.1:1".parse().unwrap();
+        assert_eq!(v6.apply("[::1]", 443), Some(("127.0.0.1", 1)));
+        for bad in ["", "a:b:c:d", "a:1:b", "a:1::2", "a:1:b:99999"] {
+            assert!(bad.parse::<ConnectTo>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passthrough_globs() {
+        let p: HostPattern = "*.googleapis.com".parse().unwrap();
+        assert!(p.matches("www.googleapis.com"));
+        assert!(p.matches("A.B.GoogleApis.com"));
+        assert!(!p.matches("googleapis.com"));
+        assert!(!p.matches("www.googleapis.com.evil"));
+        let exact: HostPattern = "idp.test".parse().unwrap();
+        assert!(exact.matches("idp.test") && !exact.matches("xidp.test"));
+        assert!("".parse::<HostPattern>().is_err());
+    }
+}

@@ -1,0 +1,532 @@
+//! The four messages of the authorization-code flow, parsed once into typed
+//! values that keep the raw text for evidence.
+//!
+//! Recognition is by content, on any host (OAUTH.md §1): nothing here knows
+//! about attempts or rules, and no input (arbitrary bytes in a query, a form,
+//! JSON, HTML or a `Location`) can make it panic.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, Method, Uri, header};
+
+use super::form_post::parse_form;
+use super::params::{Params, decode_component};
+use super::provider::{Endpoint, EndpointKind, KnownEndpoints};
+use crate::exchange::{CapturedBody, RequestRecord, ResponseRecord};
+
+/// Raw text kept for evidence is cut to this many bytes.
+pub const RAW_CAP: usize = 4096;
+/// Bodies larger than this are not parsed (an OAuth message is small).
+const PARSE_CAP: usize = 256 * 1024;
+
+// === AuthorizeRequest ===
+
+/// `GET|POST …/authorize?response_type=code&client_id=…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizeRequest {
+    pub endpoint: Endpoint,
+    pub client_id: String,
+    pub response_type: String,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub response_mode: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    /// Entra v1 `resource`.
+    pub resource: Option<String>,
+    pub params: Params,
+    /// The query or form body as sent (capped).
+    pub raw: String,
+}
+
+impl AuthorizeRequest {
+    /// Recognises an authorization request: `response_type` containing `code`
+    /// and a `client_id`, in the query or a form body.
+    pub fn parse(req: &RequestRecord) -> Option<AuthorizeRequest> {
+        let query = req.uri.query().unwrap_or_default();
+        let mut candidates = vec![query.to_owned()];
+        if req.method == Method::POST && is_form(&req.headers) {
+            candidates.push(body_text(&req.body, &req.headers)?);
+        }
+        candidates.into_iter().find_map(|raw| {
+            let params = Params::parse(&raw);
+            let response_type = params.get("response_type")?;
+            if !response_type.split(' ').any(|t| t == "code") {
+                return None;
+            }
+            let text = |k: &str| params.get(k).map(str::to_owned);
+            Some(AuthorizeRequest {
+                endpoint: Endpoint::from_uri(&req.uri),
+                client_id: text("client_id")?,
+                response_type: response_type.to_owned(),
+                redirect_uri: text("redirect_uri"),
+                scope: text("scope"),
+                state: text("state"),
+                nonce: text("nonce"),
+                response_mode: text("response_mode"),
+                code_challenge: text("code_challenge"),
+                code_challenge_method: text("code_challenge_method"),
+                resource: text("resource"),
+                raw: cap(&raw),
+                params,
+            })
+        })
+    }
+}
+
+// === AuthorizationResponse ===
+
+/// Where an authorization response was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// The query of a `Location` header.
+    Query,
+    /// The fragment of a `Location` header (the browser never sends it on).
+    Fragment,
+    /// An auto-submitting HTML form.
+    FormPost,
+    /// A request to the redirect URI (the browser delivering the response).
+    Callback,
+}
+
+impl ResponseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::Fragment => "fragment",
+            ResponseMode::FormPost => "form_post",
+            ResponseMode::Callback => "callback",
+        }
+    }
+}
+
+/// `code` (or `error`) on its way back to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationResponse {
+    pub mode: ResponseMode,
+    /// Where it is going: the redirect URI without query or fragment.
+    pub target: Option<String>,
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// RFC 9207 issuer.
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    /// Entra / B2C numbers (`AADSTS50011`, `AADB2C90006`) named in the error.
+    pub error_codes: Vec<String>,
+    pub params: Params,
+    pub raw: String,
+}
+
+impl AuthorizationResponse {
+    /// From an IdP response: a `Location` (query or fragment) or a form_post page.
+    pub fn from_response(resp: &ResponseRecord) -> Option<AuthorizationResponse> {
+        if let Some(location) = header_str(&resp.headers, header::LOCATION) {
+            return Self::from_location(location);
+        }
+        let html = body_text(&resp.body, &resp.headers)?;
+        if !html.contains('<') {
+            return None;
+        }
+        let form = parse_form(&html)?;
+        let target = form.action.as_deref().map(strip_query);
+        Self::from_params(ResponseMode::FormPost, target, form.fields, cap(&html))
+    }
+
+    /// From a `Location` header value.
+    pub fn from_location(location: &str) -> Option<AuthorizationResponse> {
+        let (before, fragment) = location.split_once('#').unwrap_or((location, ""));
+        let target = Some(strip_query(before));
+        let fragment_params = Params::parse(fragment);
+        if carries_response(&fragment_params) {
+            return Self::from_params(ResponseMode::Fragment, target, fragment_params, cap(location));
+        }
+        let query = before.split_once('?').map_or("", |(_, q)| q);
+        Self::from_params(ResponseMode::Query, target, Params::parse(query), cap(location))
+    }
+
+    /// From a request to the redirect URI (query, or a form_post body).
+    pub fn from_callback(req: &RequestRecord) -> Option<AuthorizationResponse> {
+        let target = Some(strip_query(&req.uri.to_string()));
+        let query = req.uri.query().unwrap_or_default();
+        let params = Params::parse(query);
+        if carries_response(&params) {
+            return Self::from_params(ResponseMode::Callback, target, params, cap(query));
+        }
+        if req.method == Method::POST && is_form(&req.headers) {
+            let body = body_text(&req.body, &req.headers)?;
+            return Self::from_params(ResponseMode::Callback, target, Params::parse(&body), cap(&body));
+        }
+        None
+    }
+
+    fn from_params(
+        mode: ResponseMode,
+        target: Option<String>,
+        params: Params,
+        raw: String,
+    ) -> Option<AuthorizationResponse> {
+        if !carries_response(&params) {
+            return None;
+        }
+        let text = |k: &str| params.get(k).map(str::to_owned);
+        let error_description = text("error_description");
+        Some(AuthorizationResponse {
+            mode,
+            target,
+            code: text("code"),
+            state: text("state"),
+            iss: text("iss"),
+            error: text("error"),
+            error_codes: error_description.as_deref().map(idp_codes).unwrap_or_default(),
+            error_description,
+            params,
+            raw,
+        })
+    }
+}
+
+fn carries_response(params: &Params) -> bool {
+    params.get("code").is_some() || params.get("error").is_some()
+}
+
+// === TokenRequest ===
+
+/// How the token request body was encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    Empty,
+    Form,
+    Json,
+    /// Anything else (multipart, text, binary, compressed, not captured).
+    Other,
+}
+
+/// Where a token request parameter was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamSource {
+    Form,
+    Json,
+    Query,
+}
+
+/// Client credentials sent with HTTP Basic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicAuth {
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// `POST …/token` with `grant_type=authorization_code` (or anything sent to
+/// a token endpoint, however broken).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub method: Method,
+    pub endpoint: Endpoint,
+    pub content_type: Option<String>,
+    pub body_format: BodyFormat,
+    /// Parameters of a form body.
+    pub form: Params,
+    /// Parameters of a JSON object body (wrong, but read for pairing).
+    pub json: Params,
+    /// Parameters of the query string (wrong, but read for pairing).
+    pub query: Params,
+    pub basic: Option<BasicAuth>,
+    pub origin: Option<String>,
+    /// The body as sent (capped).
+    pub raw_body: String,
+}
+
+impl TokenRequest {
+    /// Recognises a token request by its content (`grant_type=authorization_code`
+    /// anywhere) or by its URL (a known or learnt token endpoint).
+    pub fn parse(req: &RequestRecord, known: &KnownEndpoints) -> Option<TokenRequest> {
+        if req.method == Method::OPTIONS || req.method == Method::HEAD {
+            return None;
+        }
+        let endpoint = Endpoint::from_uri(&req.uri);
+        let content_type = header_str(&req.headers, header::CONTENT_TYPE).map(str::to_owned);
+        let body = body_text(&req.body, &req.headers);
+        let body_format = match body.as_deref() {
+            None if req.body.size > 0 => BodyFormat::Other,
+            None | Some("") => BodyFormat::Empty,
+            Some(b) => {
+                let ct = content_type.as_deref().unwrap_or_default().to_ascii_lowercase();
+                if ct.contains("json") || b.trim_start().starts_with('{') {
+                    BodyFormat::Json
+                } else if ct.starts_with("application/x-www-form-urlencoded")
+                    || (ct.is_empty() && b.contains('='))
+                {
+                    BodyFormat::Form
+                } else {
+                    BodyFormat::Other
+                }
+            }
+        };
+        let body = body.unwrap_or_default();
+        let form = match body_format {
+            BodyFormat::Form => Params::parse(&body),
+            _ => Params::default(),
+        };
+        let json = match body_format {
+            BodyFormat::Json => json_params(&body),
+            _ => Params::default(),
+        };
+        let request = TokenRequest {
+            method: req.method.clone(),
+            content_type,
+            body_format,
+            form,
+            json,
+            query: Params::parse(req.uri.query().unwrap_or_default()),
+            basic: basic_auth(&req.headers),
+            origin: header_str(&req.headers, header::ORIGIN).map(str::to_owned),
+            raw_body: cap(&body),
+            endpoint,
+        };
+        let at_token_url = request.endpoint.kind == EndpointKind::Token
+            || known.is_token_endpoint(&request.endpoint.url());
+        let recognised = match request.param("grant_type") {
+            Some("authorization_code") => true,
+            Some(_) => at_token_url && request.param("code").is_some(),
+            None => at_token_url,
+        };
+        recognised.then_some(request)
+    }
+
+    /// A parameter from the form body, else a JSON body, else the query.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.form
+            .get(name)
+            .or_else(|| self.json.get(name))
+            .or_else(|| self.query.get(name))
+    }
+
+    /// Where [`TokenRequest::param`] found `name`.
+    pub fn source(&self, name: &str) -> Option<ParamSource> {
+        if self.form.get(name).is_some() {
+            Some(ParamSource::Form)
+        } else if self.json.get(name).is_some() {
+            Some(ParamSource::Json)
+        } else if self.query.get(name).is_some() {
+            Some(ParamSource::Query)
+        } else {
+            None
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        self.param("code")
+    }
+
+    /// `client_id` from the body, else from HTTP Basic.
+    pub fn client_id(&self) -> Option<&str> {
+        self.param("client_id").or_else(|| {
+            self.basic
+                .as_ref()
+                .map(|b| b.client_id.as_str())
+                .filter(|id| !id.is_empty())
+        })
+    }
+
+    /// The client authentication methods used, in RFC 7591 names.
+    pub fn client_auth_methods(&self) -> Vec<&'static str> {
+        let mut methods = Vec::new();
+        if self.basic.is_some() {
+            methods.push("client_secret_basic");
+        }
+        if self.param("client_secret").is_some() {
+            methods.push("client_secret_post");
+        }
+        if self.param("client_assertion").is_some() {
+            methods.push("client_assertion");
+        }
+        methods
+    }
+}
+
+fn json_params(body: &str) -> Params {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Params::default();
+    };
+    Params::from_pairs(map.into_iter().map(|(k, v)| (k, json_text(&v))))
+}
+
+fn basic_auth(headers: &HeaderMap) -> Option<BasicAuth> {
+    let value = header_str(headers, header::AUTHORIZATION)?;
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(credentials.trim()).ok()?;
+    let decoded = String::from_utf8_lossy(&decoded);
+    let (id, secret) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    Some(BasicAuth {
+        client_id: decode_component(id),
+        secret: decode_component(secret),
+    })
+}
+
+// === TokenResponse ===
+
+/// The IdP's answer at /token: tokens, or an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub status: u16,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    /// Entra `error_codes` (plus numbers named in the description), as
+    /// `AADSTS54005` / `AADB2C90088`, most specific first.
+    pub error_codes: Vec<String>,
+    /// The raw numbers of Entra's `error_codes` array.
+    pub error_numbers: Vec<u64>,
+    pub trace_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+    pub expires_in: Option<String>,
+    /// The body as received (capped).
+    pub raw: String,
+}
+
+impl TokenResponse {
+    /// Parses a JSON (or GitHub-style form-encoded) token response. Never fails:
+    /// an unreadable body leaves every field empty.
+    pub fn parse(resp: &ResponseRecord) -> TokenResponse {
+        let body = body_text(&resp.body, &resp.headers).unwrap_or_default();
+        let params = match serde_json::from_str::<serde_json::Value>(&body) {
+            Ok(serde_json::Value::Object(map)) => {
+                Params::from_pairs(map.into_iter().map(|(k, v)| (k, json_text(&v))))
+            }
+            _ if !body.trim_start().starts_with(['{', '<']) => Params::parse(body.trim()),
+            _ => Params::default(),
+        };
+        let text = |k: &str| params.get(k).map(str::to_owned);
+        let error_numbers = params
+            .get("error_codes")
+            .map(|v| {
+                v.split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|n| n.parse().ok())
+                    .collect::<Vec<u64>>()
+            })
+            .unwrap_or_default();
+        let error_description = text("error_description");
+        let mut error_codes: Vec<String> = error_description.as_deref().map(idp_codes).unwrap_or_default();
+        for n in &error_numbers {
+            let code = format!("AADSTS{n}");
+            if !error_codes.contains(&code) {
+                error_codes.push(code);
+            }
+        }
+        // Legacy responses wrap the real cause in 70002 ("error validating credentials").
+        if error_codes.len() > 1 {
+            error_codes.sort_by_key(|c| c == "AADSTS70002");
+        }
+        TokenResponse {
+            status: resp.status.as_u16(),
+            error: text("error"),
+            error_description,
+            error_codes,
+            error_numbers,
+            trace_id: text("trace_id"),
+            correlation_id: text("correlation_id"),
+            access_token: text("access_token"),
+            refresh_token: text("refresh_token"),
+            id_token: text("id_token"),
+            token_type: text("token_type"),
+            scope: text("scope"),
+            expires_in: text("expires_in"),
+            raw: cap(&body),
+        }
+    }
+
+    /// True for an error body or an HTTP error status.
+    pub fn is_error(&self) -> bool {
+        self.error.is_some() || self.status >= 400
+    }
+}
+
+// === helpers ===
+
+/// `AADSTS\d+` and `AADB2C\d+` named in a text, in order, without repeats.
+pub fn idp_codes(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for prefix in ["AADSTS", "AADB2C"] {
+        let mut rest = text;
+        while let Some(at) = rest.find(prefix) {
+            let after = &rest[at + prefix.len()..];
+            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+            if !digits.is_empty() {
+                let code = format!("{prefix}{digits}");
+                if !out.contains(&code) {
+                    out.push(code);
+                }
+            }
+            rest = after;
+        }
+    }
+    out
+}
+
+/// A header value as text, when it is valid visible ASCII.
+pub fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    header_str(headers, header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The body as text, when it was captured, is not compressed and is small
+/// enough to be an OAuth message.
+fn body_text(body: &CapturedBody, headers: &HeaderMap) -> Option<String> {
+    let encoded = header_str(headers, header::CONTENT_ENCODING)
+        .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+    if encoded || body.bytes.len() > PARSE_CAP {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&body.bytes).into_owned())
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The URL without query or fragment.
+pub fn strip_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or_default().to_owned()
+}
+
+/// The text cut to [`RAW_CAP`] bytes on a character boundary.
+pub fn cap(text: &str) -> String {
+    if text.len() <= RAW_CAP {
+        return text.to_owned();
+    }
+    let mut end = RAW_CAP;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The host an exchange was addressed to.
+pub fn request_host(uri: &Uri, headers: &HeaderMap) -> String {
+    uri.host()
+        .map(str::to_owned)
+        .or_else(|| header_str(headers, header::HOST).map(|h| h.split(':').next().unwrap_or(h).to_owned()))
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+use super::*;
+use crate::oauth::testing::ex;
+
+const AUTHZ: &str = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize";
+
+#[test]
+fn authorize_request_from_query_and_form() {
+    let get = ex("GET", &format!("{AUTHZ}?response_type=code&client_id=abc&redirect_uri=https%3A%2F%2Fapp%2Fcb&scope=openid+profile&state=s1&code_challenge=xyz&code_challenge_method=S256")).build();
+    let a = AuthorizeRequest::parse(&get.request).unwrap();
+    assert_eq!(a.client_id, "abc");
+    assert_eq!(a.redirect_uri.as_deref(), Some("https://app/cb"));
+    assert_eq!(a.scope.as_deref(), Some("openid profile"));
+    assert_eq!(a.code_challenge_method.as_deref(), Some("S256"));
+
+    let post = ex("POST", AUTHZ)
+        .form("response_type=code+id_token&client_id=abc&response_mode=form_post")
+        .build();
+    let a = AuthorizeRequest::parse(&post.request).unwrap();
+    assert_eq!(a.response_type, "code id_token");
+    assert_eq!(a.response_mode.as_deref(), Some("form_post"));
+
+    for url in [
+        format!("{AUTHZ}?response_type=id_token&client_id=abc"),
+        format!("{AUTHZ}?response_type=code"),
+        format!("{AUTHZ}?client_id=abc"),
+        "https://app.example/?code=1".to_owned(),
+    ] {
+        assert_eq!(AuthorizeRequest::parse(&ex("GET", &url).build().request), None, "{url}");
+    }
+}
+
+#[test]
+fn authorization_response_from_location_query_and_fragment() {
+    let q = AuthorizationResponse::from_location("https://app/cb?code=C1&state=s1&session_state=x").unwrap();
+    assert_eq!((q.mode, q.code.as_deref(), q.state.as_deref()), (ResponseMode::Query, Some("C1"), Some("s1")));
+    assert_eq!(q.target.as_deref(), Some("https://app/cb"));
+
+    let f = AuthorizationResponse::from_location("https://app/cb#code=C2&state=s2").unwrap();
+    assert_eq!((f.mode, f.code.as_deref()), (ResponseMode::Fragment, Some("C2")));
+
+    let e = AuthorizationResponse::from_location(
+        "https://app/cb?error=invalid_request&error_description=AADSTS50011%3A+The+redirect+URI&state=s3",
+    )
+    .unwrap();
+    assert_eq!(e.error.as_deref(), Some("invalid_request"));
+    assert_eq!(e.error_codes, vec!["AADSTS50011"]);
+
+    assert_eq!(AuthorizationResponse::from_location("https://app/home"), None);
+    assert_eq!(AuthorizationResponse::from_location("/cb?code="), None);
+}
+
+#[test]
+fn authorization_response_from_form_post_page() {
+    let page = ex("POST", "https://login.microsoftonline.com/common/login")
+        .status(200)
+        .resp_header("content-type", "text/html; charset=utf-8")
+        .resp_body(r#"<form method="POST" action="https://app/signin-oidc"><input type="hidden" name="code" value="C3"/><input type="hidden" name="state" value="s"/></form>"#)
+        .build();
+    let r = AuthorizationResponse::from_response(page.response.as_ref().unwrap()).unwrap();
+    assert_eq!(r.mode, ResponseMode::FormPost);
+    assert_eq!(r.code.as_deref(), Some("C3"));
+    assert_eq!(r.target.as_deref(), Some("https://app/signin-oidc"));
+
+    let gz = ex("GET", "https://idp/x")
+        .resp_header("content-encoding", "gzip")
+        .resp_body("<form><input name=code value=1></form>")
+        .build();
+    assert_eq!(AuthorizationResponse::from_response(gz.response.as_ref().unwrap()), None);
+}
+
+#[test]
+fn authorization_response_from_callback_request() {
+    let get = ex("GET", "https://app/cb?code=C4&state=s").build();
+    let r = AuthorizationResponse::from_callback(&get.request).unwrap();
+    assert_eq!((r.mode, r.code.as_deref()), (ResponseMode::Callback, Some("C4")));
+    assert_eq!(r.target.as_deref(), Some("https://app/cb"));
+    let post = ex("POST", "https://app/signin-oidc").form("code=C5&state=s").build();
+    assert_eq!(AuthorizationResponse::from_callback(&post.request).unwrap().code.as_deref(), Some("C5"));
+}
+
+#[test]
+fn token_request_recognition() {
+    let known = KnownEndpoints::default();
+    let parse = |e: crate::exchange::Exchange| TokenRequest::parse(&e.request, &known);
+
+    let ok = parse(
+        ex("POST", "https://app.example/anything")
+            .form("grant_type=authorization_code&code=C&client_id=a")
+            .header("authorization", "Basic YSUzQTE6cyUyNkI=")
+            .build(),
+    )
+    .unwrap();
+    assert_eq!(ok.body_format, BodyFormat::Form);
+    assert_eq!(ok.code(), Some("C"));
+    assert_eq!(ok.basic, Some(BasicAuth { client_id: "a:1".into(), secret: "s&B".into() }));
+    assert_eq!(ok.client_auth_methods(), vec!["client_secret_basic"]);
+
+    let json = parse(
+        ex("POST", "https://login.microsoftonline.com/common/oauth2/v2.0/token")
+            .header("content-type", "application/json")
+            .body(r#"{"grant_type":"authorization_code","code":"J","client_id":1}"#)
+            .build(),
+    )
+    .unwrap();
+    assert_eq!(json.body_format, BodyFormat::Json);
+    assert_eq!((json.code(), json.source("code")), (Some("J"), Some(ParamSource::Json)));
+    assert_eq!(json.client_id(), Some("1"));
+
+    let get = parse(ex("GET", "https://login.microsoftonline.com/common/oauth2/token?code=Q").build()).unwrap();
+    assert_eq!((get.code(), get.source("code")), (Some("Q"), Some(ParamSource::Query)));
+
+    let bare = parse(ex("GET", "https://login.microsoftonline.com/common/oauth2/v2.0/token").build());
+    assert!(bare.is_some());
+
+    assert_eq!(parse(ex("OPTIONS", "https://login.microsoftonline.com/common/oauth2/v2.0/token").build()), None);
+    assert_eq!(
+        parse(ex("POST", "https://login.microsoftonline.com/common/oauth2/v2.0/token").form("grant_type=refresh_token&refresh_token=r").build()),
+        None
+    );
+    assert_eq!(parse(ex("POST", "https://app.example/api").form("code=x").build()), None);
+}
+
+#[test]
+fn token_response_success_and_entra_error() {
+    let ok = ex("POST", "https://x/token")
+        .json(200, r#"{"access_token":"AT","token_type":"Bearer","expires_in":"3599","id_token":"IT"}"#)
+        .build();
+    let r = TokenResponse::parse(ok.response.as_ref().unwrap());
+    assert!(!r.is_error());
+    assert_eq!(r.expires_in.as_deref(), Some("3599"));
+
+    let err = ex("POST", "https://x/token")
+        .json(
+            400,
+            r#"{"error":"invalid_grant","error_description":"AADSTS70002: Error validating credentials. AADSTS54005: OAuth2 Authorization code was already redeemed.","error_codes":[70002,54005],"trace_id":"t","correlation_id":"c"}"#,
+        )
+        .build();
+    let r = TokenResponse::parse(err.response.as_ref().unwrap());
+    assert!(r.is_error());
+    assert_eq!(r.error_codes, vec!["AADSTS54005", "AADSTS70002"]);
+    assert_eq!(r.error_numbers, vec![70002, 54005]);
+    assert_eq!(r.trace_id.as_deref(), Some("t"));
+
+    let github = ex("POST", "https://github.com/login/oauth/access_token")
+        .status(200)
+        .resp_body("error=bad_verification_code&error_description=The+code+passed+is+incorrect+or+expired.")
+        .build();
+    let r = TokenResponse::parse(github.response.as_ref().unwrap());
+    assert_eq!(r.error.as_deref(), Some("bad_verification_code"));
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    let known = KnownEndpoints::default();
+    let nasty = ["\u{0}\u{ff}{", "{\"code\":", "<form action='", "%%%==&&", "é=ü&code=%ff", "[1,2]", "{\"error_codes\":\"x\"}"];
+    for body in nasty {
+        let e = ex("POST", "https://login.microsoftonline.com/common/oauth2/token")
+            .form(body)
+            .json(400, body)
+            .build();
+        let _ = TokenRequest::parse(&e.request, &known);
+        let _ = AuthorizeRequest::parse(&e.request);
+        let _ = AuthorizationResponse::from_callback(&e.request);
+        let _ = AuthorizationResponse::from_response(e.response.as_ref().unwrap());
+        let _ = TokenResponse::parse(e.response.as_ref().unwrap());
+        let _ = AuthorizationResponse::from_location(body);
+    }
+    assert_eq!(idp_codes("AADSTS AADSTS1 xAADB2C90088: AADSTS1"), vec!["AADSTS1", "AADB2C90088"]);
+}

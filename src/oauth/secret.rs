@@ -1,0 +1,65 @@
+//! Secret fingerprints: a short, stable stand-in for a credential.
+//!
+//! Codes, client secrets, verifiers, assertions, tokens, `Authorization` and
+//! `Cookie` values never leave authlens in clear unless the user asks: they
+//! are shown as `kind#xxxxxx` (the first 3 bytes of SHA-256 of the value), so
+//! the same code can still be followed from one leg to the next. Nothing here
+//! reads a clock or holds state.
+
+use sha2::{Digest, Sha256};
+
+/// `kind#` followed by the first 3 bytes of SHA-256(`value`) in lower-case hex,
+/// e.g. `code#3fa2c1`. The kind is not hashed, so one value gets the same
+/// suffix whatever it is called.
+pub fn fingerprint(kind: &str, value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    format!(
+        "{kind}#{:02x}{:02x}{:02x}",
+        digest[0], digest[1], digest[2]
+    )
+}
+
+/// How secrets are shown in events: fingerprinted, or in clear when the user
+/// passed `--show-secrets`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecretPolicy {
+    pub show_secrets: bool,
+}
+
+impl SecretPolicy {
+    /// The value as it may appear in an event, a finding or its evidence.
+    pub fn show(&self, kind: &str, value: &str) -> String {
+        if self.show_secrets {
+            value.to_owned()
+        } else {
+            fingerprint(kind, value)
+        }
+    }
+
+    /// Like [`SecretPolicy::show`], for an optional value.
+    pub fn show_opt(&self, kind: &str, value: Option<&str>) -> Option<String> {
+        value.map(|v| self.show(kind, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_stable_short_and_kind_prefixed() {
+        // SHA-256("abc") = ba7816bf...
+        assert_eq!(fingerprint("code", "abc"), "code#ba7816");
+        assert_eq!(fingerprint("access_token", "abc"), "access_token#ba7816");
+        assert_ne!(fingerprint("code", "abd"), fingerprint("code", "abc"));
+    }
+
+    #[test]
+    fn policy_shows_clear_only_on_request() {
+        let hidden = SecretPolicy::default();
+        assert_eq!(hidden.show("code", "abc"), "code#ba7816");
+        let shown = SecretPolicy { show_secrets: true };
+        assert_eq!(shown.show("code", "abc"), "abc");
+        assert_eq!(shown.show_opt("code", None), None);
+    }
+}

@@ -1,0 +1,127 @@
+//! Why a request could not be forwarded, tagged with the side at fault, and
+//! the plain-text answer the client gets for it.
+
+use std::io;
+
+use http::StatusCode;
+
+use crate::exchange::FailureSide;
+
+/// A failure while reaching or talking to an upstream server.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("DNS lookup of {host} failed: {detail}")]
+    Dns { host: String, detail: String },
+    #[error("connection to {host} ({addr}) was refused: nothing is listening there")]
+    Refused { host: String, addr: String },
+    #[error("connecting to {host} timed out after {secs} s")]
+    ConnectTimeout { host: String, secs: u64 },
+    #[error("connecting to {host} ({addr}) failed: {source}")]
+    Connect {
+        host: String,
+        addr: String,
+        source: io::Error,
+    },
+    #[error("TLS handshake with {host} failed: {cause}")]
+    Tls { host: String, cause: String },
+    #[error("{host} did not answer within {secs} s")]
+    ResponseTimeout { host: String, secs: u64 },
+    #[error("{host} closed the connection or sent an invalid response: {detail}")]
+    Protocol { host: String, detail: String },
+    #[error(
+        "{host} is authlens itself ({addr}); the request would loop. Use authlens as a proxy rather than requesting it directly"
+    )]
+    Loop { host: String, addr: String },
+    #[error("{target} is not a valid request target: {detail}")]
+    BadTarget { target: String, detail: String },
+}
+
+impl UpstreamError {
+    /// The side a 5xx/4xx answer should blame.
+    pub fn side(&self) -> FailureSide {
+        match self {
+            UpstreamError::Loop { .. } | UpstreamError::BadTarget { .. } => FailureSide::Client,
+            _ => FailureSide::Upstream,
+        }
+    }
+
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::ConnectTimeout { .. } | UpstreamError::ResponseTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            UpstreamError::Loop { .. } | UpstreamError::BadTarget { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// True for failures of the TLS handshake (certificate problems).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, UpstreamError::Tls { .. })
+    }
+
+    /// The plain-text body of the error page.
+    pub fn body(&self) -> String {
+        let side = match self.side() {
+            FailureSide::Upstream => "upstream side",
+            FailureSide::Client => "client side",
+            FailureSide::Proxy => "authlens itself",
+        };
+        let mut text = format!(
+            "authlens: {} {} ({side})\n{self}\n",
+            self.status().as_u16(),
+            self.status().canonical_reason().unwrap_or("")
+        );
+        if let Some(hint) = self.hint() {
+            text.push_str(hint);
+            text.push('\n');
+        }
+        text
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            UpstreamError::Tls { cause, .. } if cause.contains("unknown issuer") => Some(
+                "hint: the upstream's certificate is not signed by a CA authlens trusts; add it with --upstream-ca FILE (or use --insecure for a throw-away test)",
+            ),
+            UpstreamError::Dns { .. } => {
+                Some("hint: check the host name, or map it with --connect-to HOST:PORT:ADDR:PORT")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Describes a rustls failure in words a developer recognises.
+pub(crate) fn describe_tls(err: &io::Error) -> String {
+    let Some(tls) = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return match err.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                "the server closed the connection during the handshake (is it speaking TLS?)".into()
+            }
+            _ => err.to_string(),
+        };
+    };
+    use rustls::CertificateError as C;
+    match tls {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            C::UnknownIssuer => "certificate signed by an unknown issuer (untrusted CA)".into(),
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "certificate is not valid for this host name".into()
+            }
+            C::Expired | C::ExpiredContext { .. } => "certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => "certificate is not valid yet".into(),
+            C::Revoked => "certificate has been revoked".into(),
+            C::BadSignature => "certificate has a bad signature".into(),
+            other => format!("invalid certificate: {other:?}"),
+        },
+        rustls::Error::AlertReceived(alert) => format!("the server sent TLS alert {alert:?}"),
+        other => other.to_string(),
+    }
+}

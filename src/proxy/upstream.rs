@@ -1,0 +1,496 @@
+//! Connections to upstream servers: name resolution with `--connect-to`,
+//! TCP, TLS with the client's ALPN offer, the HTTP handshake, and a pool so
+//! keep-alive connections are reused per host and protocol.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+
+use super::body::RequestBody;
+use super::error::{UpstreamError, describe_tls};
+use crate::config::{ConnectTo, Timeouts};
+use crate::tls::{AlpnOffer, Protocol, UpstreamTls};
+
+/// Idle HTTP/1.1 connections kept per pool key.
+const MAX_IDLE_PER_KEY: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Scheme {
+    Http,
+    Https,
+}
+
+/// Where a request goes, before `--connect-to` rewriting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Target {
+    pub(crate) scheme: Scheme,
+    /// Lower-case name or IP literal without brackets.
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Target {
+    pub(crate) fn new(scheme: Scheme, host: &str, port: u16) -> Self {
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+            .to_ascii_lowercase();
+        Target { scheme, host, port }
+    }
+
+    /// `host:port`, with brackets around IPv6 literals.
+    pub(crate) fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.authority())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PoolKey {
+    target: Target,
+    offer: AlpnOffer,
+}
+
+/// A ready-to-use HTTP connection to an upstream.
+pub(crate) enum Sender {
+    H1(http1::SendRequest<RequestBody>),
+    H2(http2::SendRequest<RequestBody>),
+}
+
+impl Sender {
+    pub(crate) fn protocol(&self) -> Protocol {
+        match self {
+            Sender::H1(_) => Protocol::Http1,
+            Sender::H2(_) => Protocol::Http2,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+/// Owns upstream TLS settings and the connection pool.
+pub(crate) struct Upstream {
+    tls: UpstreamTls,
+    connect_to: Vec<ConnectTo>,
+    timeouts: Timeouts,
+    /// The proxy's own listening address, to refuse loops.
+    own_addr: SocketAddr,
+    pool: Mutex<HashMap<PoolKey, Vec<Idle>>>,
+    /// What each upstream chose for each offer, learnt from earlier handshakes.
+    chosen: Mutex<HashMap<PoolKey, Protocol>>,
+}
+
+impl Upstream {
+    pub(crate) fn new(
+        tls: UpstreamTls,
+        connect_to: Vec<ConnectTo>,
+        timeouts: Timeouts,
+        own_addr: SocketAddr,
+    ) -> Self {
+        Upstream {
+            tls,
+            connect_to,
+            timeouts,
+            own_addr,
+            pool: Mutex::new(HashMap::new()),
+            chosen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The protocol the upstream picks for this offer: known from the pool or
+    /// an earlier handshake, else learnt by connecting now (the connection is
+    /// kept for the first request).
+    pub(crate) async fn protocol_for(
+        &self,
+        target: &Target,
+        offer: AlpnOffer,
+    ) -> Result<Protocol, UpstreamError> {
+        let key = PoolKey {
+            target: target.clone(),
+            offer,
+        };
+        if let Some(p) = self.lock_chosen().get(&key) {
+            return Ok(*p);
+        }
+        let sender = self.connect(&key, false).await?;
+        let protocol = sender.protocol();
+        self.release_key(key, sender);
+        Ok(protocol)
+    }
+
+    /// A connection for one request: pooled when possible.
+    pub(crate) async fn sender(
+        &self,
+        target: &Target,
+        offer: AlpnOffer,
+    ) -> Result<Sender, UpstreamError> {
+        let key = PoolKey {
+            target: target.clone(),
+            offer,
+        };
+        if let Some(sender) = self.take_idle(&key) {
+            return Ok(sender);
+        }
+        self.connect(&key, false).await
+    }
+
+    /// A fresh HTTP/1.1 connection that supports protocol upgrades.
+    pub(crate) async fn upgradable(
+        &self,
+        target: &Target,
+    ) -> Result<http1::SendRequest<RequestBody>, UpstreamError> {
+        let key = PoolKey {
+            target: target.clone(),
+            offer: AlpnOffer::Http1,
+        };
+        match self.connect(&key, true).await? {
+            Sender::H1(s) => Ok(s),
+            Sender::H2(_) => Err(UpstreamError::Protocol {
+                host: target.to_string(),
+                detail: "upstream chose HTTP/2 for an upgrade request".into(),
+            }),
+        }
+    }
+
+    /// Returns a connection to the pool after its response head arrived. An
+    /// HTTP/1.1 connection is busy until that response's body is read; it is
+    /// only handed out again once ready.
+    pub(crate) fn release(&self, target: &Target, offer: AlpnOffer, sender: Sender) {
+        self.release_key(
+            PoolKey {
+                target: target.clone(),
+                offer,
+            },
+            sender,
+        );
+    }
+
+    fn release_key(&self, key: PoolKey, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut pool = self.lock_pool();
+        let list = pool.entry(key).or_default();
+        if matches!(sender, Sender::H2(_)) {
+            // One multiplexed connection per key is enough.
+            list.retain(|i| !i.sender.is_closed());
+            if list.iter().any(|i| matches!(i.sender, Sender::H2(_))) {
+                return;
+            }
+        }
+        if list.len() < MAX_IDLE_PER_KEY {
+            list.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    fn take_idle(&self, key: &PoolKey) -> Option<Sender> {
+        let mut pool = self.lock_pool();
+        let list = pool.get_mut(key)?;
+        let max_idle = self.timeouts.pool_idle;
+        list.retain(|i| !i.sender.is_closed() && i.since.elapsed() < max_idle);
+        let found = list.iter().position(|i| match &i.sender {
+            Sender::H1(s) => s.is_ready(),
+            Sender::H2(s) => s.is_ready(),
+        });
+        let sender = match found {
+            Some(index) => {
+                let idle = &mut list[index];
+                match &idle.sender {
+                    Sender::H2(s) => {
+                        let s = s.clone();
+                        idle.since = Instant::now();
+                        Some(Sender::H2(s))
+                    }
+                    Sender::H1(_) => Some(list.swap_remove(index).sender),
+                }
+            }
+            None => None,
+        };
+        if list.is_empty() {
+            pool.remove(key);
+        }
+        sender
+    }
+
+    /// Drops idle connections older than the pool timeout; called periodically.
+    pub(crate) fn sweep(&self) {
+        let max_idle = self.timeouts.pool_idle;
+        self.lock_pool().retain(|_, list| {
+            list.retain(|i| !i.sender.is_closed() && i.since.elapsed() < max_idle);
+            !list.is_empty()
+        });
+        let mut chosen = self.lock_chosen();
+        if chosen.len() > 10_000 {
+            chosen.clear();
+        }
+    }
+
+    fn lock_pool(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Vec<Idle>>> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_chosen(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Protocol>> {
+        self.chosen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens a TCP (and for https, TLS) connection without HTTP on top, for
+    /// passthrough tunnels.
+    pub(crate) async fn raw_tcp(&self, target: &Target) -> Result<TcpStream, UpstreamError> {
+        let secs = self.timeouts.connect.as_secs();
+        tokio::time::timeout(self.timeouts.connect, self.tcp(target))
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout {
+                host: target.to_string(),
+                secs,
+            })?
+    }
+
+    async fn connect(&self, key: &PoolKey, upgrades: bool) -> Result<Sender, UpstreamError> {
+        let secs = self.timeouts.connect.as_secs();
+        let target = &key.target;
+        let connecting = async {
+            let tcp = self.tcp(target).await?;
+            match target.scheme {
+                Scheme::Http => self.handshake(tcp, Protocol::Http1, target, upgrades).await,
+                Scheme::Https => {
+                    let name = ServerName::try_from(target.host.clone()).map_err(|e| {
+                        UpstreamError::BadTarget {
+                            target: target.to_string(),
+                            detail: e.to_string(),
+                        }
+                    })?;
+                    let offer = if upgrades { AlpnOffer::Http1 } else { key.offer };
+                    let connector = tokio_rustls::TlsConnector::from(self.tls.config(offer));
+                    let tls = connector.connect(name, tcp).await.map_err(|e| {
+                        UpstreamError::Tls {
+                            host: target.to_string(),
+                            cause: describe_tls(&e),
+                        }
+                    })?;
+                    let protocol = Protocol::from_alpn(tls.get_ref().1.alpn_protocol());
+                    if !upgrades {
+                        self.lock_chosen().insert(key.clone(), protocol);
+                    }
+                    self.handshake(tls, protocol, target, upgrades).await
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeouts.connect, connecting).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::ConnectTimeout {
+                host: target.to_string(),
+                secs,
+            }),
+        }
+    }
+
+    async fn tcp(&self, target: &Target) -> Result<TcpStream, UpstreamError> {
+        let (host, port) = self
+            .connect_to
+            .iter()
+            .find_map(|rule| rule.apply(&target.host, target.port))
+            .unwrap_or((&target.host, target.port));
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| UpstreamError::Dns {
+                host: host.to_string(),
+                detail: e.to_string(),
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(UpstreamError::Dns {
+                host: host.to_string(),
+                detail: "no addresses".into(),
+            });
+        }
+        let mut last = None;
+        for addr in addrs {
+            if self.is_self(addr) {
+                return Err(UpstreamError::Loop {
+                    host: target.to_string(),
+                    addr: addr.to_string(),
+                });
+            }
+            match TcpStream::connect(addr).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(stream);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    last = Some(UpstreamError::Refused {
+                        host: target.to_string(),
+                        addr: addr.to_string(),
+                    })
+                }
+                Err(source) => {
+                    last = Some(UpstreamError::Connect {
+                        host: target.to_string(),
+                        addr: addr.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+        Err(last.expect("at least one address was tried"))
+    }
+
+    /// True when `addr` is the proxy's own listener.
+    pub(crate) fn is_self(&self, addr: SocketAddr) -> bool {
+        if addr.port() != self.own_addr.port() {
+            return false;
+        }
+        let own = self.own_addr.ip();
+        addr.ip() == own
+            || (own.is_unspecified() && (addr.ip().is_loopback() || addr.ip().is_unspecified()))
+            || (own.is_loopback() && addr.ip().is_unspecified())
+    }
+
+    async fn handshake<T>(
+        &self,
+        io: T,
+        protocol: Protocol,
+        target: &Target,
+        upgrades: bool,
+    ) -> Result<Sender, UpstreamError>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
+        let protocol_err = |e: hyper::Error| UpstreamError::Protocol {
+            host: target.to_string(),
+            detail: e.to_string(),
+        };
+        let host = target.to_string();
+        match protocol {
+            Protocol::Http1 => {
+                let (sender, conn) = http1::Builder::new()
+                    .preserve_header_case(true)
+                    .handshake(io)
+                    .await
+                    .map_err(protocol_err)?;
+                tokio::spawn(async move {
+                    let result = if upgrades {
+                        conn.with_upgrades().await
+                    } else {
+                        conn.await
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(upstream = %host, "upstream HTTP/1.1 connection ended: {e}");
+                    }
+                });
+                Ok(Sender::H1(sender))
+            }
+            Protocol::Http2 => {
+                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .adaptive_window(true)
+                    .keep_alive_interval(Duration::from_secs(30))
+                    .handshake(io)
+                    .await
+                    .map_err(protocol_err)?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(upstream = %host, "upstream HTTP/2 connection ended: {e}");
+                    }
+                });
+                Ok(Sender::H2(sender))
+            }
+        }
+    }
+}
+
+/// Sends one request on a connection, retrying once on a fresh connection
+/// when a pooled HTTP/1.1 connection turned out to be closed before the
+/// request was written (the server timed it out while idle).
+pub(crate) async fn send(
+    upstream: &Upstream,
+    target: &Target,
+    offer: AlpnOffer,
+    mut sender: Sender,
+    req: Request<RequestBody>,
+) -> Result<(Response<Incoming>, Sender), UpstreamError> {
+    let host = target.to_string();
+    let protocol_err = |e: hyper::Error| UpstreamError::Protocol {
+        host: host.clone(),
+        detail: describe_hyper(&e),
+    };
+    match &mut sender {
+        Sender::H2(s) => {
+            let resp = s.send_request(req).await.map_err(protocol_err)?;
+            Ok((resp, sender))
+        }
+        Sender::H1(s) => match s.try_send_request(req).await {
+            Ok(resp) => Ok((resp, sender)),
+            Err(mut e) => match e.take_message() {
+                Some(req) => {
+                    let mut fresh = upstream.sender_fresh(target, offer).await?;
+                    let resp = match &mut fresh {
+                        Sender::H1(s) => s.send_request(req).await,
+                        Sender::H2(s) => s.send_request(req).await,
+                    }
+                    .map_err(protocol_err)?;
+                    Ok((resp, fresh))
+                }
+                None => Err(protocol_err(e.into_error())),
+            },
+        },
+    }
+}
+
+impl Upstream {
+    async fn sender_fresh(
+        &self,
+        target: &Target,
+        offer: AlpnOffer,
+    ) -> Result<Sender, UpstreamError> {
+        let key = PoolKey {
+            target: target.clone(),
+            offer,
+        };
+        self.connect(&key, false).await
+    }
+}
+
+fn describe_hyper(e: &hyper::Error) -> String {
+    use std::error::Error as _;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
