@@ -16,8 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SanType,
-    SerialNumber,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PublicKeyData, SanType, SerialNumber,
 };
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
@@ -137,12 +136,11 @@ impl CertificateAuthority {
         let issuer = Issuer::from_ca_cert_der(&ca_cert_der, ca_key)
             .map_err(|e| corrupt(cert_path, format!("not usable as an issuer: {e}")))?;
 
-        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| {
-            CaError::Mint {
+        let leaf_key =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| CaError::Mint {
                 host: String::new(),
                 reason: format!("leaf key generation failed: {e}"),
-            }
-        })?;
+            })?;
         let leaf_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
         let signing_key = provider
             .key_provider
@@ -289,7 +287,10 @@ fn create_ca(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(String, S
     let suffix: u32 = rand::random();
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, format!("authlens local CA {suffix:08x}"));
+    dn.push(
+        DnType::CommonName,
+        format!("authlens local CA {suffix:08x}"),
+    );
     dn.push(DnType::OrganizationName, "authlens");
     dn.push(
         DnType::OrganizationalUnitName,

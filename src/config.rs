@@ -178,7 +178,10 @@ impl FromStr for HostPattern {
 
 impl HostPattern {
     pub fn matches(&self, host: &str) -> bool {
-        glob(self.0.as_bytes(), unbracket(host).to_ascii_lowercase().as_bytes())
+        glob(
+            self.0.as_bytes(),
+            unbracket(host).to_ascii_lowercase().as_bytes(),
+        )
     }
 }
 

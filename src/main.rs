@@ -113,7 +113,9 @@ async fn run_proxy(config: ProxyConfig) -> anyhow::Result<()> {
             "--insecure: upstream certificates are NOT verified; anyone on the path can impersonate any server"
         );
     }
-    let proxy = Proxy::bind(config).await.context("cannot start the proxy")?;
+    let proxy = Proxy::bind(config)
+        .await
+        .context("cannot start the proxy")?;
     let addr = proxy.local_addr();
     let ca_path = proxy.ca().cert_path().display().to_string();
     eprintln!("authlens listening on http://{addr}");

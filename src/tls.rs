@@ -271,10 +271,13 @@ impl ServerCertVerifier for NoVerification {
 pub struct InterceptTls {
     provider: Arc<CryptoProvider>,
     ca: Arc<CertificateAuthority>,
-    configs: Mutex<HashMap<(String, Option<Protocol>), Arc<ServerConfig>>>,
+    configs: Mutex<HashMap<ConfigKey, Arc<ServerConfig>>>,
 }
 
 const SERVER_CONFIG_CACHE_LIMIT: usize = 10_000;
+
+/// A host name and the protocol offered to the client for it.
+type ConfigKey = (String, Option<Protocol>);
 
 impl InterceptTls {
     pub fn new(provider: Arc<CryptoProvider>, ca: Arc<CertificateAuthority>) -> Self {

@@ -277,7 +277,13 @@ impl Body for ResponseBody {
                             ResponseBody::Relayed {
                                 observed: Some(obs),
                                 ..
-                            } => obs.1.exchange.request.uri.authority().map(|a| a.to_string()),
+                            } => obs
+                                .1
+                                .exchange
+                                .request
+                                .uri
+                                .authority()
+                                .map(|a| a.to_string()),
                             _ => None,
                         };
                         let error = ExchangeError {

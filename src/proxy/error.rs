@@ -51,9 +51,7 @@ impl UpstreamError {
             UpstreamError::ConnectTimeout { .. } | UpstreamError::ResponseTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
-            UpstreamError::Loop { .. } | UpstreamError::BadTarget { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            UpstreamError::Loop { .. } | UpstreamError::BadTarget { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
     }

@@ -55,7 +55,11 @@ pub(crate) type HandleFuture =
     Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
 
 /// Entry point for every request a client sends.
-pub(crate) fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<Incoming>) -> HandleFuture {
+pub(crate) fn handle(
+    shared: Arc<Shared>,
+    ctx: Arc<ConnCtx>,
+    req: Request<Incoming>,
+) -> HandleFuture {
     Box::pin(async move {
         Ok(match &ctx.mode {
             Mode::Plain if req.method() == Method::CONNECT => {
@@ -63,7 +67,7 @@ pub(crate) fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<Incomi
             }
             Mode::Plain => match plain_target(req.uri()) {
                 Ok(target) => forward(&shared, &ctx, req, target, AlpnOffer::Http1).await,
-                Err(response) => response,
+                Err(response) => *response,
             },
             Mode::Tunnel { target, offer } => {
                 forward(&shared, &ctx, req, target.clone(), *offer).await
@@ -74,24 +78,24 @@ pub(crate) fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<Incomi
 
 /// The upstream of an absolute-form request on the proxy port, or the answer
 /// to a request that was addressed to the proxy itself.
-fn plain_target(uri: &Uri) -> Result<Target, Response<ResponseBody>> {
+fn plain_target(uri: &Uri) -> Result<Target, Box<Response<ResponseBody>>> {
     let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-        return Err(text_response(
+        return Err(Box::new(text_response(
             StatusCode::BAD_REQUEST,
             "authlens: 400 Bad Request (client side)\n\
              This is an HTTP(S) proxy: configure it as your proxy (HTTPS_PROXY=http://THIS_ADDRESS)\n\
              instead of requesting it directly.\n",
-        ));
+        )));
     };
     let scheme = if *scheme == UriScheme::HTTPS {
         Scheme::Https
     } else if *scheme == UriScheme::HTTP {
         Scheme::Http
     } else {
-        return Err(text_response(
+        return Err(Box::new(text_response(
             StatusCode::BAD_REQUEST,
             format!("authlens: 400 Bad Request (client side)\nunsupported scheme {scheme}\n"),
-        ));
+        )));
     };
     let default_port = if scheme == Scheme::Https { 443 } else { 80 };
     Ok(Target::new(

@@ -36,7 +36,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
     if keep_upgrade {
-        headers.insert(header::CONNECTION, header::HeaderValue::from_static("upgrade"));
+        headers.insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("upgrade"),
+        );
     } else {
         headers.remove(header::CONNECTION);
         headers.remove(header::UPGRADE);

@@ -120,19 +120,19 @@ impl Proxy {
             &config.certs_dir,
             &provider,
         )?);
-        let upstream_tls = UpstreamTls::new(provider.clone(), &config.upstream_cas, config.insecure)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: config.listen,
-                source,
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let upstream_tls =
+            UpstreamTls::new(provider.clone(), &config.upstream_cas, config.insecure)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let upstream = Upstream::new(
             upstream_tls,
@@ -217,7 +217,10 @@ impl Proxy {
         shared.shutdown.cancel();
         shared.tasks.close();
         let grace = shared.config.timeouts.shutdown_grace;
-        if tokio::time::timeout(grace, shared.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, shared.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::info!(
                 "{} connection(s) still open after {grace:?}; closing them",
                 shared.tasks.len()

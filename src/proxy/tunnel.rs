@@ -48,7 +48,9 @@ pub(crate) async fn connect(
     if host.is_empty() || port == 0 {
         return text_response(
             StatusCode::BAD_REQUEST,
-            format!("authlens: 400 Bad Request (client side)\ninvalid CONNECT target {authority}\n"),
+            format!(
+                "authlens: 400 Bad Request (client side)\ninvalid CONNECT target {authority}\n"
+            ),
         );
     }
     let target = Target::new(Scheme::Https, &host, port);

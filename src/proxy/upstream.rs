@@ -291,14 +291,20 @@ impl Upstream {
                             detail: e.to_string(),
                         }
                     })?;
-                    let offer = if upgrades { AlpnOffer::Http1 } else { key.offer };
+                    let offer = if upgrades {
+                        AlpnOffer::Http1
+                    } else {
+                        key.offer
+                    };
                     let connector = tokio_rustls::TlsConnector::from(self.tls.config(offer));
-                    let tls = connector.connect(name, tcp).await.map_err(|e| {
-                        UpstreamError::Tls {
-                            host: target.to_string(),
-                            cause: describe_tls(&e),
-                        }
-                    })?;
+                    let tls =
+                        connector
+                            .connect(name, tcp)
+                            .await
+                            .map_err(|e| UpstreamError::Tls {
+                                host: target.to_string(),
+                                cause: describe_tls(&e),
+                            })?;
                     let protocol = Protocol::from_alpn(tls.get_ref().1.alpn_protocol());
                     if !upgrades {
                         self.lock_chosen().insert(key.clone(), protocol);

@@ -1,0 +1,559 @@
+//! The proxy core, driven for real over TCP and TLS on loopback.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authlens::exchange::{CaptureState, FailureSide};
+use futures_util::{SinkExt, StreamExt};
+use http::StatusCode;
+use support::upstream::{TestUpstream, Tls};
+use support::{Http, ProxyOptions, TestCa, TestProxy, pattern_bytes, sha256_hex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The proxy with `idp.test:443` routed to a trusted TLS upstream.
+async fn setup() -> (TestCa, TestUpstream, TestProxy) {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("idp.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    (ca, upstream, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_get_and_post_over_http1_and_http2_with_mirrored_alpn() {
+    let (_ca, _upstream, mut proxy) = setup().await;
+    for (http, want_version, want_alpn) in [
+        (Http::One, "HTTP/1.1", "http/1.1"),
+        (Http::Two, "HTTP/2.0", "h2"),
+    ] {
+        let client = proxy.client(http);
+        let resp = client.get("https://idp.test/hello").send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-upstream-version"], want_version);
+        assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+
+        let exchange = proxy.exchange_for("/hello").await;
+        assert_eq!(exchange.request.method, "GET");
+        assert_eq!(exchange.request.uri.to_string(), "https://idp.test/hello");
+        assert_eq!(exchange.connection.sni.as_deref(), Some("idp.test"));
+        assert_eq!(exchange.connection.alpn.as_deref(), Some(want_alpn));
+        assert_eq!(exchange.connection.tunnel.as_deref(), Some("idp.test:443"));
+        assert!(exchange.connection.client_addr.unwrap().ip().is_loopback());
+        let response = exchange.response.as_ref().unwrap();
+        assert_eq!(response.status, StatusCode::OK);
+        assert!(!response.synthetic);
+        assert_eq!(&response.body.bytes[..], b"hello from upstream");
+        assert_eq!(response.body.state, CaptureState::Complete);
+        assert!(exchange.error.is_none());
+        let t = exchange.timings;
+        assert!(t.response_head.unwrap() <= t.response_done.unwrap());
+
+        let form = "grant_type=authorization_code&code=abc";
+        let resp = client
+            .post("https://idp.test/echo")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), form);
+        let exchange = proxy.exchange_for("/echo").await;
+        assert_eq!(exchange.request.method, "POST");
+        assert_eq!(&exchange.request.body.bytes[..], form.as_bytes());
+        assert_eq!(exchange.request.body.state, CaptureState::Complete);
+        assert_eq!(
+            exchange.request.headers["content-type"],
+            "application/x-www-form-urlencoded"
+        );
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_absolute_form() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::None).await;
+    let mut proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("plain.test".into(), 80, upstream.addr)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = proxy.client(Http::One);
+    let resp = client.get("http://plain.test/hello").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    let exchange = proxy.exchange_for("/hello").await;
+    assert_eq!(exchange.request.uri.to_string(), "http://plain.test/hello");
+    assert!(exchange.connection.tunnel.is_none());
+    proxy.stop().await;
+}
+
+async fn download(client: &reqwest::Client, n: usize, chunked: bool) {
+    let url = format!(
+        "https://idp.test/bytes?n={n}&seed={n}&chunked={}",
+        if chunked { 1 } else { 0 }
+    );
+    let resp = client.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let want = resp.headers()["x-body-sha256"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    if !chunked {
+        assert_eq!(resp.content_length(), Some(n as u64));
+    }
+    let mut stream = resp.bytes_stream();
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    let mut got = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        got += chunk.len();
+        sha2::Digest::update(&mut hasher, &chunk);
+    }
+    assert_eq!(got, n);
+    assert_eq!(support::hex(&sha2::Digest::finalize(hasher)), want);
+}
+
+async fn upload(client: &reqwest::Client, n: usize, chunked: bool) {
+    let data = pattern_bytes(n as u64 + 7, n);
+    let want = sha256_hex(&data);
+    let body = if chunked {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            data.chunks(100_000).map(|c| Ok(c.to_vec())).collect();
+        reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+    } else {
+        reqwest::Body::from(data)
+    };
+    let resp = client
+        .post("https://idp.test/sink")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-body-size"], n.to_string().as_str());
+    assert_eq!(resp.text().await.unwrap(), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_arrive_byte_identical_both_ways() {
+    let (_ca, _upstream, proxy) = setup().await;
+    for http in [Http::One, Http::Two] {
+        let client = proxy.client(http);
+        for n in [0, 1024 * 1024, 64 * 1024 * 1024] {
+            for chunked in [false, true] {
+                download(&client, n, chunked).await;
+                upload(&client, n, chunked).await;
+            }
+        }
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_captured_only_up_to_the_cap() {
+    let (_ca, _upstream, mut proxy) = setup().await;
+    let client = proxy.client(Http::One);
+    download(&client, 3 * 1024 * 1024, true).await;
+    let exchange = proxy.exchange_for("/bytes").await;
+    let body = &exchange.response.as_ref().unwrap().body;
+    assert_eq!(body.state, CaptureState::Truncated);
+    assert_eq!(body.size, 3 * 1024 * 1024);
+    assert_eq!(body.bytes.len(), authlens::exchange::DEFAULT_CAPTURE_LIMIT);
+    assert_eq!(
+        &body.bytes[..],
+        &pattern_bytes(3 * 1024 * 1024, authlens::exchange::DEFAULT_CAPTURE_LIMIT)[..]
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ip_address_hosts_get_an_ip_san() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["127.0.0.1"])).await;
+    let mut proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            trust_test_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    // reqwest verifies the minted certificate against the IP: it must carry an IP SAN.
+    let client = proxy.client(Http::One);
+    let url = format!("https://127.0.0.1:{}/hello", upstream.addr.port());
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    let exchange = proxy.exchange_for("/hello").await;
+    assert_eq!(exchange.connection.sni, None, "no SNI is sent for IP hosts");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passthrough_hosts_present_the_upstreams_own_certificate() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["bank.test"])).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("bank.test".into(), 443, upstream.addr)],
+            passthrough: vec!["*.test".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    // Trusting only the upstream's CA works: the proxy did not intercept.
+    let direct_trust = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).unwrap())
+        .tls_built_in_root_certs(false)
+        .build()
+        .unwrap();
+    let resp = direct_trust
+        .get("https://bank.test/hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    // Trusting only the authlens CA fails, for the same reason.
+    let err = proxy
+        .client(Http::One)
+        .get("https://bank.test/hello")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_connect() || err.is_request(), "{err:?}");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_failures_are_explained_and_the_proxy_keeps_serving() {
+    let ca = TestCa::new();
+    let trusted = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let other_ca = TestCa::new();
+    let untrusted = TestUpstream::start(&other_ca, Tls::names(&["rogue.test"])).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![
+                ("idp.test".into(), 443, trusted.addr),
+                ("rogue.test".into(), 443, untrusted.addr),
+                ("closed.test".into(), 443, closed),
+            ],
+            trust_test_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = proxy.client(Http::One);
+
+    let resp = client.get("https://rogue.test/hello").send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("upstream side"), "{text}");
+    assert!(text.contains("rogue.test"), "{text}");
+    assert!(text.contains("unknown issuer"), "{text}");
+    let exchange = proxy.exchange_for("/hello").await;
+    assert!(exchange.response.as_ref().unwrap().synthetic);
+    assert_eq!(exchange.error.as_ref().unwrap().side, FailureSide::Upstream);
+
+    let resp = client
+        .get("https://closed.test/hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("refused"), "{text}");
+    assert!(text.contains("closed.test"), "{text}");
+
+    let resp = client
+        .get("https://idp.test/reset-mid-body")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.bytes().await.is_err(),
+        "a broken body reaches the client as an error"
+    );
+    let exchange = proxy.exchange_for("/reset-mid-body").await;
+    let body = &exchange.response.as_ref().unwrap().body;
+    assert_eq!(body.state, CaptureState::Aborted);
+    assert_eq!(exchange.error.as_ref().unwrap().side, FailureSide::Upstream);
+
+    // Still serving, on a fresh client and on the old one.
+    for client in [client, proxy.client(Http::Two)] {
+        let resp = client.get("https://idp.test/hello").send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_connections_to_one_host_mint_once() {
+    let (_ca, _upstream, proxy) = setup().await;
+    let before = proxy.ca.minted_count();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        // A client each: separate CONNECTs and handshakes, all at once.
+        let client = proxy.client(Http::One);
+        tasks.push(tokio::spawn(async move {
+            client
+                .get("https://idp.test/hello")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "hello from upstream");
+    }
+    assert_eq!(proxy.ca.minted_count() - before, 1);
+    proxy.stop().await;
+}
+
+/// Opens a CONNECT tunnel by hand and returns the raw stream.
+async fn connect_tunnel(proxy: &TestProxy, authority: &str) -> (TcpStream, String) {
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if tcp.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    (tcp, String::from_utf8_lossy(&head).into_owned())
+}
+
+fn client_tls(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_echo_through_an_intercepted_tunnel() {
+    let (_ca, _upstream, mut proxy) = setup().await;
+    let (tcp, head) = connect_tunnel(&proxy, "idp.test:443").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let tls = client_tls(&proxy.ca_pem, &[b"http/1.1"])
+        .connect("idp.test".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut ws, resp) = tokio_tungstenite::client_async("wss://idp.test/ws", tls)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 101);
+    for text in ["hello", "second message", &"x".repeat(100_000)] {
+        ws.send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .unwrap();
+        let echoed = ws.next().await.unwrap().unwrap();
+        assert_eq!(echoed.into_text().unwrap().as_str(), text);
+    }
+    ws.close(None).await.unwrap();
+    let exchange = proxy.exchange_for("/ws").await;
+    assert_eq!(exchange.response.as_ref().unwrap().status, 101);
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ca_is_reused_across_restarts_and_its_key_is_private() {
+    let ca = TestCa::new();
+    let certs = tempfile::tempdir().unwrap();
+    let path = certs.path().to_path_buf();
+    let first = TestProxy::start_in(&ca, ProxyOptions::default(), &path).await;
+    let first_pem = first.ca_pem.clone();
+    first.stop().await;
+    let second = TestProxy::start_in(&ca, ProxyOptions::default(), &path).await;
+    assert_eq!(second.ca_pem, first_pem);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path.join("authlens-ca-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_100_continue_works() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::None).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("plain.test".into(), 80, upstream.addr)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(
+        b"POST http://plain.test/sink HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tcp.read(&mut buf).await.unwrap();
+    let interim = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{interim}");
+    tcp.write_all(b"hello").await.unwrap();
+    let mut answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    while !answer.contains(&sha256_hex(b"hello")) {
+        let n = tcp.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed early: {answer}");
+        answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(answer.contains("200 OK"), "{answer}");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_the_proxy_itself_get_a_clear_4xx() {
+    let ca = TestCa::new();
+    let proxy = TestProxy::start(&ca, ProxyOptions::default()).await;
+    let (_tcp, head) = connect_tunnel(&proxy, &proxy.addr.to_string()).await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+
+    let client = proxy.client(Http::One);
+    let resp = client
+        .get(format!("http://{}/x", proxy.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("loop"));
+
+    let direct = reqwest::Client::builder().no_proxy().build().unwrap();
+    let resp = direct.get(proxy.url()).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("proxy"));
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("idp.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            tweak: Some(|c| c.timeouts.header_read = Duration::from_secs(1)),
+            ..Default::default()
+        },
+    )
+    .await;
+    // A malformed request line.
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(b"NOT A REQUEST\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 400"),
+        "{text}"
+    );
+
+    // TLS garbage inside a tunnel.
+    let (mut tcp, head) = connect_tunnel(&proxy, "idp.test:443").await;
+    assert!(head.starts_with("HTTP/1.1 200"));
+    tcp.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3, 4, 5])
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "the proxy closes a tunnel carrying garbage");
+
+    // A CONNECT target without a port.
+    let (_tcp, head) = connect_tunnel(&proxy, "idp.test").await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+
+    // Slowloris: half a request head, then silence.
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(b"GET http://idp.test/ HTTP/1.1\r\nHost: idp")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out)).await;
+    assert!(closed.is_ok(), "a stalled request head is cut off");
+
+    // Other clients are unaffected.
+    let resp = proxy
+        .client(Http::Two)
+        .get("https://idp.test/hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_in_flight_exchanges_finish() {
+    let (_ca, _upstream, mut proxy) = setup().await;
+    let client = proxy.client(Http::One);
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .get("https://idp.test/slow?ms=1000")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.shutdown.shutdown();
+    assert_eq!(slow.await.unwrap(), "slow answer");
+    let exchange = proxy.exchange_for("/slow").await;
+    assert_eq!(exchange.response.as_ref().unwrap().status, 200);
+    let _ = tokio::time::timeout(Duration::from_secs(10), &mut proxy.task).await;
+    assert!(
+        TcpStream::connect(proxy.addr).await.is_err(),
+        "no longer accepting"
+    );
+}

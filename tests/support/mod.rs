@@ -1,0 +1,219 @@
+//! The shared integration-test harness: a test CA made at run time, a local
+//! HTTPS upstream with test routes, the proxy started in-process on port 0,
+//! and clients configured to go through it. Everything stays on loopback.
+
+#![allow(dead_code)]
+
+pub mod mock_idp;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use authlens::config::{ConnectTo, HostPattern, ProxyConfig};
+use authlens::exchange::Exchange;
+use authlens::proxy::{Proxy, ShutdownHandle};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::sync::broadcast;
+
+/// A throw-away CA for test upstream servers (not the proxy's CA).
+pub struct TestCa {
+    issuer: Issuer<'static, KeyPair>,
+    pub cert_pem: String,
+    pub dir: tempfile::TempDir,
+    pub pem_path: PathBuf,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!("test upstream CA {:08x}", rand::random::<u32>()),
+        );
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pem_path = dir.path().join("upstream-ca.pem");
+        std::fs::write(&pem_path, cert.pem()).unwrap();
+        TestCa {
+            issuer: Issuer::new(params, key),
+            cert_pem: cert.pem(),
+            dir,
+            pem_path,
+        }
+    }
+
+    /// A server certificate chain and key for `names` (DNS names or IPs).
+    pub fn server_cert(
+        &self,
+        names: &[&str],
+    ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+    }
+}
+
+/// Options for [`TestProxy::start`].
+#[derive(Default, Clone)]
+pub struct ProxyOptions {
+    /// `(host, port, upstream)` mappings turned into `--connect-to` rules.
+    pub routes: Vec<(String, u16, SocketAddr)>,
+    pub trust_test_ca: bool,
+    pub passthrough: Vec<String>,
+    pub insecure: bool,
+    pub tweak: Option<fn(&mut ProxyConfig)>,
+}
+
+/// The proxy, running in-process on `127.0.0.1:0`.
+pub struct TestProxy {
+    pub addr: SocketAddr,
+    /// Kept alive for the proxy's lifetime when the harness made it.
+    pub certs: Option<tempfile::TempDir>,
+    pub ca_pem: String,
+    pub exchanges: broadcast::Receiver<Arc<Exchange>>,
+    pub shutdown: ShutdownHandle,
+    pub task: tokio::task::JoinHandle<()>,
+    pub ca: Arc<authlens::ca::CertificateAuthority>,
+}
+
+impl TestProxy {
+    pub async fn start(test_ca: &TestCa, options: ProxyOptions) -> TestProxy {
+        let certs = tempfile::tempdir().unwrap();
+        let mut proxy = Self::start_in(test_ca, options, certs.path()).await;
+        proxy.certs = Some(certs);
+        proxy
+    }
+
+    /// The proxy with its CA in `certs_dir` (which the caller owns).
+    pub async fn start_in(
+        test_ca: &TestCa,
+        options: ProxyOptions,
+        certs_dir: &std::path::Path,
+    ) -> TestProxy {
+        let certs = None;
+        let mut config = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), certs_dir);
+        if options.trust_test_ca {
+            config.upstream_cas.push(test_ca.pem_path.clone());
+        }
+        config.insecure = options.insecure;
+        for (host, port, to) in &options.routes {
+            config.connect_to.push(ConnectTo {
+                host: Some(host.clone()),
+                port: Some(*port),
+                to_host: to.ip().to_string(),
+                to_port: to.port(),
+            });
+        }
+        for p in &options.passthrough {
+            config.passthrough.push(p.parse::<HostPattern>().unwrap());
+        }
+        if let Some(tweak) = options.tweak {
+            tweak(&mut config);
+        }
+        let proxy = Proxy::bind(config).await.expect("proxy starts");
+        let addr = proxy.local_addr();
+        let exchanges = proxy.subscribe();
+        let shutdown = proxy.shutdown_handle();
+        let ca = proxy.ca().clone();
+        let ca_pem = std::fs::read_to_string(ca.cert_path()).unwrap();
+        let task = tokio::spawn(proxy.run(std::future::pending()));
+        TestProxy {
+            addr,
+            certs,
+            ca_pem,
+            exchanges,
+            shutdown,
+            task,
+            ca,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A reqwest client going through the proxy and trusting its CA.
+    pub fn client(&self, http: Http) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(self.url()).unwrap())
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap())
+            .tls_built_in_root_certs(false)
+            .timeout(Duration::from_secs(120));
+        builder = match http {
+            Http::One => builder.http1_only(),
+            Http::Two => builder,
+        };
+        builder.build().unwrap()
+    }
+
+    /// The next exchange whose URL path is `path`, skipping others.
+    pub async fn exchange_for(&mut self, path: &str) -> Arc<Exchange> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.exchanges.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no exchange for {path} within 30 s"))
+                .expect("exchange stream open");
+            if next.request.uri.path() == path {
+                return next;
+            }
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.shutdown();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Http {
+    One,
+    Two,
+}
+
+/// SHA-256 in hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(data))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Deterministic pseudo-random bytes (so both ends can hash without storing).
+pub fn pattern_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
