@@ -238,3 +238,64 @@ mod tests {
         assert!("".parse::<HostPattern>().is_err());
     }
 }
+
+/// Parses a duration such as `90s`, `10m`, `1h30m`, `500ms` or a bare number
+/// of seconds.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let text = value.trim();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| format!("{value:?}: {e}"));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("{value:?}: a number needs a unit (ms, s, m, h)"))?;
+        if digits == 0 {
+            return Err(format!("{value:?}: expected a number before the unit"));
+        }
+        let number: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{value:?}: bad number"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            unit => {
+                return Err(format!(
+                    "{value:?}: unknown unit {unit:?} (use ms, s, m, h)"
+                ));
+            }
+        };
+        rest = &rest[unit_len..];
+        total +=
+            Duration::try_from_secs_f64(number * scale).map_err(|e| format!("{value:?}: {e}"))?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "m", "10x", "-1", "5 m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -11,6 +11,13 @@
 //!   pair as an [`exchange::Exchange`] on a broadcast channel. It knows
 //!   nothing about OAuth.
 //! - [`exchange`]: that plain value, the only thing the network half hands on.
+//! - [`oauth`]: the pure sign-in analysis. Exchanges in, legs, findings and
+//!   verdicts out; no sockets, no clock, no printing. The same code will run
+//!   on recorded HAR files.
+//! - [`output`]: pure renderers of analysis events (live terminal log, JSON
+//!   lines).
+//! - [`pipeline`]: runs the analysis on the exchange stream and feeds the
+//!   outlets from one event stream.
 //!
 //! Outputs subscribe to the exchange stream; none of them reaches back into
 //! the proxy.
@@ -19,6 +26,10 @@
 
 pub mod ca;
 pub mod config;
+pub mod decode;
 pub mod exchange;
+pub mod oauth;
+pub mod output;
+pub mod pipeline;
 pub mod proxy;
 pub mod tls;

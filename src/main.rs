@@ -10,8 +10,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+use std::io::IsTerminal;
+
 use authlens::config::{ConnectTo, HostPattern, ProxyConfig};
+use authlens::oauth::AnalyzerConfig;
+use authlens::output::live_log::LiveLogOptions;
+use authlens::pipeline::{self, Analysis};
 use authlens::proxy::Proxy;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -55,17 +61,54 @@ struct ProxyArgs {
     /// Largest body copy (bytes) handed to the analysis per message.
     #[arg(long, default_value_t = authlens::exchange::DEFAULT_CAPTURE_LIMIT)]
     capture_limit: usize,
+    /// Also write every leg and finding as JSON lines to PATH (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Show codes, secrets, verifiers and tokens in clear instead of fingerprints.
+    #[arg(long)]
+    show_secrets: bool,
+    /// Treat codes older than this as expired (e.g. 90s, 10m); default: the provider's lifetime.
+    #[arg(long, value_name = "DURATION", value_parser = authlens::config::parse_duration)]
+    code_lifetime: Option<std::time::Duration>,
+    /// Show more detail under each leg of the live log.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Never colour the live log (NO_COLOR is respected too).
+    #[arg(long)]
+    no_color: bool,
+}
+
+/// What the outlets need, split from the proxy's own configuration.
+struct OutputConfig {
+    json: Option<PathBuf>,
+    analyzer: AnalyzerConfig,
+    live: LiveLogOptions,
 }
 
 impl ProxyArgs {
-    fn into_config(self) -> ProxyConfig {
+    fn into_config(self) -> (ProxyConfig, OutputConfig) {
         let mut config = ProxyConfig::new(self.listen, self.certs);
         config.upstream_cas = self.upstream_ca;
         config.insecure = self.insecure;
         config.connect_to = self.connect_to;
         config.passthrough = self.passthrough;
         config.capture_limit = self.capture_limit;
-        config
+        let color = !self.no_color
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal();
+        let output = OutputConfig {
+            json: self.json,
+            analyzer: AnalyzerConfig {
+                code_lifetime: self.code_lifetime,
+                show_secrets: self.show_secrets,
+                ..AnalyzerConfig::default()
+            },
+            live: LiveLogOptions {
+                color,
+                verbose: self.verbose,
+            },
+        };
+        (config, output)
     }
 }
 
@@ -92,7 +135,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run_proxy(args.into_config())) {
+    let (config, output) = args.into_config();
+    match runtime.block_on(run_proxy(config, output)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("authlens: {e:#}");
@@ -101,7 +145,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run_proxy(config: ProxyConfig) -> anyhow::Result<()> {
+async fn run_proxy(config: ProxyConfig, output: OutputConfig) -> anyhow::Result<()> {
     if !config.listen.ip().is_loopback() {
         tracing::warn!(
             "listening on {}: the proxy is open to the network, and anyone who can reach it can use it and see decrypted traffic",
@@ -122,7 +166,45 @@ async fn run_proxy(config: ProxyConfig) -> anyhow::Result<()> {
     eprintln!("  CA certificate: {ca_path}");
     eprintln!("  export HTTPS_PROXY=http://{addr} HTTP_PROXY=http://{addr}");
     eprintln!("  curl -x http://{addr} --cacert {ca_path} https://example.com/");
+
+    let stop = CancellationToken::new();
+    let analysis = Analysis::spawn(proxy.subscribe(), output.analyzer, stop.clone());
+    let mut outlets = vec![pipeline::live_log_outlet(
+        analysis.subscribe(),
+        std::io::stdout(),
+        output.live,
+    )];
+    match output.json.as_deref() {
+        Some(path) if path == std::path::Path::new("-") => {
+            outlets.push(pipeline::json_lines_outlet(
+                analysis.subscribe(),
+                std::io::stdout(),
+            ));
+        }
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open --json {}", path.display()))?;
+            outlets.push(pipeline::json_lines_outlet(
+                analysis.subscribe(),
+                std::io::LineWriter::new(file),
+            ));
+        }
+        None => {}
+    }
+
     proxy.run(shutdown_signal()).await;
+    stop.cancel();
+    analysis.finish().await;
+    for outlet in outlets {
+        match outlet.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("authlens: writing output failed: {e}"),
+            Err(e) => eprintln!("authlens: an output task failed: {e}"),
+        }
+    }
     eprintln!("authlens stopped");
     Ok(())
 }

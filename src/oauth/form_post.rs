@@ -114,7 +114,9 @@ fn attributes(tag: &str) -> Vec<(String, String)> {
             if i < bytes.len() && (bytes[i] == b'"' || bytes[i] == b'\'') {
                 let q = bytes[i];
                 let start = i + 1;
-                let end = tag[start..].find(q as char).map_or(tag.len(), |e| start + e);
+                let end = tag[start..]
+                    .find(q as char)
+                    .map_or(tag.len(), |e| start + e);
                 value = decode_entities(&tag[start..end]);
                 i = (end + 1).min(bytes.len());
             } else {
@@ -137,7 +139,10 @@ fn attributes(tag: &str) -> Vec<(String, String)> {
 }
 
 fn attr(attrs: &[(String, String)], name: &str) -> Option<String> {
-    attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    attrs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
 }
 
 fn is_space(b: u8) -> bool {

@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, Method, Uri, header};
 
+use super::catalogue::scan_codes;
 use super::form_post::parse_form;
 use super::params::{Params, decode_component};
 use super::provider::{Endpoint, EndpointKind, KnownEndpoints};
@@ -141,10 +142,20 @@ impl AuthorizationResponse {
         let target = Some(strip_query(before));
         let fragment_params = Params::parse(fragment);
         if carries_response(&fragment_params) {
-            return Self::from_params(ResponseMode::Fragment, target, fragment_params, cap(location));
+            return Self::from_params(
+                ResponseMode::Fragment,
+                target,
+                fragment_params,
+                cap(location),
+            );
         }
         let query = before.split_once('?').map_or("", |(_, q)| q);
-        Self::from_params(ResponseMode::Query, target, Params::parse(query), cap(location))
+        Self::from_params(
+            ResponseMode::Query,
+            target,
+            Params::parse(query),
+            cap(location),
+        )
     }
 
     /// From a request to the redirect URI (query, or a form_post body).
@@ -157,7 +168,12 @@ impl AuthorizationResponse {
         }
         if req.method == Method::POST && is_form(&req.headers) {
             let body = body_text(&req.body, &req.headers)?;
-            return Self::from_params(ResponseMode::Callback, target, Params::parse(&body), cap(&body));
+            return Self::from_params(
+                ResponseMode::Callback,
+                target,
+                Params::parse(&body),
+                cap(&body),
+            );
         }
         None
     }
@@ -180,7 +196,10 @@ impl AuthorizationResponse {
             state: text("state"),
             iss: text("iss"),
             error: text("error"),
-            error_codes: error_description.as_deref().map(idp_codes).unwrap_or_default(),
+            error_codes: error_description
+                .as_deref()
+                .map(scan_codes)
+                .unwrap_or_default(),
             error_description,
             params,
             raw,
@@ -253,7 +272,10 @@ impl TokenRequest {
             None if req.body.size > 0 => BodyFormat::Other,
             None | Some("") => BodyFormat::Empty,
             Some(b) => {
-                let ct = content_type.as_deref().unwrap_or_default().to_ascii_lowercase();
+                let ct = content_type
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 if ct.contains("json") || b.trim_start().starts_with('{') {
                     BodyFormat::Json
                 } else if ct.starts_with("application/x-www-form-urlencoded")
@@ -416,7 +438,10 @@ impl TokenResponse {
             })
             .unwrap_or_default();
         let error_description = text("error_description");
-        let mut error_codes: Vec<String> = error_description.as_deref().map(idp_codes).unwrap_or_default();
+        let mut error_codes: Vec<String> = error_description
+            .as_deref()
+            .map(scan_codes)
+            .unwrap_or_default();
         for n in &error_numbers {
             let code = format!("AADSTS{n}");
             if !error_codes.contains(&code) {
@@ -453,24 +478,31 @@ impl TokenResponse {
 
 // === helpers ===
 
-/// `AADSTS\d+` and `AADB2C\d+` named in a text, in order, without repeats.
-pub fn idp_codes(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for prefix in ["AADSTS", "AADB2C"] {
-        let mut rest = text;
-        while let Some(at) = rest.find(prefix) {
-            let after = &rest[at + prefix.len()..];
-            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-            if !digits.is_empty() {
-                let code = format!("{prefix}{digits}");
-                if !out.contains(&code) {
-                    out.push(code);
-                }
-            }
-            rest = after;
-        }
+/// The error text an IdP shows on its own page when it refuses to redirect
+/// (an invalid client_id or redirect_uri, OAUTH.md §1): the part of an HTML
+/// error page that names `AADSTS…` / `AADB2C…` codes, if any.
+pub fn error_page_text(resp: &ResponseRecord) -> Option<String> {
+    if resp.headers.contains_key(header::LOCATION) {
+        return None;
     }
-    out
+    let body = body_text(&resp.body, &resp.headers)?;
+    // Entra's sign-in page embeds its error in `$Config`; on a normal login
+    // page codes may appear in templates, so only an error page counts.
+    let from = match body.find("strServiceExceptionMessage") {
+        Some(at) => at,
+        None if resp.status.as_u16() >= 400 => 0,
+        None => return None,
+    };
+    let rest = &body[from..];
+    let codes = scan_codes(rest);
+    let first = codes.first()?;
+    let at = rest.to_ascii_uppercase().find(first.as_str()).unwrap_or(0);
+    let excerpt: String = rest[at..]
+        .chars()
+        .take(300)
+        .take_while(|c| *c != '"' && *c != '<')
+        .collect();
+    Some(excerpt)
 }
 
 /// A header value as text, when it is valid visible ASCII.
@@ -479,19 +511,20 @@ pub fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str>
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
-    header_str(headers, header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+    header_str(headers, header::CONTENT_TYPE).is_some_and(|ct| {
+        ct.to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    })
 }
 
-/// The body as text, when it was captured, is not compressed and is small
-/// enough to be an OAuth message.
+/// The body as text (content coding undone), when it was captured and is
+/// small enough to be an OAuth message.
 fn body_text(body: &CapturedBody, headers: &HeaderMap) -> Option<String> {
-    let encoded = header_str(headers, header::CONTENT_ENCODING)
-        .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
-    if encoded || body.bytes.len() > PARSE_CAP {
+    let decoded = crate::decode::decoded_body(body, headers, PARSE_CAP + 1).ok()?;
+    if decoded.len() > PARSE_CAP {
         return None;
     }
-    Some(String::from_utf8_lossy(&body.bytes).into_owned())
+    Some(String::from_utf8_lossy(&decoded).into_owned())
 }
 
 fn json_text(v: &serde_json::Value) -> String {
@@ -523,7 +556,9 @@ pub fn cap(text: &str) -> String {
 pub fn request_host(uri: &Uri, headers: &HeaderMap) -> String {
     uri.host()
         .map(str::to_owned)
-        .or_else(|| header_str(headers, header::HOST).map(|h| h.split(':').next().unwrap_or(h).to_owned()))
+        .or_else(|| {
+            header_str(headers, header::HOST).map(|h| h.split(':').next().unwrap_or(h).to_owned())
+        })
         .unwrap_or_default()
         .to_ascii_lowercase()
 }

@@ -19,9 +19,9 @@ impl VerifierProblem {
         match self {
             VerifierProblem::TooShort(n) => format!("it is {n} characters long, the minimum is 43"),
             VerifierProblem::TooLong(n) => format!("it is {n} characters long, the maximum is 128"),
-            VerifierProblem::BadCharacter(c) => format!(
-                "it contains {c:?}, only letters, digits and - . _ ~ are allowed"
-            ),
+            VerifierProblem::BadCharacter(c) => {
+                format!("it contains {c:?}, only letters, digits and - . _ ~ are allowed")
+            }
         }
     }
 }
@@ -51,7 +51,9 @@ pub fn s256_challenge(verifier: &str) -> String {
 pub enum ChallengeCheck {
     Matches,
     /// `computed` is what the verifier gives with the method that was sent.
-    Differs { computed: String },
+    Differs {
+        computed: String,
+    },
     /// The method is neither `S256` nor `plain`.
     UnknownMethod(String),
 }
@@ -80,9 +82,18 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b_vector() {
         assert_eq!(s256_challenge(VERIFIER), CHALLENGE);
-        assert_eq!(check_challenge(CHALLENGE, Some("S256"), VERIFIER), ChallengeCheck::Matches);
-        assert_eq!(check_challenge(VERIFIER, None, VERIFIER), ChallengeCheck::Matches);
-        assert_eq!(check_challenge(VERIFIER, Some("plain"), VERIFIER), ChallengeCheck::Matches);
+        assert_eq!(
+            check_challenge(CHALLENGE, Some("S256"), VERIFIER),
+            ChallengeCheck::Matches
+        );
+        assert_eq!(
+            check_challenge(VERIFIER, None, VERIFIER),
+            ChallengeCheck::Matches
+        );
+        assert_eq!(
+            check_challenge(VERIFIER, Some("plain"), VERIFIER),
+            ChallengeCheck::Matches
+        );
         assert!(matches!(
             check_challenge(CHALLENGE, None, VERIFIER),
             ChallengeCheck::Differs { .. }
@@ -97,10 +108,16 @@ mod tests {
     fn verifier_syntax() {
         assert_eq!(check_verifier(VERIFIER), Ok(()));
         assert_eq!(check_verifier("short"), Err(VerifierProblem::TooShort(5)));
-        assert_eq!(check_verifier(&"a".repeat(129)), Err(VerifierProblem::TooLong(129)));
+        assert_eq!(
+            check_verifier(&"a".repeat(129)),
+            Err(VerifierProblem::TooLong(129))
+        );
         assert_eq!(check_verifier(&"a".repeat(128)), Ok(()));
         let with_plus = format!("{}+", "a".repeat(50));
-        assert_eq!(check_verifier(&with_plus), Err(VerifierProblem::BadCharacter('+')));
+        assert_eq!(
+            check_verifier(&with_plus),
+            Err(VerifierProblem::BadCharacter('+'))
+        );
         assert_eq!(check_verifier("é"), Err(VerifierProblem::BadCharacter('é')));
     }
 }

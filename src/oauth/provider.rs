@@ -135,7 +135,10 @@ const ENTRA_CLOUDS: &[(&str, &[&str])] = &[
             "sts.windows.net",
         ],
     ),
-    ("usgov", &["login.microsoftonline.us", "login.usgovcloudapi.net"]),
+    (
+        "usgov",
+        &["login.microsoftonline.us", "login.usgovcloudapi.net"],
+    ),
     (
         "china",
         &["login.partner.microsoftonline.cn", "login.chinacloudapi.cn"],
@@ -229,7 +232,7 @@ impl Endpoint {
             if self.policy.is_some() || host.ends_with(".b2clogin.com") {
                 self.provider = Provider::EntraB2c;
             }
-            if segs.first() == Some(&"oauth2") || oauth2_at == Some(0) {
+            if oauth2_at == Some(0) {
                 // No tenant segment at all (`/oauth2/…`).
                 self.tenant = None;
             }
@@ -238,7 +241,11 @@ impl Endpoint {
 
         if segs.starts_with(&["adfs", "oauth2"]) {
             self.provider = Provider::Adfs;
-            self.kind = kind_of(segs.get(2).copied().unwrap_or_default(), "authorize", "token");
+            self.kind = kind_of(
+                segs.get(2).copied().unwrap_or_default(),
+                "authorize",
+                "token",
+            );
             return;
         }
         if let Some(i) = segs.iter().position(|s| *s == "realms")
@@ -247,7 +254,11 @@ impl Endpoint {
         {
             self.provider = Provider::Keycloak;
             self.tenant = raw_segs.get(i + 1).map(|s| s.to_string());
-            self.kind = kind_of(segs.get(i + 4).copied().unwrap_or_default(), "auth", "token");
+            self.kind = kind_of(
+                segs.get(i + 4).copied().unwrap_or_default(),
+                "auth",
+                "token",
+            );
             return;
         }
         if matches!(
@@ -266,7 +277,11 @@ impl Endpoint {
         }
         if segs.starts_with(&["login", "oauth"]) {
             self.provider = Provider::GitHub;
-            self.kind = kind_of(segs.get(2).copied().unwrap_or_default(), "authorize", "access_token");
+            self.kind = kind_of(
+                segs.get(2).copied().unwrap_or_default(),
+                "authorize",
+                "access_token",
+            );
             return;
         }
         if segs.first() == Some(&"as") && matches!(last, "authorization.oauth2" | "token.oauth2") {
@@ -496,7 +511,9 @@ mod tests {
 
     #[test]
     fn entra_shapes() {
-        let v2 = ep("https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?client_id=x");
+        let v2 = ep(
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?client_id=x",
+        );
         assert_eq!(v2.provider, Provider::Entra);
         assert_eq!(v2.kind, EndpointKind::Authorize);
         assert_eq!(v2.cloud, Some("global"));
@@ -517,18 +534,25 @@ mod tests {
 
     #[test]
     fn b2c_shapes() {
-        let a = ep("https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/authorize");
+        let a = ep(
+            "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/authorize",
+        );
         assert_eq!(a.provider, Provider::EntraB2c);
         assert_eq!(a.policy.as_deref(), Some("B2C_1_signin"));
         assert_eq!(a.tenant.as_deref(), Some("contoso.onmicrosoft.com"));
-        let q = ep("https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/v2.0/token?p=B2C_1_other");
+        let q = ep(
+            "https://contoso.b2clogin.com/contoso.onmicrosoft.com/oauth2/v2.0/token?p=B2C_1_other",
+        );
         assert_eq!(q.policy.as_deref(), Some("B2C_1_other"));
         assert_eq!(q.kind, EndpointKind::Token);
-        let tfp = ep("https://login.microsoftonline.com/tfp/contoso.onmicrosoft.com/b2c_1_x/oauth2/v2.0/token");
+        let tfp = ep(
+            "https://login.microsoftonline.com/tfp/contoso.onmicrosoft.com/b2c_1_x/oauth2/v2.0/token",
+        );
         assert_eq!(tfp.provider, Provider::EntraB2c);
         assert_eq!(tfp.policy.as_deref(), Some("b2c_1_x"));
         assert_eq!(tfp.tenant.as_deref(), Some("contoso.onmicrosoft.com"));
-        let custom = ep("https://login.contoso.com/contoso.onmicrosoft.com/B2C_1A_signup/oauth2/v2.0/token");
+        let custom =
+            ep("https://login.contoso.com/contoso.onmicrosoft.com/B2C_1A_signup/oauth2/v2.0/token");
         assert_eq!(custom.provider, Provider::EntraB2c);
         assert_eq!(custom.cloud, None);
     }
@@ -536,33 +560,102 @@ mod tests {
     #[test]
     fn other_provider_shapes() {
         let cases = [
-            ("https://adfs.contoso.com/adfs/oauth2/token/", Provider::Adfs, EndpointKind::Token),
-            ("https://dev-1.okta.com/oauth2/default/v1/authorize", Provider::Okta, EndpointKind::Authorize),
-            ("https://dev-1.okta.com/oauth2/v1/token", Provider::Okta, EndpointKind::Token),
-            ("https://x.eu.auth0.com/oauth/token", Provider::Auth0, EndpointKind::Token),
-            ("https://x.eu.auth0.com/authorize", Provider::Auth0, EndpointKind::Authorize),
-            ("https://accounts.google.com/o/oauth2/v2/auth", Provider::Google, EndpointKind::Authorize),
-            ("https://oauth2.googleapis.com/token", Provider::Google, EndpointKind::Token),
-            ("https://kc.example/realms/demo/protocol/openid-connect/auth", Provider::Keycloak, EndpointKind::Authorize),
-            ("https://kc.example/auth/realms/demo/protocol/openid-connect/token", Provider::Keycloak, EndpointKind::Token),
-            ("https://app.auth.eu-west-1.amazoncognito.com/oauth2/token", Provider::Cognito, EndpointKind::Token),
-            ("https://sso.example/as/token.oauth2", Provider::Ping, EndpointKind::Token),
-            ("https://github.com/login/oauth/access_token", Provider::GitHub, EndpointKind::Token),
-            ("https://id.example/connect/token", Provider::Generic, EndpointKind::Token),
-            ("https://app.example/api/token", Provider::Generic, EndpointKind::Other),
+            (
+                "https://adfs.contoso.com/adfs/oauth2/token/",
+                Provider::Adfs,
+                EndpointKind::Token,
+            ),
+            (
+                "https://dev-1.okta.com/oauth2/default/v1/authorize",
+                Provider::Okta,
+                EndpointKind::Authorize,
+            ),
+            (
+                "https://dev-1.okta.com/oauth2/v1/token",
+                Provider::Okta,
+                EndpointKind::Token,
+            ),
+            (
+                "https://x.eu.auth0.com/oauth/token",
+                Provider::Auth0,
+                EndpointKind::Token,
+            ),
+            (
+                "https://x.eu.auth0.com/authorize",
+                Provider::Auth0,
+                EndpointKind::Authorize,
+            ),
+            (
+                "https://accounts.google.com/o/oauth2/v2/auth",
+                Provider::Google,
+                EndpointKind::Authorize,
+            ),
+            (
+                "https://oauth2.googleapis.com/token",
+                Provider::Google,
+                EndpointKind::Token,
+            ),
+            (
+                "https://kc.example/realms/demo/protocol/openid-connect/auth",
+                Provider::Keycloak,
+                EndpointKind::Authorize,
+            ),
+            (
+                "https://kc.example/auth/realms/demo/protocol/openid-connect/token",
+                Provider::Keycloak,
+                EndpointKind::Token,
+            ),
+            (
+                "https://app.auth.eu-west-1.amazoncognito.com/oauth2/token",
+                Provider::Cognito,
+                EndpointKind::Token,
+            ),
+            (
+                "https://sso.example/as/token.oauth2",
+                Provider::Ping,
+                EndpointKind::Token,
+            ),
+            (
+                "https://github.com/login/oauth/access_token",
+                Provider::GitHub,
+                EndpointKind::Token,
+            ),
+            (
+                "https://id.example/connect/token",
+                Provider::Generic,
+                EndpointKind::Token,
+            ),
+            (
+                "https://app.example/api/token",
+                Provider::Generic,
+                EndpointKind::Other,
+            ),
         ];
         for (url, provider, kind) in cases {
             let e = ep(url);
             assert_eq!((e.provider, e.kind), (provider, kind), "{url}");
         }
-        assert_eq!(ep("https://kc.example/realms/demo/protocol/openid-connect/token").tenant.as_deref(), Some("demo"));
-        assert_eq!(ep("https://dev-1.okta.com/oauth2/default/v1/token").tenant.as_deref(), Some("default"));
+        assert_eq!(
+            ep("https://kc.example/realms/demo/protocol/openid-connect/token")
+                .tenant
+                .as_deref(),
+            Some("demo")
+        );
+        assert_eq!(
+            ep("https://dev-1.okta.com/oauth2/default/v1/token")
+                .tenant
+                .as_deref(),
+            Some("default")
+        );
     }
 
     #[test]
     fn tenants_and_guids() {
         assert!(Endpoint::same_tenant("Consumers", CONSUMERS_GUID));
-        assert!(Endpoint::same_tenant("Contoso.onmicrosoft.com", "contoso.onmicrosoft.com"));
+        assert!(Endpoint::same_tenant(
+            "Contoso.onmicrosoft.com",
+            "contoso.onmicrosoft.com"
+        ));
         assert!(!Endpoint::same_tenant("common", "organizations"));
         assert!(is_guid("72f988bf-86f1-41af-91ab-2d7cd011db47"));
         assert!(!is_guid("contoso.onmicrosoft.com"));
@@ -570,26 +663,51 @@ mod tests {
 
     #[test]
     fn lifetimes() {
-        assert_eq!(Provider::Entra.default_code_lifetime(), Duration::from_secs(600));
-        assert_eq!(Provider::Okta.default_code_lifetime(), Duration::from_secs(300));
-        assert_eq!(Provider::Keycloak.default_code_lifetime(), Duration::from_secs(60));
-        assert_eq!(Provider::Generic.default_code_lifetime(), Duration::from_secs(600));
+        assert_eq!(
+            Provider::Entra.default_code_lifetime(),
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            Provider::Okta.default_code_lifetime(),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            Provider::Keycloak.default_code_lifetime(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            Provider::Generic.default_code_lifetime(),
+            Duration::from_secs(600)
+        );
     }
 
     #[test]
     fn learns_from_discovery() {
         let body = br#"{"issuer":"https://id.example","authorization_endpoint":"https://id.example/login/auth","token_endpoint":"https://tok.example/x/redeem","code_challenge_methods_supported":["S256"]}"#;
-        assert!(Discovery::is_discovery_url(&"https://id.example/.well-known/openid-configuration".parse().unwrap()));
+        assert!(Discovery::is_discovery_url(
+            &"https://id.example/.well-known/openid-configuration"
+                .parse()
+                .unwrap()
+        ));
         let doc = Discovery::parse(body).unwrap();
         let mut known = KnownEndpoints::new(2);
         known.learn(doc);
         assert!(known.is_token_endpoint("https://TOK.example/x/redeem/"));
         assert!(!known.is_token_endpoint("https://tok.example/x/other"));
-        assert!(known.for_authorize("https://id.example/login/auth").is_some());
+        assert!(
+            known
+                .for_authorize("https://id.example/login/auth")
+                .is_some()
+        );
         assert_eq!(Discovery::parse(b"not json"), None);
         assert_eq!(Discovery::parse(b"{\"issuer\":1}"), None);
         for i in 0..5 {
-            known.learn(Discovery::parse(format!("{{\"token_endpoint\":\"https://t{i}/token\"}}").as_bytes()).unwrap());
+            known.learn(
+                Discovery::parse(
+                    format!("{{\"token_endpoint\":\"https://t{i}/token\"}}").as_bytes(),
+                )
+                .unwrap(),
+            );
         }
         assert_eq!(known.docs.len(), 2);
     }

@@ -127,6 +127,8 @@ pub fn is_loopback(host: &str) -> bool {
 struct Parts<'a> {
     scheme: &'a str,
     host: &'a str,
+    /// The explicit port only: two URIs differ in port when their written
+    /// ports differ (`:443` against none counts, as the strings differ).
     port: Option<u16>,
     path: &'a str,
     query: &'a str,
@@ -141,16 +143,13 @@ impl<'a> Parts<'a> {
         let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
         let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() && !p.contains(']') && (!h.contains(':') || h.ends_with(']')) => {
+            Some((h, p))
+                if !h.is_empty() && !p.contains(']') && (!h.contains(':') || h.ends_with(']')) =>
+            {
                 (h, p.parse().ok())
             }
             _ => (authority, None),
         };
-        let port = port.or(match scheme.to_ascii_lowercase().as_str() {
-            "https" => Some(443),
-            "http" => Some(80),
-            _ => None,
-        });
         Parts {
             scheme,
             host,
@@ -169,20 +168,85 @@ mod tests {
     #[test]
     fn names_each_difference() {
         let cases: &[(&str, &str, &str, bool)] = &[
-            ("https://app.example/cb", "https://app.example/cb/", "trailing slash", false),
-            ("https://app.example/cb", "https://APP.example/CB", "case", false),
-            ("https://app.example/cb", "http://app.example/cb", "scheme", false),
-            ("https://app.example/cb", "https://other.example/cb", "host", false),
-            ("https://app.example/cb", "https://app.example:8443/cb", "port", false),
-            ("https://app.example/cb", "https://app.example/callback", "path", false),
-            ("https://app.example/cb", "https://app.example/cb?x=1", "query", false),
-            ("https://app.example/a%20b", "https://app.example/a b", "percent-encoding", false),
-            ("https://app.example/cb", "https%3A%2F%2Fapp.example%2Fcb", "percent-encoding", false),
-            ("http://localhost:5000/cb", "http://localhost:5001/cb", "port", true),
-            ("http://127.0.0.1:5000/cb", "http://127.0.0.1/cb", "port", true),
+            (
+                "https://app.example/cb",
+                "https://app.example/cb/",
+                "trailing slash",
+                false,
+            ),
+            (
+                "https://app.example/cb",
+                "https://APP.example/CB",
+                "case",
+                false,
+            ),
+            (
+                "https://app.example/cb",
+                "http://app.example/cb",
+                "scheme",
+                false,
+            ),
+            (
+                "https://app.example/cb",
+                "https://other.example/cb",
+                "host",
+                false,
+            ),
+            (
+                "https://app.example/cb",
+                "https://app.example:8443/cb",
+                "port",
+                false,
+            ),
+            (
+                "https://app.example/cb",
+                "https://app.example/callback",
+                "path",
+                false,
+            ),
+            (
+                "https://app.example/cb",
+                "https://app.example/cb?x=1",
+                "query",
+                false,
+            ),
+            (
+                "https://app.example/a%20b",
+                "https://app.example/a b",
+                "percent-encoding",
+                false,
+            ),
+            (
+                "https://app.example/cb",
+                "https%3A%2F%2Fapp.example%2Fcb",
+                "percent-encoding",
+                false,
+            ),
+            (
+                "http://localhost:5000/cb",
+                "http://localhost:5001/cb",
+                "port",
+                true,
+            ),
+            (
+                "http://127.0.0.1:5000/cb",
+                "http://127.0.0.1/cb",
+                "port",
+                true,
+            ),
             ("http://[::1]:5000/cb", "http://[::1]:6000/cb", "port", true),
-            ("http://app.example:5000/cb", "https://app.example:5001/cb", "scheme and port", false),
-            ("https://app.example/cb", "http://proxy.internal/cb/", "scheme, host and trailing slash", false),
+            (
+                "http://app.example:5000/cb",
+                "https://app.example:5001/cb",
+                "scheme and port",
+                false,
+            ),
+            (
+                "https://app.example/cb",
+                "http://proxy.internal/cb/",
+                "scheme, host and trailing slash",
+                false,
+            ),
         ];
         for (a, b, expected, loopback) in cases {
             let d = compare(a, b).unwrap_or_else(|| panic!("{a} vs {b}"));
@@ -194,7 +258,12 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for (a, b) in [("", "x"), (":::", "@@@"), ("http://[::1", "http://[::1]:"), ("é://ü:9/ä", "x")] {
+        for (a, b) in [
+            ("", "x"),
+            (":::", "@@@"),
+            ("http://[::1", "http://[::1]:"),
+            ("é://ü:9/ä", "x"),
+        ] {
             let _ = compare(a, b);
         }
     }

@@ -13,10 +13,7 @@ use sha2::{Digest, Sha256};
 /// suffix whatever it is called.
 pub fn fingerprint(kind: &str, value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
-    format!(
-        "{kind}#{:02x}{:02x}{:02x}",
-        digest[0], digest[1], digest[2]
-    )
+    format!("{kind}#{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2])
 }
 
 /// How secrets are shown in events: fingerprinted, or in clear when the user

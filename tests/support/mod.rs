@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod lab;
 pub mod mock_idp;
 pub mod upstream;
 

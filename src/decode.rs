@@ -1,0 +1,141 @@
+//! Undoing `Content-Encoding` on captured bodies, for observers only.
+//!
+//! The proxy forwards bodies exactly as they came; the analysis, however,
+//! must read an IdP's gzip- or brotli-compressed form_post page like any
+//! other. Output is capped so a compression bomb cannot blow up memory.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use http::HeaderMap;
+use http::header::CONTENT_ENCODING;
+
+use crate::exchange::CapturedBody;
+
+/// Why a body could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("unsupported content-encoding {0:?}")]
+    Unsupported(String),
+    #[error("corrupt {coding} body: {detail}")]
+    Corrupt { coding: String, detail: String },
+}
+
+/// The body with every listed content coding undone (in reverse order of
+/// application), at most `cap` bytes. A body that was cut off by the capture
+/// limit decodes to the prefix that could be recovered.
+pub fn decoded_body<'a>(
+    body: &'a CapturedBody,
+    headers: &HeaderMap,
+    cap: usize,
+) -> Result<Cow<'a, [u8]>, DecodeError> {
+    let codings: Vec<String> = headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty() && c != "identity")
+        .collect();
+    if codings.is_empty() {
+        return Ok(Cow::Borrowed(&body.bytes));
+    }
+    let complete = body.is_complete();
+    let mut data: Vec<u8> = body.bytes.to_vec();
+    for coding in codings.iter().rev() {
+        data = decode_one(coding, &data, cap, complete)?;
+    }
+    Ok(Cow::Owned(data))
+}
+
+fn decode_one(
+    coding: &str,
+    input: &[u8],
+    cap: usize,
+    complete: bool,
+) -> Result<Vec<u8>, DecodeError> {
+    let reader: Box<dyn Read + '_> = match coding {
+        "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        "deflate" => {
+            // "deflate" means zlib-wrapped, but some servers send raw deflate.
+            if input.len() >= 2 && (u16::from(input[0]) << 8 | u16::from(input[1])) % 31 == 0 {
+                Box::new(flate2::read::ZlibDecoder::new(input))
+            } else {
+                Box::new(flate2::read::DeflateDecoder::new(input))
+            }
+        }
+        "br" => Box::new(brotli_decompressor::Decompressor::new(input, 4096)),
+        other => return Err(DecodeError::Unsupported(other.to_string())),
+    };
+    let mut out = Vec::new();
+    match reader.take(cap as u64).read_to_end(&mut out) {
+        Ok(_) => Ok(out),
+        // A truncated capture ends mid-stream: keep what was recovered.
+        Err(_) if !complete || !out.is_empty() => Ok(out),
+        Err(e) => Err(DecodeError::Corrupt {
+            coding: coding.to_string(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn headers(coding: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_ENCODING, coding.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn gzip_and_deflate_round_trip() {
+        let text = b"<form method=\"POST\"><input name=\"code\" value=\"x\"></form>".repeat(20);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&text).unwrap();
+        let body = CapturedBody::complete(gz.finish().unwrap());
+        assert_eq!(
+            &*decoded_body(&body, &headers("gzip"), 1 << 20).unwrap(),
+            &text[..]
+        );
+
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&text).unwrap();
+        let body = CapturedBody::complete(z.finish().unwrap());
+        assert_eq!(
+            &*decoded_body(&body, &headers("deflate"), 1 << 20).unwrap(),
+            &text[..]
+        );
+    }
+
+    #[test]
+    fn identity_borrows_and_unknown_codings_are_errors() {
+        let body = CapturedBody::complete(&b"plain"[..]);
+        assert!(matches!(
+            decoded_body(&body, &HeaderMap::new(), 10).unwrap(),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            decoded_body(&body, &headers("zstd"), 10).unwrap_err(),
+            DecodeError::Unsupported("zstd".into())
+        );
+        assert!(
+            decoded_body(&body, &headers("gzip"), 10).is_err(),
+            "not gzip at all"
+        );
+    }
+
+    #[test]
+    fn output_is_capped() {
+        let zeros = vec![0u8; 10 << 20];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&zeros).unwrap();
+        let body = CapturedBody::complete(gz.finish().unwrap());
+        assert_eq!(
+            decoded_body(&body, &headers("gzip"), 4096).unwrap().len(),
+            4096
+        );
+    }
+}

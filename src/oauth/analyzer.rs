@@ -1,0 +1,607 @@
+//! The analyzer: feeds exchanges in time order, pairs the legs of each
+//! sign-in attempt and runs the rules on every redemption.
+//!
+//! Pure by design: no sockets, no clock (time comes from the exchange), no
+//! printing, no global state. The same analyzer runs on live traffic and on
+//! a recorded file, and is table-tested in `analyzer/tests.rs`.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::attempt::{AttemptStatus, AttemptStore, CodeRecord, Redemption, RedemptionOutcome};
+use super::event::{
+    AttemptId, AuthorizeEvent, CodeEvent, Event, Finding, Outcome, Pairing, Severity, TokenEvent,
+    TokenResponseEvent, Verdict,
+};
+use super::message::{
+    AuthorizationResponse, AuthorizeRequest, ResponseMode, TokenRequest, TokenResponse,
+    error_page_text, request_host,
+};
+use super::provider::{Discovery, Endpoint, KnownEndpoints};
+use super::rules::{self, Draft, IdpErrorInput, LifetimeSource};
+use super::secret::SecretPolicy;
+use crate::exchange::Exchange;
+
+/// How the analyzer behaves; built once from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalyzerConfig {
+    /// `--code-lifetime`: overrides the provider's code lifetime (Entra
+    /// 10 min, Okta 300 s, Keycloak 60 s, Ping 60 s, GitHub and others 10 min).
+    pub code_lifetime: Option<Duration>,
+    /// `--show-secrets`: show codes, secrets and tokens in clear instead of
+    /// fingerprints.
+    pub show_secrets: bool,
+    /// At most this many attempts are remembered (the oldest is dropped).
+    pub max_attempts: usize,
+    /// An attempt (and its code) untouched for this long is forgotten.
+    pub attempt_ttl: Duration,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        AnalyzerConfig {
+            code_lifetime: None,
+            show_secrets: false,
+            max_attempts: 256,
+            attempt_ttl: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Pairs /authorize, code and /token, and judges each redemption.
+#[derive(Debug)]
+pub struct Analyzer {
+    config: AnalyzerConfig,
+    secrets: SecretPolicy,
+    store: AttemptStore,
+    known: KnownEndpoints,
+}
+
+impl Analyzer {
+    pub fn new(config: AnalyzerConfig) -> Self {
+        Analyzer {
+            secrets: SecretPolicy {
+                show_secrets: config.show_secrets,
+            },
+            store: AttemptStore::new(config.max_attempts, config.attempt_ttl),
+            known: KnownEndpoints::default(),
+            config,
+        }
+    }
+
+    /// Feeds one exchange (live or from a file), in time order. Returns the
+    /// events in order: leg events, each followed by the findings it
+    /// triggered, and a verdict when an attempt completes.
+    pub fn observe(&mut self, exchange: &Exchange) -> Vec<Event> {
+        let mut out = Vec::new();
+        self.store.evict(exchange.started_at);
+
+        if Discovery::is_discovery_url(&exchange.request.uri) {
+            if let Some(resp) = &exchange.response
+                && resp.status.is_success()
+                && let Ok(body) = crate::decode::decoded_body(&resp.body, &resp.headers, 1 << 20)
+                && let Some(doc) = Discovery::parse(&body)
+            {
+                self.known.learn(doc);
+            }
+            return out;
+        }
+        if let Some(request) = TokenRequest::parse(&exchange.request, &self.known) {
+            self.token_leg(exchange, request, &mut out);
+            return out;
+        }
+
+        let mut authorize_attempt = None;
+        if let Some(request) = AuthorizeRequest::parse(&exchange.request) {
+            authorize_attempt = self.authorize_leg(exchange, request, &mut out);
+        } else if let Some(callback) = AuthorizationResponse::from_callback(&exchange.request) {
+            let to_known_client = callback
+                .target
+                .as_deref()
+                .is_some_and(|t| self.store.is_redirect_uri(t))
+                || callback
+                    .state
+                    .as_deref()
+                    .is_some_and(|s| self.store.by_state(s).is_some());
+            if to_known_client {
+                self.code_leg(exchange, callback, exchange.started_at, &mut out);
+            }
+        }
+
+        if let Some(resp) = &exchange.response {
+            let at = exchange.response_at().unwrap_or(exchange.started_at);
+            if let Some(answer) = AuthorizationResponse::from_response(resp) {
+                self.code_leg(exchange, answer, at, &mut out);
+            } else if let Some(id) = authorize_attempt
+                && let Some(text) = error_page_text(resp)
+            {
+                self.authorize_page_error(exchange, id, resp.status.as_u16(), &text, at, &mut out);
+            }
+        }
+        out
+    }
+
+    // === leg 1: authorize ===
+
+    fn authorize_leg(
+        &mut self,
+        exchange: &Exchange,
+        request: AuthorizeRequest,
+        out: &mut Vec<Event>,
+    ) -> Option<AttemptId> {
+        let time = exchange.started_at;
+        if let Some(id) = self.store.reentry(&request) {
+            // The browser came back to /authorize during login: same attempt.
+            if let Some(a) = self.store.get_mut(id) {
+                a.last_seen = time;
+            }
+            return Some(id);
+        }
+        let event = AuthorizeEvent {
+            time,
+            exchange: exchange.id,
+            attempt: AttemptId(0),
+            host: request_host(&exchange.request.uri, &exchange.request.headers),
+            endpoint: request.endpoint.url(),
+            provider: request.endpoint.provider.name(),
+            tenant: request.endpoint.tenant.clone(),
+            version: request.endpoint.version.map(|v| v.as_str()),
+            policy: request.endpoint.policy.clone(),
+            client_id: request.client_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            response_type: request.response_type.clone(),
+            response_mode: request.response_mode.clone(),
+            scope: request.scope.clone(),
+            state: request.state.clone(),
+            nonce: request.nonce.clone(),
+            pkce_method: request.code_challenge.as_ref().map(|_| {
+                request
+                    .code_challenge_method
+                    .clone()
+                    .unwrap_or_else(|| "plain".to_owned())
+            }),
+        };
+        let id = self.store.start(request, time);
+        out.push(Event::Authorize(AuthorizeEvent {
+            attempt: id,
+            ..event
+        }));
+        Some(id)
+    }
+
+    /// The IdP refused to redirect and showed its own error page.
+    fn authorize_page_error(
+        &mut self,
+        exchange: &Exchange,
+        id: AttemptId,
+        status: u16,
+        text: &str,
+        time: OffsetDateTime,
+        out: &mut Vec<Event>,
+    ) {
+        let codes = super::catalogue::scan_codes(text);
+        let input = IdpErrorInput {
+            leg: "authorize",
+            status: Some(status),
+            error: None,
+            description: Some(text),
+            codes: &codes,
+            numbers: &[],
+            trace_id: None,
+            correlation_id: None,
+        };
+        let draft = rules::idp_error(&input, &[]);
+        let summary = format!(
+            "sign-in failed at /authorize: {}",
+            draft.field.as_deref().unwrap_or("error page")
+        );
+        self.push_findings(vec![draft], Some(id), exchange.id, time, out);
+        self.finish(
+            Some(id),
+            Outcome::Failed,
+            summary,
+            time,
+            exchange,
+            None,
+            out,
+        );
+    }
+
+    // === leg 2: code (or error) on its way back ===
+
+    fn code_leg(
+        &mut self,
+        exchange: &Exchange,
+        answer: AuthorizationResponse,
+        time: OffsetDateTime,
+        out: &mut Vec<Event>,
+    ) {
+        if let Some(code) = answer.code.as_deref()
+            && let Some(record) = self.store.code_mut(code)
+        {
+            // Already seen (the IdP's Location, then the browser's callback).
+            record.last_seen = time;
+            return;
+        }
+        let paired = self
+            .store
+            .pair(answer.state.as_deref(), answer.target.as_deref());
+        if answer.code.is_none() && paired.is_none() {
+            // An unpaired error: report it only when it looks like an OAuth
+            // response, and never twice (the browser delivering it again).
+            let callback = answer.mode == ResponseMode::Callback;
+            let plausible = answer.state.is_some() || answer.error_description.is_some();
+            if callback || !plausible {
+                return;
+            }
+        }
+        let attempt = paired.and_then(|(id, _)| self.store.get(id)).cloned();
+        let (attempt_id, pairing) = match paired {
+            Some((id, how)) => (Some(id), how),
+            None => (None, Pairing::Unpaired),
+        };
+        let host = request_host(&exchange.request.uri, &exchange.request.headers);
+        out.push(Event::Code(CodeEvent {
+            time,
+            exchange: exchange.id,
+            attempt: attempt_id,
+            pairing,
+            host: host.clone(),
+            client_id: attempt.as_ref().map(|a| a.authorize.client_id.clone()),
+            mode: answer.mode.as_str(),
+            redirect_to: answer.target.clone(),
+            code: self.secrets.show_opt("code", answer.code.as_deref()),
+            state: answer.state.clone(),
+            iss: answer.iss.clone(),
+            error: answer.error.clone(),
+            error_description: answer.error_description.clone(),
+            error_codes: answer.error_codes.clone(),
+            since_authorize: attempt.as_ref().and_then(|a| elapsed(a.started_at, time)),
+        }));
+
+        if let Some(code) = answer.code.as_deref() {
+            let provider = attempt.as_ref().map_or_else(
+                || Endpoint::from_uri(&exchange.request.uri).provider,
+                |a| a.authorize.endpoint.provider,
+            );
+            self.store.insert_code(
+                code,
+                CodeRecord {
+                    attempt: attempt_id,
+                    issued_at: Some(time),
+                    issued_exchange: Some(exchange.id),
+                    provider,
+                    first_redemption: None,
+                    redemptions: 0,
+                    last_seen: time,
+                },
+            );
+            if let Some(a) = attempt_id.and_then(|id| self.store.get_mut(id)) {
+                a.status = AttemptStatus::CodeIssued;
+                a.last_seen = time;
+            }
+            return;
+        }
+
+        // An error instead of a code.
+        let draft = rules::idp_error(&IdpErrorInput::from_authorize(&answer), &[]);
+        let summary = format!(
+            "sign-in failed at /authorize: {}",
+            draft.field.as_deref().unwrap_or("error")
+        );
+        self.push_findings(vec![draft], attempt_id, exchange.id, time, out);
+        self.finish(
+            attempt_id,
+            Outcome::Failed,
+            summary,
+            time,
+            exchange,
+            None,
+            out,
+        );
+    }
+
+    // === legs 3 and 4: token request and response ===
+
+    fn token_leg(&mut self, exchange: &Exchange, request: TokenRequest, out: &mut Vec<Event>) {
+        let time = exchange.started_at;
+        let code = request.code().map(str::to_owned);
+        let code_shown = code.as_deref().map(|c| self.secrets.show("code", c));
+        let record = code.as_deref().and_then(|c| self.store.code(c)).cloned();
+        let attempt_id = record.as_ref().and_then(|r| r.attempt);
+        let attempt = attempt_id.and_then(|id| self.store.get(id)).cloned();
+        let authorize = attempt.as_ref().map(|a| &a.authorize);
+
+        let mut drafts = rules::malformed(&request, authorize, self.secrets);
+        if let Some(shown) = code_shown.as_deref() {
+            match &record {
+                None => drafts.push(rules::token_without_authorize(shown)),
+                Some(r) => {
+                    if let Some(first) = &r.first_redemption {
+                        drafts.push(rules::code_reused(shown, first, r.redemptions, time));
+                    }
+                    if let Some(issued) = r.issued_at {
+                        let (lifetime, source) = match self.config.code_lifetime {
+                            Some(l) => (l, LifetimeSource::Override),
+                            None => (
+                                r.provider.default_code_lifetime(),
+                                LifetimeSource::Provider(r.provider),
+                            ),
+                        };
+                        drafts.extend(rules::code_age(shown, issued, time, lifetime, source));
+                    }
+                }
+            }
+        }
+        if let Some(a) = authorize {
+            drafts.extend(rules::endpoint_mismatch(
+                &a.endpoint,
+                &request.endpoint,
+                &self.known,
+            ));
+            drafts.extend(rules::param_mismatch(a, &request));
+        }
+        drafts.extend(rules::pkce(authorize, &request, self.secrets));
+
+        if let Some(c) = code.as_deref() {
+            self.record_redemption(c, exchange.id, time, &request);
+        }
+        let client_id = request
+            .client_id()
+            .map(str::to_owned)
+            .or_else(|| authorize.map(|a| a.client_id.clone()));
+        let host = request_host(&exchange.request.uri, &exchange.request.headers);
+        out.push(Event::Token(TokenEvent {
+            time,
+            exchange: exchange.id,
+            attempt: attempt_id,
+            host: host.clone(),
+            endpoint: request.endpoint.url(),
+            method: request.method.to_string(),
+            content_type: request.content_type.clone(),
+            client_id: client_id.clone(),
+            client_auth: request.client_auth_methods(),
+            grant_type: request.param("grant_type").map(str::to_owned),
+            code: code_shown.clone(),
+            redirect_uri: request.param("redirect_uri").map(str::to_owned),
+            code_verifier: self
+                .secrets
+                .show_opt("code_verifier", request.param("code_verifier")),
+            scope: request.param("scope").map(str::to_owned),
+            code_age: record
+                .as_ref()
+                .and_then(|r| r.issued_at)
+                .and_then(|issued| elapsed(issued, time)),
+        }));
+        self.push_findings(drafts.clone(), attempt_id, exchange.id, time, out);
+
+        let Some(resp) = &exchange.response else {
+            return;
+        };
+        let answer = TokenResponse::parse(resp);
+        let at = exchange.response_at().unwrap_or(time);
+        let token =
+            |kind: &str, v: &Option<String>| v.as_deref().map(|v| self.secrets.show(kind, v));
+        out.push(Event::TokenResponse(TokenResponseEvent {
+            time: at,
+            exchange: exchange.id,
+            attempt: attempt_id,
+            host,
+            client_id,
+            status: answer.status,
+            error: answer.error.clone(),
+            error_description: answer.error_description.clone(),
+            error_codes: answer.error_codes.clone(),
+            trace_id: answer.trace_id.clone(),
+            correlation_id: answer.correlation_id.clone(),
+            tokens: [
+                token("access_token", &answer.access_token),
+                token("id_token", &answer.id_token),
+                token("refresh_token", &answer.refresh_token),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            token_type: answer.token_type.clone(),
+            scope: answer.scope.clone(),
+            expires_in: answer.expires_in.clone(),
+            elapsed: exchange.timings.response_head,
+        }));
+
+        let (outcome, summary) = if answer.is_error() {
+            let draft = rules::idp_error(&IdpErrorInput::from_token(&answer), &drafts);
+            let label = draft
+                .field
+                .clone()
+                .unwrap_or_else(|| format!("HTTP {}", answer.status));
+            let cause = drafts
+                .iter()
+                .find(|d| d.severity == Severity::Error)
+                .map(|d| format!(" ({}: {})", d.rule.id(), d.gist))
+                .unwrap_or_default();
+            if let Some(c) = code.as_deref() {
+                self.set_outcome(c, exchange.id, RedemptionOutcome::Refused(label.clone()));
+            }
+            self.push_findings(vec![draft], attempt_id, exchange.id, at, out);
+            (
+                Outcome::Failed,
+                format!("sign-in failed at /token: {label}{cause}"),
+            )
+        } else {
+            if let Some(c) = code.as_deref() {
+                self.set_outcome(c, exchange.id, RedemptionOutcome::TokensIssued);
+            }
+            (Outcome::SignedIn, "signed in: tokens issued".to_owned())
+        };
+        self.finish(
+            attempt_id,
+            outcome,
+            summary,
+            at,
+            exchange,
+            Some(&drafts),
+            out,
+        );
+    }
+
+    fn record_redemption(
+        &mut self,
+        code: &str,
+        exchange: u64,
+        time: OffsetDateTime,
+        request: &TokenRequest,
+    ) {
+        let first = Redemption {
+            exchange,
+            time,
+            outcome: RedemptionOutcome::Pending,
+        };
+        match self.store.code_mut(code) {
+            Some(r) => {
+                r.redemptions += 1;
+                r.last_seen = time;
+                r.first_redemption.get_or_insert(first);
+            }
+            None => self.store.insert_code(
+                code,
+                CodeRecord {
+                    attempt: None,
+                    issued_at: None,
+                    issued_exchange: None,
+                    provider: request.endpoint.provider,
+                    first_redemption: Some(first),
+                    redemptions: 1,
+                    last_seen: time,
+                },
+            ),
+        }
+    }
+
+    /// Sets the outcome of the first redemption, when `exchange` is it.
+    fn set_outcome(&mut self, code: &str, exchange: u64, outcome: RedemptionOutcome) {
+        if let Some(first) = self
+            .store
+            .code_mut(code)
+            .and_then(|r| r.first_redemption.as_mut())
+            .filter(|f| f.exchange == exchange)
+        {
+            first.outcome = outcome;
+        }
+    }
+
+    // === shared ===
+
+    fn push_findings(
+        &mut self,
+        drafts: Vec<Draft>,
+        attempt: Option<AttemptId>,
+        exchange: u64,
+        time: OffsetDateTime,
+        out: &mut Vec<Event>,
+    ) {
+        for d in drafts {
+            if let Some(a) = attempt.and_then(|id| self.store.get_mut(id)) {
+                match d.severity {
+                    Severity::Error => a.errors += 1,
+                    Severity::Warning => a.warnings += 1,
+                    Severity::Info => {}
+                }
+                a.last_seen = time;
+            }
+            out.push(Event::Finding(Finding {
+                rule: d.rule,
+                severity: d.severity,
+                attempt,
+                exchange,
+                field: d.field,
+                message: d.message,
+                fix: d.fix,
+                evidence: d.evidence,
+                time,
+            }));
+        }
+    }
+
+    /// Closes an attempt with a verdict. `drafts` are this redemption's own
+    /// findings, counted when there is no attempt to hold them.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        attempt: Option<AttemptId>,
+        outcome: Outcome,
+        summary: String,
+        time: OffsetDateTime,
+        exchange: &Exchange,
+        drafts: Option<&[Draft]>,
+        out: &mut Vec<Event>,
+    ) {
+        let stored = attempt.and_then(|id| self.store.get_mut(id));
+        let (errors, warnings, started, client_id) = match stored {
+            Some(a) => {
+                a.status = match outcome {
+                    Outcome::SignedIn => AttemptStatus::Completed,
+                    Outcome::Failed if a.status == AttemptStatus::AwaitingCode => {
+                        AttemptStatus::Failed
+                    }
+                    Outcome::Failed => AttemptStatus::Completed,
+                };
+                a.last_seen = time;
+                (
+                    a.errors,
+                    a.warnings,
+                    Some(a.started_at),
+                    Some(a.authorize.client_id.clone()),
+                )
+            }
+            None => {
+                let count = |s: Severity| {
+                    drafts
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|d| d.severity == s)
+                        .count()
+                };
+                let idp = usize::from(outcome == Outcome::Failed);
+                (
+                    count(Severity::Error) + idp,
+                    count(Severity::Warning),
+                    None,
+                    None,
+                )
+            }
+        };
+        let summary = match (outcome, errors, warnings) {
+            (Outcome::SignedIn, 0, 0) => summary,
+            (Outcome::SignedIn, e, w) => format!("{summary}, but authlens found {}", counts(e, w)),
+            (Outcome::Failed, _, _) => summary,
+        };
+        out.push(Event::Verdict(Verdict {
+            time,
+            attempt,
+            host: request_host(&exchange.request.uri, &exchange.request.headers),
+            client_id,
+            outcome,
+            summary,
+            errors,
+            warnings,
+            duration: started.and_then(|s| elapsed(s, time)),
+        }));
+    }
+}
+
+fn counts(errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings) {
+        (0, w) => plural(w, "warning"),
+        (e, 0) => plural(e, "error"),
+        (e, w) => format!("{} and {}", plural(e, "error"), plural(w, "warning")),
+    }
+}
+
+fn elapsed(from: OffsetDateTime, to: OffsetDateTime) -> Option<Duration> {
+    (to - from).try_into().ok()
+}
+
+#[cfg(test)]
+mod tests;

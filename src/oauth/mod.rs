@@ -1,0 +1,40 @@
+//! Sign-in analysis: recognises the legs of OAuth 2.0 / OIDC
+//! authorization-code sign-ins in exchanges, pairs them into attempts and
+//! flags every bad redemption.
+//!
+//! Pure: exchanges in, [`Event`]s out. No sockets, no clock, no printing, so
+//! the same code runs on live traffic and on recorded files. Layout:
+//!
+//! - [`params`], [`form_post`]: lenient parsing of forms, queries and form_post pages;
+//! - [`message`]: the four typed messages (authorize request, authorization
+//!   response, token request, token response), parsed once;
+//! - [`provider`]: what an endpoint URL says (Entra cloud, tenant, version,
+//!   B2C policy, other providers' shapes) and endpoints learnt from discovery;
+//! - [`pkce`], [`redirect_uri`], [`secret`]: single facts, each in its file;
+//! - [`attempt`]: the bounded store of attempts and codes;
+//! - [`rules`]: the rules, as pure functions;
+//! - [`catalogue`]: what an IdP error code means;
+//! - [`event`]: what comes out; [`analyzer`]: ties it together.
+
+pub mod analyzer;
+pub mod attempt;
+pub mod catalogue;
+pub mod event;
+pub mod form_post;
+pub mod message;
+pub mod params;
+pub mod pkce;
+pub mod provider;
+pub mod redirect_uri;
+pub mod rules;
+pub mod secret;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use analyzer::{Analyzer, AnalyzerConfig};
+pub use event::{
+    AttemptId, AuthorizeEvent, CodeEvent, Event, Finding, Outcome, Pairing, Rule, Severity,
+    TokenEvent, TokenResponseEvent, Verdict,
+};
+pub use secret::fingerprint;

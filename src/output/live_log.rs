@@ -1,0 +1,330 @@
+//! The live terminal log: one line per leg, findings indented under the leg
+//! that triggered them, a one-line verdict when an attempt completes.
+//!
+//! Pure: event in, lines out (without newlines). Whether to colour (a
+//! terminal, NO_COLOR) is the caller's decision, passed in [`LiveLogOptions`].
+
+use std::fmt::Write as _;
+
+use time::OffsetDateTime;
+
+use crate::oauth::event::{
+    AuthorizeEvent, CodeEvent, Event, Finding, Outcome, Severity, TokenEvent, TokenResponseEvent,
+    Verdict, human_duration,
+};
+
+/// How the log looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveLogOptions {
+    /// ANSI colours (off when stdout is not a terminal or NO_COLOR is set).
+    pub color: bool,
+    /// Extra facts on each leg, and the evidence under each finding.
+    pub verbose: bool,
+}
+
+/// The lines for one event.
+pub fn render(event: &Event, options: LiveLogOptions) -> Vec<String> {
+    let paint = Paint(options.color);
+    match event {
+        Event::Authorize(e) => vec![authorize(e, options, paint)],
+        Event::Code(e) => vec![code(e, options, paint)],
+        Event::Token(e) => vec![token(e, options, paint)],
+        Event::TokenResponse(e) => vec![token_response(e, options, paint)],
+        Event::Finding(f) => finding(f, options, paint),
+        Event::Verdict(v) => vec![verdict(v, paint)],
+    }
+}
+
+const BOLD: &str = "1";
+const DIM: &str = "2";
+const RED: &str = "31";
+const GREEN: &str = "32";
+const YELLOW: &str = "33";
+const CYAN: &str = "36";
+
+#[derive(Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn on(self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// `10:02:11.250 #3   token-response  ` — time, attempt, leg name.
+fn head(time: OffsetDateTime, attempt: Option<u64>, leg: &str, paint: Paint) -> String {
+    let time = format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        time.hour(),
+        time.minute(),
+        time.second(),
+        time.millisecond()
+    );
+    let attempt = attempt.map_or_else(|| "--".to_owned(), |a| format!("#{a}"));
+    format!(
+        "{} {:<4} {} ",
+        paint.on(DIM, &time),
+        attempt,
+        paint.on(BOLD, &format!("{leg:<15}"))
+    )
+}
+
+fn push(line: &mut String, label: &str, value: Option<&str>) {
+    match (value, label) {
+        (Some(v), "") => {
+            let _ = write!(line, "  {v}");
+        }
+        (Some(v), _) => {
+            let _ = write!(line, "  {label} {v}");
+        }
+        (None, _) => {}
+    }
+}
+
+fn authorize(e: &AuthorizeEvent, options: LiveLogOptions, paint: Paint) -> String {
+    let mut line = head(e.time, Some(e.attempt.0), "authorize", paint);
+    let _ = write!(line, "{}  client {}", e.host, e.client_id);
+    let mut where_ = e.provider.to_owned();
+    for part in [e.version, e.tenant.as_deref(), e.policy.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        where_.push(' ');
+        where_.push_str(part);
+    }
+    let _ = write!(line, "  {where_}");
+    push(&mut line, "→", e.redirect_uri.as_deref());
+    push(&mut line, "mode", e.response_mode.as_deref());
+    push(&mut line, "pkce", e.pkce_method.as_deref());
+    push(&mut line, "state", e.state.as_deref());
+    if options.verbose {
+        push(&mut line, "response_type", Some(&e.response_type));
+        push(&mut line, "scope", e.scope.as_deref());
+        push(&mut line, "nonce", e.nonce.as_deref());
+    }
+    line
+}
+
+fn code(e: &CodeEvent, options: LiveLogOptions, paint: Paint) -> String {
+    let leg = if e.error.is_some() {
+        "authorize-error"
+    } else {
+        "code"
+    };
+    let mut line = head(e.time, e.attempt.map(|a| a.0), leg, paint);
+    line.push_str(&e.host);
+    push(&mut line, "client", e.client_id.as_deref());
+    if let Some(error) = &e.error {
+        let mut text = error.clone();
+        for c in &e.error_codes {
+            text.push(' ');
+            text.push_str(c);
+        }
+        let _ = write!(line, "  {}", paint.on(RED, &text));
+    }
+    push(&mut line, "", e.code.as_deref());
+    push(&mut line, "→", e.redirect_to.as_deref());
+    let mut how = vec![
+        e.mode.to_owned(),
+        format!("paired by {}", e.pairing.as_str()),
+    ];
+    if let Some(d) = e.since_authorize {
+        how.push(format!("{} after authorize", human_duration(d)));
+    }
+    let _ = write!(line, "  ({})", how.join(", "));
+    if options.verbose {
+        push(&mut line, "state", e.state.as_deref());
+        push(&mut line, "iss", e.iss.as_deref());
+        push(&mut line, "description", e.error_description.as_deref());
+    }
+    line
+}
+
+fn token(e: &TokenEvent, options: LiveLogOptions, paint: Paint) -> String {
+    let mut line = head(e.time, e.attempt.map(|a| a.0), "token", paint);
+    line.push_str(&e.host);
+    push(&mut line, "client", e.client_id.as_deref());
+    push(&mut line, "", e.code.as_deref());
+    if let Some(age) = e.code_age {
+        let _ = write!(line, " (age {})", human_duration(age));
+    }
+    let _ = write!(line, "  {}", e.method);
+    if !e.client_auth.is_empty() {
+        push(&mut line, "auth", Some(&e.client_auth.join("+")));
+    }
+    push(&mut line, "pkce", e.code_verifier.as_deref());
+    if options.verbose {
+        push(&mut line, "endpoint", Some(&e.endpoint));
+        push(&mut line, "content-type", e.content_type.as_deref());
+        push(&mut line, "grant_type", e.grant_type.as_deref());
+        push(&mut line, "redirect_uri", e.redirect_uri.as_deref());
+        push(&mut line, "scope", e.scope.as_deref());
+    }
+    line
+}
+
+fn token_response(e: &TokenResponseEvent, options: LiveLogOptions, paint: Paint) -> String {
+    let mut line = head(e.time, e.attempt.map(|a| a.0), "token-response", paint);
+    line.push_str(&e.host);
+    push(&mut line, "client", e.client_id.as_deref());
+    let failed = e.error.is_some() || e.status >= 400;
+    let mut status = e.status.to_string();
+    if let Some(error) = &e.error {
+        status.push(' ');
+        status.push_str(error);
+    }
+    for c in &e.error_codes {
+        status.push(' ');
+        status.push_str(c);
+    }
+    let _ = write!(
+        line,
+        "  {}",
+        paint.on(if failed { RED } else { GREEN }, &status)
+    );
+    if !e.tokens.is_empty() {
+        let _ = write!(line, "  {}", e.tokens.join(" "));
+    }
+    if let Some(d) = e.elapsed {
+        let _ = write!(line, "  ({})", human_duration(d));
+    }
+    if options.verbose {
+        push(&mut line, "scope", e.scope.as_deref());
+        push(&mut line, "expires_in", e.expires_in.as_deref());
+        push(&mut line, "trace_id", e.trace_id.as_deref());
+        push(&mut line, "correlation_id", e.correlation_id.as_deref());
+        push(&mut line, "description", e.error_description.as_deref());
+    }
+    line
+}
+
+fn finding(f: &Finding, options: LiveLogOptions, paint: Paint) -> Vec<String> {
+    let (mark, colour) = match f.severity {
+        Severity::Error => ("✖ error", RED),
+        Severity::Warning => ("▲ warning", YELLOW),
+        Severity::Info => ("• info", CYAN),
+    };
+    let field = f
+        .field
+        .as_deref()
+        .map(|x| format!(" [{x}]"))
+        .unwrap_or_default();
+    let mut lines = vec![
+        format!(
+            "    {} {}{field}: {}",
+            paint.on(colour, mark),
+            paint.on(BOLD, f.rule.id()),
+            f.message
+        ),
+        format!("      {} {}", paint.on(DIM, "fix:"), f.fix),
+    ];
+    if options.verbose && !f.evidence.is_empty() {
+        let evidence = serde_json::Value::Object(f.evidence.clone()).to_string();
+        lines.push(format!("      {} {evidence}", paint.on(DIM, "evidence:")));
+    }
+    lines
+}
+
+fn verdict(v: &Verdict, paint: Paint) -> String {
+    let mut line = head(v.time, v.attempt.map(|a| a.0), "verdict", paint);
+    let (mark, colour) = match (v.outcome, v.errors + v.warnings) {
+        (Outcome::SignedIn, 0) => ("✔", GREEN),
+        (Outcome::SignedIn, _) => ("✔", YELLOW),
+        (Outcome::Failed, _) => ("✖", RED),
+    };
+    line.push_str(&paint.on(colour, &format!("{mark} {}", v.summary)));
+    if let Some(d) = v.duration {
+        let _ = write!(line, "  ({} since authorize)", human_duration(d));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::analyzer::{Analyzer, AnalyzerConfig};
+    use crate::oauth::testing::ex;
+
+    fn sign_in() -> Vec<Event> {
+        let mut analyzer = Analyzer::new(AnalyzerConfig::default());
+        let mut events = analyzer.observe(
+            &ex("GET", "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?response_type=code&client_id=app-1&redirect_uri=https%3A%2F%2Fapp%2Fcb&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256")
+                .build(),
+        );
+        events.extend(
+            analyzer.observe(
+                &ex(
+                    "POST",
+                    "https://login.microsoftonline.com/contoso.onmicrosoft.com/login",
+                )
+                .at(1.5)
+                .redirect("https://app/cb?code=abc&state=s")
+                .build(),
+            ),
+        );
+        events.extend(analyzer.observe(
+            &ex("POST", "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token")
+                .at(2.0)
+                .form("grant_type=authorization_code&code=abc&client_id=app-1&redirect_uri=https%3A%2F%2Fapp%2Fcb%2F&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+                .json(200, r#"{"access_token":"at","token_type":"Bearer"}"#)
+                .build(),
+        ));
+        events
+    }
+
+    fn plain(events: &[Event], verbose: bool) -> Vec<String> {
+        let options = LiveLogOptions {
+            color: false,
+            verbose,
+        };
+        events.iter().flat_map(|e| render(e, options)).collect()
+    }
+
+    #[test]
+    fn one_line_per_leg_findings_indented_and_a_verdict() {
+        let lines = plain(&sign_in(), false);
+        let expected = [
+            "10:00:00.000 #1   authorize       login.microsoftonline.com  client app-1  entra v2.0 contoso.onmicrosoft.com  → https://app/cb  pkce S256  state s",
+            "10:00:01.600 #1   code            login.microsoftonline.com  client app-1  code#ba7816  → https://app/cb  (query, paired by state, 1.6 s after authorize)",
+            "10:00:02.000 #1   token           login.microsoftonline.com  client app-1  code#ba7816 (age 400 ms)  POST  pkce code_verifier#",
+        ];
+        for (line, want) in lines.iter().zip(expected) {
+            assert!(line.starts_with(want), "\n got: {line}\nwant: {want}");
+        }
+        assert!(lines[3].starts_with("    ✖ error param-mismatch [redirect_uri]: redirect_uri differs from /authorize (trailing slash)"), "{}", lines[3]);
+        assert!(lines[4].starts_with("      fix: "), "{}", lines[4]);
+        assert!(lines[5].starts_with("10:00:02.100 #1   token-response  login.microsoftonline.com  client app-1  200  access_token#"), "{}", lines[5]);
+        assert!(lines[6].starts_with("10:00:02.100 #1   verdict         ✔ signed in: tokens issued, but authlens found 1 error"), "{}", lines[6]);
+        assert_eq!(lines.len(), 7);
+        assert!(lines.iter().all(|l| !l.contains('\x1b')));
+    }
+
+    #[test]
+    fn verbose_adds_evidence_and_colour_adds_ansi() {
+        let events = sign_in();
+        let verbose = plain(&events, true);
+        assert!(
+            verbose
+                .iter()
+                .any(|l| l.trim_start().starts_with("evidence: {"))
+        );
+        assert!(verbose[0].contains("response_type code"));
+        let coloured: Vec<String> = events
+            .iter()
+            .flat_map(|e| {
+                render(
+                    e,
+                    LiveLogOptions {
+                        color: true,
+                        verbose: false,
+                    },
+                )
+            })
+            .collect();
+        assert!(coloured[3].contains("\x1b[31m✖ error\x1b[0m"));
+    }
+}

@@ -1,0 +1,199 @@
+//! A sign-in lab: the mock Entra IdP served over TLS as
+//! `login.microsoftonline.com`, an app served as `app.test`, the proxy with
+//! the analysis running on its exchange stream, and a client that plays both
+//! the browser and the app. Tests read the analysis output as JSON lines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authlens::oauth::{AnalyzerConfig, Event};
+use authlens::output::json_lines;
+use authlens::pipeline::Analysis;
+use bytes::Bytes;
+use http::Response;
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::mock_idp::{MockIdp, MockIdpConfig};
+use super::upstream::{Handler, TestUpstream, Tls};
+use super::{Http, ProxyOptions, TestCa, TestProxy};
+
+pub const IDP: &str = "login.microsoftonline.com";
+pub const WEB_CLIENT: &str = "11111111-1111-4111-8111-111111111111";
+pub const WEB_SECRET: &str = "web-secret";
+pub const WEB_REDIRECT: &str = "https://app.test/callback";
+pub const PUBLIC_CLIENT: &str = "22222222-2222-4222-8222-222222222222";
+
+pub struct Lab {
+    pub ca: TestCa,
+    pub idp: Arc<MockIdp>,
+    pub proxy: TestProxy,
+    pub events: broadcast::Receiver<Arc<Event>>,
+    pub stop: CancellationToken,
+    pub analysis: Option<Analysis>,
+    /// A client that does not follow redirects (the test plays the browser).
+    pub client: reqwest::Client,
+    _idp_server: TestUpstream,
+    _app_server: TestUpstream,
+}
+
+impl Lab {
+    pub async fn start(idp_config: MockIdpConfig, analyzer: AnalyzerConfig) -> Lab {
+        let ca = TestCa::new();
+        let idp = Arc::new(MockIdp::new(idp_config));
+        let handler: Handler = {
+            let idp = idp.clone();
+            Arc::new(move |req| idp.handle(req))
+        };
+        let idp_server = TestUpstream::start_with(&ca, Tls::names(&[IDP]), handler).await;
+        let app: Handler = Arc::new(|_req| {
+            Response::builder()
+                .header("content-type", "text/html")
+                .body(Bytes::from_static(b"<html>signed in</html>"))
+                .unwrap()
+        });
+        let app_server = TestUpstream::start_with(&ca, Tls::names(&["app.test"]), app).await;
+        let proxy = TestProxy::start(
+            &ca,
+            ProxyOptions {
+                routes: vec![
+                    (IDP.into(), 443, idp_server.addr),
+                    ("app.test".into(), 443, app_server.addr),
+                ],
+                trust_test_ca: true,
+                ..Default::default()
+            },
+        )
+        .await;
+        let stop = CancellationToken::new();
+        let analysis = Analysis::spawn(proxy.exchanges.resubscribe(), analyzer, stop.clone());
+        let events = analysis.subscribe();
+        let client = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
+            .add_root_certificate(reqwest::Certificate::from_pem(proxy.ca_pem.as_bytes()).unwrap())
+            .tls_built_in_root_certs(false)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let _ = Http::One;
+        Lab {
+            ca,
+            idp,
+            proxy,
+            events,
+            stop,
+            analysis: Some(analysis),
+            client,
+            _idp_server: idp_server,
+            _app_server: app_server,
+        }
+    }
+
+    pub async fn default() -> Lab {
+        Lab::start(MockIdp::default_config(), AnalyzerConfig::default()).await
+    }
+
+    pub fn tenant(&self) -> String {
+        self.idp.config().tenant.clone()
+    }
+
+    /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/{leaf}`.
+    pub fn endpoint(&self, tenant: &str, leaf: &str) -> String {
+        format!("https://{IDP}/{tenant}/oauth2/v2.0/{leaf}")
+    }
+
+    /// The browser's authorize request; returns the code from the redirect.
+    pub async fn authorize(&self, tenant: &str, params: &[(&str, &str)]) -> Option<String> {
+        let url =
+            reqwest::Url::parse_with_params(&self.endpoint(tenant, "authorize"), params).unwrap();
+        let resp = self.client.get(url).send().await.unwrap();
+        let location = resp.headers().get("location")?.to_str().ok()?.to_string();
+        // The browser follows the redirect to the app's callback.
+        if location.starts_with("https://app.test/") {
+            let _ = self.client.get(&location).send().await.unwrap();
+        }
+        let url = reqwest::Url::parse(&location).ok()?;
+        url.query_pairs()
+            .chain(
+                url.fragment()
+                    .map(|f| reqwest::Url::parse(&format!("x:?{f}")).unwrap())
+                    .iter()
+                    .flat_map(|u| u.query_pairs().into_owned().collect::<Vec<_>>())
+                    .map(|(k, v)| (k.into(), v.into())),
+            )
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The app's token request, form-encoded; returns the status and JSON.
+    pub async fn redeem(&self, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(self.endpoint(tenant, "token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let json = resp.json().await.unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    /// Every event as a JSON line, until `until` matches one (or 30 s pass).
+    pub async fn lines_until(&mut self, until: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let Ok(Ok(event)) = tokio::time::timeout_at(deadline, self.events.recv()).await else {
+                panic!(
+                    "expected event never came; got:\n{}",
+                    out.iter()
+                        .map(|v: &Value| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            };
+            let line = json_lines::to_line(&event);
+            let value: Value = serde_json::from_str(&line).expect("every line is JSON");
+            let done = until(&value);
+            out.push(value);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// Events until the token response of the next redemption has been analysed
+    /// (its findings and verdict follow it closely, so wait for the verdict).
+    pub async fn lines_until_verdict(&mut self) -> Vec<Value> {
+        self.lines_until(|v| v["type"] == "verdict").await
+    }
+}
+
+/// The findings among `lines`, as `(rule, severity, field)`.
+pub fn findings(lines: &[Value]) -> Vec<(String, String, Option<String>)> {
+    lines
+        .iter()
+        .filter(|v| v["type"] == "finding")
+        .map(|v| {
+            (
+                v["rule"].as_str().unwrap_or_default().to_string(),
+                v["severity"].as_str().unwrap_or_default().to_string(),
+                v["field"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+/// True when a finding with this rule (and field, when given) is present.
+pub fn has(lines: &[Value], rule: &str, field: Option<&str>) -> bool {
+    findings(lines)
+        .iter()
+        .any(|(r, _, f)| r == rule && (field.is_none() || f.as_deref() == field))
+}
+
+/// PKCE pair from RFC 7636 Appendix B.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
