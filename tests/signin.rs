@@ -9,36 +9,10 @@ use std::time::Duration;
 use authlens::oauth::AnalyzerConfig;
 use serde_json::Value;
 use support::lab::{
-    CHALLENGE, IDP, Lab, PUBLIC_CLIENT, VERIFIER, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, findings,
-    has,
+    IDP, Lab, PUBLIC_CLIENT, VERIFIER, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, authorize_params,
+    findings, has, token_form,
 };
 use support::mock_idp::MockIdp;
-
-fn authorize_params<'a>(state: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut params = vec![
-        ("response_type", "code"),
-        ("client_id", WEB_CLIENT),
-        ("redirect_uri", WEB_REDIRECT),
-        ("scope", "openid profile offline_access User.Read"),
-        ("state", state),
-        ("nonce", "n-0S6_WzA2Mj"),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
-    params.extend_from_slice(extra);
-    params
-}
-
-fn token_form(code: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", WEB_REDIRECT),
-        ("client_id", WEB_CLIENT),
-        ("client_secret", WEB_SECRET),
-        ("code_verifier", VERIFIER),
-    ]
-}
 
 fn problems(lines: &[Value]) -> Vec<(String, String, Option<String>)> {
     findings(lines)
@@ -145,21 +119,7 @@ async fn cause_1_token_without_authorize() {
     let mut lab = Lab::default().await;
     let tenant = lab.tenant();
     // The authorize leg happens outside the proxy (straight at the IdP).
-    let url = format!(
-        "https://{IDP}/{tenant}/oauth2/v2.0/authorize?response_type=code&client_id={WEB_CLIENT}&redirect_uri={}&scope=openid&state=s",
-        WEB_REDIRECT.replace(':', "%3A").replace('/', "%2F")
-    );
-    let direct = lab
-        .idp
-        .handle(http::Request::get(url).body(bytes::Bytes::new()).unwrap());
-    let location = direct.headers()["location"].to_str().unwrap().to_string();
-    let code = reqwest::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = lab.code_outside_proxy();
     let form = vec![
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),

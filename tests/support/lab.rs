@@ -127,6 +127,33 @@ impl Lab {
             .map(|(_, v)| v.into_owned())
     }
 
+    /// A code for the Web client issued straight by the IdP, bypassing the
+    /// proxy (as when the browser is not set to use it).
+    pub fn code_outside_proxy(&self) -> String {
+        let url = reqwest::Url::parse_with_params(
+            &self.endpoint(&self.tenant(), "authorize"),
+            &[
+                ("response_type", "code"),
+                ("client_id", WEB_CLIENT),
+                ("redirect_uri", WEB_REDIRECT),
+                ("scope", "openid"),
+                ("state", "outside"),
+            ],
+        )
+        .unwrap();
+        let direct = self
+            .idp
+            .handle(http::Request::get(url.as_str()).body(Bytes::new()).unwrap());
+        let location = direct.headers()["location"].to_str().unwrap().to_string();
+        reqwest::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned()
+    }
+
     /// The app's token request, form-encoded; returns the status and JSON.
     pub async fn redeem(&self, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
         let resp = self
@@ -197,3 +224,34 @@ pub fn has(lines: &[Value], rule: &str, field: Option<&str>) -> bool {
 /// PKCE pair from RFC 7636 Appendix B.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A v2 authorize request of the Web client with PKCE S256 and a nonce.
+pub fn authorize_params<'a>(
+    state: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", WEB_CLIENT),
+        ("redirect_uri", WEB_REDIRECT),
+        ("scope", "openid profile offline_access User.Read"),
+        ("state", state),
+        ("nonce", "n-0S6_WzA2Mj"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    params
+}
+
+/// The Web client's correct redemption of `code`.
+pub fn token_form(code: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", WEB_REDIRECT),
+        ("client_id", WEB_CLIENT),
+        ("client_secret", WEB_SECRET),
+        ("code_verifier", VERIFIER),
+    ]
+}

@@ -78,8 +78,29 @@ impl TestUpstream {
         Self::serve(ca, tls, Some(handler)).await
     }
 
+    /// A custom handler on a chosen address.
+    pub async fn start_with_addr(
+        ca: &TestCa,
+        tls: Tls,
+        handler: Handler,
+        addr: SocketAddr,
+    ) -> TestUpstream {
+        Self::serve_on(ca, tls, Some(handler), addr).await
+    }
+
     async fn serve(ca: &TestCa, tls: Tls, handler: Option<Handler>) -> TestUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(ca, tls, handler, ([127, 0, 0, 1], 0).into()).await
+    }
+
+    async fn serve_on(
+        ca: &TestCa,
+        tls: Tls,
+        handler: Option<Handler>,
+        addr: SocketAddr,
+    ) -> TestUpstream {
+        let listener = TcpListener::bind(addr)
+            .await
+            .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
         let addr = listener.local_addr().unwrap();
         let acceptor = match tls {
             Tls::None => None,

@@ -1,0 +1,210 @@
+//! The authlens demo: a mock Entra ID, an app and the proxy run in-process,
+//! and a clean sign-in plus every common failure is replayed through the
+//! proxy while the live log flags them.
+//!
+//! `cargo run --example demo` (add `-- --json` to see the JSON lines instead).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use authlens::oauth::AnalyzerConfig;
+use authlens::output::live_log::LiveLogOptions;
+use authlens::pipeline;
+use support::lab::{Lab, PUBLIC_CLIENT, WEB_CLIENT, WEB_REDIRECT, authorize_params, token_form};
+use support::mock_idp::MockIdp;
+
+/// Short enough to show an expired code within seconds.
+const DEMO_CODE_LIFETIME: Duration = Duration::from_secs(3);
+
+#[tokio::main]
+async fn main() {
+    let json = std::env::args().any(|a| a == "--json");
+    let mut idp = MockIdp::default_config();
+    idp.code_lifetime = DEMO_CODE_LIFETIME;
+    let mut lab = Lab::start(
+        idp,
+        AnalyzerConfig {
+            code_lifetime: Some(DEMO_CODE_LIFETIME),
+            ..AnalyzerConfig::default()
+        },
+    )
+    .await;
+    let analysis = lab.analysis.take().expect("analysis running");
+    let outlet = if json {
+        pipeline::json_lines_outlet(analysis.subscribe(), std::io::stdout())
+    } else {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        pipeline::live_log_outlet(
+            analysis.subscribe(),
+            std::io::stdout(),
+            LiveLogOptions {
+                color,
+                verbose: false,
+            },
+        )
+    };
+    println!(
+        "authlens demo: proxy on {}, mock Entra ID as login.microsoftonline.com (tenant {}), code lifetime {}s",
+        lab.proxy.addr,
+        lab.tenant(),
+        DEMO_CODE_LIFETIME.as_secs()
+    );
+    let tenant = lab.tenant();
+
+    scene(
+        &mut lab,
+        "1. A clean sign-in (query mode, PKCE S256)",
+        async |lab| {
+            let code = lab
+                .authorize(&tenant, &authorize_params("demo-clean", &[]))
+                .await
+                .unwrap();
+            lab.redeem(&tenant, &token_form(&code)).await;
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "2. /token with a code authlens never saw issued",
+        async |lab| {
+            let code = lab.code_outside_proxy();
+            let mut form = token_form(&code);
+            form.remove(5);
+            lab.redeem(&tenant, &form).await;
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "3. The same code redeemed twice (a reload, a retry)",
+        async |lab| {
+            let code = lab
+                .authorize(&tenant, &authorize_params("demo-reuse", &[]))
+                .await
+                .unwrap();
+            lab.redeem(&tenant, &token_form(&code)).await;
+            let _ = lab.lines_until_verdict().await;
+            lab.redeem(&tenant, &token_form(&code)).await;
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "4. A code redeemed after it expired",
+        async |lab| {
+            let code = lab
+                .authorize(&tenant, &authorize_params("demo-expired", &[]))
+                .await
+                .unwrap();
+            tokio::time::sleep(DEMO_CODE_LIFETIME + Duration::from_millis(500)).await;
+            lab.redeem(&tenant, &token_form(&code)).await;
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "5. Redeemed at /common instead of the tenant",
+        async |lab| {
+            let code = lab
+                .authorize(&tenant, &authorize_params("demo-common", &[]))
+                .await
+                .unwrap();
+            lab.redeem("common", &token_form(&code)).await;
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "6. redirect_uri at /token has a trailing slash",
+        async |lab| {
+            let code = lab
+                .authorize(&tenant, &authorize_params("demo-slash", &[]))
+                .await
+                .unwrap();
+            let mut form = token_form(&code);
+            form[2] = ("redirect_uri", "https://app.test/callback/");
+            lab.redeem(&tenant, &form).await;
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "7. client_id at /token is another app's",
+        async |lab| {
+            let code = lab
+                .authorize(&tenant, &authorize_params("demo-client", &[]))
+                .await
+                .unwrap();
+            let mut form = token_form(&code);
+            form[3] = ("client_id", PUBLIC_CLIENT);
+            form.remove(4);
+            lab.redeem(&tenant, &form).await;
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "8. /token posted as JSON instead of a form",
+        async |lab| {
+            let code = lab
+                .authorize(&tenant, &authorize_params("demo-json", &[]))
+                .await
+                .unwrap();
+            let body: serde_json::Map<String, serde_json::Value> = token_form(&code)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into()))
+                .collect();
+            let _ = lab
+                .client
+                .post(lab.endpoint(&tenant, "token"))
+                .json(&body)
+                .send()
+                .await;
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "9. The PKCE verifier was regenerated (another instance)",
+        async |lab| {
+            let code = lab
+                .authorize(&tenant, &authorize_params("demo-pkce", &[]))
+                .await
+                .unwrap();
+            let mut form = token_form(&code);
+            form[5] = (
+                "code_verifier",
+                "a-fresh-verifier-from-another-instance-0123456789",
+            );
+            lab.redeem(&tenant, &form).await;
+        },
+    )
+    .await;
+
+    let _ = (WEB_CLIENT, WEB_REDIRECT);
+    lab.stop.cancel();
+    analysis.finish().await;
+    let _ = outlet.await;
+    lab.proxy.stop().await;
+}
+
+/// Prints a title, plays one scenario and waits until the analysis has
+/// delivered its verdict so the log reads in order.
+async fn scene(lab: &mut Lab, title: &str, play: impl AsyncFnOnce(&mut Lab)) {
+    println!("\n── {title} ──");
+    play(lab).await;
+    let _ = lab.lines_until_verdict().await;
+    // Give the outlet a moment to print before the next title.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+}

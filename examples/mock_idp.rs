@@ -1,0 +1,76 @@
+//! A mock Microsoft Entra ID over TLS, for trying authlens by hand.
+//!
+//! `cargo run --example mock_idp [-- PORT]` serves it on 127.0.0.1:PORT
+//! (default 8443) as `login.microsoftonline.com`, with a CA made at start in
+//! a temporary directory, and prints the authlens and curl commands to use.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+
+use support::mock_idp::MockIdp;
+use support::upstream::{Handler, TestUpstream, Tls};
+
+#[tokio::main]
+async fn main() {
+    let port: u16 = std::env::args()
+        .nth(1)
+        .map(|p| p.parse().expect("PORT must be a number"))
+        .unwrap_or(8443);
+    let ca = support::TestCa::new();
+    let idp = Arc::new(MockIdp::new(MockIdp::default_config()));
+    let handler: Handler = {
+        let idp = idp.clone();
+        Arc::new(move |req| idp.handle(req))
+    };
+    let server = TestUpstream::start_with_addr(
+        &ca,
+        Tls::names(&["login.microsoftonline.com"]),
+        handler,
+        ([127, 0, 0, 1], port).into(),
+    )
+    .await;
+    let config = idp.config();
+    let tenant = &config.tenant;
+    let web = &config.clients[0];
+    println!(
+        "mock Entra ID on https://127.0.0.1:{} as login.microsoftonline.com",
+        server.addr.port()
+    );
+    println!("  tenant    {tenant}");
+    println!(
+        "  clients   web {} (secret {}, redirect {})",
+        web.client_id,
+        web.secret.as_deref().unwrap_or("-"),
+        web.redirect_uris[0]
+    );
+    println!(
+        "            public {} (redirect {}, any port)",
+        config.clients[1].client_id, config.clients[1].redirect_uris[0]
+    );
+    println!("  CA        {}", ca.pem_path.display());
+    println!();
+    println!("Run authlens in front of it:");
+    println!(
+        "  cargo run --release -- --connect-to login.microsoftonline.com:443:127.0.0.1:{} --upstream-ca {}",
+        server.addr.port(),
+        ca.pem_path.display()
+    );
+    println!("Then sign in by hand (authorize, read the code from Location, redeem it):");
+    println!(
+        "  curl -si -x http://127.0.0.1:8080 --cacert certs/authlens-ca.pem 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fapp.test%2Fcallback&scope=openid&state=s1' | grep -i location",
+        web.client_id
+    );
+    println!(
+        "  curl -s -x http://127.0.0.1:8080 --cacert certs/authlens-ca.pem https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token -d grant_type=authorization_code -d code=CODE -d client_id={} -d client_secret={} --data-urlencode redirect_uri=https://app.test/callback",
+        web.client_id,
+        web.secret.as_deref().unwrap_or("")
+    );
+    println!(
+        "Redeem the same code twice, wait 10 minutes, or change redirect_uri to see authlens flag it."
+    );
+    println!("Ctrl-C stops the mock.");
+    let _ = tokio::signal::ctrl_c().await;
+    drop(server);
+}
