@@ -70,7 +70,9 @@ impl AlpnOffer {
         match self {
             AlpnOffer::None => vec![],
             AlpnOffer::Http1 => vec![b"http/1.1".to_vec()],
-            AlpnOffer::Http2 => vec![b"h2".to_vec()],
+            // A client that speaks only h2 can still be served from an
+            // HTTP/1.1-only upstream (authlens translates), so offer both.
+            AlpnOffer::Http2 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             AlpnOffer::Both => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         }
     }

@@ -557,3 +557,114 @@ async fn shutdown_lets_in_flight_exchanges_finish() {
         "no longer accepting"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_name_dns_failure_and_timeout_are_named() {
+    let ca = TestCa::new();
+    let misnamed = TestUpstream::start(&ca, Tls::names(&["other.test"])).await;
+    let slow = TestUpstream::start(&ca, Tls::names(&["slow.test"])).await;
+    let mut proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![
+                ("idp.test".into(), 443, misnamed.addr),
+                ("slow.test".into(), 443, slow.addr),
+            ],
+            trust_test_ca: true,
+            tweak: Some(|c| c.timeouts.response_head = Duration::from_secs(1)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = proxy.client(Http::One);
+
+    let resp = client.get("https://idp.test/hello").send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("not valid for this host name"), "{text}");
+
+    let resp = client
+        .get("https://no-such-host.invalid/hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("DNS lookup of no-such-host.invalid failed"),
+        "{text}"
+    );
+
+    let resp = client
+        .get("https://slow.test/slow?ms=5000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 504);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("slow.test:443 did not answer"), "{text}");
+    let exchange = proxy.exchange_for("/slow").await;
+    assert_eq!(exchange.error.as_ref().unwrap().side, FailureSide::Upstream);
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_reused_across_requests() {
+    let (_ca, upstream, proxy) = setup().await;
+    for http in [Http::One, Http::Two] {
+        let client = proxy.client(http);
+        for _ in 0..20 {
+            let resp = client.get("https://idp.test/hello").send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+        }
+    }
+    // One connection per ALPN offer (h1-only client, h2+h1 client), not one per request.
+    let opened = upstream
+        .connections
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(opened <= 2, "{opened} upstream connections for 40 requests");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_only_client_is_translated_to_an_http1_only_upstream() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::http1_only(&["old.test"])).await;
+    let mut proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("old.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (tcp, head) = connect_tunnel(&proxy, "old.test:443").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let tls = client_tls(&proxy.ca_pem, &[b"h2"])
+        .connect("old.test".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get("https://old.test/hello")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-upstream-version"], "HTTP/1.1");
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"hello from upstream");
+    let exchange = proxy.exchange_for("/hello").await;
+    assert_eq!(exchange.connection.alpn.as_deref(), Some("h2"));
+    proxy.stop().await;
+}

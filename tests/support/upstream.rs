@@ -259,12 +259,22 @@ async fn route(
             }
             b.body(BodyExt::boxed(StreamBody::new(stream))).unwrap()
         }
-        // Promises 1 MiB, sends 100 KiB, then breaks the connection.
+        // Promises 1 MiB, sends 100 KiB, then (once that is surely on the
+        // wire) breaks the connection.
         "/reset-mid-body" => {
-            let stream = futures_util::stream::iter(vec![
-                Ok(Frame::data(Bytes::from(vec![7u8; 100 * 1024]))),
-                Err(io::Error::new(io::ErrorKind::ConnectionReset, "test reset")),
-            ]);
+            let stream = futures_util::stream::unfold(0u8, |step| async move {
+                match step {
+                    0 => Some((Ok(Frame::data(Bytes::from(vec![7u8; 100 * 1024]))), 1)),
+                    1 => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        Some((
+                            Err(io::Error::new(io::ErrorKind::ConnectionReset, "test reset")),
+                            2,
+                        ))
+                    }
+                    _ => None,
+                }
+            });
             Response::builder()
                 .header("content-length", (1024 * 1024).to_string())
                 .body(BodyExt::boxed(StreamBody::new(stream)))

@@ -1,0 +1,163 @@
+//! The `authlens` binary as a user runs it: flags, the live log, `--json`,
+//! and a clean exit on SIGTERM that loses nothing already captured.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::lab::{IDP, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, token_form};
+use support::mock_idp::MockIdp;
+use support::upstream::{Handler, TestUpstream, Tls};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_logs_writes_json_lines_and_exits_cleanly_on_sigterm() {
+    let ca = support::TestCa::new();
+    let idp = Arc::new(MockIdp::new(MockIdp::default_config()));
+    let tenant = idp.config().tenant.clone();
+    let handler: Handler = {
+        let idp = idp.clone();
+        Arc::new(move |req| idp.handle(req))
+    };
+    let server = TestUpstream::start_with(&ca, Tls::names(&[IDP]), handler).await;
+    let work = tempfile::tempdir().unwrap();
+    let json_path = work.path().join("signins.jsonl");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--upstream-ca")
+        .arg(&ca.pem_path)
+        .arg("--connect-to")
+        .arg(format!("{IDP}:443:127.0.0.1:{}", server.addr.port()))
+        .arg("--json")
+        .arg(&json_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut banner = String::new();
+    let mut addr = None;
+    let mut lines = stderr.lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(rest) = line.strip_prefix("authlens listening on http://") {
+            addr = Some(rest.trim().to_string());
+        }
+        if line.contains("export HTTPS_PROXY") {
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no listening line in:\n{banner}"));
+    assert!(banner.contains("authlens-ca.pem"), "{banner}");
+    let drain_stderr = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+
+    let ca_pem = std::fs::read(work.path().join("certs/authlens-ca.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
+        .tls_built_in_root_certs(false)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = reqwest::Url::parse_with_params(
+        &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", WEB_CLIENT),
+            ("redirect_uri", WEB_REDIRECT),
+            ("scope", "openid"),
+            ("state", "cli-state"),
+        ],
+    )
+    .unwrap();
+    let resp = client.get(authorize).send().await.unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let code = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let mut form = token_form(&code);
+    form.remove(5); // no PKCE in this flow
+    let token_url = format!("https://{IDP}/{tenant}/oauth2/v2.0/token");
+    for expected in [200, 400] {
+        let resp = client.post(&token_url).form(&form).send().await.unwrap();
+        assert_eq!(resp.status(), expected);
+    }
+
+    // SIGTERM right away: the findings of the last exchange must still land.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    let stderr_rest = drain_stderr.join().unwrap().join("\n");
+
+    assert!(stdout.contains("code-reused"), "live log:\n{stdout}");
+    assert!(!stdout.contains(&code), "the code leaked in the live log");
+    assert!(!stdout.contains(WEB_SECRET));
+    let json = tokio::time::timeout(Duration::from_secs(5), async {
+        std::fs::read_to_string(&json_path).unwrap()
+    })
+    .await
+    .unwrap();
+    let values: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is one JSON object"))
+        .collect();
+    assert!(
+        values
+            .iter()
+            .any(|v| v["type"] == "finding" && v["rule"] == "code-reused"),
+        "{json}"
+    );
+    assert!(
+        values.iter().any(|v| v["type"] == "finding"
+            && v["rule"] == "idp-error"
+            && v["field"] == "AADSTS54005"),
+        "{json}"
+    );
+    assert!(!json.contains(&code) && !json.contains(WEB_SECRET));
+    assert!(stderr_rest.contains("authlens stopped"), "{stderr_rest}");
+}
+
+#[test]
+fn bad_flags_and_a_corrupt_ca_are_clear_errors() {
+    let out = Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .args(["--connect-to", "nonsense"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("--connect-to"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("authlens-ca.pem"), "not a certificate").unwrap();
+    std::fs::write(dir.path().join("authlens-ca-key.pem"), "not a key").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .args(["--listen", "127.0.0.1:0", "--certs"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("authlens-ca"), "{text}");
+    assert!(
+        std::fs::read_to_string(dir.path().join("authlens-ca.pem")).unwrap() == "not a certificate",
+        "never silently regenerated"
+    );
+}
