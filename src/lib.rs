@@ -18,6 +18,11 @@
 //!   lines).
 //! - [`pipeline`]: runs the analysis on the exchange stream and feeds the
 //!   outlets from one event stream.
+//! - [`har`]: HAR files: reading recordings (browser DevTools, mitmproxy,
+//!   authlens's own) into exchanges for `authlens analyze`, and the `--har`
+//!   recorder that writes the session with secrets redacted.
+//! - [`report`]: the Markdown report for a bug ticket (`authlens report`).
+//! - [`explain`]: `authlens explain`, the error catalogue on the command line.
 //!
 //! Outputs subscribe to the exchange stream; none of them reaches back into
 //! the proxy.
@@ -28,8 +33,11 @@ pub mod ca;
 pub mod config;
 pub mod decode;
 pub mod exchange;
+pub mod explain;
+pub mod har;
 pub mod oauth;
 pub mod output;
 pub mod pipeline;
 pub mod proxy;
+pub mod report;
 pub mod tls;

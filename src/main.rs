@@ -36,6 +36,12 @@ struct Cli {
 enum Command {
     /// Run the proxy (the default when no subcommand is given).
     Proxy(ProxyArgs),
+    /// Explain an IdP error code (AADSTS90056, 54005, invalid_grant, AADB2C90088), or every code in an error response read from stdin.
+    Explain(ExplainArgs),
+    /// Analyse HAR files (DevTools, mitmproxy, authlens --har) with the same rules as the proxy; exit 0 clean, 1 errors found, 2 unreadable input.
+    Analyze(AnalyzeArgs),
+    /// Write a Markdown report of a recorded session for a bug ticket (no secret in clear).
+    Report(ReportArgs),
 }
 
 #[derive(Args, Clone)]
@@ -76,11 +82,201 @@ struct ProxyArgs {
     /// Never colour the live log (NO_COLOR is respected too).
     #[arg(long)]
     no_color: bool,
+    /// Also record the session as a HAR 1.2 file (complete on disk after every exchange; secrets redacted unless --show-secrets).
+    #[arg(long, value_name = "PATH")]
+    har: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// HAR files; several (a browser's and an app's) are merged by time.
+    #[arg(required = true, value_name = "FILE.har")]
+    files: Vec<PathBuf>,
+    /// Also write every leg and finding as JSON lines to PATH (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Treat codes older than this as expired (e.g. 90s, 10m); default: the provider's lifetime.
+    #[arg(long, value_name = "DURATION", value_parser = authlens::config::parse_duration)]
+    code_lifetime: Option<std::time::Duration>,
+    /// Show codes, secrets, verifiers and tokens in clear instead of fingerprints.
+    #[arg(long)]
+    show_secrets: bool,
+    /// Show more detail under each leg.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Never colour the log (NO_COLOR is respected too).
+    #[arg(long)]
+    no_color: bool,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// HAR files to analyse (merged by time).
+    #[arg(
+        value_name = "FILE.har",
+        required_unless_present = "from_json",
+        conflicts_with = "from_json"
+    )]
+    files: Vec<PathBuf>,
+    /// Build the report from a JSON lines file written with --json instead.
+    #[arg(long, value_name = "PATH")]
+    from_json: Option<PathBuf>,
+    /// Where to write the Markdown (default: stdout).
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Treat codes older than this as expired (e.g. 90s, 10m); default: the provider's lifetime.
+    #[arg(long, value_name = "DURATION", value_parser = authlens::config::parse_duration)]
+    code_lifetime: Option<std::time::Duration>,
+}
+
+/// True when stdout is a terminal that may be coloured.
+fn colour(no_color: bool) -> bool {
+    !no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal()
+}
+
+/// `authlens analyze`: exit 0 without error findings, 1 with, 2 when an
+/// input (or the output) cannot be used.
+fn analyze(args: AnalyzeArgs) -> ExitCode {
+    use authlens::har::{AnalyzeOptions, ReadOptions, analyze_files};
+    let options = AnalyzeOptions {
+        analyzer: AnalyzerConfig {
+            code_lifetime: args.code_lifetime,
+            show_secrets: args.show_secrets,
+            ..AnalyzerConfig::default()
+        },
+        live: LiveLogOptions {
+            color: colour(args.no_color),
+            verbose: args.verbose,
+        },
+        read: ReadOptions {
+            progress: std::io::stderr().is_terminal(),
+            ..ReadOptions::default()
+        },
+    };
+    let mut json: Option<Box<dyn std::io::Write>> = match args.json.as_deref() {
+        Some(path) if path == std::path::Path::new("-") => Some(Box::new(std::io::stdout())),
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some(Box::new(std::io::BufWriter::new(file))),
+            Err(e) => {
+                eprintln!("authlens: cannot create --json {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let mut log = std::io::stdout();
+    let json = json.as_mut().map(|w| w.as_mut() as &mut dyn std::io::Write);
+    match analyze_files(&args.files, &options, &mut log, json) {
+        Ok(s) => {
+            eprintln!(
+                "authlens: {} exchange(s), {} sign-in attempt(s), {} error(s), {} warning(s)",
+                s.exchanges, s.attempts, s.errors, s.warnings
+            );
+            if s.errors > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("authlens: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `authlens report`: exit 0 when written, 2 when an input or the output
+/// cannot be used.
+fn report(args: ReportArgs) -> ExitCode {
+    use authlens::report;
+    let input = match &args.from_json {
+        Some(path) => report::from_json_lines(path),
+        None => report::from_har(
+            &args.files,
+            authlens::har::ReadOptions {
+                progress: std::io::stderr().is_terminal(),
+                ..Default::default()
+            },
+            AnalyzerConfig {
+                code_lifetime: args.code_lifetime,
+                ..AnalyzerConfig::default()
+            },
+        ),
+    };
+    let markdown = match input {
+        Ok(input) => report::render(&input),
+        Err(e) => {
+            eprintln!("authlens: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let written = match &args.out {
+        Some(path) => std::fs::write(path, markdown)
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(markdown.as_bytes())
+                .map_err(|e| format!("cannot write the report: {e}"))
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("authlens: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// The code or error value; `-` or nothing reads a pasted error response (JSON body, error_description, or URL) from stdin.
+    code: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `authlens explain`: exit 0 when every code is known, 1 otherwise.
+fn explain(args: ExplainArgs) -> ExitCode {
+    use authlens::explain::{self, Input, MAX_INPUT};
+    use std::io::Read as _;
+
+    let input = match args.code.as_deref().filter(|c| *c != "-") {
+        Some(code) => Input::from_arg(code),
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("authlens: paste the error response, then press Ctrl-D");
+            }
+            let mut bytes = Vec::new();
+            let limit = u64::try_from(MAX_INPUT).unwrap_or(u64::MAX);
+            if let Err(e) = std::io::stdin().lock().take(limit).read_to_end(&mut bytes) {
+                eprintln!("authlens: cannot read stdin: {e}");
+                return ExitCode::from(2);
+            }
+            Input::Text(String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let report = explain::explain(&input);
+    if args.json {
+        println!("{:#}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.found() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// What the outlets need, split from the proxy's own configuration.
 struct OutputConfig {
     json: Option<PathBuf>,
+    har: Option<PathBuf>,
     analyzer: AnalyzerConfig,
     live: LiveLogOptions,
 }
@@ -98,6 +294,7 @@ impl ProxyArgs {
             && std::io::stdout().is_terminal();
         let output = OutputConfig {
             json: self.json,
+            har: self.har,
             analyzer: AnalyzerConfig {
                 code_lifetime: self.code_lifetime,
                 show_secrets: self.show_secrets,
@@ -123,6 +320,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Proxy(args)) => args,
+        Some(Command::Explain(args)) => return explain(args),
+        Some(Command::Analyze(args)) => return analyze(args),
+        Some(Command::Report(args)) => return report(args),
         None => cli.proxy,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -168,6 +368,18 @@ async fn run_proxy(config: ProxyConfig, output: OutputConfig) -> anyhow::Result<
     eprintln!("  curl -x http://{addr} --cacert {ca_path} https://example.com/");
 
     let stop = CancellationToken::new();
+    let recorder = match output.har.as_deref() {
+        Some(path) => Some(
+            authlens::har::spawn_recorder(
+                proxy.subscribe(),
+                path,
+                output.analyzer.show_secrets,
+                stop.clone(),
+            )
+            .with_context(|| format!("cannot create --har {}", path.display()))?,
+        ),
+        None => None,
+    };
     let analysis = Analysis::spawn(proxy.subscribe(), output.analyzer, stop.clone());
     let mut outlets = vec![pipeline::live_log_outlet(
         analysis.subscribe(),
@@ -203,6 +415,13 @@ async fn run_proxy(config: ProxyConfig, output: OutputConfig) -> anyhow::Result<
             Ok(Ok(())) => {}
             Ok(Err(e)) => eprintln!("authlens: writing output failed: {e}"),
             Err(e) => eprintln!("authlens: an output task failed: {e}"),
+        }
+    }
+    if let (Some(recorder), Some(path)) = (recorder, output.har.as_deref()) {
+        match recorder.await {
+            Ok(Ok(n)) => eprintln!("authlens: {n} exchange(s) recorded in {}", path.display()),
+            Ok(Err(e)) => eprintln!("authlens: writing {} failed: {e}", path.display()),
+            Err(e) => eprintln!("authlens: the HAR recorder failed: {e}"),
         }
     }
     eprintln!("authlens stopped");

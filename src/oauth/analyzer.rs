@@ -11,9 +11,10 @@ use time::OffsetDateTime;
 
 use super::attempt::{AttemptStatus, AttemptStore, CodeRecord, Redemption, RedemptionOutcome};
 use super::event::{
-    AttemptId, AuthorizeEvent, CodeEvent, Event, Finding, Outcome, Pairing, Severity, TokenEvent,
-    TokenResponseEvent, Verdict,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Severity,
+    TokenEvent, TokenResponseEvent, Verdict,
 };
+use super::jwt;
 use super::message::{
     AuthorizationResponse, AuthorizeRequest, ResponseMode, TokenRequest, TokenResponse,
     error_page_text, request_host,
@@ -383,6 +384,11 @@ impl Analyzer {
         let at = exchange.response_at().unwrap_or(time);
         let token =
             |kind: &str, v: &Option<String>| v.as_deref().map(|v| self.secrets.show(kind, v));
+        let decoded = if answer.is_error() {
+            Vec::new()
+        } else {
+            self.decode_tokens(&answer)
+        };
         out.push(Event::TokenResponse(TokenResponseEvent {
             time: at,
             exchange: exchange.id,
@@ -406,6 +412,7 @@ impl Analyzer {
             token_type: answer.token_type.clone(),
             scope: answer.scope.clone(),
             expires_in: answer.expires_in.clone(),
+            decoded: decoded.clone(),
             elapsed: exchange.timings.response_head,
         }));
 
@@ -432,6 +439,21 @@ impl Analyzer {
             if let Some(c) = code.as_deref() {
                 self.set_outcome(c, exchange.id, RedemptionOutcome::TokensIssued);
             }
+            let id_token = decoded
+                .iter()
+                .find(|d| d.kind == "id_token")
+                .and_then(|d| d.jwt.as_ref().ok());
+            if let (Some(a), Some(jwt)) = (authorize, id_token) {
+                let checks: Vec<Draft> = [
+                    rules::nonce_mismatch(a.nonce.as_deref(), jwt),
+                    rules::token_issuer_mismatch(&a.endpoint, &self.known, jwt),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                drafts.extend(checks.iter().cloned());
+                self.push_findings(checks, attempt_id, exchange.id, at, out);
+            }
             (Outcome::SignedIn, "signed in: tokens issued".to_owned())
         };
         self.finish(
@@ -443,6 +465,31 @@ impl Analyzer {
             Some(&drafts),
             out,
         );
+    }
+
+    /// The id_token, and the access token when it is a JWT (an opaque one is
+    /// not an error), read without verifying signatures.
+    fn decode_tokens(&self, answer: &TokenResponse) -> Vec<DecodedToken> {
+        let mut out = Vec::new();
+        if let Some(t) = answer.id_token.as_deref() {
+            out.push(DecodedToken {
+                kind: "id_token",
+                shown: self.secrets.show("id_token", t),
+                jwt: jwt::decode(t),
+            });
+        }
+        if let Some(t) = answer
+            .access_token
+            .as_deref()
+            .filter(|t| jwt::looks_like_jwt(t))
+        {
+            out.push(DecodedToken {
+                kind: "access_token",
+                shown: self.secrets.show("access_token", t),
+                jwt: jwt::decode(t),
+            });
+        }
+        out
     }
 
     fn record_redemption(

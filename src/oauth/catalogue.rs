@@ -676,6 +676,19 @@ mod tests {
     }
 
     #[test]
+    fn rules_named_by_entries_are_the_analyzer_s_rules() {
+        use crate::oauth::event::Rule;
+        for e in all() {
+            for rule in &e.rules {
+                assert!(Rule::from_id(rule).is_some(), "{}: {rule}", e.code);
+            }
+        }
+        // The list above mirrors the analyzer's rules exactly.
+        let ids: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
+        assert_eq!(ids, RULES);
+    }
+
+    #[test]
     fn edit_distance_basics() {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::jwt::{Jwt, JwtError};
+
 /// Identifies one sign-in attempt (one authorization request) within a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AttemptId(pub u64);
@@ -55,10 +57,12 @@ pub enum Rule {
     PkceUnexpectedVerifier,
     PkceInvalidVerifier,
     IdpError,
+    NonceMismatch,
+    TokenIssuerMismatch,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 12] = [
+    pub const ALL: [Rule; 14] = [
         Rule::TokenWithoutAuthorize,
         Rule::CodeExpired,
         Rule::CodeNearExpiry,
@@ -71,6 +75,8 @@ impl Rule {
         Rule::PkceUnexpectedVerifier,
         Rule::PkceInvalidVerifier,
         Rule::IdpError,
+        Rule::NonceMismatch,
+        Rule::TokenIssuerMismatch,
     ];
 
     /// The stable id, e.g. `code-reused`.
@@ -88,6 +94,8 @@ impl Rule {
             Rule::PkceUnexpectedVerifier => "pkce-unexpected-verifier",
             Rule::PkceInvalidVerifier => "pkce-invalid-verifier",
             Rule::IdpError => "idp-error",
+            Rule::NonceMismatch => "nonce-mismatch",
+            Rule::TokenIssuerMismatch => "token-issuer-mismatch",
         }
     }
 
@@ -100,7 +108,9 @@ impl Rule {
     /// (a loopback port difference is only a warning).
     pub fn default_severity(self) -> Severity {
         match self {
-            Rule::TokenWithoutAuthorize | Rule::CodeNearExpiry => Severity::Warning,
+            Rule::TokenWithoutAuthorize | Rule::CodeNearExpiry | Rule::TokenIssuerMismatch => {
+                Severity::Warning
+            }
             _ => Severity::Error,
         }
     }
@@ -240,8 +250,22 @@ pub struct TokenResponseEvent {
     pub token_type: Option<String>,
     pub scope: Option<String>,
     pub expires_in: Option<String>,
+    /// The JWTs of a successful response (id_token, and access_token when it
+    /// is a JWT), decoded without verifying their signatures.
+    pub decoded: Vec<DecodedToken>,
     /// From the token request to the response head.
     pub elapsed: Option<Duration>,
+}
+
+/// One token of a token response, read but not verified. Only claims and
+/// its fingerprint are kept, never the token itself (unless `--show-secrets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedToken {
+    /// `id_token` or `access_token`.
+    pub kind: &'static str,
+    /// The fingerprint (`id_token#e119ca`), or the token with `--show-secrets`.
+    pub shown: String,
+    pub jwt: Result<Jwt, JwtError>,
 }
 
 /// How an attempt ended.
@@ -376,6 +400,8 @@ mod tests {
                 "pkce-unexpected-verifier",
                 "pkce-invalid-verifier",
                 "idp-error",
+                "nonce-mismatch",
+                "token-issuer-mismatch",
             ]
         );
         for r in Rule::ALL {

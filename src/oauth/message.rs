@@ -13,7 +13,7 @@ use super::catalogue::scan_codes;
 use super::form_post::parse_form;
 use super::params::{Params, decode_component};
 use super::provider::{Endpoint, EndpointKind, KnownEndpoints};
-use crate::exchange::{CapturedBody, RequestRecord, ResponseRecord};
+use crate::exchange::{CaptureState, CapturedBody, RequestRecord, ResponseRecord};
 
 /// Raw text kept for evidence is cut to this many bytes.
 pub const RAW_CAP: usize = 4096;
@@ -219,8 +219,11 @@ pub enum BodyFormat {
     Empty,
     Form,
     Json,
-    /// Anything else (multipart, text, binary, compressed, not captured).
+    /// Anything else (multipart, text, binary, compressed).
     Other,
+    /// The body was not recorded (a HAR export that dropped it): its
+    /// parameters are unknown, not absent.
+    NotRecorded,
 }
 
 /// Where a token request parameter was found.
@@ -269,6 +272,13 @@ impl TokenRequest {
         let content_type = header_str(&req.headers, header::CONTENT_TYPE).map(str::to_owned);
         let body = body_text(&req.body, &req.headers);
         let body_format = match body.as_deref() {
+            // A POST whose body the recording left out (a GET has none to lose).
+            _ if req.method == Method::POST
+                && req.body.state == CaptureState::NotCaptured
+                && req.body.bytes.is_empty() =>
+            {
+                BodyFormat::NotRecorded
+            }
             None if req.body.size > 0 => BodyFormat::Other,
             None | Some("") => BodyFormat::Empty,
             Some(b) => {
@@ -487,13 +497,21 @@ pub fn error_page_text(resp: &ResponseRecord) -> Option<String> {
     }
     let body = body_text(&resp.body, &resp.headers)?;
     // Entra's sign-in page embeds its error in `$Config`; on a normal login
-    // page codes may appear in templates, so only an error page counts.
-    let from = match body.find("strServiceExceptionMessage") {
-        Some(at) => at,
-        None if resp.status.as_u16() >= 400 => 0,
-        None => return None,
+    // page codes may appear in templates (scripts), so only an error page
+    // counts: the `$Config` error field, an error status, or a code written
+    // as an error message (`AADSTS50011: …`) in the page's visible text.
+    let visible;
+    let rest = match body.find("strServiceExceptionMessage") {
+        Some(at) => &body[at..],
+        None if resp.status.as_u16() >= 400 => body.as_str(),
+        None => {
+            visible = without_scripts(&body);
+            let codes = scan_codes(&visible);
+            let upper = visible.to_ascii_uppercase();
+            let stated = codes.iter().find_map(|c| upper.find(&format!("{c}:")))?;
+            &visible[stated..]
+        }
     };
-    let rest = &body[from..];
     let codes = scan_codes(rest);
     let first = codes.first()?;
     let at = rest.to_ascii_uppercase().find(first.as_str()).unwrap_or(0);
@@ -503,6 +521,22 @@ pub fn error_page_text(resp: &ResponseRecord) -> Option<String> {
         .take_while(|c| *c != '"' && *c != '<')
         .collect();
     Some(excerpt)
+}
+
+/// The page without its `<script>` elements (ASCII case-insensitive tags).
+fn without_scripts(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let mut out = String::with_capacity(html.len());
+    let mut at = 0;
+    while let Some(open) = lower[at..].find("<script").map(|i| at + i) {
+        out.push_str(&html[at..open]);
+        at = match lower[open..].find("</script") {
+            Some(close) => open + close + "</script".len(),
+            None => html.len(),
+        };
+    }
+    out.push_str(&html[at..]);
+    out
 }
 
 /// A header value as text, when it is valid visible ASCII.

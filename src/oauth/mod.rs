@@ -11,6 +11,7 @@
 //! - [`provider`]: what an endpoint URL says (Entra cloud, tenant, version,
 //!   B2C policy, other providers' shapes) and endpoints learnt from discovery;
 //! - [`pkce`], [`redirect_uri`], [`secret`]: single facts, each in its file;
+//! - [`jwt`]: the header and claims of a token, read without verifying it;
 //! - [`attempt`]: the bounded store of attempts and codes;
 //! - [`rules`]: the rules, as pure functions;
 //! - [`catalogue`]: what an IdP error code means;
@@ -21,6 +22,7 @@ pub mod attempt;
 pub mod catalogue;
 pub mod event;
 pub mod form_post;
+pub mod jwt;
 pub mod message;
 pub mod params;
 pub mod pkce;
@@ -34,7 +36,7 @@ pub(crate) mod testing;
 
 pub use analyzer::{Analyzer, AnalyzerConfig};
 pub use event::{
-    AttemptId, AuthorizeEvent, CodeEvent, Event, Finding, Outcome, Pairing, Rule, Severity,
-    TokenEvent, TokenResponseEvent, Verdict,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Rule,
+    Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 pub use secret::fingerprint;

@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use super::attempt::Redemption;
 use super::catalogue::{Entry, lookup_error_response};
 use super::event::{Rule, Severity, clock, human_duration};
+use super::jwt::Jwt;
 use super::message::{
     AuthorizationResponse, AuthorizeRequest, BodyFormat, TokenRequest, TokenResponse,
 };
@@ -133,6 +134,16 @@ pub fn malformed(
             "Set Content-Type: application/x-www-form-urlencoded on the token request.",
             json!({ "content_type": Value::Null, "parameters": names(&req.form) }),
         )),
+        BodyFormat::NotRecorded => out.push(
+            Draft::new(
+                rule,
+                Some("body"),
+                "the token request body was not recorded, so its parameters cannot be checked".to_owned(),
+                "Record the body too: export the HAR with content (DevTools: \"Save all as HAR with content\"), or capture through authlens.",
+                json!({ "body": "not recorded", "content_type": req.content_type }),
+            )
+            .severity(Severity::Warning),
+        ),
         BodyFormat::Form | BodyFormat::Empty => {}
     }
 
@@ -152,6 +163,10 @@ pub fn malformed(
             "Move the parameters into the POST body (application/x-www-form-urlencoded); never put a code or secret in a URL.",
             json!({ "query_parameters": in_query }),
         ));
+    }
+    if req.body_format == BodyFormat::NotRecorded {
+        // Whatever else is missing may be in the unrecorded body.
+        return out;
     }
 
     match req.param("grant_type") {
@@ -433,7 +448,11 @@ pub fn param_mismatch(authorize: &AuthorizeRequest, req: &TokenRequest) -> Vec<D
             ),
             fix,
             json!({ "authorize": a, "token": t, "difference": diff.aspects }),
-        );
+        )
+        .gist(format!(
+            "authlens saw `{t}` at /token vs `{a}` at /authorize ({})",
+            diff.describe()
+        ));
         if diff.loopback_port_only {
             d = d.severity(Severity::Warning);
         }
@@ -577,9 +596,14 @@ pub fn pkce(
     let challenge = authorize.and_then(|a| a.code_challenge.as_deref());
     let method = authorize.and_then(|a| a.code_challenge_method.as_deref());
     let shown = verifier.map(|v| secrets.show("code_verifier", v));
+    // A HAR recorded with secrets redacted holds the verifier's fingerprint:
+    // its syntax and its S256 hash cannot be checked (a plain challenge was
+    // redacted alike, so equality still can).
+    let redacted = verifier.is_some_and(|v| super::secret::is_fingerprint("code_verifier", v));
     let mut out = Vec::new();
 
     if let Some(v) = verifier
+        && !redacted
         && let Err(problem) = check_verifier(v)
     {
         out.push(Draft::new(
@@ -608,6 +632,7 @@ pub fn pkce(
             "Send the code_challenge at /authorize too (or no verifier at /token): a verifier without a challenge is refused (RFC 9700 §2.1.1).",
             json!({ "code_verifier": shown, "authorize_client_id": authorize.client_id }),
         )),
+        (Some(_), Some(_)) if redacted && method == Some("S256") => {}
         (Some(c), Some(v)) if out.is_empty() => match check_challenge(c, method, v) {
             ChallengeCheck::Matches => {}
             ChallengeCheck::Differs { computed } => out.push(Draft::new(
@@ -731,6 +756,98 @@ pub fn token_without_authorize(code_shown: &str) -> Draft {
     .gist(format!("{code_shown} was never seen issued"))
 }
 
+// === tokens: nonce-mismatch, token-issuer-mismatch ===
+
+/// `nonce-mismatch`: the id_token must carry the nonce sent at /authorize
+/// (OpenID Connect Core §3.1.3.7); `sent` is that nonce.
+pub fn nonce_mismatch(sent: Option<&str>, id_token: &Jwt) -> Option<Draft> {
+    let sent = sent?;
+    let (message, got) = match id_token.nonce.as_deref() {
+        Some(got) if got == sent => return None,
+        Some(got) => (
+            format!("id_token nonce `{got}` differs from the nonce `{sent}` sent at /authorize"),
+            Some(got),
+        ),
+        None => (
+            format!("id_token has no nonce claim although /authorize sent nonce `{sent}`"),
+            None,
+        ),
+    };
+    Some(Draft::new(
+        Rule::NonceMismatch,
+        Some("nonce"),
+        message,
+        "Reject this id_token: compare its nonce with the one stored for this sign-in. A different nonce means the token belongs to another sign-in (two tabs, a stale session value overwritten by a parallel login, a replayed response) or the nonce storage (cookie, session) was lost between the legs.",
+        json!({ "authorize": sent, "id_token": got }),
+    ))
+}
+
+/// `token-issuer-mismatch`: an Entra id_token whose `tid` or `iss` names
+/// another tenant than the authorize endpoint. Silent for the multi-tenant
+/// segments (`common`, `organizations`, `consumers`), which accept users of
+/// any tenant, and for a domain segment whose tenant id is unknown (learnt
+/// only from a discovery document seen through the proxy).
+pub fn token_issuer_mismatch(
+    authorize: &Endpoint,
+    known: &KnownEndpoints,
+    id_token: &Jwt,
+) -> Option<Draft> {
+    if !matches!(
+        authorize.provider,
+        Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
+    ) {
+        return None;
+    }
+    let segment = authorize.tenant.as_deref()?;
+    if ["common", "organizations", "consumers"]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(segment))
+    {
+        return None;
+    }
+    let expected = if is_guid(segment) {
+        segment.to_ascii_lowercase()
+    } else {
+        known
+            .for_authorize(&authorize.url())
+            .and_then(|d| d.issuer.as_deref())
+            .and_then(issuer_tenant)?
+    };
+    let from_iss = id_token.iss.as_deref().and_then(issuer_tenant);
+    let from_tid = id_token.tid.as_deref().map(str::to_ascii_lowercase);
+    let (field, other) = [("tid", from_tid), ("iss", from_iss)]
+        .into_iter()
+        .find_map(|(field, t)| t.filter(|t| *t != expected).map(|t| (field, t)))?;
+    Some(Draft::new(
+        Rule::TokenIssuerMismatch,
+        Some(field),
+        format!(
+            "id_token issued by tenant {other} ({field}), but /authorize went to tenant /{segment}/{}",
+            if is_guid(segment) {
+                String::new()
+            } else {
+                format!(" ({expected})")
+            }
+        ),
+        "Check which tenant the app trusts: the authority (tenant) configured for sign-in and the issuer the app validates must be the same directory. A token from another tenant usually means a wrong tenant id in one configuration value, or a response meant for another app.",
+        json!({
+            "authorize_tenant": segment,
+            "expected_tenant": expected,
+            "iss": id_token.iss,
+            "tid": id_token.tid,
+        }),
+    ))
+}
+
+/// The tenant GUID in an Entra issuer URL
+/// (`https://login.microsoftonline.com/{tid}/v2.0`, `https://sts.windows.net/{tid}/`,
+/// `https://{t}.b2clogin.com/{tid}/v2.0/`), lower-cased.
+fn issuer_tenant(iss: &str) -> Option<String> {
+    let uri: http::Uri = iss.parse().ok()?;
+    let first = uri.path().split('/').find(|s| !s.is_empty())?;
+    is_guid(first).then(|| first.to_ascii_lowercase())
+}
+
 // === idp-error ===
 
 /// The catalogue entries that describe this error most specifically: the
@@ -821,19 +938,35 @@ pub fn idp_error(input: &IdpErrorInput<'_>, seen: &[Draft]) -> Draft {
         .or_else(|| input.description.map(first_sentence))
         .unwrap_or_else(|| "no description given".to_owned());
     let meaning = meaning.trim_end_matches('.');
-    let explained = seen.iter().find(|d| {
+    // A finding of a rule the entry names; one about the field the entry
+    // talks of first (500112 is about redirect_uri, not scope).
+    let candidates = seen.iter().filter(|d| {
         d.rule != Rule::IdpError
             && entries
                 .iter()
                 .any(|e| e.rules.iter().any(|r| r == d.rule.id()))
     });
+    let named = |d: &&Draft| {
+        d.field.as_deref().is_some_and(|f| {
+            entries.iter().any(|e| {
+                e.meaning
+                    .to_ascii_lowercase()
+                    .contains(&f.to_ascii_lowercase())
+            })
+        })
+    };
+    let explained = candidates
+        .clone()
+        .find(named)
+        .or_else(|| candidates.clone().next());
     let agreement = match (explained, input.leg) {
         (Some(d), _) => format!("confirmed: {}", d.gist),
         (None, "authorize") => "refused before any code was issued".to_owned(),
         (None, _) if seen.iter().any(|d| d.rule != Rule::IdpError) => {
             "not explained by authlens's other findings".to_owned()
         }
-        (None, _) => "IdP error not explained by anything authlens saw".to_owned(),
+        (None, _) => "IdP error not explained by anything authlens saw: check the app registration"
+            .to_owned(),
     };
     let leg = if input.leg == "authorize" {
         "/authorize"
@@ -878,3 +1011,6 @@ fn first_sentence(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

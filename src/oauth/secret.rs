@@ -16,6 +16,17 @@ pub fn fingerprint(kind: &str, value: &str) -> String {
     format!("{kind}#{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2])
 }
 
+/// True when `value` already is a fingerprint of this kind (`code#3fa2c1`),
+/// as in a HAR file that authlens wrote with secrets redacted.
+pub fn is_fingerprint(kind: &str, value: &str) -> bool {
+    value
+        .strip_prefix(kind)
+        .and_then(|rest| rest.strip_prefix('#'))
+        .is_some_and(|hex| {
+            hex.len() == 6 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+}
+
 /// How secrets are shown in events: fingerprinted, or in clear when the user
 /// passed `--show-secrets`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,8 +36,10 @@ pub struct SecretPolicy {
 
 impl SecretPolicy {
     /// The value as it may appear in an event, a finding or its evidence.
+    /// A value that is already a fingerprint of `kind` (read from a redacted
+    /// HAR) is shown as it is, so a recording reads like the live run.
     pub fn show(&self, kind: &str, value: &str) -> String {
-        if self.show_secrets {
+        if self.show_secrets || is_fingerprint(kind, value) {
             value.to_owned()
         } else {
             fingerprint(kind, value)
@@ -58,5 +71,15 @@ mod tests {
         let shown = SecretPolicy { show_secrets: true };
         assert_eq!(shown.show("code", "abc"), "abc");
         assert_eq!(shown.show_opt("code", None), None);
+    }
+
+    #[test]
+    fn a_fingerprint_is_not_fingerprinted_again() {
+        let print = fingerprint("code", "abc");
+        assert!(is_fingerprint("code", &print));
+        assert!(!is_fingerprint("code_verifier", &print));
+        assert!(!is_fingerprint("code", "code#ba781"));
+        assert!(!is_fingerprint("code", "code#BA7816"));
+        assert_eq!(SecretPolicy::default().show("code", &print), print);
     }
 }

@@ -28,7 +28,8 @@ pub fn ex(method: &str, url: &str) -> Ex {
             uri: url.parse::<Uri>().unwrap(),
             version: Version::HTTP_11,
             headers: HeaderMap::new(),
-            body: CapturedBody::default(),
+            // Empty, as the proxy records a request without a body.
+            body: CapturedBody::complete(Vec::new()),
         },
         response: None,
         error: None,
@@ -114,4 +115,16 @@ impl Ex {
             synthetic: false,
         })
     }
+}
+
+/// An unsigned JWT (`alg` RS256, a fake signature) carrying `claims`.
+pub fn jwt(claims: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = serde_json::json!({"alg": "RS256", "kid": "k-1", "typ": "JWT"});
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
 }

@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::oauth::event::{
-    AuthorizeEvent, CodeEvent, Event, Finding, TokenEvent, TokenResponseEvent, Verdict,
+    AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, TokenEvent, TokenResponseEvent,
+    Verdict,
 };
 
 /// The JSON object for one event.
@@ -132,8 +133,38 @@ fn token_response(e: &TokenResponseEvent) -> Value {
         "token_type": e.token_type,
         "scope": e.scope,
         "expires_in": e.expires_in,
+        "decoded_tokens": e.decoded.iter().map(decoded_token).collect::<Vec<_>>(),
         "elapsed_ms": e.elapsed.map(millis),
     })
+}
+
+/// A token's header and claims (times in RFC 3339); never the token itself.
+fn decoded_token(d: &DecodedToken) -> Value {
+    let mut object = json!({
+        "token": d.kind,
+        "fingerprint": d.shown,
+        "signature_verified": false,
+    });
+    match &d.jwt {
+        Ok(jwt) => {
+            object["header"] = json!({ "alg": jwt.alg, "kid": jwt.kid, "typ": jwt.typ });
+            object["claims"] = json!({
+                "iss": jwt.iss,
+                "aud": jwt.aud,
+                "tid": jwt.tid,
+                "oid": jwt.oid,
+                "sub": jwt.sub,
+                "scp": jwt.scp,
+                "roles": jwt.roles,
+                "exp": jwt.exp.map(rfc3339),
+                "iat": jwt.iat.map(rfc3339),
+                "nbf": jwt.nbf.map(rfc3339),
+                "nonce": jwt.nonce,
+            });
+        }
+        Err(err) => object["error"] = json!(err.to_string()),
+    }
+    object
 }
 
 fn finding(f: &Finding) -> Value {
@@ -266,5 +297,45 @@ mod tests {
         let token = to_value(&events[2]);
         assert_eq!(token["code_age_ms"], 900);
         assert_eq!(to_value(&events[5])["outcome"], "signed-in");
+    }
+
+    #[test]
+    fn token_response_carries_decoded_claims_never_the_token() {
+        use crate::oauth::analyzer::{Analyzer, AnalyzerConfig};
+        use crate::oauth::testing::{ex, jwt};
+        let id_token = jwt(&json!({"aud": "app-1", "sub": "s-1", "nonce": "n", "exp": 1714561200}));
+        let body = json!({"access_token": "opaque", "id_token": id_token}).to_string();
+        let mut analyzer = Analyzer::new(AnalyzerConfig::default());
+        let events = analyzer.observe(
+            &ex(
+                "POST",
+                "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+            )
+            .form("grant_type=authorization_code&code=c&client_id=app-1")
+            .json(200, &body)
+            .build(),
+        );
+        let response = events
+            .iter()
+            .find(|e| e.kind() == "token-response")
+            .unwrap();
+        let line = to_line(response);
+        assert!(!line.contains(&id_token), "{line}");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        let decoded = &v["decoded_tokens"];
+        assert_eq!(decoded.as_array().map(Vec::len), Some(1), "{v}");
+        assert_eq!(decoded[0]["token"], "id_token");
+        assert!(
+            decoded[0]["fingerprint"]
+                .as_str()
+                .unwrap()
+                .starts_with("id_token#")
+        );
+        assert_eq!(decoded[0]["signature_verified"], false);
+        assert_eq!(decoded[0]["header"]["alg"], "RS256");
+        assert_eq!(decoded[0]["claims"]["aud"], json!(["app-1"]));
+        assert_eq!(decoded[0]["claims"]["sub"], "s-1");
+        assert_eq!(decoded[0]["claims"]["exp"], "2024-05-01T11:00:00Z");
+        assert_eq!(decoded[0]["claims"]["iat"], Value::Null);
     }
 }

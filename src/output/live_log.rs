@@ -9,9 +9,10 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 
 use crate::oauth::event::{
-    AuthorizeEvent, CodeEvent, Event, Finding, Outcome, Severity, TokenEvent, TokenResponseEvent,
-    Verdict, human_duration,
+    AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Severity, TokenEvent,
+    TokenResponseEvent, Verdict, human_duration,
 };
+use crate::oauth::jwt::Jwt;
 
 /// How the log looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,7 +30,11 @@ pub fn render(event: &Event, options: LiveLogOptions) -> Vec<String> {
         Event::Authorize(e) => vec![authorize(e, options, paint)],
         Event::Code(e) => vec![code(e, options, paint)],
         Event::Token(e) => vec![token(e, options, paint)],
-        Event::TokenResponse(e) => vec![token_response(e, options, paint)],
+        Event::TokenResponse(e) => {
+            let mut lines = vec![token_response(e, options, paint)];
+            lines.extend(token_claims(e, options, paint));
+            lines
+        }
         Event::Finding(f) => finding(f, options, paint),
         Event::Verdict(v) => vec![verdict(v, paint)],
     }
@@ -202,6 +207,120 @@ fn token_response(e: &TokenResponseEvent, options: LiveLogOptions, paint: Paint)
     line
 }
 
+/// Under a token response: by default one line saying who the tokens are
+/// for and until when; with `--verbose`, each token's header and claims.
+fn token_claims(e: &TokenResponseEvent, options: LiveLogOptions, paint: Paint) -> Vec<String> {
+    if e.decoded.is_empty() {
+        return Vec::new();
+    }
+    let unverified = paint.on(DIM, "(signature not verified)");
+    if !options.verbose {
+        return vec![format!(
+            "      {} {}  {unverified}",
+            paint.on(DIM, "tokens:"),
+            token_summary(&e.decoded, e.time)
+        )];
+    }
+    let mut lines = Vec::new();
+    for d in &e.decoded {
+        match &d.jwt {
+            Ok(jwt) => {
+                let mut head = format!("      {}  JWT", d.shown);
+                push(&mut head, "alg", jwt.alg.as_deref());
+                push(&mut head, "kid", jwt.kid.as_deref());
+                push(&mut head, "typ", jwt.typ.as_deref());
+                let _ = write!(head, "  {unverified}");
+                lines.push(head);
+                lines.push(format!("        {}", claims_line(jwt)));
+            }
+            Err(err) => lines.push(format!(
+                "      {}  {}",
+                d.shown,
+                paint.on(YELLOW, &format!("cannot read: {err}"))
+            )),
+        }
+    }
+    lines
+}
+
+/// `sub 8kq…  aud 1111… (id_token), https://graph… (access_token)  expires 11:00:00 (in 60 min)`:
+/// the user (the id_token's subject), who each token is for, and when the
+/// access token (else the id_token) expires.
+fn token_summary(decoded: &[DecodedToken], now: OffsetDateTime) -> String {
+    let readable: Vec<(&str, &Jwt)> = decoded
+        .iter()
+        .filter_map(|d| d.jwt.as_ref().ok().map(|jwt| (d.kind, jwt)))
+        .collect();
+    let first = |kinds: [&str; 2], pick: &dyn Fn(&Jwt) -> bool| {
+        kinds.into_iter().find_map(|kind| {
+            readable
+                .iter()
+                .find(|(k, jwt)| *k == kind && pick(jwt))
+                .map(|(_, jwt)| *jwt)
+        })
+    };
+    let mut parts = Vec::new();
+    if let Some(sub) =
+        first(["id_token", "access_token"], &|j| j.sub.is_some()).and_then(|j| j.sub.as_deref())
+    {
+        parts.push(format!("sub {sub}"));
+    }
+    let audiences: Vec<String> = readable
+        .iter()
+        .filter(|(_, jwt)| !jwt.aud.is_empty())
+        .map(|(kind, jwt)| format!("{} ({kind})", jwt.aud.join(",")))
+        .collect();
+    if !audiences.is_empty() {
+        parts.push(format!("aud {}", audiences.join(", ")));
+    }
+    if let Some(exp) = first(["access_token", "id_token"], &|j| j.exp.is_some()).and_then(|j| j.exp)
+    {
+        let left = exp - now;
+        let when = if left.is_negative() {
+            format!("expired {} ago", human_duration(left.unsigned_abs()))
+        } else {
+            format!("in {}", human_duration(left.unsigned_abs()))
+        };
+        parts.push(format!(
+            "expires {} ({when})",
+            crate::oauth::event::clock(exp.to_offset(now.offset()))
+        ));
+    }
+    for d in decoded {
+        if let Err(err) = &d.jwt {
+            parts.push(format!("{} unreadable ({err})", d.kind));
+        }
+    }
+    parts.join("  ")
+}
+
+/// Every claim a developer checks, times in RFC 3339.
+fn claims_line(jwt: &Jwt) -> String {
+    let time = |t: Option<OffsetDateTime>| {
+        t.and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+    };
+    let mut line = String::new();
+    push(&mut line, "iss", jwt.iss.as_deref());
+    if !jwt.aud.is_empty() {
+        push(&mut line, "aud", Some(&jwt.aud.join(",")));
+    }
+    push(&mut line, "tid", jwt.tid.as_deref());
+    push(&mut line, "oid", jwt.oid.as_deref());
+    push(&mut line, "sub", jwt.sub.as_deref());
+    push(&mut line, "scp", jwt.scp.as_deref());
+    if !jwt.roles.is_empty() {
+        push(&mut line, "roles", Some(&jwt.roles.join(",")));
+    }
+    push(&mut line, "exp", time(jwt.exp).as_deref());
+    push(&mut line, "iat", time(jwt.iat).as_deref());
+    push(&mut line, "nbf", time(jwt.nbf).as_deref());
+    push(&mut line, "nonce", jwt.nonce.as_deref());
+    line.trim_start().to_owned()
+}
+
 fn finding(f: &Finding, options: LiveLogOptions, paint: Paint) -> Vec<String> {
     let (mark, colour) = match f.severity {
         Severity::Error => ("✖ error", RED),
@@ -326,5 +445,108 @@ mod tests {
             })
             .collect();
         assert!(coloured[3].contains("\x1b[31m✖ error\x1b[0m"));
+    }
+
+    fn token_response_with(decoded: Vec<DecodedToken>) -> Event {
+        use crate::oauth::testing::T0;
+        Event::TokenResponse(TokenResponseEvent {
+            time: T0,
+            exchange: 3,
+            attempt: Some(crate::oauth::AttemptId(1)),
+            host: "login.microsoftonline.com".into(),
+            client_id: Some("app-1".into()),
+            status: 200,
+            error: None,
+            error_description: None,
+            error_codes: Vec::new(),
+            trace_id: None,
+            correlation_id: None,
+            tokens: vec!["id_token#e119ca".into()],
+            token_type: Some("Bearer".into()),
+            scope: None,
+            expires_in: None,
+            decoded,
+            elapsed: None,
+        })
+    }
+
+    #[test]
+    fn token_claims_one_line_by_default_and_in_full_with_verbose() {
+        use crate::oauth::jwt::{JwtError, decode};
+        use crate::oauth::testing::jwt;
+        let token = jwt(&serde_json::json!({
+            "iss": "https://login.microsoftonline.com/t-1/v2.0", "aud": "app-1", "tid": "t-1",
+            "oid": "o-1", "sub": "s-1", "nonce": "n-1", "roles": ["A", "B"],
+            "exp": 1714561200, "iat": 1714557600, "nbf": 1714557600,
+        }));
+        let event = token_response_with(vec![
+            DecodedToken {
+                kind: "id_token",
+                shown: "id_token#e119ca".into(),
+                jwt: decode(&token),
+            },
+            DecodedToken {
+                kind: "access_token",
+                shown: "access_token#65e00d".into(),
+                jwt: Err(JwtError::Base64("payload")),
+            },
+        ]);
+        let lines = plain(std::slice::from_ref(&event), false);
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert_eq!(
+            lines[1],
+            "      tokens: sub s-1  aud app-1 (id_token)  expires 11:00:00 (in 60 min)  access_token unreadable (the JWT payload is not valid base64url)  (signature not verified)"
+        );
+        let lines = plain(std::slice::from_ref(&event), true);
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert_eq!(
+            lines[1],
+            "      id_token#e119ca  JWT  alg RS256  kid k-1  typ JWT  (signature not verified)"
+        );
+        assert_eq!(
+            lines[2],
+            "        iss https://login.microsoftonline.com/t-1/v2.0  aud app-1  tid t-1  oid o-1  sub s-1  roles A,B  exp 2024-05-01T11:00:00Z  iat 2024-05-01T10:00:00Z  nbf 2024-05-01T10:00:00Z  nonce n-1"
+        );
+        assert!(
+            lines[3].contains("access_token#65e00d  cannot read:"),
+            "{}",
+            lines[3]
+        );
+        assert!(!lines.concat().contains(&token));
+        // Nothing decoded (an error response, opaque tokens): no extra line.
+        assert_eq!(plain(&[token_response_with(Vec::new())], false).len(), 1);
+    }
+
+    #[test]
+    fn token_summary_prefers_the_user_s_subject_and_the_access_token_s_expiry() {
+        use crate::oauth::jwt::Jwt;
+        use crate::oauth::testing::T0;
+        let at = |secs: i64| Some(T0 + time::Duration::seconds(secs));
+        let decoded = vec![
+            DecodedToken {
+                kind: "access_token",
+                shown: "access_token#1".into(),
+                jwt: Ok(Jwt {
+                    sub: Some("api-pairwise".into()),
+                    aud: vec!["https://graph.microsoft.com".into()],
+                    exp: at(-300),
+                    ..Jwt::default()
+                }),
+            },
+            DecodedToken {
+                kind: "id_token",
+                shown: "id_token#2".into(),
+                jwt: Ok(Jwt {
+                    sub: Some("user".into()),
+                    aud: vec!["app-1".into()],
+                    exp: at(3600),
+                    ..Jwt::default()
+                }),
+            },
+        ];
+        assert_eq!(
+            token_summary(&decoded, T0),
+            "sub user  aud https://graph.microsoft.com (access_token), app-1 (id_token)  expires 09:55:00 (expired 5 min ago)"
+        );
     }
 }

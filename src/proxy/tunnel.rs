@@ -45,7 +45,7 @@ pub(crate) async fn connect(
         );
     };
     let host = authority.host().to_string();
-    if host.is_empty() || port == 0 {
+    if port == 0 || !valid_host(&host) {
         return text_response(
             StatusCode::BAD_REQUEST,
             format!(
@@ -99,6 +99,14 @@ pub(crate) async fn connect(
         }
     });
     Response::new(ResponseBody::empty())
+}
+
+/// A DNS name or an IP literal (IPv6 in brackets), nothing else.
+fn valid_host(host: &str) -> bool {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => rustls_pki_types::ServerName::try_from(host).is_ok(),
+    }
 }
 
 /// Terminates the client's TLS (or serves plain HTTP) inside a tunnel.

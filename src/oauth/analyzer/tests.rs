@@ -1102,3 +1102,121 @@ fn arbitrary_input_never_panics() {
         let _ = analyzer.observe(&bad_json);
     }
 }
+
+const GUID_TENANT: &str = "72f988bf-0000-4000-8000-00000000c0de";
+
+/// A sign-in at a GUID tenant whose token response carries these JWTs.
+fn sign_in_with_tokens(id_token: &str, access_token: &str) -> Vec<Event> {
+    let base = format!("https://login.microsoftonline.com/{GUID_TENANT}/oauth2/v2.0");
+    let body = serde_json::json!({
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "access_token": access_token,
+        "id_token": id_token,
+    });
+    run(&[
+        authorize_on(&base, &[]),
+        code_issued(2.0),
+        token_on(&format!("{base}/token"), 3.0, &[])
+            .json(200, &body.to_string())
+            .build(),
+    ])
+}
+
+fn decoded(events: &[Event]) -> &[crate::oauth::DecodedToken] {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::TokenResponse(r) => Some(r.decoded.as_slice()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn token_response_jwts_are_decoded_and_a_clean_one_is_silent() {
+    use crate::oauth::testing::jwt;
+    let iss = format!("https://login.microsoftonline.com/{GUID_TENANT}/v2.0");
+    let id_token = jwt(&serde_json::json!({
+        "iss": iss, "aud": CLIENT, "tid": GUID_TENANT, "sub": "s-1", "nonce": "N1",
+        "exp": 1714561200, "iat": 1714557600,
+    }));
+    let access_token =
+        jwt(&serde_json::json!({ "aud": "https://graph.microsoft.com", "scp": "User.Read" }));
+    let events = sign_in_with_tokens(&id_token, &access_token);
+    assert_eq!(summary(&events), vec![]);
+    let tokens = decoded(&events);
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens[0].kind, "id_token");
+    assert_eq!(tokens[0].shown, fingerprint("id_token", &id_token));
+    let claims = tokens[0].jwt.as_ref().unwrap();
+    assert_eq!(claims.sub.as_deref(), Some("s-1"));
+    assert_eq!(claims.aud, [CLIENT]);
+    assert_eq!(tokens[1].kind, "access_token");
+    assert_eq!(
+        tokens[1].jwt.as_ref().unwrap().scp.as_deref(),
+        Some("User.Read")
+    );
+    let all = format!("{events:?}");
+    assert!(!all.contains(&id_token) && !all.contains(&access_token));
+
+    // An opaque access token is not decoded; an id_token that is not a JWT
+    // is reported as unreadable and checked no further.
+    let events = sign_in_with_tokens("not-a-jwt", "opaque");
+    let tokens = decoded(&events);
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].jwt.is_err());
+    assert_eq!(summary(&events), vec![]);
+}
+
+#[test]
+fn id_token_with_another_nonce_and_tenant_is_flagged_after_the_token_response() {
+    use crate::oauth::testing::jwt;
+    let other = "00000000-0000-0000-0000-0000000000aa";
+    let id_token = jwt(&serde_json::json!({
+        "iss": format!("https://login.microsoftonline.com/{other}/v2.0"),
+        "tid": other, "nonce": "N2",
+    }));
+    let events = sign_in_with_tokens(&id_token, "opaque");
+    assert_eq!(
+        kinds(&events),
+        [
+            "authorize",
+            "code",
+            "token",
+            "token-response",
+            "finding",
+            "finding",
+            "verdict"
+        ]
+    );
+    assert_eq!(
+        summary(&events),
+        vec![
+            ("nonce-mismatch", Some("nonce".to_owned()), Severity::Error),
+            (
+                "token-issuer-mismatch",
+                Some("tid".to_owned()),
+                Severity::Warning
+            ),
+        ]
+    );
+    let v = verdict(&events);
+    assert_eq!(v.outcome, Outcome::SignedIn);
+    assert_eq!((v.errors, v.warnings), (1, 1));
+    assert!(
+        v.summary
+            .ends_with("but authlens found 1 error and 1 warning"),
+        "{}",
+        v.summary
+    );
+
+    // Omitted nonce: still a nonce-mismatch.
+    let id_token = jwt(&serde_json::json!({ "tid": GUID_TENANT }));
+    let events = sign_in_with_tokens(&id_token, "opaque");
+    assert_eq!(
+        summary(&events),
+        vec![("nonce-mismatch", Some("nonce".to_owned()), Severity::Error)]
+    );
+    assert!(findings(&events)[0].message.contains("has no nonce claim"));
+}

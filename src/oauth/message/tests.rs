@@ -256,3 +256,37 @@ fn arbitrary_bytes_never_panic() {
         let _ = AuthorizationResponse::from_location(body);
     }
 }
+
+#[test]
+fn error_page_text_from_visible_text_but_not_from_login_templates() {
+    let page = |status: u16, body: &str| {
+        ex("GET", &format!("{AUTHZ}?response_type=code&client_id=x"))
+            .status(status)
+            .resp_header("content-type", "text/html; charset=utf-8")
+            .resp_body(body)
+            .build()
+            .response
+            .unwrap()
+    };
+    // A plain error page (no `$Config`), answered with 200 as Entra does.
+    let plain = page(
+        200,
+        "<html><body><h1>Sorry, but we're having trouble signing you in.</h1><p>aadsts700016: Application with identifier 'x' was not found in the directory 'contoso'.</p></body></html>",
+    );
+    let text = error_page_text(&plain).unwrap();
+    assert!(
+        text.starts_with("aadsts700016: Application with identifier 'x' was not found"),
+        "{text}"
+    );
+    // A login page whose scripts carry message templates is not an error page,
+    // and neither is a page that merely mentions a code without stating it.
+    for body in [
+        "<html><script type=\"text/javascript\">var t = {\"AADSTS50058\": \"AADSTS50058: silent sign-in failed\"};</SCRIPT><form><input name=login></form></html>",
+        "<html><p>See AADSTS50011 in the docs.</p></html>",
+        "<html><script>var unterminated = 'AADSTS50011: x';",
+    ] {
+        assert_eq!(error_page_text(&page(200, body)), None, "{body}");
+    }
+    // An error status needs no statement.
+    assert!(error_page_text(&page(400, "<p>AADSTS90002 tenant</p>")).is_some());
+}

@@ -1,0 +1,694 @@
+//! The authlens benchmark: the proxy against the direct connection, side by
+//! side in one run, on loopback.
+//!
+//! `cargo run --release --example bench -- [--quick] [--json FILE] [--seconds N]`
+//!
+//! It starts a local HTTPS upstream (hyper, test CA made at run time) in this
+//! process, the release `authlens` binary as a child process (so its memory
+//! and CPU can be read from /proc), and its own hyper client pool as the load
+//! generator. Every scenario runs direct and through the proxy back to back,
+//! and prints the ratio. See docs/performance.md for the figures.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper::body::Frame;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use support::upstream::{TestUpstream, Tls};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+type BoxBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Proto {
+    H1,
+    H2,
+}
+
+/// Where the load goes.
+#[derive(Clone)]
+struct Route {
+    /// `None`: straight to the upstream.
+    proxy: Option<SocketAddr>,
+    upstream: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    tls_h1: Arc<rustls::ClientConfig>,
+}
+
+enum Sender {
+    H1(http1::SendRequest<BoxBody>),
+    H2(http2::SendRequest<BoxBody>),
+}
+
+impl Sender {
+    async fn send(
+        &mut self,
+        req: http::Request<BoxBody>,
+    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
+        match self {
+            Sender::H1(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+            Sender::H2(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+        }
+    }
+
+    fn clone_h2(&self) -> Option<Sender> {
+        match self {
+            Sender::H2(s) => Some(Sender::H2(s.clone())),
+            Sender::H1(_) => None,
+        }
+    }
+}
+
+async fn open(route: &Route, host: &str, proto: Proto) -> Sender {
+    let mut tcp = match route.proxy {
+        Some(proxy) => {
+            let mut tcp = TcpStream::connect(proxy).await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            tcp.write_all(
+                format!("CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                assert_eq!(
+                    tcp.read(&mut byte).await.unwrap(),
+                    1,
+                    "proxy closed during CONNECT"
+                );
+                head.push(byte[0]);
+            }
+            assert!(
+                head.starts_with(b"HTTP/1.1 200"),
+                "{}",
+                String::from_utf8_lossy(&head)
+            );
+            tcp
+        }
+        None => {
+            let tcp = TcpStream::connect(route.upstream).await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            tcp
+        }
+    };
+    let _ = &mut tcp;
+    let config = match proto {
+        Proto::H1 => route.tls_h1.clone(),
+        Proto::H2 => route.tls.clone(),
+    };
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(host.to_string().try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let io = TokioIo::new(tls);
+    match proto {
+        Proto::H1 => {
+            let (s, c) = http1::handshake(io).await.unwrap();
+            tokio::spawn(c);
+            Sender::H1(s)
+        }
+        Proto::H2 => {
+            let (s, c) = http2::Builder::new(TokioExecutor::new())
+                .adaptive_window(true)
+                .handshake(io)
+                .await
+                .unwrap();
+            tokio::spawn(c);
+            Sender::H2(s)
+        }
+    }
+}
+
+fn get(host: &str, path: &str, proto: Proto) -> http::Request<BoxBody> {
+    let mut b = http::Request::get(format!("https://{host}{path}"));
+    if proto == Proto::H1 {
+        b = http::Request::get(path).header("host", host);
+    }
+    b.body(Empty::new().map_err(|n| match n {}).boxed())
+        .unwrap()
+}
+
+/// Sends one request and reads the whole body; returns its size.
+async fn fetch(sender: &mut Sender, req: http::Request<BoxBody>) -> u64 {
+    let resp = sender.send(req).await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let mut body = resp.into_body();
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Some(d) = frame.unwrap().data_ref() {
+            n += d.len() as u64;
+        }
+    }
+    n
+}
+
+struct Load {
+    requests: u64,
+    bytes: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl Load {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn mbps(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.elapsed.as_secs_f64()
+    }
+    fn percentile(&self, p: f64) -> f64 {
+        let mut v = self.latencies_us.clone();
+        v.sort_unstable();
+        if v.is_empty() {
+            return 0.0;
+        }
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v[i] as f64 / 1000.0
+    }
+}
+
+/// Keep-alive load: `concurrency` workers (own connections for HTTP/1.1,
+/// streams on one connection for HTTP/2) for `duration`.
+async fn keep_alive(
+    route: &Route,
+    proto: Proto,
+    concurrency: usize,
+    path: &str,
+    duration: Duration,
+) -> Load {
+    let host = "bench.test";
+    let shared_h2 = match proto {
+        Proto::H2 => Some(open(route, host, proto).await),
+        Proto::H1 => None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    // Warm-up so connections exist before timing.
+    let mut senders = Vec::new();
+    for _ in 0..concurrency {
+        let mut sender = match &shared_h2 {
+            Some(s) => s.clone_h2().unwrap(),
+            None => open(route, host, proto).await,
+        };
+        fetch(&mut sender, get(host, path, proto)).await;
+        senders.push(sender);
+    }
+    let start = Instant::now();
+    for mut sender in senders {
+        let stop = stop.clone();
+        let path = path.to_string();
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut bytes = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                bytes += fetch(&mut sender, get(host, &path, proto)).await;
+                lat.push(t.elapsed().as_micros() as u64);
+            }
+            (lat, bytes)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut load = Load {
+        requests: 0,
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for w in workers {
+        let (lat, bytes) = w.await.unwrap();
+        load.requests += lat.len() as u64;
+        load.bytes += bytes;
+        load.latencies_us.extend(lat);
+    }
+    load.elapsed = start.elapsed();
+    load
+}
+
+/// A new connection (CONNECT + TLS) for every request.
+async fn new_connections(
+    route: &Route,
+    duration: Duration,
+    host_of: impl Fn(u64) -> String,
+) -> Load {
+    let start = Instant::now();
+    let mut lat = Vec::new();
+    let mut i = 0;
+    while start.elapsed() < duration {
+        let host = host_of(i);
+        let t = Instant::now();
+        let mut sender = open(route, &host, Proto::H1).await;
+        fetch(&mut sender, get(&host, "/hello", Proto::H1)).await;
+        lat.push(t.elapsed().as_micros() as u64);
+        i += 1;
+    }
+    Load {
+        requests: lat.len() as u64,
+        bytes: 0,
+        elapsed: start.elapsed(),
+        latencies_us: lat,
+    }
+}
+
+/// Streams `total` bytes up to /sink in 64 KiB frames.
+async fn upload(route: &Route, total: u64) -> Load {
+    let mut sender = open(route, "bench.test", Proto::H1).await;
+    let chunk = Bytes::from(vec![0x5au8; 64 * 1024]);
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let stream = futures_util::stream::unfold(0u64, move |done| {
+        let chunk = chunk.clone();
+        let counter = counter.clone();
+        async move {
+            if done >= total {
+                return None;
+            }
+            let n = chunk.len().min((total - done) as usize);
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+            Some((
+                Ok::<_, std::io::Error>(Frame::data(chunk.slice(..n))),
+                done + n as u64,
+            ))
+        }
+    });
+    let req = http::Request::post("/sink")
+        .header("host", "bench.test")
+        .header("content-length", total.to_string())
+        .body(BodyExt::boxed(StreamBody::new(stream)))
+        .unwrap();
+    let start = Instant::now();
+    let resp = sender.send(req).await.unwrap();
+    assert_eq!(resp.headers()["x-body-size"], total.to_string().as_str());
+    let _ = resp.into_body().collect().await;
+    Load {
+        requests: 1,
+        bytes: sent.load(Ordering::Relaxed),
+        elapsed: start.elapsed(),
+        latencies_us: vec![],
+    }
+}
+
+/// The authlens binary as a child process, with /proc readings.
+struct ProxyProcess {
+    child: Child,
+    addr: SocketAddr,
+    pid: u32,
+    started: Instant,
+    ready_after: Duration,
+}
+
+impl ProxyProcess {
+    fn start(
+        binary: &str,
+        certs: &std::path::Path,
+        upstream: SocketAddr,
+        ca_pem: &std::path::Path,
+    ) -> ProxyProcess {
+        let started = Instant::now();
+        let mut child = Command::new(binary)
+            .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
+            .arg(certs)
+            .arg("--upstream-ca")
+            .arg(ca_pem)
+            .arg("--connect-to")
+            .arg(format!("::{}:{}", upstream.ip(), upstream.port()))
+            .env("RUST_LOG", "authlens=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("authlens binary runs");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut addr = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("authlens listening on http://") {
+                addr = Some(rest.trim().parse().unwrap());
+                break;
+            }
+        }
+        let ready_after = started.elapsed();
+        std::thread::spawn(move || for _ in lines {});
+        let pid = child.id();
+        ProxyProcess {
+            child,
+            addr: addr.expect("authlens printed its address"),
+            pid,
+            started,
+            ready_after,
+        }
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn rss_mib(&self) -> f64 {
+        self.status_kib("VmRSS:") as f64 / 1024.0
+    }
+
+    fn peak_mib(&self) -> f64 {
+        self.status_kib("VmHWM:") as f64 / 1024.0
+    }
+
+    /// Resets the peak RSS counter (VmHWM) so a phase's own peak can be read.
+    fn reset_peak(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+    }
+
+    /// CPU time used so far (user + system).
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Duration::from_millis(ticks * 10)
+    }
+
+    fn threads(&self) -> u64 {
+        self.status_kib("Threads:")
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client_config(ca_pem: &[u8], alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    Arc::new(config)
+}
+
+struct Report {
+    rows: Vec<(String, String, String, String)>,
+    json: BTreeMap<String, Value>,
+}
+
+impl Report {
+    fn pair(&mut self, name: &str, unit: &str, direct: f64, proxy: f64) {
+        let ratio = if direct > 0.0 { proxy / direct } else { 0.0 };
+        self.rows.push((
+            name.to_string(),
+            format!("{direct:.1} {unit}"),
+            format!("{proxy:.1} {unit}"),
+            format!("{:.0}%", ratio * 100.0),
+        ));
+        self.json.insert(
+            name.to_string(),
+            json!({"unit": unit, "direct": direct, "proxy": proxy, "ratio": ratio}),
+        );
+        println!(
+            "  {name:<44} direct {direct:>10.1} {unit:<5} proxy {proxy:>10.1} {unit:<5} ratio {:>4.0}%",
+            ratio * 100.0
+        );
+    }
+
+    fn single(&mut self, name: &str, unit: &str, value: f64) {
+        self.rows.push((
+            name.to_string(),
+            String::new(),
+            format!("{value:.2} {unit}"),
+            String::new(),
+        ));
+        self.json
+            .insert(name.to_string(), json!({"unit": unit, "proxy": value}));
+        println!("  {name:<44} {value:>10.2} {unit}");
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let seconds: f64 = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 1.0 } else { 3.0 });
+    let json_out = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let phase = Duration::from_secs_f64(seconds);
+
+    // Build and find the release binary next to this example.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "--quiet", "--bin", "authlens"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building authlens failed");
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("authlens"))
+        .unwrap();
+
+    let ca = support::TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["bench.test", "*.bench.test"])).await;
+    let certs = tempfile::tempdir().unwrap();
+    let proxy = ProxyProcess::start(
+        binary.to_str().unwrap(),
+        certs.path(),
+        upstream.addr,
+        &ca.pem_path,
+    );
+    let authlens_ca = std::fs::read(certs.path().join("authlens-ca.pem")).unwrap();
+    let direct = Route {
+        proxy: None,
+        upstream: upstream.addr,
+        tls: client_config(ca.cert_pem.as_bytes(), &[b"h2", b"http/1.1"]),
+        tls_h1: client_config(ca.cert_pem.as_bytes(), &[b"http/1.1"]),
+    };
+    let through = Route {
+        proxy: Some(proxy.addr),
+        upstream: upstream.addr,
+        tls: client_config(&authlens_ca, &[b"h2", b"http/1.1"]),
+        tls_h1: client_config(&authlens_ca, &[b"http/1.1"]),
+    };
+    let mut report = Report {
+        rows: Vec::new(),
+        json: BTreeMap::new(),
+    };
+    println!(
+        "authlens bench: {} CPUs, phases of {seconds} s, proxy pid {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        proxy.pid
+    );
+    report.single(
+        "proxy start-up until listening",
+        "ms",
+        proxy.ready_after.as_secs_f64() * 1000.0,
+    );
+
+    // Very first request after start (mints, connects upstream, builds nothing else).
+    let t = Instant::now();
+    let mut first = open(&through, "first.bench.test", Proto::H1).await;
+    fetch(&mut first, get("first.bench.test", "/hello", Proto::H1)).await;
+    report.single(
+        "very first request after start",
+        "ms",
+        t.elapsed().as_secs_f64() * 1000.0,
+    );
+    let _ = proxy.started;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    report.single("RSS idle", "MiB", proxy.rss_mib());
+
+    // Keep-alive small requests.
+    for proto in [Proto::H1, Proto::H2] {
+        for c in [1usize, 10, 50] {
+            let d = keep_alive(&direct, proto, c, "/hello", phase).await;
+            let cpu0 = proxy.cpu();
+            let p = keep_alive(&through, proto, c, "/hello", phase).await;
+            let cpu = proxy.cpu() - cpu0;
+            report.pair(
+                &format!("keep-alive 100 B {proto:?} c={c} req/s"),
+                "req/s",
+                d.rps(),
+                p.rps(),
+            );
+            if c == 1 {
+                report.pair(
+                    &format!("latency p50 {proto:?} c=1"),
+                    "ms",
+                    d.percentile(0.5),
+                    p.percentile(0.5),
+                );
+                report.pair(
+                    &format!("latency p99 {proto:?} c=1"),
+                    "ms",
+                    d.percentile(0.99),
+                    p.percentile(0.99),
+                );
+                report.single(
+                    &format!("added p50 latency {proto:?} c=1"),
+                    "ms",
+                    p.percentile(0.5) - d.percentile(0.5),
+                );
+            }
+            if c == 10 {
+                report.single(
+                    &format!("proxy CPU per request {proto:?} c=10"),
+                    "µs",
+                    cpu.as_secs_f64() * 1e6 / p.requests.max(1) as f64,
+                );
+            }
+        }
+    }
+
+    // 1 MiB responses.
+    let mib = format!("/bytes?n={}&seed=3", 1024 * 1024);
+    for c in [1usize, 10] {
+        let d = keep_alive(&direct, Proto::H1, c, &mib, phase).await;
+        let p = keep_alive(&through, Proto::H1, c, &mib, phase).await;
+        report.pair(
+            &format!("1 MiB responses c={c}"),
+            "MB/s",
+            d.mbps(),
+            p.mbps(),
+        );
+    }
+
+    // New TLS connection per request.
+    let d = new_connections(&direct, phase, |_| "bench.test".into()).await;
+    let p = new_connections(&through, phase, |_| "bench.test".into()).await;
+    report.pair("new connection per request", "req/s", d.rps(), p.rps());
+    let fresh = new_connections(&through, Duration::from_millis(1), |i| {
+        format!("new{i}.bench.test")
+    })
+    .await;
+    report.single(
+        "first request to a never-seen host",
+        "ms",
+        fresh.percentile(0.5),
+    );
+    let cached = new_connections(&through, Duration::from_millis(1), |_| {
+        "new0.bench.test".into()
+    })
+    .await;
+    report.single(
+        "same host again (cached certificate)",
+        "ms",
+        cached.percentile(0.5),
+    );
+
+    // Streaming upload.
+    let total: u64 = if quick { 256 << 20 } else { 1 << 30 };
+    let d = upload(&direct, total).await;
+    proxy.reset_peak();
+    let p = upload(&through, total).await;
+    report.pair(
+        &format!("{} MiB streamed upload", total >> 20),
+        "MB/s",
+        d.mbps(),
+        p.mbps(),
+    );
+    report.single("peak RSS while streaming", "MiB", proxy.peak_mib());
+
+    // Idle tunnels.
+    let tunnels = if quick { 200 } else { 1000 };
+    let mut held = Vec::new();
+    for _ in 0..tunnels {
+        held.push(open(&through, "bench.test", Proto::H1).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    report.single(
+        &format!("RSS with {tunnels} idle tunnels"),
+        "MiB",
+        proxy.rss_mib(),
+    );
+    drop(held);
+
+    // Many requests, then back to idle.
+    let count: u64 = if quick { 10_000 } else { 100_000 };
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..10 {
+        let route = through.clone();
+        workers.push(tokio::spawn(async move {
+            let mut s = open(&route, "bench.test", Proto::H1).await;
+            for _ in 0..count / 10 {
+                fetch(&mut s, get("bench.test", "/hello", Proto::H1)).await;
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let busy = proxy.rss_mib();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    report.single(&format!("RSS right after {count} requests"), "MiB", busy);
+    report.single(
+        &format!("RSS 2 s after {count} requests"),
+        "MiB",
+        proxy.rss_mib(),
+    );
+    report.single(
+        &format!("{count} requests took"),
+        "s",
+        start.elapsed().as_secs_f64(),
+    );
+
+    // With sign-in flows mixed in (the analysis at work).
+    report.single("peak RSS over the whole run", "MiB", proxy.peak_mib());
+    report.single("proxy threads", "", proxy.threads() as f64);
+
+    if let Some(path) = json_out {
+        let doc = json!({
+            "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)},
+            "phase_seconds": seconds,
+            "results": report.json,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        println!("wrote {path}");
+    }
+    let _ = report.rows.len();
+}

@@ -1,0 +1,328 @@
+//! Writing HAR 1.2: one exchange as one entry, and a file that is a complete
+//! HAR document after every entry appended.
+//!
+//! The file always ends with the closing `\n]}}\n`; appending an entry
+//! overwrites that tail with `,<entry>` followed by the tail again, so a
+//! crash or kill loses at most the entry being written. Redaction is the
+//! caller's choice (a [`Redactor`], or none for `--show-secrets`).
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::header::{CONTENT_TYPE, LOCATION};
+use http::{HeaderMap, Version};
+use serde_json::{Map, Value, json};
+use time::format_description::well_known::Rfc3339;
+
+use super::model::AuthlensMeta;
+use super::redact::Redactor;
+use crate::exchange::{CaptureState, CapturedBody, Exchange, FailureSide};
+use crate::oauth::params::Params;
+
+/// Bodies are decoded (gzip, br) up to this size for the file.
+const DECODE_CAP: usize = 16 * 1024 * 1024;
+const TAIL: &[u8] = b"\n]}}\n";
+
+/// A HAR file being written, valid after every [`HarWriter::append`].
+#[derive(Debug)]
+pub struct HarWriter {
+    file: File,
+    /// Where the tail starts (where the next entry goes).
+    tail_at: u64,
+    entries: usize,
+}
+
+impl HarWriter {
+    /// Creates (or truncates) `path` and writes an empty HAR document.
+    pub fn create(path: &Path) -> io::Result<HarWriter> {
+        let mut file = File::create(path)?;
+        let head = format!(
+            "{{\"log\":{{\"version\":\"1.2\",\"creator\":{{\"name\":\"authlens\",\"version\":\"{}\",\"comment\":\"{}\"}},\"pages\":[],\"entries\":[",
+            env!("CARGO_PKG_VERSION"),
+            "secrets are shown as fingerprints (kind#xxxxxx) unless recorded with --show-secrets"
+        );
+        file.write_all(&[head.as_bytes(), TAIL].concat())?;
+        file.flush()?;
+        Ok(HarWriter {
+            file,
+            tail_at: head.len() as u64,
+            entries: 0,
+        })
+    }
+
+    /// Appends one entry; the file is a complete document again on return.
+    pub fn append(&mut self, entry: &Value) -> io::Result<()> {
+        let mut chunk = Vec::with_capacity(1024);
+        chunk.extend_from_slice(if self.entries == 0 { b"\n" } else { b",\n" });
+        serde_json::to_writer(&mut chunk, entry)?;
+        let advance = chunk.len() as u64;
+        chunk.extend_from_slice(TAIL);
+        self.file.seek(SeekFrom::Start(self.tail_at))?;
+        // One write: the old tail is overwritten by a longer chunk that ends
+        // with the tail again.
+        self.file.write_all(&chunk)?;
+        self.file.flush()?;
+        self.tail_at += advance;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// How many entries were written.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Flushes the file to disk.
+    pub fn finish(self) -> io::Result<usize> {
+        self.file.sync_all()?;
+        Ok(self.entries)
+    }
+}
+
+/// The HAR entry for one exchange. With a redactor, every secret is replaced
+/// by its fingerprint (see [`super::redact`]); without, it is kept as sent.
+pub fn entry(exchange: &Exchange, mut redactor: Option<&mut Redactor>) -> Value {
+    let r = &mut redactor;
+    let req = &exchange.request;
+    let url = apply(r, req.uri.to_string(), |red, url| red.url(url));
+    let req_headers = header_list(&req.headers, r);
+    let query: Vec<Value> = url
+        .split('#')
+        .next()
+        .and_then(|u| u.split_once('?'))
+        .map(|(_, q)| {
+            Params::parse(q)
+                .iter()
+                .map(|p| json!({ "name": p.name, "value": p.value }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut request = json!({
+        "method": req.method.as_str(),
+        "url": url,
+        "httpVersion": http_version(req.version),
+        "cookies": [],
+        "headers": req_headers,
+        "queryString": query,
+        "headersSize": -1,
+        "bodySize": body_size(&req.body),
+    });
+    let req_type = content_type(&req.headers);
+    if let Some((text, encoding)) = body_text(&req.body, &req.headers) {
+        let text = match encoding {
+            None => apply(r, text, |red, text| red.body(req_type.as_deref(), text)),
+            Some(_) => text,
+        };
+        // HAR 1.2 postData has no encoding member; binary bodies are rare in
+        // sign-ins and are kept as the base64 text with authlens's marker.
+        let mut post = json!({ "mimeType": req_type.clone().unwrap_or_default(), "text": text });
+        if let Some(encoding) = encoding {
+            post["encoding"] = json!(encoding);
+        }
+        request["postData"] = post;
+    }
+
+    let mut meta = AuthlensMeta {
+        exchange: Some(exchange.id),
+        request_body: Some(state_name(req.body.state).to_owned()),
+        ..AuthlensMeta::default()
+    };
+    let response = match &exchange.response {
+        Some(resp) => {
+            meta.response_body = Some(state_name(resp.body.state).to_owned());
+            meta.synthetic = resp.synthetic;
+            let mime = content_type(&resp.headers);
+            let mut content = json!({
+                "size": resp.body.size,
+                "mimeType": mime.clone().unwrap_or_else(|| "x-unknown".to_owned()),
+            });
+            if let Some((text, encoding)) = body_text(&resp.body, &resp.headers) {
+                let text = match encoding {
+                    None => apply(r, text, |red, text| red.body(mime.as_deref(), text)),
+                    Some(_) => text,
+                };
+                if resp.body.is_complete() {
+                    content["size"] = json!(decoded_len(&text, encoding));
+                }
+                content["text"] = json!(text);
+                if let Some(encoding) = encoding {
+                    content["encoding"] = json!(encoding);
+                }
+            }
+            let location = resp
+                .headers
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_default();
+            let location = apply(r, location, |red, location| red.url(location));
+            json!({
+                "status": resp.status.as_u16(),
+                "statusText": resp.status.canonical_reason().unwrap_or(""),
+                "httpVersion": http_version(resp.version),
+                "cookies": [],
+                "headers": header_list(&resp.headers, r),
+                "content": content,
+                "redirectURL": location,
+                "headersSize": -1,
+                "bodySize": body_size(&resp.body),
+            })
+        }
+        None => json!({
+            "status": 0,
+            "statusText": "",
+            "httpVersion": "",
+            "cookies": [],
+            "headers": [],
+            "content": { "size": 0, "mimeType": "x-unknown" },
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
+        }),
+    };
+
+    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let t = exchange.timings;
+    let sent = t.request_done.map_or(0.0, ms);
+    let head = t.response_head.map(ms);
+    let done = t.response_done.map(ms).or(head);
+    let wait = head.map_or(0.0, |h| (h - sent).max(0.0));
+    let receive = match (head, done) {
+        (Some(h), Some(d)) => (d - h).max(0.0),
+        _ => 0.0,
+    };
+    let mut entry = json!({
+        "startedDateTime": exchange.started_at.format(&Rfc3339).unwrap_or_default(),
+        "time": done.unwrap_or(sent),
+        "request": request,
+        "response": response,
+        "cache": {},
+        "timings": {
+            "blocked": -1, "dns": -1, "connect": -1, "ssl": -1,
+            "send": sent, "wait": wait, "receive": receive,
+        },
+        "connection": exchange.connection.id.to_string(),
+    });
+    if let Some(error) = &exchange.error {
+        meta.failed_side = Some(
+            match error.side {
+                FailureSide::Client => "client",
+                FailureSide::Upstream => "upstream",
+                FailureSide::Proxy => "proxy",
+            }
+            .to_owned(),
+        );
+        entry["_error"] = json!(error.message);
+    }
+    entry["_authlens"] = serde_json::to_value(&meta).unwrap_or(Value::Null);
+    if let Some(red) = redactor {
+        net(red, &mut entry);
+    }
+    entry
+}
+
+/// Runs the redactor's net over every string of the entry.
+fn net(redactor: &Redactor, value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            let cleaned = redactor.net(s);
+            if cleaned != *s {
+                *s = cleaned;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| net(redactor, v)),
+        Value::Object(map) => map.values_mut().for_each(|v| net(redactor, v)),
+        _ => {}
+    }
+}
+
+/// `text` through `f` when redacting, else unchanged.
+fn apply(
+    redactor: &mut Option<&mut Redactor>,
+    text: String,
+    f: impl FnOnce(&mut Redactor, &str) -> String,
+) -> String {
+    match redactor.as_deref_mut() {
+        Some(red) => f(red, &text),
+        None => text,
+    }
+}
+
+fn header_list(headers: &HeaderMap, r: &mut Option<&mut Redactor>) -> Vec<Value> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let text = apply(r, text, |red, text| red.header(name.as_str(), text));
+            let mut item = Map::new();
+            item.insert("name".into(), json!(name.as_str()));
+            item.insert("value".into(), json!(text));
+            Value::Object(item)
+        })
+        .collect()
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The body as HAR text (content coding undone): UTF-8 as is, anything else
+/// base64 (`Some("base64")`). `None` when nothing was captured.
+fn body_text(body: &CapturedBody, headers: &HeaderMap) -> Option<(String, Option<&'static str>)> {
+    if body.state == CaptureState::NotCaptured || (body.bytes.is_empty() && body.size > 0) {
+        return None;
+    }
+    if body.bytes.is_empty() {
+        return None;
+    }
+    let decoded = crate::decode::decoded_body(body, headers, DECODE_CAP)
+        .map(|b| b.into_owned())
+        .unwrap_or_else(|_| body.bytes.to_vec());
+    Some(match String::from_utf8(decoded) {
+        Ok(text) => (text, None),
+        Err(e) => (STANDARD.encode(e.into_bytes()), Some("base64")),
+    })
+}
+
+fn decoded_len(text: &str, encoding: Option<&str>) -> usize {
+    match encoding {
+        Some(_) => STANDARD.decode(text).map_or(text.len(), |b| b.len()),
+        None => text.len(),
+    }
+}
+
+fn body_size(body: &CapturedBody) -> i64 {
+    i64::try_from(body.size).unwrap_or(i64::MAX)
+}
+
+fn state_name(state: CaptureState) -> &'static str {
+    match state {
+        CaptureState::Complete => "complete",
+        CaptureState::Truncated => "truncated",
+        CaptureState::Aborted => "aborted",
+        CaptureState::NotCaptured => "not-captured",
+    }
+}
+
+fn http_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode};
+use time::macros::datetime;
+
+use super::*;
+use crate::exchange::{ConnectionInfo, RequestRecord, ResponseRecord, Timings};
+use crate::har::read::{ReadOptions, read_from};
+
+fn token_exchange() -> Exchange {
+    let mut req_headers = HeaderMap::new();
+    req_headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let mut resp_headers = HeaderMap::new();
+    resp_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Exchange {
+        id: 7,
+        connection: Arc::new(ConnectionInfo {
+            id: 3,
+            ..ConnectionInfo::default()
+        }),
+        started_at: datetime!(2024-05-01 10:00:02.5 UTC),
+        request: RequestRecord {
+            method: Method::POST,
+            uri: "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+                .parse()
+                .unwrap(),
+            version: Version::HTTP_11,
+            headers: req_headers,
+            body: CapturedBody::complete(
+                "grant_type=authorization_code&code=the-code-123&client_secret=the-secret-1",
+            ),
+        },
+        response: Some(ResponseRecord {
+            status: StatusCode::OK,
+            version: Version::HTTP_11,
+            headers: resp_headers,
+            body: CapturedBody::complete(Bytes::from_static(
+                br#"{"access_token":"the-access-token","token_type":"Bearer"}"#,
+            )),
+            synthetic: false,
+        }),
+        error: None,
+        timings: Timings {
+            request_done: Some(Duration::from_millis(2)),
+            response_head: Some(Duration::from_millis(52)),
+            response_done: Some(Duration::from_millis(60)),
+        },
+    }
+}
+
+#[test]
+fn an_entry_has_every_required_har_member() {
+    let e = entry(&token_exchange(), None);
+    for key in [
+        "startedDateTime",
+        "time",
+        "request",
+        "response",
+        "cache",
+        "timings",
+    ] {
+        assert!(e.get(key).is_some(), "{key} missing");
+    }
+    for key in [
+        "method",
+        "url",
+        "httpVersion",
+        "cookies",
+        "headers",
+        "queryString",
+        "headersSize",
+        "bodySize",
+    ] {
+        assert!(e["request"].get(key).is_some(), "request.{key} missing");
+    }
+    for key in [
+        "status",
+        "statusText",
+        "httpVersion",
+        "cookies",
+        "headers",
+        "content",
+        "redirectURL",
+        "headersSize",
+        "bodySize",
+    ] {
+        assert!(e["response"].get(key).is_some(), "response.{key} missing");
+    }
+    assert_eq!(e["startedDateTime"], "2024-05-01T10:00:02.5Z");
+    assert_eq!(e["time"], 60.0);
+    assert_eq!(e["timings"]["send"], 2.0);
+    assert_eq!(e["timings"]["wait"], 50.0);
+    assert_eq!(e["timings"]["receive"], 8.0);
+    assert_eq!(e["response"]["content"]["mimeType"], "application/json");
+    assert_eq!(e["_authlens"]["exchange"], 7);
+    // Without a redactor everything is kept.
+    assert!(e.to_string().contains("the-secret-1"));
+}
+
+#[test]
+fn redacted_entries_keep_no_secret_and_read_back() {
+    let mut redactor = Redactor::new();
+    let e = entry(&token_exchange(), Some(&mut redactor));
+    let text = e.to_string();
+    for secret in ["the-code-123", "the-secret-1", "the-access-token"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let print = crate::oauth::fingerprint("code", "the-code-123");
+    assert!(text.contains(&print.replace('#', "%23")), "{text}");
+
+    let doc = format!(
+        r#"{{"log":{{"version":"1.2","creator":{{"name":"authlens"}},"entries":[{text}]}}}}"#
+    );
+    let file = read_from(doc.as_bytes(), "t", ReadOptions::default()).unwrap();
+    let back = &file.entries[0];
+    assert_eq!(back.live_id, Some(7));
+    let ex = &back.exchange;
+    assert_eq!(ex.started_at, token_exchange().started_at);
+    assert_eq!(ex.timings, token_exchange().timings);
+    assert_eq!(
+        ex.response.as_ref().unwrap().body.state,
+        CaptureState::Complete
+    );
+}
+
+#[test]
+fn the_file_is_complete_after_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.har");
+    let mut writer = HarWriter::create(&path).unwrap();
+    let read = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap();
+        read_from(&bytes[..], "s.har", ReadOptions::default()).map(|f| f.entries.len())
+    };
+    assert_eq!(read(&path).unwrap(), 0);
+    for n in 1..=3 {
+        writer.append(&entry(&token_exchange(), None)).unwrap();
+        assert_eq!(read(&path).unwrap(), n);
+    }
+    assert_eq!(writer.finish().unwrap(), 3);
+}
+
+#[test]
+fn an_exchange_without_response_is_written_like_devtools_does() {
+    let mut ex = token_exchange();
+    ex.response = None;
+    ex.error = Some(crate::exchange::ExchangeError {
+        side: FailureSide::Upstream,
+        message: "cannot connect to idp:443".into(),
+    });
+    let e = entry(&ex, None);
+    assert_eq!(e["response"]["status"], 0);
+    assert_eq!(e["_error"], "cannot connect to idp:443");
+    assert_eq!(e["_authlens"]["failedSide"], "upstream");
+}

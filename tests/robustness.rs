@@ -1,0 +1,257 @@
+//! Robustness: byte integrity under concurrency, faults on both sides, bad
+//! input, and resource counts returning to their baseline afterwards.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use support::upstream::{TestUpstream, Tls};
+use support::{Http, ProxyOptions, TestCa, TestProxy, pattern_bytes, sha256_hex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn setup() -> (TestCa, TestUpstream, TestProxy) {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("idp.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    (ca, upstream, proxy)
+}
+
+/// A size between 0 and 8 MiB, log-uniform so most bodies are small.
+fn body_size(seed: u64) -> usize {
+    let x = pattern_bytes(seed, 8);
+    let r = u64::from_le_bytes(x.try_into().unwrap());
+    match r % 10 {
+        0 => 0,
+        1 => 1,
+        _ => {
+            let exp = (r >> 8) % 23; // up to 2^23 = 8 MiB
+            ((1u64 << exp) + (r >> 40) % (1u64 << exp)) as usize
+        }
+    }
+    .min(8 * 1024 * 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_random_bodies_arrive_byte_identical() {
+    let (_ca, _upstream, proxy) = setup().await;
+    let clients = [proxy.client(Http::One), proxy.client(Http::Two)];
+    let jobs = (0..240u64).map(|i| {
+        let client = clients[(i % 2) as usize].clone();
+        async move {
+            let n = body_size(i + 1);
+            let chunked = i % 3 == 0;
+            if i % 2 == 0 {
+                // Download.
+                let url = format!(
+                    "https://idp.test/bytes?n={n}&seed={i}&chunked={}",
+                    u8::from(chunked)
+                );
+                let resp = client.get(url).send().await.unwrap();
+                let want = resp.headers()["x-body-sha256"]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                let got = resp.bytes().await.unwrap();
+                assert_eq!(got.len(), n, "download {i}");
+                assert_eq!(sha256_hex(&got), want, "download {i}");
+            } else {
+                // Upload.
+                let data = pattern_bytes(i, n);
+                let want = sha256_hex(&data);
+                let body = if chunked {
+                    let parts: Vec<Result<Vec<u8>, std::io::Error>> =
+                        data.chunks(65_536).map(|c| Ok(c.to_vec())).collect();
+                    reqwest::Body::wrap_stream(futures_util::stream::iter(parts))
+                } else {
+                    reqwest::Body::from(data)
+                };
+                let resp = client
+                    .post("https://idp.test/sink")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.text().await.unwrap(), want, "upload {i}");
+            }
+        }
+    });
+    futures_util::stream::iter(jobs)
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+    proxy.stop().await;
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_leave_no_connection_or_task_behind() {
+    let (_ca, _upstream, proxy) = setup().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    // Warm up: one of everything, so lazily-created state is in the baseline.
+    let client = proxy.client(Http::One);
+    assert_eq!(
+        client
+            .get("https://idp.test/hello")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fds_before = open_fds();
+    let tasks_before = metrics.num_alive_tasks();
+
+    // Client disconnects mid-download.
+    for _ in 0..5 {
+        let client = proxy.client(Http::One);
+        let resp = client
+            .get("https://idp.test/bytes?n=8388608&chunked=1")
+            .send()
+            .await
+            .unwrap();
+        let mut stream = resp.bytes_stream();
+        let _ = stream.next().await;
+        drop(stream);
+        drop(client);
+    }
+    // Client disconnects mid-upload: the body stream fails after 1 MiB.
+    for _ in 0..5 {
+        let client = proxy.client(Http::One);
+        let parts: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+            Ok(vec![1u8; 512 * 1024]),
+            Ok(vec![2u8; 512 * 1024]),
+            Err(std::io::Error::other("client gave up")),
+        ];
+        let result = client
+            .post("https://idp.test/sink")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                parts,
+            )))
+            .send()
+            .await;
+        assert!(result.is_err(), "the upload was aborted");
+        drop(client);
+    }
+    // Upstream resets mid-response.
+    let client = proxy.client(Http::Two);
+    let _ = client
+        .get("https://idp.test/reset-mid-body")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await;
+    drop(client);
+    // 10,000 connections opened and closed.
+    for _ in 0..10_000 {
+        let tcp = TcpStream::connect(proxy.addr).await.unwrap();
+        drop(tcp);
+    }
+
+    // The next request is answered normally.
+    let client = proxy.client(Http::One);
+    let resp = client.get("https://idp.test/hello").send().await.unwrap();
+    assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    drop(client);
+
+    // Resources come back to the baseline (give closing sockets a moment).
+    let mut settled = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if open_fds() <= fds_before + 4 && metrics.num_alive_tasks() <= tasks_before + 4 {
+            settled = true;
+            break;
+        }
+    }
+    assert!(
+        settled,
+        "fds {} (baseline {fds_before}), tasks {} (baseline {tasks_before})",
+        open_fds(),
+        metrics.num_alive_tasks()
+    );
+    proxy.stop().await;
+}
+
+/// Sends raw bytes and returns whatever comes back before the close (or 20 s).
+async fn exchange_raw(proxy: &TestProxy, bytes: &[u8]) -> String {
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    let _ = tcp.write_all(bytes).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    out.extend_from_slice(&buf[..n]);
+                    if out.windows(4).any(|w| w == b"\r\n\r\n") && out.len() > 12 {
+                        // Enough to see the status line.
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_never_affects_other_connections() {
+    let (_ca, _upstream, proxy) = setup().await;
+    let huge_header = format!(
+        "GET http://idp.test/ HTTP/1.1\r\nHost: idp.test\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1_000_000)
+    );
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        ("garbage request line", b"\x00\x01\x02 nonsense\r\n\r\n".to_vec(), &["400", ""]),
+        ("oversized header", huge_header.into_bytes(), &["431", "400", ""]),
+        (
+            "invalid chunked encoding",
+            b"POST http://idp.test/sink HTTP/1.1\r\nHost: idp.test\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nxx\r\n0\r\n\r\n"
+                .to_vec(),
+            &["400", "502", ""],
+        ),
+        ("CONNECT without a port", b"CONNECT idp.test HTTP/1.1\r\n\r\n".to_vec(), &["400"]),
+        ("CONNECT to port 0", b"CONNECT idp.test:0 HTTP/1.1\r\n\r\n".to_vec(), &["400"]),
+        ("CONNECT garbage", b"CONNECT [:::zz]:443 HTTP/1.1\r\n\r\n".to_vec(), &["400", ""]),
+        ("origin-form request", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &["400"]),
+        ("HTTP/2 preface on the proxy port", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(), &["400", "505", ""]),
+    ];
+    let client = proxy.client(Http::Two);
+    for (name, bytes, allowed) in cases {
+        let answer = exchange_raw(&proxy, &bytes).await;
+        let status = answer
+            .strip_prefix("HTTP/1.1 ")
+            .map(|r| r[..3].to_string())
+            .unwrap_or_default();
+        assert!(
+            allowed.contains(&status.as_str()),
+            "{name}: got {:?}",
+            answer.lines().next()
+        );
+        // Another client is unaffected after each one.
+        let resp = client.get("https://idp.test/hello").send().await.unwrap();
+        assert_eq!(
+            resp.text().await.unwrap(),
+            "hello from upstream",
+            "after {name}"
+        );
+    }
+    proxy.stop().await;
+}
