@@ -475,6 +475,13 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let phase = Duration::from_secs_f64(seconds);
+    // `--only a,b` runs just those phases (keepalive, mib, newconn, upload, tunnels, many, signin).
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.split(',').map(str::to_string).collect());
+    let want = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
 
     // Build and find the release binary next to this example.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -542,140 +549,152 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     report.single("RSS idle", "MiB", proxy.rss_mib());
 
-    // Keep-alive small requests.
-    for proto in [Proto::H1, Proto::H2] {
-        for c in [1usize, 10, 50] {
-            let d = keep_alive(&direct, proto, c, "/hello", phase).await;
-            let cpu0 = proxy.cpu();
-            let p = keep_alive(&through, proto, c, "/hello", phase).await;
-            let cpu = proxy.cpu() - cpu0;
-            report.pair(
-                &format!("keep-alive 100 B {proto:?} c={c} req/s"),
-                "req/s",
-                d.rps(),
-                p.rps(),
-            );
-            if c == 1 {
+    if want("keepalive") {
+        // Keep-alive small requests.
+        for proto in [Proto::H1, Proto::H2] {
+            for c in [1usize, 10, 50] {
+                let d = keep_alive(&direct, proto, c, "/hello", phase).await;
+                let cpu0 = proxy.cpu();
+                let p = keep_alive(&through, proto, c, "/hello", phase).await;
+                let cpu = proxy.cpu() - cpu0;
                 report.pair(
-                    &format!("latency p50 {proto:?} c=1"),
-                    "ms",
-                    d.percentile(0.5),
-                    p.percentile(0.5),
+                    &format!("keep-alive 100 B {proto:?} c={c} req/s"),
+                    "req/s",
+                    d.rps(),
+                    p.rps(),
                 );
-                report.pair(
-                    &format!("latency p99 {proto:?} c=1"),
-                    "ms",
-                    d.percentile(0.99),
-                    p.percentile(0.99),
-                );
-                report.single(
-                    &format!("added p50 latency {proto:?} c=1"),
-                    "ms",
-                    p.percentile(0.5) - d.percentile(0.5),
-                );
-            }
-            if c == 10 {
-                report.single(
-                    &format!("proxy CPU per request {proto:?} c=10"),
-                    "µs",
-                    cpu.as_secs_f64() * 1e6 / p.requests.max(1) as f64,
-                );
+                if c == 1 {
+                    report.pair(
+                        &format!("latency p50 {proto:?} c=1"),
+                        "ms",
+                        d.percentile(0.5),
+                        p.percentile(0.5),
+                    );
+                    report.pair(
+                        &format!("latency p99 {proto:?} c=1"),
+                        "ms",
+                        d.percentile(0.99),
+                        p.percentile(0.99),
+                    );
+                    report.single(
+                        &format!("added p50 latency {proto:?} c=1"),
+                        "ms",
+                        p.percentile(0.5) - d.percentile(0.5),
+                    );
+                }
+                if c == 10 {
+                    report.single(
+                        &format!("proxy CPU per request {proto:?} c=10"),
+                        "µs",
+                        cpu.as_secs_f64() * 1e6 / p.requests.max(1) as f64,
+                    );
+                }
             }
         }
     }
 
-    // 1 MiB responses.
-    let mib = format!("/bytes?n={}&seed=3", 1024 * 1024);
-    for c in [1usize, 10] {
-        let d = keep_alive(&direct, Proto::H1, c, &mib, phase).await;
-        let p = keep_alive(&through, Proto::H1, c, &mib, phase).await;
+    if want("mib") {
+        // 1 MiB responses.
+        let mib = format!("/bytes?n={}&seed=3", 1024 * 1024);
+        for c in [1usize, 10] {
+            let d = keep_alive(&direct, Proto::H1, c, &mib, phase).await;
+            let p = keep_alive(&through, Proto::H1, c, &mib, phase).await;
+            report.pair(
+                &format!("1 MiB responses c={c}"),
+                "MB/s",
+                d.mbps(),
+                p.mbps(),
+            );
+        }
+    }
+
+    if want("newconn") {
+        // New TLS connection per request.
+        let d = new_connections(&direct, phase, |_| "bench.test".into()).await;
+        let p = new_connections(&through, phase, |_| "bench.test".into()).await;
+        report.pair("new connection per request", "req/s", d.rps(), p.rps());
+        let fresh = new_connections(&through, Duration::from_millis(1), |i| {
+            format!("new{i}.bench.test")
+        })
+        .await;
+        report.single(
+            "first request to a never-seen host",
+            "ms",
+            fresh.percentile(0.5),
+        );
+        let cached = new_connections(&through, Duration::from_millis(1), |_| {
+            "new0.bench.test".into()
+        })
+        .await;
+        report.single(
+            "same host again (cached certificate)",
+            "ms",
+            cached.percentile(0.5),
+        );
+    }
+
+    if want("upload") {
+        // Streaming upload.
+        let total: u64 = if quick { 256 << 20 } else { 1 << 30 };
+        let d = upload(&direct, total).await;
+        proxy.reset_peak();
+        let p = upload(&through, total).await;
         report.pair(
-            &format!("1 MiB responses c={c}"),
+            &format!("{} MiB streamed upload", total >> 20),
             "MB/s",
             d.mbps(),
             p.mbps(),
         );
+        report.single("peak RSS while streaming", "MiB", proxy.peak_mib());
     }
 
-    // New TLS connection per request.
-    let d = new_connections(&direct, phase, |_| "bench.test".into()).await;
-    let p = new_connections(&through, phase, |_| "bench.test".into()).await;
-    report.pair("new connection per request", "req/s", d.rps(), p.rps());
-    let fresh = new_connections(&through, Duration::from_millis(1), |i| {
-        format!("new{i}.bench.test")
-    })
-    .await;
-    report.single(
-        "first request to a never-seen host",
-        "ms",
-        fresh.percentile(0.5),
-    );
-    let cached = new_connections(&through, Duration::from_millis(1), |_| {
-        "new0.bench.test".into()
-    })
-    .await;
-    report.single(
-        "same host again (cached certificate)",
-        "ms",
-        cached.percentile(0.5),
-    );
-
-    // Streaming upload.
-    let total: u64 = if quick { 256 << 20 } else { 1 << 30 };
-    let d = upload(&direct, total).await;
-    proxy.reset_peak();
-    let p = upload(&through, total).await;
-    report.pair(
-        &format!("{} MiB streamed upload", total >> 20),
-        "MB/s",
-        d.mbps(),
-        p.mbps(),
-    );
-    report.single("peak RSS while streaming", "MiB", proxy.peak_mib());
-
-    // Idle tunnels.
-    let tunnels = if quick { 200 } else { 1000 };
-    let mut held = Vec::new();
-    for _ in 0..tunnels {
-        held.push(open(&through, "bench.test", Proto::H1).await);
+    if want("tunnels") {
+        // Idle tunnels.
+        let tunnels = if quick { 200 } else { 1000 };
+        let mut held = Vec::new();
+        for _ in 0..tunnels {
+            held.push(open(&through, "bench.test", Proto::H1).await);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        report.single(
+            &format!("RSS with {tunnels} idle tunnels"),
+            "MiB",
+            proxy.rss_mib(),
+        );
+        drop(held);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    report.single(
-        &format!("RSS with {tunnels} idle tunnels"),
-        "MiB",
-        proxy.rss_mib(),
-    );
-    drop(held);
 
-    // Many requests, then back to idle.
-    let count: u64 = if quick { 10_000 } else { 100_000 };
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..10 {
-        let route = through.clone();
-        workers.push(tokio::spawn(async move {
-            let mut s = open(&route, "bench.test", Proto::H1).await;
-            for _ in 0..count / 10 {
-                fetch(&mut s, get("bench.test", "/hello", Proto::H1)).await;
-            }
-        }));
+    if want("many") {
+        // Many requests, then back to idle.
+        let count: u64 = if quick { 10_000 } else { 100_000 };
+        let start = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..10 {
+            let route = through.clone();
+            workers.push(tokio::spawn(async move {
+                let mut s = open(&route, "bench.test", Proto::H1).await;
+                for _ in 0..count / 10 {
+                    fetch(&mut s, get("bench.test", "/hello", Proto::H1)).await;
+                }
+            }));
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+        let busy = proxy.rss_mib();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        report.single(&format!("RSS right after {count} requests"), "MiB", busy);
+        report.single(
+            &format!("RSS 2 s after {count} requests"),
+            "MiB",
+            proxy.rss_mib(),
+        );
+        report.single(
+            &format!("{count} requests took"),
+            "s",
+            start.elapsed().as_secs_f64(),
+        );
     }
-    for w in workers {
-        w.await.unwrap();
-    }
-    let busy = proxy.rss_mib();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    report.single(&format!("RSS right after {count} requests"), "MiB", busy);
-    report.single(
-        &format!("RSS 2 s after {count} requests"),
-        "MiB",
-        proxy.rss_mib(),
-    );
-    report.single(
-        &format!("{count} requests took"),
-        "s",
-        start.elapsed().as_secs_f64(),
-    );
 
     // With sign-in flows mixed in (the analysis at work).
     report.single("peak RSS over the whole run", "MiB", proxy.peak_mib());

@@ -277,8 +277,11 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
             }
         };
         rest = &rest[unit_len..];
-        total +=
+        let part =
             Duration::try_from_secs_f64(number * scale).map_err(|e| format!("{value:?}: {e}"))?;
+        total = total
+            .checked_add(part)
+            .ok_or_else(|| format!("{value:?}: too long"))?;
     }
     Ok(total)
 }
@@ -294,7 +297,14 @@ mod duration_tests {
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        for bad in ["", "m", "10x", "-1", "5 m"] {
+        for bad in [
+            "",
+            "m",
+            "10x",
+            "-1",
+            "5 m",
+            "10000000000000000000s10000000000000000000s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -668,3 +668,92 @@ async fn an_h2_only_client_is_translated_to_an_http1_only_upstream() {
     assert_eq!(exchange.connection.alpn.as_deref(), Some("h2"));
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_gives_up_early_still_leaves_an_exchange() {
+    let (_ca, _upstream, mut proxy) = setup().await;
+    let client = proxy.client(Http::One);
+    let request = client.get("https://idp.test/slow?ms=3000").send();
+    let _ = tokio::time::timeout(Duration::from_millis(500), request).await;
+    drop(client);
+    let exchange = proxy.exchange_for("/slow").await;
+    assert!(exchange.response.is_none());
+    let error = exchange.error.as_ref().unwrap();
+    assert_eq!(error.side, FailureSide::Client, "{}", error.message);
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_are_rewritten_only_where_http_requires_it() {
+    let ca = TestCa::new();
+    let old = TestUpstream::start(&ca, Tls::http1_only(&["old.test"])).await;
+    let plain = TestUpstream::start(&ca, Tls::None).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![
+                ("old.test".into(), 443, old.addr),
+                ("plain.test".into(), 80, plain.addr),
+            ],
+            trust_test_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    // h2 client, HTTP/1.1 upstream: split cookies are joined into one field.
+    let (tcp, _) = connect_tunnel(&proxy, "old.test:443").await;
+    let tls = client_tls(&proxy.ca_pem, &[b"h2"])
+        .connect("old.test".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get("https://old.test/headers")
+        .header("cookie", "a=1")
+        .header("cookie", "b=2")
+        .header("x-case-kept", "Value")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let text = String::from_utf8(
+        http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(text.contains("cookie: a=1; b=2\n"), "{text}");
+    assert_eq!(text.matches("cookie:").count(), 1, "{text}");
+    assert!(!text.contains("\ndate:"), "no Date is invented: {text}");
+
+    // Absolute form: Host follows the URI, userinfo is dropped.
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(
+        b"GET http://user:pw@plain.test/headers HTTP/1.1\r\nHost: elsewhere.test\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.unwrap();
+    assert!(out.contains("host: plain.test\n"), "{out}");
+    assert!(!out.contains("elsewhere") && !out.contains("pw"), "{out}");
+
+    // A request with a body and an h2c upgrade offer is forwarded as plain HTTP/1.1.
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(
+        b"POST http://plain.test/sink HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_string(&mut out)).await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains(&sha256_hex(b"hello")), "{out}");
+    proxy.stop().await;
+}

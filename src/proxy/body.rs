@@ -29,6 +29,8 @@ pub(crate) struct Recorder {
     truncated: bool,
     state: Option<CaptureState>,
     done_at: Option<Duration>,
+    /// Counting only: nobody needs this body's bytes.
+    skip: bool,
 }
 
 impl Recorder {
@@ -40,6 +42,15 @@ impl Recorder {
             truncated: false,
             state: None,
             done_at: None,
+            skip: false,
+        }
+    }
+
+    /// A recorder that counts bytes and timing but keeps no copy.
+    pub(crate) fn counting_only() -> Self {
+        Recorder {
+            skip: true,
+            ..Recorder::new(0)
         }
     }
 
@@ -52,9 +63,10 @@ impl Recorder {
         self.buf.extend_from_slice(&data[..data.len().min(room)]);
     }
 
-    fn end(&mut self, state: CaptureState, at: Duration) {
+    pub(crate) fn end(&mut self, state: CaptureState, at: Duration) {
         if self.state.is_none() {
             self.state = Some(match state {
+                _ if self.skip => CaptureState::NotCaptured,
                 CaptureState::Complete if self.truncated => CaptureState::Truncated,
                 other => other,
             });
@@ -62,11 +74,11 @@ impl Recorder {
         }
     }
 
-    /// What was captured so far; a body still streaming counts as aborted.
-    fn snapshot(&self) -> (CapturedBody, Option<Duration>) {
+    /// Takes what was captured; a body still streaming counts as aborted.
+    fn take(&mut self) -> (CapturedBody, Option<Duration>) {
         (
             CapturedBody {
-                bytes: Bytes::copy_from_slice(&self.buf),
+                bytes: std::mem::take(&mut self.buf).freeze(),
                 size: self.size,
                 state: self.state.unwrap_or(CaptureState::Aborted),
             },
@@ -186,7 +198,7 @@ impl PendingExchange {
             .request_body
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .snapshot();
+            .take();
         self.exchange.request.body = body;
         self.exchange.timings.request_done = done;
         self.publish.send(self.exchange);
@@ -200,7 +212,7 @@ impl PendingExchange {
     ) {
         let mut recorder = recorder;
         recorder.end(state, self.start.elapsed());
-        let (body, done) = recorder.snapshot();
+        let (body, done) = recorder.take();
         if let Some(resp) = self.exchange.response.as_mut() {
             resp.body = body;
         }
@@ -231,10 +243,17 @@ impl ResponseBody {
         ResponseBody::Synthetic(None)
     }
 
-    pub(crate) fn relayed(inner: Incoming, pending: Option<PendingExchange>, limit: usize) -> Self {
+    /// Relays `inner`; when observed, copies up to `limit` bytes (or, when
+    /// `limit` is `None`, only counts them).
+    pub(crate) fn relayed(
+        inner: Incoming,
+        pending: Option<PendingExchange>,
+        limit: Option<usize>,
+    ) -> Self {
+        let recorder = || limit.map_or_else(Recorder::counting_only, Recorder::new);
         ResponseBody::Relayed {
             inner,
-            observed: pending.map(|p| Box::new((Recorder::new(limit), p))),
+            observed: pending.map(|p| Box::new((recorder(), p))),
         }
     }
 
@@ -333,6 +352,28 @@ impl Drop for ResponseBody {
         };
         self.finish(state, error);
     }
+}
+
+/// True when a body with these headers is worth copying for observers:
+/// text, JSON, XML, forms and bodies of unknown type. Images, fonts, media
+/// and other binary payloads are counted but not copied, which keeps memory
+/// and CPU flat on heavy pages.
+pub(crate) fn worth_capturing(headers: &http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return true;
+    };
+    let ct = ct.trim().to_ascii_lowercase();
+    ct.starts_with("text/")
+        || ct.contains("json")
+        || ct.contains("xml")
+        || ct.contains("x-www-form-urlencoded")
+        || ct.contains("javascript")
+        || ct.contains("graphql")
+        || ct.contains("jwt")
+        || ct.starts_with("multipart/form-data")
 }
 
 /// Builds the response record of an exchange from a response head.

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -16,10 +16,12 @@ use hyper_util::rt::TokioIo;
 use time::OffsetDateTime;
 
 use super::Shared;
-use super::body::{PendingExchange, Recorder, RequestBody, ResponseBody, response_record};
+use super::body::{
+    PendingExchange, Recorder, RequestBody, ResponseBody, response_record, worth_capturing,
+};
 use super::error::UpstreamError;
 use super::headers::{is_upgrade_request, strip_hop_by_hop};
-use super::io::Activity;
+use super::io::{Activity, Watched};
 use super::upstream::{self, Scheme, Target};
 use crate::exchange::{
     CapturedBody, ConnectionInfo, Exchange, ExchangeError, RequestRecord, Timings,
@@ -66,7 +68,10 @@ pub(crate) fn handle(
                 super::tunnel::connect(shared, ctx.clone(), req).await
             }
             Mode::Plain => match plain_target(req.uri()) {
-                Ok(target) => forward(&shared, &ctx, req, target, AlpnOffer::Http1).await,
+                Ok(target) => {
+                    let req = absolute_form_host(req, &target);
+                    forward(&shared, &ctx, req, target, AlpnOffer::Http1).await
+                }
                 Err(response) => *response,
             },
             Mode::Tunnel { target, offer } => {
@@ -103,6 +108,41 @@ fn plain_target(uri: &Uri) -> Result<Target, Box<Response<ResponseBody>>> {
         authority.host(),
         authority.port_u16().unwrap_or(default_port),
     ))
+}
+
+/// RFC 9112 §3.2.2: a proxy forwarding an absolute-form request replaces
+/// `Host` with the URI's authority; userinfo never travels on.
+fn absolute_form_host(mut req: Request<Incoming>, target: &Target) -> Request<Incoming> {
+    let default_port = if target.scheme == Scheme::Https {
+        443
+    } else {
+        80
+    };
+    let authority = if target.port == default_port {
+        if target.host.contains(':') {
+            format!("[{}]", target.host)
+        } else {
+            target.host.clone()
+        }
+    } else {
+        target.authority()
+    };
+    if req
+        .uri()
+        .authority()
+        .is_some_and(|a| a.as_str().contains('@'))
+        && let Ok(clean) = authority.parse::<Authority>()
+    {
+        let mut parts = req.uri().clone().into_parts();
+        parts.authority = Some(clean);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&authority) {
+        req.headers_mut().insert(header::HOST, value);
+    }
+    req
 }
 
 pub(crate) fn text_response(status: StatusCode, text: impl Into<Bytes>) -> Response<ResponseBody> {
@@ -145,6 +185,7 @@ fn adapt_for(protocol: Protocol, parts: &mut http::request::Parts, absolute: &Ur
     match protocol {
         Protocol::Http1 => {
             parts.version = Version::HTTP_11;
+            join_cookies(&mut parts.headers);
             parts.uri = absolute
                 .path_and_query()
                 .map(|pq| Uri::from(pq.clone()))
@@ -161,6 +202,22 @@ fn adapt_for(protocol: Protocol, parts: &mut http::request::Parts, absolute: &Ur
             parts.uri = absolute.clone();
             parts.headers.remove(header::HOST);
         }
+    }
+}
+
+/// HTTP/2 clients may split `Cookie` into several fields; HTTP/1.1 servers
+/// expect one, joined with `"; "` (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut http::HeaderMap) {
+    if headers.get_all(header::COOKIE).iter().nth(1).is_none() {
+        return;
+    }
+    let joined: Vec<&[u8]> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if let Ok(value) = HeaderValue::from_bytes(&joined.join(&b"; "[..])) {
+        headers.insert(header::COOKIE, value);
     }
 }
 
@@ -191,10 +248,18 @@ async fn forward(
             headers: req.headers().clone(),
             body: CapturedBody::default(),
         }),
-        recorder: Arc::new(Mutex::new(Recorder::new(shared.config.capture_limit))),
+        recorder: Arc::new(Mutex::new(if worth_capturing(req.headers()) {
+            Recorder::new(shared.config.capture_limit)
+        } else {
+            Recorder::counting_only()
+        })),
     };
 
-    if client_version <= Version::HTTP_11 && is_upgrade_request(req.headers()) {
+    if client_version <= Version::HTTP_11
+        && is_upgrade_request(req.headers())
+        && http_body::Body::is_end_stream(req.body())
+        && !upgrades_to_h2c(req.headers())
+    {
         return relay_upgrade(record, req, target, absolute).await;
     }
 
@@ -227,13 +292,21 @@ async fn forward(
     shared.upstream.release(&target, offer, sender);
 
     let (mut head, body) = response.into_parts();
+    let limit = worth_capturing(&head.headers).then_some(shared.config.capture_limit);
     let pending = record.pending(&head);
     strip_hop_by_hop(&mut head.headers, false);
     head.version = client_version;
-    Response::from_parts(
-        head,
-        ResponseBody::relayed(body, pending, shared.config.capture_limit),
-    )
+    Response::from_parts(head, ResponseBody::relayed(body, pending, limit))
+}
+
+/// `Upgrade: h2c` asks for cleartext HTTP/2, which authlens does not relay:
+/// such requests are forwarded as plain HTTP/1.1 (the upgrade is stripped).
+fn upgrades_to_h2c(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("h2c")))
 }
 
 /// Relays an HTTP/1.1 upgrade (WebSocket) handshake on a dedicated upstream
@@ -247,21 +320,36 @@ async fn relay_upgrade(
     let shared = record.shared.clone();
     let client_upgrade = hyper::upgrade::on(&mut req);
     let (mut parts, _body) = req.into_parts();
+    // The handshake has no body (checked by the caller): record it complete.
+    record
+        .recorder
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .end(crate::exchange::CaptureState::Complete, Duration::ZERO);
     strip_hop_by_hop(&mut parts.headers, true);
     let mut sender = match shared.upstream.upgradable(&target).await {
         Ok(sender) => sender,
         Err(e) => return record.fail(e),
     };
     adapt_for(Protocol::Http1, &mut parts, &absolute);
-    let sent = sender
-        .send_request(Request::from_parts(parts, RequestBody::empty()))
-        .await;
+    let head_timeout = shared.config.timeouts.response_head;
+    let sent = tokio::time::timeout(
+        head_timeout,
+        sender.send_request(Request::from_parts(parts, RequestBody::empty())),
+    )
+    .await;
     let mut response = match sent {
-        Ok(r) => r,
-        Err(e) => {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             return record.fail(UpstreamError::Protocol {
                 host: target.to_string(),
                 detail: e.to_string(),
+            });
+        }
+        Err(_) => {
+            return record.fail(UpstreamError::ResponseTimeout {
+                host: target.to_string(),
+                secs: head_timeout.as_secs(),
             });
         }
     };
@@ -269,6 +357,8 @@ async fn relay_upgrade(
     if switching {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         let host = target.to_string();
+        let idle = shared.config.timeouts.idle;
+        let shutdown = shared.shutdown.clone();
         shared.tasks.spawn(async move {
             let (client, upstream) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
                 Ok(pair) => pair,
@@ -277,20 +367,27 @@ async fn relay_upgrade(
                     return;
                 }
             };
-            let mut client = TokioIo::new(client);
+            let activity = Activity::new();
+            let mut client = Watched::new(TokioIo::new(client), activity.clone());
             let mut upstream = TokioIo::new(upstream);
-            if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-                tracing::debug!(upstream = %host, "upgraded stream ended: {e}");
+            tokio::select! {
+                result = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                    if let Err(e) = result {
+                        tracing::debug!(upstream = %host, "upgraded stream ended: {e}");
+                    }
+                }
+                _ = activity.idle(idle) => {
+                    tracing::debug!(upstream = %host, "closing an upgraded stream idle for {idle:?}");
+                }
+                _ = shutdown.cancelled() => {}
             }
         });
     }
     let (mut head, body) = response.into_parts();
+    let limit = worth_capturing(&head.headers).then_some(shared.config.capture_limit);
     let pending = record.pending(&head);
     strip_hop_by_hop(&mut head.headers, switching);
-    Response::from_parts(
-        head,
-        ResponseBody::relayed(body, pending, shared.config.capture_limit),
-    )
+    Response::from_parts(head, ResponseBody::relayed(body, pending, limit))
 }
 
 /// The exchange being built for one request.
@@ -360,6 +457,30 @@ impl Record {
             .publish();
         }
         response
+    }
+}
+
+impl Drop for Record {
+    /// The request future was dropped before a response head: the client
+    /// went away (closed, reset the stream) or the connection was cut. The
+    /// request may well have reached the upstream, so it is still published.
+    fn drop(&mut self) {
+        if !self.observe {
+            return;
+        }
+        if let Some(mut exchange) = self.exchange() {
+            exchange.error = Some(ExchangeError {
+                side: crate::exchange::FailureSide::Client,
+                message: "the client went away before the response arrived".into(),
+            });
+            PendingExchange {
+                exchange,
+                request_body: self.recorder.clone(),
+                start: self.start,
+                publish: self.shared.publisher.clone(),
+            }
+            .publish();
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use http::header::{self, HeaderName};
 /// Removes the headers that describe one connection rather than the message
 /// (RFC 9110 §7.6.1): `Connection` and every header it names, plus the fixed
 /// list of `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`,
-/// `Proxy-Authorization`, `TE`, `Trailer`, `Transfer-Encoding` and `Upgrade`.
+/// `Proxy-Authorization`, `Transfer-Encoding` and `Upgrade`, and `TE` unless
+/// it only says `trailers` (gRPC servers require that one end to end).
+/// `Trailer` is end-to-end and kept, so trailers survive HTTP/1.1 hops.
 /// Framing is re-derived by hyper for the next hop.
 ///
 /// When `keep_upgrade` is set (a WebSocket handshake being relayed),
@@ -24,9 +26,14 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     for name in named {
         headers.remove(name);
     }
+    let te_trailers_only = headers
+        .get_all(header::TE)
+        .iter()
+        .all(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    if !te_trailers_only {
+        headers.remove(header::TE);
+    }
     for name in [
-        header::TE,
-        header::TRAILER,
         header::TRANSFER_ENCODING,
         header::PROXY_AUTHENTICATE,
         header::PROXY_AUTHORIZATION,
@@ -70,10 +77,16 @@ mod tests {
         h.insert("transfer-encoding", "chunked".parse().unwrap());
         h.insert("proxy-authorization", "Basic x".parse().unwrap());
         h.insert("authorization", "Bearer keep".parse().unwrap());
-        h.insert("te", "trailers".parse().unwrap());
+        h.insert("te", "gzip".parse().unwrap());
+        h.insert("trailer", "x-checksum".parse().unwrap());
         strip_hop_by_hop(&mut h, false);
         let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
-        assert_eq!(left, vec!["authorization"]);
+        assert_eq!(left, vec!["authorization", "trailer"]);
+
+        let mut h = HeaderMap::new();
+        h.insert("te", "trailers".parse().unwrap());
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h["te"], "trailers");
     }
 
     #[test]

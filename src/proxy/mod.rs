@@ -42,7 +42,9 @@ use body::Publisher;
 use upstream::Upstream;
 
 /// How many exchanges a slow subscriber may lag behind before it misses some.
-const EVENT_BUFFER: usize = 4096;
+/// Each may hold up to two capped bodies, so this bounds the memory a stalled
+/// subscriber can pin (binary bodies are not copied at all).
+const EVENT_BUFFER: usize = 512;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]

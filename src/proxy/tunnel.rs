@@ -80,11 +80,18 @@ pub(crate) async fn connect(
         };
         tracing::debug!("passthrough tunnel to {target}");
         let upgrade = hyper::upgrade::on(req);
+        let idle = shared.config.timeouts.idle;
+        let shutdown = shared.shutdown.clone();
         shared.tasks.spawn(async move {
             if let Ok(upgraded) = upgrade.await {
-                let mut client = TokioIo::new(upgraded);
+                let activity = Activity::new();
+                let mut client = Watched::new(TokioIo::new(upgraded), activity.clone());
                 let mut upstream = upstream;
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                    _ = activity.idle(idle) => {}
+                    _ = shutdown.cancelled() => {}
+                }
             }
         });
         return Response::new(ResponseBody::empty());
@@ -210,6 +217,7 @@ async fn intercept(
             };
             let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
+                .auto_date_header(false)
                 .adaptive_window(true)
                 .serve_connection(TokioIo::new(tls), service);
             handler::drive(conn, &shared, &activity).await;

@@ -219,29 +219,36 @@ impl Upstream {
         let mut pool = self.lock_pool();
         let list = pool.get_mut(key)?;
         let max_idle = self.timeouts.pool_idle;
-        list.retain(|i| !i.sender.is_closed() && i.since.elapsed() < max_idle);
-        let found = list.iter().position(|i| match &i.sender {
-            Sender::H1(s) => s.is_ready(),
-            Sender::H2(s) => s.is_ready(),
-        });
-        let sender = match found {
-            Some(index) => {
-                let idle = &mut list[index];
-                match &idle.sender {
-                    Sender::H2(s) => {
-                        let s = s.clone();
-                        idle.since = Instant::now();
-                        Some(Sender::H2(s))
-                    }
-                    Sender::H1(_) => Some(list.swap_remove(index).sender),
-                }
+        // Newest first: the most recently used connection is the likeliest to
+        // be alive. Only the entries looked at are checked; the periodic sweep
+        // prunes the rest, so this stays cheap on the per-request path.
+        let mut index = list.len();
+        let mut found = None;
+        while index > 0 {
+            index -= 1;
+            let entry = &mut list[index];
+            if entry.sender.is_closed() || entry.since.elapsed() >= max_idle {
+                list.swap_remove(index);
+                continue;
             }
-            None => None,
-        };
+            match &entry.sender {
+                Sender::H2(s) if s.is_ready() => {
+                    let s = s.clone();
+                    entry.since = Instant::now();
+                    found = Some(Sender::H2(s));
+                    break;
+                }
+                Sender::H1(s) if s.is_ready() => {
+                    found = Some(list.swap_remove(index).sender);
+                    break;
+                }
+                _ => {}
+            }
+        }
         if list.is_empty() {
             pool.remove(key);
         }
-        sender
+        found
     }
 
     /// Drops idle connections older than the pool timeout; called periodically.
@@ -452,27 +459,31 @@ pub(crate) async fn send(
         host: host.clone(),
         detail: describe_hyper(&e),
     };
-    match &mut sender {
-        Sender::H2(s) => {
-            let resp = s.send_request(req).await.map_err(protocol_err)?;
-            Ok((resp, sender))
-        }
-        Sender::H1(s) => match s.try_send_request(req).await {
-            Ok(resp) => Ok((resp, sender)),
+    let retry = match &mut sender {
+        Sender::H2(s) => match s.try_send_request(req).await {
+            Ok(resp) => return Ok((resp, sender)),
             Err(mut e) => match e.take_message() {
-                Some(req) => {
-                    let mut fresh = upstream.sender_fresh(target, offer).await?;
-                    let resp = match &mut fresh {
-                        Sender::H1(s) => s.send_request(req).await,
-                        Sender::H2(s) => s.send_request(req).await,
-                    }
-                    .map_err(protocol_err)?;
-                    Ok((resp, fresh))
-                }
-                None => Err(protocol_err(e.into_error())),
+                // Not sent: the pooled connection was going away (GOAWAY).
+                Some(req) => req,
+                None => return Err(protocol_err(e.into_error())),
             },
         },
+        Sender::H1(s) => match s.try_send_request(req).await {
+            Ok(resp) => return Ok((resp, sender)),
+            Err(mut e) => match e.take_message() {
+                // Not written: the pooled connection was closed while idle.
+                Some(req) => req,
+                None => return Err(protocol_err(e.into_error())),
+            },
+        },
+    };
+    let mut fresh = upstream.sender_fresh(target, offer).await?;
+    let resp = match &mut fresh {
+        Sender::H1(s) => s.send_request(retry).await,
+        Sender::H2(s) => s.send_request(retry).await,
     }
+    .map_err(protocol_err)?;
+    Ok((resp, fresh))
 }
 
 impl Upstream {

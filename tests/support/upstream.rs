@@ -219,6 +219,15 @@ async fn route(
                 .body(full(digest))
                 .unwrap()
         }
+        // Lists the request's headers, one `name: value` per line.
+        "/headers" => {
+            let text: String = req
+                .headers()
+                .iter()
+                .map(|(k, v)| format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())))
+                .collect();
+            Response::new(full(text))
+        }
         // Echoes the body back (small bodies).
         "/echo" => {
             let ct = req.headers().get("content-type").cloned();
