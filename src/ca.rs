@@ -4,7 +4,9 @@
 //! run; its private key never leaves that directory (mode 0600). Leaf
 //! certificates are minted per host on first contact and cached, all sharing
 //! one P-256 key so minting is one signature and browsers can be told a single
-//! SPKI hash. Nothing here does network IO.
+//! SPKI hash. That key is kept beside the CA (also mode 0600), so another
+//! authlens process (`authlens browser` joining a running proxy) can compute
+//! the same hash. Nothing here does network IO.
 
 use std::collections::HashMap;
 use std::fs;
@@ -27,6 +29,8 @@ use time::{Duration, OffsetDateTime};
 pub const CA_CERT_FILE: &str = "authlens-ca.pem";
 /// File name of the CA private key inside the certificate directory.
 pub const CA_KEY_FILE: &str = "authlens-ca-key.pem";
+/// File name of the key shared by every leaf certificate.
+pub const LEAF_KEY_FILE: &str = "authlens-leaf-key.pem";
 
 /// How many hosts' leaf certificates are kept before the cache is reset.
 const LEAF_CACHE_LIMIT: usize = 10_000;
@@ -56,6 +60,10 @@ pub enum CaError {
     HalfPresent { present: PathBuf, missing: PathBuf },
     #[error("cannot mint a certificate for {host:?}: {reason}")]
     Mint { host: String, reason: String },
+    #[error(
+        "no authlens CA in {dir} ({CA_CERT_FILE} is missing); pass --certs with the directory the proxy uses"
+    )]
+    Missing { dir: PathBuf },
 }
 
 /// The authlens certificate authority: loads or creates the CA and mints
@@ -65,7 +73,8 @@ pub struct CertificateAuthority {
     ca_cert_der: CertificateDer<'static>,
     ca_not_after: OffsetDateTime,
     cert_path: PathBuf,
-    /// Shared by every leaf; generated fresh at each start.
+    /// Shared by every leaf; kept in the certificate directory so every
+    /// authlens process using that directory presents the same key.
     leaf_key: KeyPair,
     signing_key: Arc<dyn rustls::sign::SigningKey>,
     cache: Mutex<HashMap<String, Arc<CertifiedKey>>>,
@@ -103,12 +112,41 @@ impl CertificateAuthority {
                 });
             }
         };
-        Self::from_pem(&cert_pem, &key_pem, &cert_path, &key_path, provider)
+        let leaf_key = load_or_create_leaf_key(&dir.join(LEAF_KEY_FILE))?;
+        Self::from_pem(
+            &cert_pem, &key_pem, leaf_key, &cert_path, &key_path, provider,
+        )
+    }
+
+    /// Loads the CA from `dir` without ever creating one: for commands that
+    /// join a proxy already running on that directory.
+    pub fn load(dir: &Path, provider: &CryptoProvider) -> Result<Self, CaError> {
+        if !dir.join(CA_CERT_FILE).exists() {
+            return Err(CaError::Missing {
+                dir: dir.to_path_buf(),
+            });
+        }
+        Self::load_or_create(dir, provider)
+    }
+
+    /// Replaces the CA and the leaf key in `dir` with new ones. Every client
+    /// that trusted the old CA must be given the new one.
+    pub fn regenerate(dir: &Path, provider: &CryptoProvider) -> Result<Self, CaError> {
+        for name in [CA_CERT_FILE, CA_KEY_FILE, LEAF_KEY_FILE] {
+            let path = dir.join(name);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(CaError::Write { path, source }),
+            }
+        }
+        Self::load_or_create(dir, provider)
     }
 
     fn from_pem(
         cert_pem: &str,
         key_pem: &str,
+        leaf_key: KeyPair,
         cert_path: &Path,
         key_path: &Path,
         provider: &CryptoProvider,
@@ -136,11 +174,6 @@ impl CertificateAuthority {
         let issuer = Issuer::from_ca_cert_der(&ca_cert_der, ca_key)
             .map_err(|e| corrupt(cert_path, format!("not usable as an issuer: {e}")))?;
 
-        let leaf_key =
-            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| CaError::Mint {
-                host: String::new(),
-                reason: format!("leaf key generation failed: {e}"),
-            })?;
         let leaf_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
         let signing_key = provider
             .key_provider
@@ -172,9 +205,33 @@ impl CertificateAuthority {
         &self.ca_cert_der
     }
 
+    /// When the CA certificate expires.
+    pub fn not_after(&self) -> OffsetDateTime {
+        self.ca_not_after
+    }
+
+    /// SHA-256 of the CA certificate, as `AB:CD:…` (the form `openssl x509
+    /// -fingerprint -sha256`, browsers and OS trust dialogs show).
+    pub fn fingerprint_sha256(&self) -> String {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(self.ca_cert_der.as_ref())
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
     /// DER SubjectPublicKeyInfo of the key shared by every leaf certificate.
     pub fn leaf_spki_der(&self) -> Vec<u8> {
         self.leaf_key.subject_public_key_info()
+    }
+
+    /// Base64 of the SHA-256 of [`Self::leaf_spki_der`]: what Chromium's
+    /// `--ignore-certificate-errors-spki-list` takes.
+    pub fn leaf_spki_sha256_base64(&self) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(self.leaf_spki_der()))
     }
 
     /// How many leaf certificates have been minted since start.
@@ -314,6 +371,34 @@ fn create_ca(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(String, S
     Ok((cert.pem(), key_pem))
 }
 
+/// Reads the shared leaf key at `path`, creating it when absent. Two
+/// processes starting at once agree: the loser of `create_new` reads the
+/// winner's key.
+fn load_or_create_leaf_key(path: &Path) -> Result<KeyPair, CaError> {
+    let corrupt = |reason: String| CaError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.exists() {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| CaError::Mint {
+            host: String::new(),
+            reason: format!("leaf key generation failed: {e}"),
+        })?;
+        match write_private(path, key.serialize_pem().as_bytes()) {
+            Ok(()) => return Ok(key),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(CaError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+    let pem = read(path)?;
+    KeyPair::from_pem(&pem).map_err(|e| corrupt(format!("no valid private key: {e}")))
+}
+
 /// Writes a file readable by its owner only, created with that mode so the
 /// key is never briefly world-readable.
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -352,6 +437,49 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn the_leaf_key_is_shared_by_every_process_on_one_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        let second = CertificateAuthority::load(dir.path(), &provider()).unwrap();
+        assert_eq!(first.leaf_spki_der(), second.leaf_spki_der());
+        assert_eq!(
+            first.leaf_spki_sha256_base64(),
+            second.leaf_spki_sha256_base64()
+        );
+        let leaf = first.leaf_for("idp.test").unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&leaf.cert[0]).unwrap();
+        assert_eq!(cert.public_key().raw, second.leaf_spki_der().as_slice());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(LEAF_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn load_never_creates_and_regenerate_replaces_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = CertificateAuthority::load(dir.path(), &provider()).unwrap_err();
+        assert!(matches!(err, CaError::Missing { .. }), "{err}");
+        assert!(!dir.path().join(CA_KEY_FILE).exists());
+
+        let old = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        let new = CertificateAuthority::regenerate(dir.path(), &provider()).unwrap();
+        assert_ne!(old.cert_der(), new.cert_der());
+        assert_ne!(old.leaf_spki_der(), new.leaf_spki_der());
+        assert_ne!(old.fingerprint_sha256(), new.fingerprint_sha256());
+        let again = CertificateAuthority::load(dir.path(), &provider()).unwrap();
+        assert_eq!(again.cert_der(), new.cert_der());
+        let fp = new.fingerprint_sha256();
+        assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
+        assert!(new.not_after() > OffsetDateTime::now_utc() + Duration::days(3000));
     }
 
     #[test]

@@ -23,6 +23,9 @@
 //!   recorder that writes the session with secrets redacted.
 //! - [`report`]: the Markdown report for a bug ticket (`authlens report`).
 //! - [`explain`]: `authlens explain`, the error catalogue on the command line.
+//! - [`clients`]: getting clients in: `authlens run -- CMD` (proxy and trust
+//!   variables for common runtimes), `authlens browser` (Chromium through the
+//!   proxy, localhost included) and `authlens ca` (export, install help).
 //!
 //! Outputs subscribe to the exchange stream; none of them reaches back into
 //! the proxy.
@@ -30,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ca;
+pub mod clients;
 pub mod config;
 pub mod decode;
 pub mod exchange;

@@ -3,15 +3,19 @@
 
 #![forbid(unsafe_code)]
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use std::io::IsTerminal;
 
+use authlens::ca::CertificateAuthority;
+use authlens::clients::probe::{self, ProxyChoice};
 use authlens::config::{ConnectTo, HostPattern, ProxyConfig};
 use authlens::oauth::AnalyzerConfig;
 use authlens::output::live_log::LiveLogOptions;
@@ -42,6 +46,65 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Write a Markdown report of a recorded session for a bug ticket (no secret in clear).
     Report(ReportArgs),
+    /// Run a command through authlens: proxy variables, CA bundles, Java trust store and a Node preload set for it; exits with its status.
+    Run(RunArgs),
+    /// Launch Chromium or Chrome through authlens with a fresh profile, localhost included, nothing installed.
+    Browser(BrowserArgs),
+    /// Show the CA (path, fingerprint, expiry), export it, explain how to trust it, or regenerate it.
+    Ca(CaArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Use the authlens proxy already running at ADDR (with --certs naming its CA directory).
+    #[arg(long, value_name = "ADDR")]
+    proxy: Option<SocketAddr>,
+    /// Settings for the proxy started for this command when none is running at --listen.
+    #[command(flatten)]
+    settings: ProxyArgs,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct BrowserArgs {
+    /// Use the authlens proxy already running at ADDR (with --certs naming its CA directory).
+    #[arg(long, value_name = "ADDR")]
+    proxy: Option<SocketAddr>,
+    /// The browser executable (default: chromium, google-chrome… found on PATH).
+    #[arg(long, value_name = "PATH")]
+    browser: Option<PathBuf>,
+    /// Show the browser's own output (hidden by default: Chromium is chatty).
+    #[arg(long)]
+    browser_output: bool,
+    /// Settings for the proxy started for the browser when none is running at --listen.
+    #[command(flatten)]
+    settings: ProxyArgs,
+    /// The page to open.
+    url: Option<String>,
+    /// Extra browser flags, after `--` (e.g. -- --incognito).
+    #[arg(last = true, value_name = "BROWSER_FLAGS")]
+    browser_args: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct CaArgs {
+    /// Directory holding the local CA.
+    #[arg(long, default_value = "certs")]
+    certs: PathBuf,
+    /// Write the CA as PEM, DER (.crt), a PKCS#12 trust store and a system+authlens bundle into DIR.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["install_help", "regenerate"])]
+    export: Option<PathBuf>,
+    /// Print exact steps to trust the CA permanently, per OS and runtime.
+    #[arg(long, conflicts_with = "regenerate")]
+    install_help: bool,
+    /// Replace the CA with a new one (needs --yes; clients must then trust the new CA).
+    #[arg(long)]
+    regenerate: bool,
+    /// Confirms --regenerate.
+    #[arg(long, requires = "regenerate")]
+    yes: bool,
 }
 
 #[derive(Args, Clone)]
@@ -279,6 +342,9 @@ struct OutputConfig {
     har: Option<PathBuf>,
     analyzer: AnalyzerConfig,
     live: LiveLogOptions,
+    /// The live log goes to stderr (under `authlens run`, so the command's
+    /// stdout stays its own).
+    live_to_stderr: bool,
 }
 
 impl ProxyArgs {
@@ -304,6 +370,7 @@ impl ProxyArgs {
                 color,
                 verbose: self.verbose,
             },
+            live_to_stderr: false,
         };
         (config, output)
     }
@@ -323,6 +390,9 @@ fn main() -> ExitCode {
         Some(Command::Explain(args)) => return explain(args),
         Some(Command::Analyze(args)) => return analyze(args),
         Some(Command::Report(args)) => return report(args),
+        Some(Command::Run(args)) => return block_on(run_command(args), 125),
+        Some(Command::Browser(args)) => return block_on(browser(args), 1),
+        Some(Command::Ca(args)) => return ca(args),
         None => cli.proxy,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -346,6 +416,14 @@ fn main() -> ExitCode {
 }
 
 async fn run_proxy(config: ProxyConfig, output: OutputConfig) -> anyhow::Result<()> {
+    let proxy = bind_proxy(config).await?;
+    print_banner(&proxy);
+    serve(proxy, output, shutdown_signal()).await
+}
+
+/// Binds the proxy, after warning about settings that expose it or its
+/// clients.
+async fn bind_proxy(config: ProxyConfig) -> anyhow::Result<Proxy> {
     if !config.listen.ip().is_loopback() {
         tracing::warn!(
             "listening on {}: the proxy is open to the network, and anyone who can reach it can use it and see decrypted traffic",
@@ -357,16 +435,58 @@ async fn run_proxy(config: ProxyConfig, output: OutputConfig) -> anyhow::Result<
             "--insecure: upstream certificates are NOT verified; anyone on the path can impersonate any server"
         );
     }
-    let proxy = Proxy::bind(config)
-        .await
-        .context("cannot start the proxy")?;
-    let addr = proxy.local_addr();
-    let ca_path = proxy.ca().cert_path().display().to_string();
-    eprintln!("authlens listening on http://{addr}");
-    eprintln!("  CA certificate: {ca_path}");
-    eprintln!("  export HTTPS_PROXY=http://{addr} HTTP_PROXY=http://{addr}");
-    eprintln!("  curl -x http://{addr} --cacert {ca_path} https://example.com/");
+    Proxy::bind(config).await.context("cannot start the proxy")
+}
 
+/// What to do next, in a few lines: where the proxy and its CA are, the
+/// one-line client commands, and the variables for a shell.
+fn print_banner(proxy: &Proxy) {
+    let addr = proxy.local_addr();
+    let url = format!("http://{}", probe::connectable(addr));
+    let ca = proxy.ca();
+    let ca_path = std::path::absolute(ca.cert_path()).unwrap_or_else(|_| ca.cert_path().into());
+    // `run` and `browser` find this proxy by themselves at the defaults.
+    let mut join = String::new();
+    if addr != default_listen() {
+        join.push_str(&format!(" --proxy {}", probe::connectable(addr)));
+    }
+    let default_certs = std::path::absolute("certs").ok();
+    if let Some(dir) = ca_path.parent()
+        && default_certs.as_deref() != Some(dir)
+    {
+        join.push_str(&format!(" --certs {}", dir.display()));
+    }
+    eprintln!("authlens listening on http://{addr}");
+    eprintln!(
+        "  CA certificate: {}  (SHA-256 {})",
+        ca_path.display(),
+        ca.fingerprint_sha256()
+    );
+    eprintln!("  run a program through it:  authlens run{join} -- <your command>");
+    eprintln!("  open a browser through it: authlens browser{join} [URL]");
+    eprintln!("  trust the CA for good:     authlens ca --install-help");
+    eprintln!("  or, in a shell:");
+    eprintln!(
+        "  export HTTPS_PROXY={url} HTTP_PROXY={url} https_proxy={url} http_proxy={url} NO_PROXY= no_proxy="
+    );
+    eprintln!("  export NODE_EXTRA_CA_CERTS={}", ca_path.display());
+    eprintln!(
+        "  curl -x {url} --cacert {} https://example.com/",
+        ca_path.display()
+    );
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// Feeds the analysis, the live log and the other outlets from `proxy`
+/// until `until` completes, then flushes them.
+async fn serve(
+    proxy: Proxy,
+    output: OutputConfig,
+    until: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let recorder = match output.har.as_deref() {
         Some(path) => Some(
@@ -381,11 +501,11 @@ async fn run_proxy(config: ProxyConfig, output: OutputConfig) -> anyhow::Result<
         None => None,
     };
     let analysis = Analysis::spawn(proxy.subscribe(), output.analyzer, stop.clone());
-    let mut outlets = vec![pipeline::live_log_outlet(
-        analysis.subscribe(),
-        std::io::stdout(),
-        output.live,
-    )];
+    let mut outlets = vec![if output.live_to_stderr {
+        pipeline::live_log_outlet(analysis.subscribe(), std::io::stderr(), output.live)
+    } else {
+        pipeline::live_log_outlet(analysis.subscribe(), std::io::stdout(), output.live)
+    }];
     match output.json.as_deref() {
         Some(path) if path == std::path::Path::new("-") => {
             outlets.push(pipeline::json_lines_outlet(
@@ -407,7 +527,7 @@ async fn run_proxy(config: ProxyConfig, output: OutputConfig) -> anyhow::Result<
         None => {}
     }
 
-    proxy.run(shutdown_signal()).await;
+    proxy.run(until).await;
     stop.cancel();
     analysis.finish().await;
     for outlet in outlets {
@@ -449,4 +569,304 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Runs `task` on a fresh runtime; an error is printed and becomes
+/// `failure` (125 for `run`, so it cannot be mistaken for the command's own
+/// status).
+fn block_on(
+    task: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+    failure: u8,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("authlens: cannot start the async runtime: {e}");
+            return ExitCode::from(failure);
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("authlens: {e:#}");
+            ExitCode::from(failure)
+        }
+    }
+}
+
+/// The proxy a `run` or `browser` command goes through.
+struct Joined {
+    /// Where clients connect.
+    addr: SocketAddr,
+    ca: Arc<CertificateAuthority>,
+    /// Set when the proxy runs in this process for the command's duration:
+    /// cancel, then await the task to flush the outlets.
+    served: Option<(
+        CancellationToken,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    )>,
+}
+
+impl Joined {
+    async fn finish(self) {
+        if let Some((stop, task)) = self.served {
+            stop.cancel();
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("authlens: {e:#}"),
+                Err(e) => eprintln!("authlens: the proxy task failed: {e}"),
+            }
+        }
+    }
+}
+
+/// Joins the authlens proxy at `--proxy` (or at `--listen` when one runs
+/// there), or starts one in this process.
+async fn join_or_start(
+    explicit: Option<SocketAddr>,
+    settings: ProxyArgs,
+    log_to_stderr: bool,
+) -> anyhow::Result<Joined> {
+    let no_color = settings.no_color;
+    let (config, mut output) = settings.into_config();
+    match probe::choose(explicit, config.listen).await? {
+        ProxyChoice::Running(addr) => {
+            let ca = CertificateAuthority::load(&config.certs_dir, &authlens::tls::provider())?;
+            eprintln!(
+                "authlens: using the proxy running at http://{addr} (its live log is where it runs), CA {}",
+                ca.cert_path().display()
+            );
+            Ok(Joined {
+                addr,
+                ca: Arc::new(ca),
+                served: None,
+            })
+        }
+        ProxyChoice::Start(_) => {
+            let proxy = bind_proxy(config).await?;
+            let ca = proxy.ca().clone();
+            eprintln!(
+                "authlens listening on http://{} for this command (live log on {}), CA {}",
+                proxy.local_addr(),
+                if log_to_stderr { "stderr" } else { "stdout" },
+                ca.cert_path().display()
+            );
+            if log_to_stderr {
+                output.live_to_stderr = true;
+                output.live.color = !no_color
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal();
+            }
+            let addr = probe::connectable(proxy.local_addr());
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(serve(proxy, output, stop.clone().cancelled_owned()));
+            Ok(Joined {
+                addr,
+                ca,
+                served: Some((stop, task)),
+            })
+        }
+    }
+}
+
+/// `authlens run -- CMD`: exits with CMD's status (125 when authlens itself
+/// fails, 126/127 when CMD cannot be run).
+async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let joined = join_or_start(args.proxy, args.settings, true).await?;
+    let outcome = run_through(&joined, args.command).await;
+    joined.finish().await;
+    outcome
+}
+
+async fn run_through(joined: &Joined, command: Vec<OsString>) -> anyhow::Result<ExitCode> {
+    use authlens::clients::env::ClientEnv;
+    use authlens::clients::launch::{Launch, exit_code};
+    use authlens::clients::trust::{TrustFiles, TrustSet};
+
+    let current = |name: &str| std::env::var_os(name);
+    let set = TrustSet::gather(joined.ca.cert_der(), current);
+    for warning in &set.warnings {
+        eprintln!("authlens: warning: {warning}");
+    }
+    // Kept until the command has exited, then removed.
+    let files = TrustFiles::create(&set)?;
+    let env = ClientEnv::plan(joined.addr, files.paths(), current);
+    let mut command = command.into_iter();
+    let program = command.next().context("no command given after --")?;
+    eprintln!(
+        "authlens: running {} through http://{} (HTTPS_PROXY and friends, NO_PROXY without loopback, a bundle of {} CAs with authlens's, a Java trust store, a Node preload)",
+        program.to_string_lossy(),
+        joined.addr,
+        set.len()
+    );
+    let launch = Launch {
+        program: program.into(),
+        args: command.collect(),
+        env,
+        quiet: false,
+    };
+    Ok(match launch.run().await {
+        Ok(status) => ExitCode::from(exit_code(status)),
+        Err(e) => {
+            eprintln!("authlens: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    })
+}
+
+/// `authlens browser`: exits with the browser's status.
+async fn browser(args: BrowserArgs) -> anyhow::Result<ExitCode> {
+    use authlens::clients::browser;
+    let program = match args.browser {
+        Some(path) => path,
+        None => browser::find(std::env::var_os("PATH").as_deref())
+            .ok_or_else(|| anyhow::anyhow!(browser::NOT_FOUND_HELP))?,
+    };
+    let joined = join_or_start(args.proxy, args.settings, false).await?;
+    let outcome = open_browser(
+        &joined,
+        program,
+        args.url,
+        args.browser_args,
+        args.browser_output,
+    )
+    .await;
+    joined.finish().await;
+    outcome
+}
+
+async fn open_browser(
+    joined: &Joined,
+    program: PathBuf,
+    url: Option<String>,
+    extra: Vec<OsString>,
+    show_output: bool,
+) -> anyhow::Result<ExitCode> {
+    use authlens::clients::browser::{self, BrowserLaunch};
+    use authlens::clients::launch::{Launch, exit_code};
+
+    let profile = tempfile::Builder::new()
+        .prefix("authlens-browser-")
+        .tempdir()
+        .context("cannot create a temporary browser profile")?;
+    let launch = BrowserLaunch {
+        proxy: joined.addr,
+        leaf_spki_sha256: joined.ca.leaf_spki_sha256_base64(),
+        profile: profile.path().to_path_buf(),
+        url,
+        extra,
+    };
+    eprintln!(
+        "authlens: starting {} with a fresh profile in {} (removed when it exits)",
+        program.display(),
+        profile.path().display()
+    );
+    eprintln!(
+        "  every URL goes through http://{}, localhost included (--proxy-bypass-list=<-loopback>)",
+        joined.addr
+    );
+    eprintln!(
+        "  authlens's certificates are accepted by key (--ignore-certificate-errors-spki-list={}); nothing is installed in any trust store",
+        launch.leaf_spki_sha256
+    );
+    let status = Launch {
+        program,
+        args: launch.args(),
+        env: Default::default(),
+        quiet: !show_output,
+    }
+    .run()
+    .await;
+    let profile_path = profile.path().to_path_buf();
+    if let Err(e) = browser::remove_profile(profile).await {
+        eprintln!(
+            "authlens: warning: could not remove the profile {}: {e}",
+            profile_path.display()
+        );
+    }
+    Ok(match status {
+        Ok(status) => ExitCode::from(exit_code(status)),
+        Err(e) => {
+            eprintln!("authlens: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    })
+}
+
+/// `authlens ca`: 0 on success, 1 when the CA cannot be used or written, 2
+/// when --regenerate lacks its confirmation.
+fn ca(args: CaArgs) -> ExitCode {
+    use authlens::clients::{install_help, trust};
+    let provider = authlens::tls::provider();
+    let existed = args.certs.join(authlens::ca::CA_CERT_FILE).exists();
+    if args.regenerate && !args.yes {
+        eprintln!(
+            "authlens: --regenerate deletes the CA in {} and makes a new one: every client and trust store that trusts the current CA must be given the new one, and a running proxy restarted. Add --yes to go ahead.",
+            args.certs.display()
+        );
+        return ExitCode::from(2);
+    }
+    let loaded = if args.regenerate {
+        CertificateAuthority::regenerate(&args.certs, &provider)
+    } else {
+        CertificateAuthority::load_or_create(&args.certs, &provider)
+    };
+    let ca = match loaded {
+        Ok(ca) => ca,
+        Err(e) => {
+            eprintln!("authlens: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let path = std::path::absolute(ca.cert_path()).unwrap_or_else(|_| ca.cert_path().into());
+    let name = install_help::common_name(ca.cert_der()).unwrap_or_default();
+    if args.install_help {
+        print!(
+            "{}",
+            install_help::text(&path, &name, &ca.fingerprint_sha256())
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = &args.export {
+        let bundle = trust::TrustSet::gather(ca.cert_der(), |n| std::env::var_os(n));
+        for warning in &bundle.warnings {
+            eprintln!("authlens: warning: {warning}");
+        }
+        return match trust::export(dir, ca.cert_der(), &bundle) {
+            Ok(files) => {
+                for file in files {
+                    println!("{}  {}", file.path.display(), file.purpose);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("authlens: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let status = match (args.regenerate, existed) {
+        (true, _) => "  (new: clients must trust it again; restart a running proxy)",
+        (false, false) => "  (created now)",
+        (false, true) => "",
+    };
+    let expires = ca.not_after();
+    let days = (expires - time::OffsetDateTime::now_utc()).whole_days();
+    let date = expires
+        .format(time::macros::format_description!("[year]-[month]-[day]"))
+        .unwrap_or_default();
+    println!("CA certificate  {}{status}", path.display());
+    println!("name            {name}");
+    println!("SHA-256         {}", ca.fingerprint_sha256());
+    println!("expires         {date} (in {days} days)");
+    println!(
+        "leaf key        sha256/{}  (what `authlens browser` passes to --ignore-certificate-errors-spki-list)",
+        ca.leaf_spki_sha256_base64()
+    );
+    println!("export it:      authlens ca --export DIR");
+    println!("trust it:       authlens ca --install-help");
+    ExitCode::SUCCESS
 }

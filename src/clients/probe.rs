@@ -1,0 +1,196 @@
+//! Finding out whether an authlens proxy already listens at an address, so
+//! `authlens run` and `authlens browser` join it instead of starting their
+//! own. The probe sends one request the proxy answers itself (a request for
+//! the proxy rather than through it), which records no exchange.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long the probe waits for a connection and for the answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The answer authlens gives to a request addressed to the proxy itself
+/// starts its body with this (see `proxy::handler`).
+const AUTHLENS_SELF_ANSWER: &[u8] = b"authlens: 400 Bad Request";
+/// Enough of the answer to see the body's start.
+const MAX_ANSWER: usize = 4096;
+
+/// What listens at an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// An authlens proxy.
+    Authlens,
+    /// Something that accepted the connection but is not authlens.
+    Other,
+    /// Nothing: the connection was refused (or could not be made).
+    Nothing,
+}
+
+/// Asks what listens at `addr`.
+pub async fn probe(addr: SocketAddr) -> Listener {
+    let addr = connectable(addr);
+    let mut stream = match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(_)) => return Listener::Nothing,
+        // Accepted by nobody in time: a filtered port, not a proxy.
+        Err(_) => return Listener::Other,
+    };
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: authlens-probe\r\nConnection: close\r\n\r\n"
+    );
+    let answer = tokio::time::timeout(PROBE_TIMEOUT, async {
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while answer.len() < MAX_ANSWER {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&chunk[..n]);
+            if contains(&answer, AUTHLENS_SELF_ANSWER) {
+                break;
+            }
+        }
+        Ok::<_, std::io::Error>(answer)
+    })
+    .await;
+    match answer {
+        Ok(Ok(answer)) if contains(&answer, AUTHLENS_SELF_ANSWER) => Listener::Authlens,
+        _ => Listener::Other,
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The address a local client connects to for a proxy listening on `addr`:
+/// an unspecified address (`0.0.0.0`, `[::]`) becomes loopback.
+pub fn connectable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
+}
+
+/// Which proxy a client command should use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyChoice {
+    /// Join the authlens proxy already listening here.
+    Running(SocketAddr),
+    /// Start a proxy in this process, listening here, for the command's duration.
+    Start(SocketAddr),
+}
+
+/// Why no proxy could be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChoiceError {
+    #[error(
+        "nothing listens at {0}: start `authlens --listen {0}` first, or leave out --proxy to start one for this command"
+    )]
+    NotRunning(SocketAddr),
+    #[error("something other than authlens listens at {0} (--proxy must name an authlens proxy)")]
+    NotAuthlens(SocketAddr),
+    #[error(
+        "something other than authlens listens at {0}; pass --listen with a free address (127.0.0.1:0 picks one) or --proxy with a running authlens"
+    )]
+    Occupied(SocketAddr),
+}
+
+/// `--proxy ADDR` must name a running authlens; without it, an authlens at
+/// the `--listen` address is joined, and otherwise one is started there.
+pub async fn choose(
+    explicit: Option<SocketAddr>,
+    listen: SocketAddr,
+) -> Result<ProxyChoice, ChoiceError> {
+    if let Some(addr) = explicit {
+        return match probe(addr).await {
+            Listener::Authlens => Ok(ProxyChoice::Running(connectable(addr))),
+            Listener::Nothing => Err(ChoiceError::NotRunning(addr)),
+            Listener::Other => Err(ChoiceError::NotAuthlens(addr)),
+        };
+    }
+    if listen.port() == 0 {
+        return Ok(ProxyChoice::Start(listen));
+    }
+    match probe(listen).await {
+        Listener::Authlens => Ok(ProxyChoice::Running(connectable(listen))),
+        Listener::Nothing => Ok(ProxyChoice::Start(listen)),
+        Listener::Other => Err(ChoiceError::Occupied(listen)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProxyConfig;
+    use crate::proxy::Proxy;
+
+    #[tokio::test]
+    async fn tells_authlens_from_other_servers_and_from_nothing() {
+        let certs = tempfile::tempdir().unwrap();
+        let proxy = Proxy::bind(ProxyConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            certs.path(),
+        ))
+        .await
+        .unwrap();
+        let addr = proxy.local_addr();
+        let mut exchanges = proxy.subscribe();
+        let stop = proxy.shutdown_handle();
+        let task = tokio::spawn(proxy.run(std::future::pending()));
+        assert_eq!(probe(addr).await, Listener::Authlens);
+        assert_eq!(
+            choose(None, addr).await.unwrap(),
+            ProxyChoice::Running(addr)
+        );
+        let unspecified: SocketAddr = format!("0.0.0.0:{}", addr.port()).parse().unwrap();
+        assert_eq!(
+            choose(Some(unspecified), addr).await.unwrap(),
+            ProxyChoice::Running(addr),
+            "an unspecified address is reached on loopback"
+        );
+
+        // A server that answers something else.
+        let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let other_addr = other.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = other.accept().await {
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi")
+                    .await;
+            }
+        });
+        assert_eq!(probe(other_addr).await, Listener::Other);
+        assert!(matches!(
+            choose(Some(other_addr), addr).await,
+            Err(ChoiceError::NotAuthlens(_))
+        ));
+        assert!(matches!(
+            choose(None, other_addr).await,
+            Err(ChoiceError::Occupied(_))
+        ));
+
+        // A port nobody listens on.
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert_eq!(probe(free).await, Listener::Nothing);
+        assert!(matches!(
+            choose(Some(free), addr).await,
+            Err(ChoiceError::NotRunning(_))
+        ));
+        assert_eq!(choose(None, free).await.unwrap(), ProxyChoice::Start(free));
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(choose(None, any).await.unwrap(), ProxyChoice::Start(any));
+
+        assert!(exchanges.try_recv().is_err(), "probing records no exchange");
+        stop.shutdown();
+        task.await.unwrap();
+    }
+}

@@ -1,0 +1,801 @@
+//! Real clients through the real proxy: `authlens run -- curl | python |
+//! node | java` and `authlens browser` with headless Chromium, each against
+//! the local test upstreams (an HTTPS `app.test` and a plain-HTTP loopback
+//! server, the shape of a sign-in's `http://127.0.0.1:PORT/callback`).
+//! Everything stays on loopback. A client that is not installed is skipped
+//! with a loud message; CI installs curl and chromium.
+
+mod support;
+
+use std::ffi::OsStr;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authlens::config::ConnectTo;
+use bytes::Bytes;
+use http::Response;
+use support::upstream::{Handler, TestUpstream, Tls};
+use support::{ProxyOptions, TestCa, TestProxy};
+
+const APP: &str = "app.test";
+const HELLO: &str = "hello from upstream";
+/// How long one client run may take on a slow shared machine.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// An HTTPS upstream as `app.test`, a plain-HTTP loopback upstream, and the
+/// proxy (in this process, CA in a temporary directory) routing `app.test`
+/// to the first.
+struct Rig {
+    _ca: TestCa,
+    _tls: TestUpstream,
+    plain: TestUpstream,
+    proxy: TestProxy,
+}
+
+impl Rig {
+    async fn start() -> Rig {
+        let ca = TestCa::new();
+        let tls = TestUpstream::start(&ca, Tls::names(&[APP])).await;
+        let plain = TestUpstream::start(&ca, Tls::None).await;
+        Self::with(ca, tls, plain).await
+    }
+
+    async fn with(ca: TestCa, tls: TestUpstream, plain: TestUpstream) -> Rig {
+        let proxy = TestProxy::start(
+            &ca,
+            ProxyOptions {
+                routes: vec![
+                    (APP.into(), 443, tls.addr),
+                    ("127.0.0.1".into(), plain.addr.port(), plain.addr),
+                ],
+                trust_test_ca: true,
+                // Anything else a client sends (Chromium's own background
+                // requests) goes to a closed loopback port: nothing is
+                // resolved or sent off this machine.
+                tweak: Some(|config| {
+                    config.connect_to.push(ConnectTo {
+                        host: None,
+                        port: None,
+                        to_host: "127.0.0.1".into(),
+                        to_port: 9,
+                    })
+                }),
+                ..Default::default()
+            },
+        )
+        .await;
+        Rig {
+            _ca: ca,
+            _tls: tls,
+            plain,
+            proxy,
+        }
+    }
+
+    fn tls_url(&self, via: &str) -> String {
+        format!("https://{APP}/hello?via={via}")
+    }
+
+    fn loopback_url(&self, via: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/hello?via={via}",
+            self.plain.addr.port()
+        )
+    }
+
+    fn certs(&self) -> &Path {
+        self.proxy.certs.as_ref().unwrap().path()
+    }
+
+    /// `authlens run --proxy ADDR --certs DIR -- program args…`, with an
+    /// environment that would hide loopback from the proxy if authlens did
+    /// not clean it.
+    fn run(&self, program: impl AsRef<OsStr>, args: &[&str]) -> Command {
+        let mut command = authlens();
+        command
+            .arg("run")
+            .arg("--proxy")
+            .arg(self.proxy.addr.to_string())
+            .arg("--certs")
+            .arg(self.certs())
+            .arg("--")
+            .arg(program)
+            .args(args);
+        command
+    }
+
+    /// Waits until the proxy has seen every URL in `urls` (in any order,
+    /// other exchanges skipped) and returns their response statuses.
+    async fn saw(&mut self, urls: &[String]) -> Vec<u16> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut statuses = vec![None; urls.len()];
+        let mut others = Vec::new();
+        while statuses.iter().any(Option::is_none) {
+            let exchange =
+                match tokio::time::timeout_at(deadline, self.proxy.exchanges.recv()).await {
+                    Ok(Ok(exchange)) => exchange,
+                    _ => panic!(
+                        "the proxy did not see {:?}; it saw {others:?}",
+                        urls.iter()
+                            .zip(&statuses)
+                            .filter(|(_, s)| s.is_none())
+                            .map(|(u, _)| u)
+                            .collect::<Vec<_>>()
+                    ),
+                };
+            let uri = exchange.request.uri.to_string();
+            match urls.iter().position(|u| *u == uri) {
+                Some(i) => {
+                    statuses[i] = Some(exchange.response.as_ref().map_or(0, |r| r.status.as_u16()))
+                }
+                None => others.push(uri),
+            }
+        }
+        statuses.into_iter().map(Option::unwrap).collect()
+    }
+}
+
+fn authlens() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authlens"));
+    // The outer environment must not decide the outcome: no proxy of its
+    // own, and a NO_PROXY that would route loopback around authlens.
+    for name in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NODE_OPTIONS",
+        "JAVA_TOOL_OPTIONS",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env("NO_PROXY", "localhost,127.0.0.1,::1")
+        .env("no_proxy", "localhost,127.0.0.1")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Runs `command` to completion off the async runtime (the proxy under test
+/// runs on it), killing it after [`CLIENT_TIMEOUT`].
+async fn output(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("authlens starts");
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stdout.read_to_end(&mut buf);
+            buf
+        });
+        let err = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stderr.read_to_end(&mut buf);
+            buf
+        });
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > CLIENT_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "timed out after {CLIENT_TIMEOUT:?}; stderr:\n{}",
+                    String::from_utf8_lossy(&err.join().unwrap())
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Output {
+            status,
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// The program's path when it is on PATH.
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+fn skip(what: &str, why: &str) {
+    // CI installs curl and Chromium itself: a missing one there is a failure.
+    if std::env::var_os("CI").is_some() && (what.contains("curl") || what.contains("Chromium")) {
+        panic!("{what} is missing in CI: {why}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {what}: {why} !!!!!!!!\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_goes_through_the_proxy_for_https_and_loopback() {
+    if on_path("curl").is_none() {
+        return skip("curl", "curl is not installed (CI installs it)");
+    }
+    let mut rig = Rig::start().await;
+    let urls = [rig.tls_url("curl"), rig.loopback_url("curl")];
+    let out = output(rig.run(
+        "curl",
+        &["-sS", "--fail", "--max-time", "120", &urls[0], &urls[1]],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        text(&out.stdout).matches(HELLO).count(),
+        2,
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(rig.saw(&urls).await, [200, 200]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_exits_with_the_commands_status() {
+    let rig = Rig::start().await;
+    let out = output(rig.run("sh", &["-c", "exit 7"])).await;
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+    let out = output(rig.run("sh", &["-c", "kill -TERM $$"])).await;
+    assert_eq!(out.status.code(), Some(128 + 15), "{}", describe(&out));
+    let out = output(rig.run("/nonexistent/authlens-no-such-program", &[])).await;
+    assert_eq!(out.status.code(), Some(127), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("cannot run"),
+        "{}",
+        describe(&out)
+    );
+
+    // The environment the command sees.
+    let out = output(rig.run(
+        "sh",
+        &[
+            "-c",
+            "echo \"$HTTPS_PROXY|$http_proxy|${NO_PROXY-unset}|${no_proxy-unset}|$NODE_OPTIONS\"; \
+             grep -c 'BEGIN CERTIFICATE' \"$SSL_CERT_FILE\"; \
+             test \"$REQUESTS_CA_BUNDLE\" = \"$SSL_CERT_FILE\" || exit 9; \
+             echo \"$JAVA_TOOL_OPTIONS\"",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    let proxy = format!("http://{}", rig.proxy.addr);
+    let first = lines.next().unwrap();
+    assert!(
+        first.starts_with(&format!("{proxy}|{proxy}|unset|unset|--require ")),
+        "{stdout}"
+    );
+    let certs: usize = lines.next().unwrap().trim().parse().unwrap();
+    assert!(certs >= 1, "{stdout}");
+    let java = lines.next().unwrap();
+    assert!(
+        java.contains(&format!("-Dhttps.proxyPort={}", rig.proxy.addr.port())),
+        "{stdout}"
+    );
+
+    // Something curl reports as a failure is the command's failure.
+    if on_path("curl").is_some() {
+        let url = format!("https://{APP}/no-such-route");
+        let out = output(rig.run("curl", &["-sS", "--fail", &url])).await;
+        assert_eq!(out.status.code(), Some(22), "{}", describe(&out));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_starts_a_proxy_for_the_command_when_none_is_running() {
+    if on_path("curl").is_none() {
+        return skip("curl", "curl is not installed (CI installs it)");
+    }
+    let ca = TestCa::new();
+    let tls = TestUpstream::start(&ca, Tls::names(&[APP])).await;
+    let plain = TestUpstream::start(&ca, Tls::None).await;
+    let work = tempfile::tempdir().unwrap();
+    let har = work.path().join("session.har");
+    let tls_url = format!("https://{APP}/hello?via=in-process");
+    let loop_url = format!(
+        "http://127.0.0.1:{}/hello?via=in-process",
+        plain.addr.port()
+    );
+    let mut command = authlens();
+    command
+        .args(["run", "--listen", "127.0.0.1:0", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--upstream-ca")
+        .arg(&ca.pem_path)
+        .arg("--connect-to")
+        .arg(format!("{APP}:443:127.0.0.1:{}", tls.addr.port()))
+        .arg("--har")
+        .arg(&har)
+        .args(["--", "curl", "-sS", "--fail", &tls_url, &loop_url]);
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        text(&out.stdout).matches(HELLO).count(),
+        2,
+        "{}",
+        describe(&out)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("authlens listening on http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("authlens stopped"), "{stderr}");
+    let har: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&har).unwrap()).unwrap();
+    let urls: Vec<&str> = har["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["request"]["url"].as_str().unwrap())
+        .collect();
+    assert!(urls.contains(&tls_url.as_str()), "{urls:?}");
+    assert!(urls.contains(&loop_url.as_str()), "{urls:?}");
+
+    // --proxy must name a running authlens.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut command = authlens();
+    command.args(["run", "--proxy", &free.to_string(), "--", "true"]);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("nothing listens"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// A venv with `requests`, made once per target directory.
+fn python_with_requests() -> Result<PathBuf, String> {
+    let python = on_path("python3").ok_or("python3 is not installed")?;
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("authlens-requests-venv");
+    let venv_python = venv.join("bin").join("python");
+    let has_requests = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import requests"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has_requests(&venv_python) {
+        return Ok(venv_python);
+    }
+    let made = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .map_err(|e| format!("python3 -m venv: {e}"))?;
+    if !made.status.success() {
+        return Err(format!("python3 -m venv failed: {}", text(&made.stderr)));
+    }
+    let pip = Command::new(&venv_python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "requests",
+        ])
+        .output()
+        .map_err(|e| format!("pip: {e}"))?;
+    if !pip.status.success() || !has_requests(&venv_python) {
+        return Err(format!(
+            "pip could not install requests (is PyPI reachable?): {}",
+            text(&pip.stderr)
+        ));
+    }
+    Ok(venv_python)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_requests_goes_through_the_proxy() {
+    let python = match tokio::task::spawn_blocking(python_with_requests)
+        .await
+        .unwrap()
+    {
+        Ok(python) => python,
+        Err(why) => return skip("Python requests", &why),
+    };
+    let mut rig = Rig::start().await;
+    let urls = [rig.tls_url("python"), rig.loopback_url("python")];
+    let script = "import sys, requests\n\
+                  for url in sys.argv[1:]:\n    \
+                      r = requests.get(url, timeout=120)\n    \
+                      r.raise_for_status()\n    \
+                      print(r.text)\n";
+    let out = output(rig.run(&python, &["-c", script, &urls[0], &urls[1]])).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        text(&out.stdout).matches(HELLO).count(),
+        2,
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(rig.saw(&urls).await, [200, 200]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_fetch_and_https_go_through_the_proxy() {
+    let Some(node) = on_path("node") else {
+        return skip("Node.js", "node is not installed");
+    };
+    let version = Command::new(&node).arg("--version").output().unwrap();
+    eprintln!("node {}", text(&version.stdout).trim());
+    let mut rig = Rig::start().await;
+    let urls = [
+        rig.tls_url("node-fetch"),
+        rig.loopback_url("node-fetch"),
+        rig.tls_url("node-https"),
+        rig.loopback_url("node-http"),
+    ];
+    let script = r#"
+const http = require('node:http');
+const https = require('node:https');
+const get = (mod, url) => new Promise((resolve, reject) => {
+  mod.get(url, (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (d) => { body += d; });
+    res.on('end', () => res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: ${res.statusCode} ${body}`)));
+  }).on('error', reject);
+});
+(async () => {
+  const [tlsFetch, loopFetch, tlsGet, loopGet] = process.argv.slice(1);
+  for (const url of [tlsFetch, loopFetch]) {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`${url}: ${res.status}`);
+    console.log('fetch', await res.text());
+  }
+  console.log('https', await get(https, tlsGet));
+  console.log('http', await get(http, loopGet));
+})().catch((e) => { console.error(e); process.exit(3); });
+"#;
+    let out = output(rig.run(
+        &node,
+        &["-e", script, &urls[0], &urls[1], &urls[2], &urls[3]],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        text(&out.stdout).matches(HELLO).count(),
+        4,
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(rig.saw(&urls).await, [200, 200, 200, 200]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_http_client_goes_through_the_proxy() {
+    let (Some(javac), Some(java)) = (on_path("javac"), on_path("java")) else {
+        return skip("Java HttpClient", "no JDK (javac and java) on PATH");
+    };
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("Main.java"),
+        r#"
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+
+public class Main {
+    public static void main(String[] args) throws Exception {
+        HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(60)).build();
+        for (String url : args) {
+            HttpRequest request = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(120)).build();
+            HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
+            if (response.statusCode() != 200) {
+                throw new RuntimeException(url + ": " + response.statusCode());
+            }
+            System.out.println(response.body());
+        }
+    }
+}
+"#,
+    )
+    .unwrap();
+    let compiled = tokio::task::spawn_blocking({
+        let dir = work.path().to_path_buf();
+        move || {
+            Command::new(javac)
+                .arg("Main.java")
+                .current_dir(dir)
+                .env_remove("JAVA_TOOL_OPTIONS")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(compiled.status.success(), "{}", describe(&compiled));
+    let mut rig = Rig::start().await;
+    let urls = [rig.tls_url("java"), rig.loopback_url("java")];
+    let classes = work.path().to_string_lossy().into_owned();
+    let out = output(rig.run(&java, &["-cp", &classes, "Main", &urls[0], &urls[1]])).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        text(&out.stdout).matches(HELLO).count(),
+        2,
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(rig.saw(&urls).await, [200, 200]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy() {
+    let browser = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|b| on_path(b));
+    let Some(browser) = browser else {
+        return skip(
+            "authlens browser",
+            "no Chromium on PATH (CI installs chromium)",
+        );
+    };
+    let ca = TestCa::new();
+    // The sign-in's last hop: the IdP's HTTPS page redirects the browser to
+    // the app's loopback callback.
+    let callback: Handler = Arc::new(|_req| {
+        Response::builder()
+            .header("content-type", "text/html")
+            .body(Bytes::from_static(
+                b"<html><body><p id=done>signed in at the loopback callback</p></body></html>",
+            ))
+            .unwrap()
+    });
+    let plain = TestUpstream::start_with(&ca, Tls::None, callback).await;
+    let callback_url = format!(
+        "http://127.0.0.1:{}/callback?code=test-code&state=s1",
+        plain.addr.port()
+    );
+    let login: Handler = {
+        let location = callback_url.clone();
+        Arc::new(move |_req| {
+            Response::builder()
+                .status(302)
+                .header("location", location.as_str())
+                .body(Bytes::new())
+                .unwrap()
+        })
+    };
+    let tls = TestUpstream::start_with(&ca, Tls::names(&[APP]), login).await;
+    let mut rig = Rig::with(ca, tls, plain).await;
+    let login_url = format!("https://{APP}/login");
+
+    let mut command = authlens();
+    command
+        .arg("browser")
+        .arg("--proxy")
+        .arg(rig.proxy.addr.to_string())
+        .arg("--certs")
+        .arg(rig.certs())
+        .arg("--browser")
+        .arg(&browser)
+        .arg("--browser-output")
+        .arg(&login_url)
+        .args([
+            "--",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--dump-dom",
+        ]);
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).contains("signed in at the loopback callback"),
+        "{}",
+        describe(&out)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--proxy-bypass-list=<-loopback>"),
+        "{stderr}"
+    );
+    assert_eq!(rig.saw(&[login_url, callback_url]).await, [302, 200]);
+
+    // The fresh profile is gone.
+    let profile = stderr
+        .lines()
+        .find_map(|l| l.split("fresh profile in ").nth(1))
+        .and_then(|rest| rest.split(" (removed").next())
+        .expect("the profile is named");
+    assert!(!Path::new(profile).exists(), "{profile} still exists");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_without_a_browser_says_what_to_do() {
+    let empty = tempfile::tempdir().unwrap();
+    let mut command = authlens();
+    command
+        .args(["browser", "--listen", "127.0.0.1:0", "--certs"])
+        .arg(empty.path().join("certs"))
+        .env("PATH", empty.path());
+    let out = output(command).await;
+    // Chrome may still be found in a fixed install location on a developer's
+    // Mac or Windows machine; on Linux it never is.
+    if cfg!(target_os = "linux") {
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("no Chromium or Chrome found"), "{stderr}");
+        assert!(stderr.contains("--browser PATH"), "{stderr}");
+    }
+}
+
+#[test]
+fn ca_shows_exports_explains_and_regenerates_only_when_confirmed() {
+    let work = tempfile::tempdir().unwrap();
+    let certs = work.path().join("certs");
+    let ca = |args: &[&str]| {
+        authlens()
+            .arg("ca")
+            .arg("--certs")
+            .arg(&certs)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = ca(&[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("authlens-ca.pem") && shown.contains("(created now)"),
+        "{shown}"
+    );
+    let fingerprint = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("SHA-256"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let pem = std::fs::read_to_string(certs.join("authlens-ca.pem")).unwrap();
+    let der = {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+    };
+    let expected: Vec<String> = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&der)
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect()
+    };
+    assert_eq!(fingerprint, expected.join(":"));
+    assert!(shown.contains("expires"), "{shown}");
+
+    let export = work.path().join("export");
+    let out = ca(&["--export", export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        std::fs::read(export.join("authlens-ca.crt")).unwrap(),
+        der.as_ref()
+    );
+    assert_eq!(
+        std::fs::read_to_string(export.join("authlens-ca.pem")).unwrap(),
+        pem
+    );
+    assert!(
+        std::fs::read_to_string(export.join("authlens-bundle.pem"))
+            .unwrap()
+            .ends_with(&pem)
+    );
+    assert!(
+        !std::fs::read(export.join("authlens-ca.p12"))
+            .unwrap()
+            .is_empty()
+    );
+
+    let out = ca(&["--install-help"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let help = text(&out.stdout);
+    for platform in [
+        "Debian / Ubuntu",
+        "Fedora",
+        "macOS",
+        "Windows",
+        "Firefox",
+        "Java",
+        "Python",
+        "Node.js",
+        ".NET",
+    ] {
+        assert!(help.contains(platform), "{platform} missing:\n{help}");
+    }
+
+    let out = ca(&["--regenerate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(
+        std::fs::read_to_string(certs.join("authlens-ca.pem")).unwrap(),
+        pem,
+        "unchanged without --yes"
+    );
+    let out = ca(&["--regenerate", "--yes"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_ne!(
+        std::fs::read_to_string(certs.join("authlens-ca.pem")).unwrap(),
+        pem
+    );
+    assert!(text(&out.stdout).contains("(new:"), "{}", describe(&out));
+}
+
+/// Java's own `keytool` reads the exported trust store and lists the CA as
+/// a trusted certificate entry.
+#[test]
+fn keytool_reads_the_exported_trust_store() {
+    let Some(keytool) = on_path("keytool") else {
+        return skip("keytool", "no JDK on PATH");
+    };
+    let work = tempfile::tempdir().unwrap();
+    let export = work.path().join("export");
+    let out = authlens()
+        .args(["ca", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--export")
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let listed = Command::new(keytool)
+        .args([
+            "-list",
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            "changeit",
+            "-keystore",
+        ])
+        .arg(export.join("authlens-ca.p12"))
+        .env_remove("JAVA_TOOL_OPTIONS")
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", describe(&listed));
+    let listing = text(&listed.stdout);
+    assert!(
+        listing.contains("authlens-ca") && listing.contains("trustedCertEntry"),
+        "{listing}"
+    );
+}
