@@ -565,7 +565,7 @@ async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy()
         .find_map(|b| on_path(b));
     let Some(browser) = browser else {
         return skip(
-            "authlens browser",
+            "authlens browser (Chromium)",
             "no Chromium on PATH (CI installs chromium)",
         );
     };
