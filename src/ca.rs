@@ -367,7 +367,7 @@ fn create_ca(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(String, S
     let cert = params.self_signed(&key).map_err(mint_err)?;
     let key_pem = key.serialize_pem();
     write_private(key_path, key_pem.as_bytes()).map_err(write_err(key_path))?;
-    fs::write(cert_path, cert.pem()).map_err(write_err(cert_path))?;
+    write_new(cert_path, cert.pem().as_bytes(), 0o644).map_err(write_err(cert_path))?;
     Ok((cert.pem(), key_pem))
 }
 
@@ -402,16 +402,37 @@ fn load_or_create_leaf_key(path: &Path) -> Result<KeyPair, CaError> {
 /// Writes a file readable by its owner only, created with that mode so the
 /// key is never briefly world-readable.
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_new(path, contents, 0o600)
+}
+
+/// Creates `path` with `contents` atomically: the data goes to a temporary
+/// file in the same directory (created with `mode`), is synced, then linked
+/// into place. A reader never sees a half-written file, and when two
+/// processes race, the loser gets `AlreadyExists` and nothing is overwritten.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(mode);
     }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
+    #[cfg(not(unix))]
+    let _ = mode;
+    let result = (|| {
+        let mut file = options.open(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::hard_link(&temp, path)
+    })();
+    let _ = fs::remove_file(&temp);
+    result
 }
 
 #[cfg(test)]

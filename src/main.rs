@@ -370,7 +370,9 @@ impl ProxyArgs {
                 color,
                 verbose: self.verbose,
             },
-            live_to_stderr: false,
+            // `--json -` owns stdout: the live log moves to stderr so the
+            // two streams never interleave.
+            live_to_stderr: self.json.as_deref() == Some(std::path::Path::new("-")),
         };
         (config, output)
     }

@@ -100,10 +100,14 @@ where
         loop {
             match handle.block_on(events.recv()) {
                 Ok(event) => {
+                    // One write per event, so outlets sharing a stream never
+                    // split each other's lines.
+                    let mut text = String::new();
                     for line in render(&event) {
-                        out.write_all(line.as_bytes())?;
-                        out.write_all(b"\n")?;
+                        text.push_str(&line);
+                        text.push('\n');
                     }
+                    out.write_all(text.as_bytes())?;
                     out.flush()?;
                 }
                 Err(RecvError::Lagged(n)) => {
