@@ -26,6 +26,8 @@ use hyper::body::Frame;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
+use support::lab::{IDP, authorize_params, token_form};
+use support::mock_idp::MockIdp;
 use support::upstream::{TestUpstream, Tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -323,7 +325,9 @@ impl ProxyProcess {
         binary: &str,
         certs: &std::path::Path,
         upstream: SocketAddr,
+        idp: SocketAddr,
         ca_pem: &std::path::Path,
+        json: &std::path::Path,
     ) -> ProxyProcess {
         let started = Instant::now();
         let mut child = Command::new(binary)
@@ -331,6 +335,10 @@ impl ProxyProcess {
             .arg(certs)
             .arg("--upstream-ca")
             .arg(ca_pem)
+            .arg("--json")
+            .arg(json)
+            .arg("--connect-to")
+            .arg(format!("{IDP}:443:{}:{}", idp.ip(), idp.port()))
             .arg("--connect-to")
             .arg(format!("::{}:{}", upstream.ip(), upstream.port()))
             .env("RUST_LOG", "authlens=warn")
@@ -482,6 +490,12 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|v| v.split(',').map(str::to_string).collect());
     let want = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
+    // `--soak 10m`: after the phases, mixed load for that long, RSS printed every 10 s.
+    let soak = args
+        .iter()
+        .position(|a| a == "--soak")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| authlens::config::parse_duration(v).expect("--soak takes a duration such as 10m"));
 
     // Build and find the release binary next to this example.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -499,12 +513,25 @@ async fn main() {
 
     let ca = support::TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::names(&["bench.test", "*.bench.test"])).await;
+    let idp = Arc::new(MockIdp::new(MockIdp::default_config()));
+    let idp_server = {
+        let idp = idp.clone();
+        TestUpstream::start_with(
+            &ca,
+            Tls::names(&[IDP]),
+            Arc::new(move |req| idp.handle(req)),
+        )
+        .await
+    };
     let certs = tempfile::tempdir().unwrap();
+    let json_path = certs.path().join("findings.jsonl");
     let proxy = ProxyProcess::start(
         binary.to_str().unwrap(),
         certs.path(),
         upstream.addr,
+        idp_server.addr,
         &ca.pem_path,
+        &json_path,
     );
     let authlens_ca = std::fs::read(certs.path().join("authlens-ca.pem")).unwrap();
     let direct = Route {
@@ -697,6 +724,48 @@ async fn main() {
     }
 
     // With sign-in flows mixed in (the analysis at work).
+    let tenant = idp.config().tenant.clone();
+    let signin_client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(format!("http://{}", proxy.addr)).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(&authlens_ca).unwrap())
+        .tls_built_in_root_certs(false)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    if want("signin") {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flows = tokio::spawn(sign_in_loop(
+            signin_client.clone(),
+            tenant.clone(),
+            stop.clone(),
+        ));
+        let mixed = keep_alive(&through, Proto::H1, 10, "/hello", phase).await;
+        stop.store(true, Ordering::Relaxed);
+        let (clean, faulty) = flows.await.unwrap();
+        let plain = keep_alive(&through, Proto::H1, 10, "/hello", phase).await;
+        report.pair(
+            "keep-alive c=10 without / with sign-ins mixed in",
+            "req/s",
+            plain.rps(),
+            mixed.rps(),
+        );
+        report.single(
+            "sign-ins during that phase (clean + faulty)",
+            "",
+            (clean + faulty) as f64,
+        );
+    }
+    if let Some(soak) = soak {
+        run_soak(&proxy, &through, &signin_client, &tenant, soak, &json_path).await;
+    }
+    let findings = std::fs::read_to_string(&json_path)
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.contains("\"type\":\"finding\""))
+                .count()
+        })
+        .unwrap_or(0);
+    report.single("findings written by the proxy", "", findings as f64);
     report.single("peak RSS over the whole run", "MiB", proxy.peak_mib());
     report.single("proxy threads", "", proxy.threads() as f64);
 
@@ -710,4 +779,92 @@ async fn main() {
         println!("wrote {path}");
     }
     let _ = report.rows.len();
+}
+
+/// Plays sign-ins through the proxy until `stop`: mostly clean ones, every
+/// fifth one redeemed twice (a finding each time). Returns (clean, faulty).
+async fn sign_in_loop(
+    client: reqwest::Client,
+    tenant: String,
+    stop: Arc<AtomicBool>,
+) -> (u64, u64) {
+    let (mut clean, mut faulty) = (0, 0);
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let state = format!("bench-{i}");
+        let url = reqwest::Url::parse_with_params(
+            &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
+            authorize_params(&state, &[]),
+        )
+        .unwrap();
+        let Ok(resp) = client.get(url).send().await else {
+            continue;
+        };
+        let Some(code) = resp
+            .headers()
+            .get("location")
+            .and_then(|l| reqwest::Url::parse(l.to_str().ok()?).ok())
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "code")
+                    .map(|(_, v)| v.into_owned())
+            })
+        else {
+            continue;
+        };
+        let token = format!("https://{IDP}/{tenant}/oauth2/v2.0/token");
+        let _ = client.post(&token).form(&token_form(&code)).send().await;
+        if i.is_multiple_of(5) {
+            let _ = client.post(&token).form(&token_form(&code)).send().await;
+            faulty += 1;
+        } else {
+            clean += 1;
+        }
+    }
+    (clean, faulty)
+}
+
+/// `--soak`: keep-alive load plus sign-ins for `duration`, reporting every 10 s.
+async fn run_soak(
+    proxy: &ProxyProcess,
+    route: &Route,
+    client: &reqwest::Client,
+    tenant: &str,
+    duration: Duration,
+    json: &std::path::Path,
+) {
+    println!("soak for {duration:?}: keep-alive c=10 plus sign-ins; RSS every 10 s");
+    let start = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flows = tokio::spawn(sign_in_loop(
+        client.clone(),
+        tenant.to_string(),
+        stop.clone(),
+    ));
+    let mut total = 0;
+    while start.elapsed() < duration {
+        let slice = (duration - start.elapsed()).min(Duration::from_secs(10));
+        let load = keep_alive(route, Proto::H1, 10, "/hello", slice).await;
+        total += load.requests;
+        let findings = std::fs::read_to_string(json)
+            .map(|t| {
+                t.lines()
+                    .filter(|l| l.contains("\"type\":\"finding\""))
+                    .count()
+            })
+            .unwrap_or(0);
+        println!(
+            "  t={:>5.0}s  requests {total:>9}  {:>8.0} req/s  findings {findings:>6}  RSS {:>6.1} MiB",
+            start.elapsed().as_secs_f64(),
+            load.rps(),
+            proxy.rss_mib()
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (clean, faulty) = flows.await.unwrap();
+    println!(
+        "  soak done: {clean} clean and {faulty} faulty sign-ins, peak RSS {:.1} MiB",
+        proxy.peak_mib()
+    );
 }

@@ -358,6 +358,7 @@ impl ProxyArgs {
         let color = !self.no_color
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             && std::io::stdout().is_terminal();
+        let json_to_stdout = self.json.as_deref() == Some(std::path::Path::new("-"));
         let output = OutputConfig {
             json: self.json,
             har: self.har,
@@ -372,7 +373,7 @@ impl ProxyArgs {
             },
             // `--json -` owns stdout: the live log moves to stderr so the
             // two streams never interleave.
-            live_to_stderr: self.json.as_deref() == Some(std::path::Path::new("-")),
+            live_to_stderr: json_to_stdout,
         };
         (config, output)
     }
