@@ -79,17 +79,21 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_bytes(text.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("x"))
 }
 
-fn exchange(
-    id: u64,
-    method: &str,
-    path: String,
-    req_ct: &str,
-    req_body: String,
-    status: u16,
-    resp_ct: &str,
-    location: String,
-    resp_body: String,
-) -> Exchange {
+/// One generated leg: method, path, request content type and body, status,
+/// response content type, Location and body.
+type Leg = (
+    &'static str,
+    String,
+    &'static str,
+    String,
+    u16,
+    &'static str,
+    String,
+    String,
+);
+
+fn exchange(id: u64, leg: Leg) -> Exchange {
+    let (method, path, req_ct, req_body, status, resp_ct, location, resp_body) = leg;
     let uri = format!("https://login.microsoftonline.com/{path}")
         .parse::<Uri>()
         .unwrap_or_else(|_| {
@@ -116,7 +120,7 @@ fn exchange(
             version: Version::HTTP_11,
             headers: resp_headers,
             body: CapturedBody {
-                state: if id % 5 == 0 {
+                state: if id.is_multiple_of(5) {
                     CaptureState::Truncated
                 } else {
                     CaptureState::Complete
@@ -150,8 +154,8 @@ proptest! {
         )
     ) {
         let mut analyzer = Analyzer::new(AnalyzerConfig::default());
-        for (i, (method, path, req_ct, req_body, status, resp_ct, location, resp_body)) in legs.into_iter().enumerate() {
-            let ex = exchange(i as u64 + 1, method, path, req_ct, req_body, status, resp_ct, location, resp_body);
+        for (i, leg) in legs.into_iter().enumerate() {
+            let ex = exchange(i as u64 + 1, leg);
             let events = analyzer.observe(&ex);
             // Every event renders in both outlets.
             for event in &events {
