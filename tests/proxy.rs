@@ -757,3 +757,37 @@ async fn headers_are_rewritten_only_where_http_requires_it() {
     assert!(out.contains(&sha256_hex(b"hello")), "{out}");
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upload_is_not_mistaken_for_a_silent_upstream() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("idp.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            tweak: Some(|c| c.timeouts.response_head = Duration::from_secs(1)),
+            ..Default::default()
+        },
+    )
+    .await;
+    // The upload takes about 2.5 s, longer than the 1 s response-head timeout.
+    let chunks = futures_util::stream::unfold(0u8, |i| async move {
+        if i == 5 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Some((Ok::<_, std::io::Error>(vec![i; 1000]), i + 1))
+    });
+    let resp = proxy
+        .client(Http::One)
+        .post("https://idp.test/sink")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-body-size"], "5000");
+    proxy.stop().await;
+}

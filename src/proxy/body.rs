@@ -91,6 +91,9 @@ impl Recorder {
 pub(crate) struct RequestBody {
     inner: Option<Incoming>,
     recorder: Option<(Arc<Mutex<Recorder>>, Instant)>,
+    /// Fired once the body has been sent (or broke off): the upstream's
+    /// response-head timeout only starts counting then.
+    done: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl RequestBody {
@@ -98,7 +101,14 @@ impl RequestBody {
         RequestBody {
             inner: Some(inner),
             recorder,
+            done: None,
         }
+    }
+
+    /// Signals `done` when the body has been read to its end.
+    pub(crate) fn notify_done(mut self, done: tokio::sync::oneshot::Sender<()>) -> Self {
+        self.done = Some(done);
+        self
     }
 
     /// A body with nothing in it (upgrade requests).
@@ -106,6 +116,13 @@ impl RequestBody {
         RequestBody {
             inner: None,
             recorder: None,
+            done: None,
+        }
+    }
+
+    fn finished(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
         }
     }
 
@@ -137,8 +154,14 @@ impl Body for RequestBody {
                     self.record(|r, _| r.push(data));
                 }
             }
-            Poll::Ready(None) => self.record(|r, at| r.end(CaptureState::Complete, at)),
-            Poll::Ready(Some(Err(_))) => self.record(|r, at| r.end(CaptureState::Aborted, at)),
+            Poll::Ready(None) => {
+                self.record(|r, at| r.end(CaptureState::Complete, at));
+                self.finished();
+            }
+            Poll::Ready(Some(Err(_))) => {
+                self.record(|r, at| r.end(CaptureState::Aborted, at));
+                self.finished();
+            }
             Poll::Pending => {}
         }
         polled
@@ -164,6 +187,7 @@ impl Drop for RequestBody {
             CaptureState::Aborted
         };
         self.record(|r, at| r.end(state, at));
+        self.finished();
     }
 }
 

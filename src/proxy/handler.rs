@@ -270,19 +270,33 @@ async fn forward(
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
     adapt_for(sender.protocol(), &mut parts, &absolute);
-    let body = RequestBody::new(body, observe.then(|| (record.recorder.clone(), start)));
+    // The response-head timeout counts from the end of the upload, so a
+    // slow large upload is not mistaken for a silent upstream.
+    let mut body = RequestBody::new(body, observe.then(|| (record.recorder.clone(), start)));
+    let uploaded = if http_body::Body::is_end_stream(&body) {
+        None
+    } else {
+        let (done, uploaded) = tokio::sync::oneshot::channel();
+        body = body.notify_done(done);
+        Some(uploaded)
+    };
     let request = Request::from_parts(parts, body);
 
     let head_timeout = shared.config.timeouts.response_head;
-    let sent = tokio::time::timeout(
-        head_timeout,
-        upstream::send(&shared.upstream, &target, offer, sender, request),
-    )
-    .await;
+    let deadline = async move {
+        if let Some(uploaded) = uploaded {
+            let _ = uploaded.await;
+        }
+        tokio::time::sleep(head_timeout).await;
+    };
+    let sent = tokio::select! {
+        sent = upstream::send(&shared.upstream, &target, offer, sender, request) => Ok(sent),
+        _ = deadline => Err(()),
+    };
     let (response, sender) = match sent {
         Ok(Ok(ok)) => ok,
         Ok(Err(e)) => return record.fail(e),
-        Err(_) => {
+        Err(()) => {
             return record.fail(UpstreamError::ResponseTimeout {
                 host: target.to_string(),
                 secs: head_timeout.as_secs(),

@@ -349,6 +349,9 @@ impl Upstream {
             });
         }
         let mut last = None;
+        // Each address gets its share of the connect budget (at least 2 s),
+        // so a dead first address (broken IPv6) does not eat all of it.
+        let per_address = (self.timeouts.connect / addrs.len() as u32).max(Duration::from_secs(2));
         for addr in addrs {
             if self.is_self(addr) {
                 return Err(UpstreamError::Loop {
@@ -356,7 +359,17 @@ impl Upstream {
                     addr: addr.to_string(),
                 });
             }
-            match TcpStream::connect(addr).await {
+            let attempt = match tokio::time::timeout(per_address, TcpStream::connect(addr)).await {
+                Ok(attempt) => attempt,
+                Err(_) => {
+                    last = Some(UpstreamError::ConnectTimeout {
+                        host: format!("{target} ({addr})"),
+                        secs: per_address.as_secs(),
+                    });
+                    continue;
+                }
+            };
+            match attempt {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
                     return Ok(stream);
