@@ -435,12 +435,17 @@ impl Record {
         let mut exchange = self.exchange()?;
         exchange.response = Some(response_record(head, false));
         exchange.timings.response_head = Some(self.start.elapsed());
-        Some(PendingExchange {
+        Some(self.pending_for(exchange))
+    }
+
+    /// `exchange`, waiting for this request's body capture to publish.
+    fn pending_for(&self, exchange: Exchange) -> PendingExchange {
+        PendingExchange {
             exchange,
             request_body: self.recorder.clone(),
             start: self.start,
             publish: self.shared.publisher.clone(),
-        })
+        }
     }
 
     /// Answers the client with an explained error page and records it.
@@ -462,13 +467,7 @@ impl Record {
             });
             exchange.timings.response_head = Some(elapsed);
             exchange.timings.response_done = Some(elapsed);
-            PendingExchange {
-                exchange,
-                request_body: self.recorder.clone(),
-                start: self.start,
-                publish: self.shared.publisher.clone(),
-            }
-            .publish();
+            self.pending_for(exchange).publish();
         }
         response
     }
@@ -487,13 +486,7 @@ impl Drop for Record {
                 side: crate::exchange::FailureSide::Client,
                 message: "the client went away before the response arrived".into(),
             });
-            PendingExchange {
-                exchange,
-                request_body: self.recorder.clone(),
-                start: self.start,
-                publish: self.shared.publisher.clone(),
-            }
-            .publish();
+            self.pending_for(exchange).publish();
         }
     }
 }
