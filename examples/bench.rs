@@ -675,22 +675,6 @@ async fn main() {
         report.single("peak RSS while streaming", "MiB", proxy.peak_mib());
     }
 
-    if want("tunnels") {
-        // Idle tunnels.
-        let tunnels = if quick { 200 } else { 1000 };
-        let mut held = Vec::new();
-        for _ in 0..tunnels {
-            held.push(open(&through, "bench.test", Proto::H1).await);
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        report.single(
-            &format!("RSS with {tunnels} idle tunnels"),
-            "MiB",
-            proxy.rss_mib(),
-        );
-        drop(held);
-    }
-
     if want("many") {
         // Many requests, then back to idle.
         let count: u64 = if quick { 10_000 } else { 100_000 };
@@ -720,6 +704,34 @@ async fn main() {
             &format!("{count} requests took"),
             "s",
             start.elapsed().as_secs_f64(),
+        );
+    }
+
+    report.single(
+        "peak RSS before the idle-tunnel phase",
+        "MiB",
+        proxy.peak_mib(),
+    );
+
+    if want("tunnels") {
+        // Idle tunnels.
+        let tunnels = if quick { 200 } else { 1000 };
+        let mut held = Vec::new();
+        for _ in 0..tunnels {
+            held.push(open(&through, "bench.test", Proto::H1).await);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        report.single(
+            &format!("RSS with {tunnels} idle tunnels"),
+            "MiB",
+            proxy.rss_mib(),
+        );
+        drop(held);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        report.single(
+            &format!("RSS 2 s after closing the {tunnels} tunnels"),
+            "MiB",
+            proxy.rss_mib(),
         );
     }
 
