@@ -170,8 +170,9 @@ async fn intercept(
         Ok(protocol) => protocol,
         Err(e) => {
             // Finish the handshake anyway: each request then gets a 502 page
-            // that explains the failure, which beats a dropped connection.
-            tracing::warn!("{e}");
+            // that explains the failure (and logs it), which beats a dropped
+            // connection.
+            tracing::debug!("tunnel to {target}: {e}");
             offer.fallback()
         }
     };
