@@ -491,6 +491,19 @@ async fn main() {
         .map(|v| v.split(',').map(str::to_string).collect());
     let want = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
     // `--soak 10m`: after the phases, mixed load for that long, RSS printed every 10 s.
+    // `--peer mitmproxy`: the same load through mitmdump (from PATH, or
+    // `--peer-bin PATH`), in the same run.
+    let peer = args
+        .iter()
+        .position(|a| a == "--peer")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let peer_bin = args
+        .iter()
+        .position(|a| a == "--peer-bin")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "mitmdump".into());
     let soak = args
         .iter()
         .position(|a| a == "--soak")
@@ -781,6 +794,23 @@ async fn main() {
     report.single("peak RSS over the whole run", "MiB", proxy.peak_mib());
     report.single("proxy threads", "", proxy.threads() as f64);
 
+    match peer.as_deref() {
+        Some("mitmproxy") => {
+            compare_with_mitmproxy(
+                &peer_bin,
+                &direct,
+                &through,
+                &ca,
+                upstream.addr,
+                phase,
+                &mut report,
+            )
+            .await
+        }
+        Some(other) => println!("unknown --peer {other}: only mitmproxy is supported"),
+        None => {}
+    }
+
     if let Some(path) = json_out {
         let doc = json!({
             "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)},
@@ -879,4 +909,118 @@ async fn run_soak(
         "  soak done: {clean} clean and {faulty} faulty sign-ins, peak RSS {:.1} MiB",
         proxy.peak_mib()
     );
+}
+
+/// Runs the keep-alive and 1 MiB phases through mitmdump as well, and prints
+/// authlens's figures next to it.
+async fn compare_with_mitmproxy(
+    bin: &str,
+    direct: &Route,
+    authlens: &Route,
+    ca: &support::TestCa,
+    upstream: SocketAddr,
+    phase: Duration,
+    report: &mut Report,
+) {
+    let conf = tempfile::tempdir().unwrap();
+    // mitmproxy has no --connect-to: an addon sends every connection to the
+    // local upstream while SNI and verification keep the requested name.
+    let addon = conf.path().join("route.py");
+    std::fs::write(
+        &addon,
+        format!(
+            "def server_connect(data):\n    data.server.address = (\"{}\", {})\n",
+            upstream.ip(),
+            upstream.port()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .args([
+            "-q",
+            "--listen-host",
+            "127.0.0.1",
+            "--listen-port",
+            &port.to_string(),
+        ])
+        .args(["--set", &format!("confdir={}", conf.path().display())])
+        .args([
+            "--set",
+            &format!("ssl_verify_upstream_trusted_ca={}", ca.pem_path.display()),
+        ])
+        .args(["-s", addon.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        println!(
+            "  --peer mitmproxy: cannot run {bin} (pip install mitmproxy, or --peer-bin PATH)"
+        );
+        return;
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let ca_path = conf.path().join("mitmproxy-ca-cert.pem");
+    let mut ready = false;
+    for _ in 0..300 {
+        if ca_path.exists() && TcpStream::connect(addr).await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !ready {
+        println!("  --peer mitmproxy: mitmdump did not start within 30 s");
+        let _ = child.kill();
+        return;
+    }
+    let mitm_ca = std::fs::read(&ca_path).unwrap();
+    let mitm = Route {
+        proxy: Some(addr),
+        upstream,
+        tls: client_config(&mitm_ca, &[b"h2", b"http/1.1"]),
+        tls_h1: client_config(&mitm_ca, &[b"http/1.1"]),
+    };
+    let pid = child.id();
+    let rss = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    println!("  --- peer: mitmproxy ({bin}), same upstream, same client ---");
+    for c in [1usize, 10] {
+        let d = keep_alive(direct, Proto::H1, c, "/hello", phase).await;
+        let a = keep_alive(authlens, Proto::H1, c, "/hello", phase).await;
+        let m = keep_alive(&mitm, Proto::H1, c, "/hello", phase).await;
+        report.pair(
+            &format!("mitmproxy keep-alive 100 B H1 c={c} req/s"),
+            "req/s",
+            d.rps(),
+            m.rps(),
+        );
+        report.pair(
+            &format!("authlens / mitmproxy keep-alive c={c}"),
+            "req/s",
+            m.rps(),
+            a.rps(),
+        );
+    }
+    let mib = format!("/bytes?n={}&seed=3", 1024 * 1024);
+    let d = keep_alive(direct, Proto::H1, 1, &mib, phase).await;
+    let a = keep_alive(authlens, Proto::H1, 1, &mib, phase).await;
+    let m = keep_alive(&mitm, Proto::H1, 1, &mib, phase).await;
+    report.pair("mitmproxy 1 MiB responses c=1", "MB/s", d.mbps(), m.mbps());
+    report.pair("authlens / mitmproxy 1 MiB c=1", "MB/s", m.mbps(), a.mbps());
+    report.single("mitmproxy peak RSS", "MiB", rss());
+    let _ = child.kill();
+    let _ = child.wait();
 }
