@@ -65,6 +65,15 @@ fn decode_one(
             }
         }
         "br" => Box::new(brotli_decompressor::Decompressor::new(input, 4096)),
+        "zstd" => match ruzstd::decoding::StreamingDecoder::new(input) {
+            Ok(decoder) => Box::new(decoder),
+            Err(e) => {
+                return Err(DecodeError::Corrupt {
+                    coding: coding.to_string(),
+                    detail: e.to_string(),
+                });
+            }
+        },
         other => return Err(DecodeError::Unsupported(other.to_string())),
     };
     let mut out = Vec::new();
@@ -118,13 +127,28 @@ mod tests {
             Cow::Borrowed(_)
         ));
         assert_eq!(
-            decoded_body(&body, &headers("zstd"), 10).unwrap_err(),
-            DecodeError::Unsupported("zstd".into())
+            decoded_body(&body, &headers("compress"), 10).unwrap_err(),
+            DecodeError::Unsupported("compress".into())
         );
         assert!(
             decoded_body(&body, &headers("gzip"), 10).is_err(),
             "not gzip at all"
         );
+    }
+
+    #[test]
+    fn zstd_round_trips() {
+        let text = b"{\"access_token\":\"x\",\"token_type\":\"Bearer\"}".repeat(30);
+        let packed = ruzstd::encoding::compress_to_vec(
+            &text[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let body = CapturedBody::complete(packed);
+        assert_eq!(
+            &*decoded_body(&body, &headers("zstd"), 1 << 20).unwrap(),
+            &text[..]
+        );
+        assert!(decoded_body(&CapturedBody::complete(&b"nope"[..]), &headers("zstd"), 10).is_err());
     }
 
     #[test]
