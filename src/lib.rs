@@ -11,6 +11,8 @@
 //!   pair as an [`exchange::Exchange`] on a broadcast channel. It knows
 //!   nothing about OAuth.
 //! - [`exchange`]: that plain value, the only thing the network half hands on.
+//! - [`decode`]: undoes content codings on captured bodies (for observers
+//!   only; forwarded bytes are never touched).
 //! - [`oauth`]: the pure sign-in analysis. Exchanges in, legs, findings and
 //!   verdicts out; no sockets, no clock, no printing. The same code will run
 //!   on recorded HAR files.
