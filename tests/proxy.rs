@@ -794,3 +794,30 @@ async fn a_slow_upload_is_not_mistaken_for_a_silent_upstream() {
     assert_eq!(resp.headers()["x-body-size"], "5000");
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_stalls_mid_body_is_blamed_not_the_client() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let mut proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("idp.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            tweak: Some(|c| c.timeouts.idle = Duration::from_secs(11)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = proxy.client(Http::One);
+    let resp = client.get("https://idp.test/stall").send().await.unwrap();
+    assert!(
+        resp.bytes().await.is_err(),
+        "the cut body reaches the client as an error"
+    );
+    let exchange = proxy.exchange_for("/stall").await;
+    let error = exchange.error.as_ref().unwrap();
+    assert_eq!(error.side, FailureSide::Upstream, "{}", error.message);
+    assert!(error.message.contains("sent nothing"), "{}", error.message);
+    proxy.stop().await;
+}

@@ -252,7 +252,9 @@ impl PendingExchange {
 pub(crate) enum ResponseBody {
     Relayed {
         inner: Incoming,
-        observed: Option<Box<(Recorder, PendingExchange)>>,
+        /// The capture, the exchange to publish, and since when the upstream
+        /// has had nothing to give (to blame a stall on the right side).
+        observed: Option<Box<(Recorder, PendingExchange, Option<Instant>)>>,
     },
     /// A body the proxy made itself (error pages); already published.
     Synthetic(Option<Bytes>),
@@ -277,7 +279,7 @@ impl ResponseBody {
         let recorder = || limit.map_or_else(Recorder::counting_only, Recorder::new);
         ResponseBody::Relayed {
             inner,
-            observed: pending.map(|p| Box::new((recorder(), p))),
+            observed: pending.map(|p| Box::new((recorder(), p, None))),
         }
     }
 
@@ -285,7 +287,7 @@ impl ResponseBody {
         if let ResponseBody::Relayed { observed, .. } = self
             && let Some(boxed) = observed.take()
         {
-            let (recorder, pending) = *boxed;
+            let (recorder, pending, _) = *boxed;
             pending.finish_response(recorder, state, error);
         }
     }
@@ -304,10 +306,18 @@ impl Body for ResponseBody {
             ResponseBody::Relayed { inner, observed } => {
                 let polled = Pin::new(inner).poll_frame(cx);
                 match polled {
-                    Poll::Pending => Poll::Pending,
+                    Poll::Pending => {
+                        if let Some(obs) = observed.as_mut() {
+                            obs.2.get_or_insert_with(Instant::now);
+                        }
+                        Poll::Pending
+                    }
                     Poll::Ready(Some(Ok(frame))) => {
-                        if let (Some(data), Some(obs)) = (frame.data_ref(), observed.as_mut()) {
-                            obs.0.push(data);
+                        if let Some(obs) = observed.as_mut() {
+                            obs.2 = None;
+                            if let Some(data) = frame.data_ref() {
+                                obs.0.push(data);
+                            }
                         }
                         Poll::Ready(Some(Ok(frame)))
                     }
@@ -362,12 +372,32 @@ impl Body for ResponseBody {
     }
 }
 
+/// An upstream silent for this long when the body is dropped is blamed for
+/// the cut, rather than the client.
+const STALL_BLAME: Duration = Duration::from_secs(10);
+
 impl Drop for ResponseBody {
     fn drop(&mut self) {
         let ended = self.is_end_stream();
-        let error = (!ended).then(|| ExchangeError {
-            side: FailureSide::Client,
-            message: "the client went away before the response body was complete".into(),
+        let stalled_for = match self {
+            ResponseBody::Relayed {
+                observed: Some(obs),
+                ..
+            } => obs.2.map(|since| since.elapsed()),
+            _ => None,
+        };
+        let error = (!ended).then(|| match stalled_for {
+            Some(silent) if silent >= STALL_BLAME => ExchangeError {
+                side: FailureSide::Upstream,
+                message: format!(
+                    "the upstream sent nothing for {} s mid-body, and the connection was closed",
+                    silent.as_secs()
+                ),
+            },
+            _ => ExchangeError {
+                side: FailureSide::Client,
+                message: "the client went away before the response body was complete".into(),
+            },
         });
         let state = if ended {
             CaptureState::Complete

@@ -289,6 +289,17 @@ async fn route(
                 .body(BodyExt::boxed(StreamBody::new(stream)))
                 .unwrap()
         }
+        // Sends 1 KiB of a 1 MiB body, then nothing, forever.
+        "/stall" => {
+            let stream = futures_util::stream::iter(vec![Ok::<_, io::Error>(Frame::data(
+                Bytes::from(vec![1u8; 1024]),
+            ))])
+            .chain(futures_util::stream::pending());
+            Response::builder()
+                .header("content-length", (1024 * 1024).to_string())
+                .body(BodyExt::boxed(StreamBody::new(stream)))
+                .unwrap()
+        }
         "/slow" => {
             let ms: u64 = query_param(&req, "ms")
                 .and_then(|v| v.parse().ok())
