@@ -20,8 +20,11 @@ use super::error::{UpstreamError, describe_tls};
 use crate::config::{ConnectTo, Timeouts};
 use crate::tls::{AlpnOffer, Protocol, UpstreamTls};
 
-/// Idle HTTP/1.1 connections kept per pool key.
-const MAX_IDLE_PER_KEY: usize = 32;
+/// HTTP/1.1 connections kept per pool key. Connections still reading a body
+/// are in the list too, so this must exceed the concurrency one client
+/// drives at a host (browsers open 6, load tests 50+); idle ones are swept
+/// after `pool_idle`.
+const MAX_IDLE_PER_KEY: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Scheme {
