@@ -413,23 +413,6 @@ impl Drop for ProxyProcess {
     }
 }
 
-fn client_config(ca_pem: &[u8], alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
-    Arc::new(config)
-}
-
 struct Report {
     rows: Vec<(String, String, String, String)>,
     json: BTreeMap<String, Value>,
@@ -550,14 +533,14 @@ async fn main() {
     let direct = Route {
         proxy: None,
         upstream: upstream.addr,
-        tls: client_config(ca.cert_pem.as_bytes(), &[b"h2", b"http/1.1"]),
-        tls_h1: client_config(ca.cert_pem.as_bytes(), &[b"http/1.1"]),
+        tls: support::client_config(ca.cert_pem.as_bytes(), &[b"h2", b"http/1.1"]),
+        tls_h1: support::client_config(ca.cert_pem.as_bytes(), &[b"http/1.1"]),
     };
     let through = Route {
         proxy: Some(proxy.addr),
         upstream: upstream.addr,
-        tls: client_config(&authlens_ca, &[b"h2", b"http/1.1"]),
-        tls_h1: client_config(&authlens_ca, &[b"http/1.1"]),
+        tls: support::client_config(&authlens_ca, &[b"h2", b"http/1.1"]),
+        tls_h1: support::client_config(&authlens_ca, &[b"http/1.1"]),
     };
     let mut report = Report {
         rows: Vec::new(),
@@ -982,8 +965,8 @@ async fn compare_with_mitmproxy(
     let mitm = Route {
         proxy: Some(addr),
         upstream,
-        tls: client_config(&mitm_ca, &[b"h2", b"http/1.1"]),
-        tls_h1: client_config(&mitm_ca, &[b"http/1.1"]),
+        tls: support::client_config(&mitm_ca, &[b"h2", b"http/1.1"]),
+        tls_h1: support::client_config(&mitm_ca, &[b"http/1.1"]),
     };
     let pid = child.id();
     let rss = || {

@@ -2,7 +2,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use authlens::exchange::{CaptureState, FailureSide};
@@ -13,25 +12,9 @@ use support::{Http, ProxyOptions, TestCa, TestProxy, pattern_bytes, sha256_hex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The proxy with `idp.test:443` routed to a trusted TLS upstream.
-async fn setup() -> (TestCa, TestUpstream, TestProxy) {
-    let ca = TestCa::new();
-    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
-    let proxy = TestProxy::start(
-        &ca,
-        ProxyOptions {
-            routes: vec![("idp.test".into(), 443, upstream.addr)],
-            trust_test_ca: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    (ca, upstream, proxy)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_get_and_post_over_http1_and_http2_with_mirrored_alpn() {
-    let (_ca, _upstream, mut proxy) = setup().await;
+    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
     for (http, want_version, want_alpn) in [
         (Http::One, "HTTP/1.1", "http/1.1"),
         (Http::Two, "HTTP/2.0", "h2"),
@@ -150,7 +133,7 @@ async fn upload(client: &reqwest::Client, n: usize, chunked: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_arrive_byte_identical_both_ways() {
-    let (_ca, _upstream, proxy) = setup().await;
+    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
     for http in [Http::One, Http::Two] {
         let client = proxy.client(http);
         for n in [0, 1024 * 1024, 64 * 1024 * 1024] {
@@ -165,7 +148,7 @@ async fn bodies_arrive_byte_identical_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bodies_are_captured_only_up_to_the_cap() {
-    let (_ca, _upstream, mut proxy) = setup().await;
+    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
     let client = proxy.client(Http::One);
     download(&client, 3 * 1024 * 1024, true).await;
     let exchange = proxy.exchange_for("/bytes").await;
@@ -308,7 +291,7 @@ async fn upstream_failures_are_explained_and_the_proxy_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_connections_to_one_host_mint_once() {
-    let (_ca, _upstream, proxy) = setup().await;
+    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
     let before = proxy.ca.minted_count();
     let mut tasks = Vec::new();
     for _ in 0..16 {
@@ -332,6 +315,10 @@ async fn concurrent_first_connections_to_one_host_mint_once() {
     proxy.stop().await;
 }
 
+fn client_tls(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    tokio_rustls::TlsConnector::from(support::client_config(ca_pem.as_bytes(), alpn))
+}
+
 /// Opens a CONNECT tunnel by hand and returns the raw stream.
 async fn connect_tunnel(proxy: &TestProxy, authority: &str) -> (TcpStream, String) {
     let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
@@ -349,26 +336,9 @@ async fn connect_tunnel(proxy: &TestProxy, authority: &str) -> (TcpStream, Strin
     (tcp, String::from_utf8_lossy(&head).into_owned())
 }
 
-fn client_tls(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_echo_through_an_intercepted_tunnel() {
-    let (_ca, _upstream, mut proxy) = setup().await;
+    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
     let (tcp, head) = connect_tunnel(&proxy, "idp.test:443").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let tls = client_tls(&proxy.ca_pem, &[b"http/1.1"])
@@ -531,7 +501,7 @@ async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_in_flight_exchanges_finish() {
-    let (_ca, _upstream, mut proxy) = setup().await;
+    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
     let client = proxy.client(Http::One);
     let slow = tokio::spawn({
         let client = client.clone();
@@ -610,7 +580,7 @@ async fn wrong_name_dns_failure_and_timeout_are_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_connections_are_reused_across_requests() {
-    let (_ca, upstream, proxy) = setup().await;
+    let (_ca, upstream, proxy) = support::proxied_upstream().await;
     for http in [Http::One, Http::Two] {
         let client = proxy.client(http);
         for _ in 0..20 {
@@ -674,7 +644,7 @@ async fn an_h2_only_client_is_translated_to_an_http1_only_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_gives_up_early_still_leaves_an_exchange() {
-    let (_ca, _upstream, mut proxy) = setup().await;
+    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
     let client = proxy.client(Http::One);
     let request = client.get("https://idp.test/slow?ms=3000").send();
     let _ = tokio::time::timeout(Duration::from_millis(500), request).await;

@@ -6,25 +6,9 @@ mod support;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use support::upstream::{TestUpstream, Tls};
-use support::{Http, ProxyOptions, TestCa, TestProxy, pattern_bytes, sha256_hex};
+use support::{Http, TestProxy, pattern_bytes, sha256_hex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-async fn setup() -> (TestCa, TestUpstream, TestProxy) {
-    let ca = TestCa::new();
-    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
-    let proxy = TestProxy::start(
-        &ca,
-        ProxyOptions {
-            routes: vec![("idp.test".into(), 443, upstream.addr)],
-            trust_test_ca: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    (ca, upstream, proxy)
-}
 
 /// A size between 0 and 8 MiB, log-uniform so most bodies are small.
 fn body_size(seed: u64) -> usize {
@@ -43,7 +27,7 @@ fn body_size(seed: u64) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_random_bodies_arrive_byte_identical() {
-    let (_ca, _upstream, proxy) = setup().await;
+    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
     let clients = [proxy.client(Http::One), proxy.client(Http::Two)];
     let jobs = (0..240u64).map(|i| {
         let client = clients[(i % 2) as usize].clone();
@@ -98,7 +82,7 @@ fn open_fds() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_leave_no_connection_or_task_behind() {
-    let (_ca, _upstream, proxy) = setup().await;
+    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
     let metrics = tokio::runtime::Handle::current().metrics();
     // Warm up: one of everything, so lazily-created state is in the baseline.
     let client = proxy.client(Http::One);
@@ -213,7 +197,7 @@ async fn exchange_raw(proxy: &TestProxy, bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_never_affects_other_connections() {
-    let (_ca, _upstream, proxy) = setup().await;
+    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
     let huge_header = format!(
         "GET http://idp.test/ HTTP/1.1\r\nHost: idp.test\r\nX-Big: {}\r\n\r\n",
         "a".repeat(1_000_000)

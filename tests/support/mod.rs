@@ -22,6 +22,7 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::sync::broadcast;
+use upstream::{TestUpstream, Tls};
 
 /// A throw-away CA for test upstream servers (not the proxy's CA).
 pub struct TestCa {
@@ -217,4 +218,39 @@ pub fn pattern_bytes(seed: u64, len: usize) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// A rustls client configuration trusting the CA(s) in `ca_pem`, offering `alpn`.
+pub fn client_config(ca_pem: &[u8], alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// The proxy with `idp.test:443` routed to a trusted TLS upstream serving
+/// the test routes.
+pub async fn proxied_upstream() -> (TestCa, TestUpstream, TestProxy) {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("idp.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    (ca, upstream, proxy)
 }
