@@ -402,7 +402,10 @@ impl Upstream {
         }
         let own = self.own_addr.ip();
         addr.ip() == own
-            || (own.is_unspecified() && (addr.ip().is_loopback() || addr.ip().is_unspecified()))
+            || (own.is_unspecified()
+                && (addr.ip().is_loopback()
+                    || addr.ip().is_unspecified()
+                    || is_local_address(addr.ip())))
             || (own.is_loopback() && addr.ip().is_unspecified())
     }
 
@@ -516,6 +519,12 @@ impl Upstream {
     }
 }
 
+/// True when `ip` belongs to this machine (a LAN address of ours, say):
+/// only a local address can be bound. Nothing is sent.
+fn is_local_address(ip: std::net::IpAddr) -> bool {
+    std::net::UdpSocket::bind((ip, 0)).is_ok()
+}
+
 fn describe_hyper(e: &hyper::Error) -> String {
     use std::error::Error as _;
     let mut text = e.to_string();
@@ -526,4 +535,16 @@ fn describe_hyper(e: &hyper::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_addresses_are_recognised_without_sending_anything() {
+        assert!(is_local_address("127.0.0.1".parse().unwrap()));
+        // TEST-NET-1 (RFC 5737) is never assigned to a machine.
+        assert!(!is_local_address("192.0.2.1".parse().unwrap()));
+    }
 }
