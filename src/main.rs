@@ -642,6 +642,12 @@ async fn join_or_start(
                 "authlens: using the proxy running at http://{addr} (its live log is where it runs), CA {}",
                 ca.cert_path().display()
             );
+            if output.json.is_some() || output.har.is_some() {
+                eprintln!(
+                    "authlens: warning: --json and --har apply only to a proxy started here; \
+                     the running proxy keeps its own outputs (pass them where it was started)"
+                );
+            }
             Ok(Joined {
                 addr,
                 ca: Arc::new(ca),
