@@ -1,0 +1,236 @@
+//! A real browser signs in through the proxy: headless Chromium, started by
+//! `authlens browser`, opens the mock Entra ID's /authorize with
+//! `response_mode=form_post`; the IdP's page auto-submits the code to the
+//! app's loopback callback; the test (playing the app) redeems it. The
+//! analysis must pair all legs and find nothing wrong.
+
+mod support;
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use authlens::config::ConnectTo;
+use authlens::oauth::AnalyzerConfig;
+use authlens::output::json_lines;
+use authlens::pipeline::Analysis;
+use bytes::Bytes;
+use http::Response;
+use serde_json::Value;
+use support::lab::{IDP, PUBLIC_CLIENT};
+use support::mock_idp::MockIdp;
+use support::upstream::{Handler, TestUpstream, Tls};
+use support::{ProxyOptions, TestCa, TestProxy};
+use tokio_util::sync::CancellationToken;
+
+fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
+    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|b| on_path(b))
+    else {
+        if std::env::var_os("CI").is_some() {
+            panic!("Chromium is missing in CI (.ci/run installs it)");
+        }
+        eprintln!("\n!!!!!!!! SKIPPED: real-browser sign-in: no Chromium on PATH !!!!!!!!\n");
+        return;
+    };
+
+    let ca = TestCa::new();
+    let idp = Arc::new(MockIdp::new(MockIdp::default_config()));
+    let tenant = idp.config().tenant.clone();
+    let idp_server = {
+        let idp = idp.clone();
+        let handler: Handler = Arc::new(move |req| idp.handle(req));
+        TestUpstream::start_with(&ca, Tls::names(&[IDP]), handler).await
+    };
+    // The app's loopback callback: keeps what the browser posted to it.
+    let posted: Arc<Mutex<Option<String>>> = Arc::default();
+    let callback = {
+        let posted = posted.clone();
+        let handler: Handler = Arc::new(move |req| {
+            if req.method() == http::Method::POST {
+                *posted.lock().unwrap() = Some(String::from_utf8_lossy(req.body()).into_owned());
+            }
+            Response::builder()
+                .header("content-type", "text/html")
+                .body(Bytes::from_static(
+                    b"<html><body><p id=done>signed in</p></body></html>",
+                ))
+                .unwrap()
+        });
+        TestUpstream::start_with(&ca, Tls::None, handler).await
+    };
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![
+                (IDP.into(), 443, idp_server.addr),
+                ("127.0.0.1".into(), callback.addr.port(), callback.addr),
+            ],
+            trust_test_ca: true,
+            // Chromium's own background requests go to a closed loopback
+            // port: nothing is resolved or sent off this machine.
+            tweak: Some(|config| {
+                config.connect_to.push(ConnectTo {
+                    host: None,
+                    port: None,
+                    to_host: "127.0.0.1".into(),
+                    to_port: 9,
+                })
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let stop = CancellationToken::new();
+    let analysis = Analysis::spawn(
+        proxy.exchanges.resubscribe(),
+        AnalyzerConfig::default(),
+        stop.clone(),
+    );
+    let mut events = analysis.subscribe();
+
+    let redirect_uri = format!("http://127.0.0.1:{}/callback", callback.addr.port());
+    let authorize = reqwest::Url::parse_with_params(
+        &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", PUBLIC_CLIENT),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("scope", "openid profile"),
+            ("state", "browser-state"),
+            ("nonce", "browser-nonce"),
+            ("response_mode", "form_post"),
+            ("code_challenge", support::lab::CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authlens"));
+    command
+        .arg("browser")
+        .arg("--proxy")
+        .arg(proxy.addr.to_string())
+        .arg("--certs")
+        .arg(proxy.certs.as_ref().unwrap().path())
+        .arg("--browser")
+        .arg(&browser)
+        .arg(authorize.as_str())
+        .args([
+            "--",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            // Let the form_post page's script submit before the DOM is dumped.
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the browser finishes within 2 minutes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+
+    // The browser carried the code to the callback by POST (form_post).
+    let body =
+        posted.lock().unwrap().clone().unwrap_or_else(|| {
+            panic!("the callback got no POST; dom:\n{stdout}\nstderr:\n{stderr}")
+        });
+    let code = url_param(&body, "code").expect("the POST carries a code");
+    assert_eq!(url_param(&body, "state").as_deref(), Some("browser-state"));
+
+    // The app redeems it through the proxy.
+    let app = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(proxy.ca_pem.as_bytes()).unwrap())
+        .tls_built_in_root_certs(false)
+        .build()
+        .unwrap();
+    let resp = app
+        .post(format!("https://{IDP}/{tenant}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("client_id", PUBLIC_CLIENT),
+            ("code_verifier", support::lab::VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let mut lines: Vec<Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !lines.iter().any(|l| l["type"] == "verdict") {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no verdict; events so far: {lines:#?}"))
+            .unwrap();
+        lines.push(serde_json::from_str(&json_lines::to_line(&event)).unwrap());
+    }
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["type"].as_str()).collect();
+    for kind in ["authorize", "code", "token", "token-response", "verdict"] {
+        assert!(kinds.contains(&kind), "{kind} missing: {lines:#?}");
+    }
+    let problems: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "finding" && l["severity"] != "info")
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "a clean browser sign-in: {problems:#?}"
+    );
+    let attempts: std::collections::BTreeSet<String> = lines
+        .iter()
+        .filter(|l| l["type"] != "finding")
+        .map(|l| l["attempt"].to_string())
+        .collect();
+    assert_eq!(attempts.len(), 1, "every leg on one attempt: {lines:#?}");
+    let text = lines
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!text.contains(&code), "the code leaked");
+
+    // The loopback callback itself went through the proxy (Chrome bypasses
+    // proxies for loopback unless told `<-loopback>`).
+    let mut proxy = proxy;
+    let callback_seen = proxy.exchange_for("/callback").await;
+    assert_eq!(callback_seen.request.method, "POST");
+
+    stop.cancel();
+    analysis.finish().await;
+    proxy.stop().await;
+}
+
+fn url_param(form: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(&format!("x:?{form}"))
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
