@@ -27,7 +27,6 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use support::lab::{IDP, authorize_params, token_form};
-use support::mock_idp::MockIdp;
 use support::upstream::{TestUpstream, Tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -509,16 +508,7 @@ async fn main() {
 
     let ca = support::TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::names(&["bench.test", "*.bench.test"])).await;
-    let idp = Arc::new(MockIdp::new(MockIdp::default_config()));
-    let idp_server = {
-        let idp = idp.clone();
-        TestUpstream::start_with(
-            &ca,
-            Tls::names(&[IDP]),
-            Arc::new(move |req| idp.handle(req)),
-        )
-        .await
-    };
+    let (idp, idp_server) = support::lab::default_mock_idp(&ca).await;
     let certs = tempfile::tempdir().unwrap();
     let json_path = certs.path().join("findings.jsonl");
     let proxy = ProxyProcess::start(

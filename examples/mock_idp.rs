@@ -7,27 +7,24 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
-
 use support::mock_idp::MockIdp;
-use support::upstream::{Handler, TestUpstream, Tls};
 
 #[tokio::main]
 async fn main() {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .map(|p| p.parse().expect("PORT must be a number"))
-        .unwrap_or(8443);
-    let ca = support::TestCa::new();
-    let idp = Arc::new(MockIdp::new(MockIdp::default_config()));
-    let handler: Handler = {
-        let idp = idp.clone();
-        Arc::new(move |req| idp.handle(req))
+    let port: u16 = match std::env::args().nth(1).map(|p| p.parse()) {
+        None => 8443,
+        Some(Ok(port)) => port,
+        Some(Err(_)) => {
+            eprintln!(
+                "usage: cargo run --example mock_idp [-- PORT]  (PORT is a number, default 8443)"
+            );
+            std::process::exit(2);
+        }
     };
-    let server = TestUpstream::start_with_addr(
+    let ca = support::TestCa::new();
+    let (idp, server) = support::lab::serve_mock_idp(
         &ca,
-        Tls::names(&["login.microsoftonline.com"]),
-        handler,
+        MockIdp::default_config(),
         ([127, 0, 0, 1], port).into(),
     )
     .await;

@@ -10,7 +10,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authlens::config::ConnectTo;
 use authlens::oauth::AnalyzerConfig;
 use authlens::output::json_lines;
 use authlens::pipeline::Analysis;
@@ -18,26 +17,13 @@ use bytes::Bytes;
 use http::Response;
 use serde_json::Value;
 use support::lab::{IDP, PUBLIC_CLIENT};
-use support::mock_idp::MockIdp;
 use support::upstream::{Handler, TestUpstream, Tls};
 use support::{ProxyOptions, TestCa, TestProxy};
 use tokio_util::sync::CancellationToken;
 
-fn on_path(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
-    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|b| on_path(b))
-    else {
+    let Some(browser) = support::chromium() else {
         if std::env::var_os("CI").is_some() {
             panic!("Chromium is missing in CI (.ci/run installs it)");
         }
@@ -46,13 +32,8 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
     };
 
     let ca = TestCa::new();
-    let idp = Arc::new(MockIdp::new(MockIdp::default_config()));
+    let (idp, idp_server) = support::lab::default_mock_idp(&ca).await;
     let tenant = idp.config().tenant.clone();
-    let idp_server = {
-        let idp = idp.clone();
-        let handler: Handler = Arc::new(move |req| idp.handle(req));
-        TestUpstream::start_with(&ca, Tls::names(&[IDP]), handler).await
-    };
     // The app's loopback callback: keeps what the browser posted to it.
     let posted: Arc<Mutex<Option<String>>> = Arc::default();
     let callback = {
@@ -78,16 +59,7 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
                 ("127.0.0.1".into(), callback.addr.port(), callback.addr),
             ],
             trust_test_ca: true,
-            // Chromium's own background requests go to a closed loopback
-            // port: nothing is resolved or sent off this machine.
-            tweak: Some(|config| {
-                config.connect_to.push(ConnectTo {
-                    host: None,
-                    port: None,
-                    to_host: "127.0.0.1".into(),
-                    to_port: 9,
-                })
-            }),
+            tweak: Some(support::send_unrouted_hosts_nowhere),
             ..Default::default()
         },
     )
@@ -127,22 +99,10 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
         .arg("--browser")
         .arg(&browser)
         .arg(authorize.as_str())
-        .args([
-            "--",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            // Let the form_post page's script submit before the DOM is dumped.
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-        ])
+        .arg("--")
+        .args(support::HEADLESS_CHROMIUM)
+        // Let the form_post page's script submit before the DOM is dumped.
+        .args(["--virtual-time-budget=10000", "--dump-dom"])
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(120), command.output())

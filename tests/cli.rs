@@ -5,23 +5,15 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use support::lab::{IDP, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, token_form};
-use support::mock_idp::MockIdp;
-use support::upstream::{Handler, TestUpstream, Tls};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_logs_writes_json_lines_and_exits_cleanly_on_sigterm() {
     let ca = support::TestCa::new();
-    let idp = Arc::new(MockIdp::new(MockIdp::default_config()));
+    let (idp, server) = support::lab::default_mock_idp(&ca).await;
     let tenant = idp.config().tenant.clone();
-    let handler: Handler = {
-        let idp = idp.clone();
-        Arc::new(move |req| idp.handle(req))
-    };
-    let server = TestUpstream::start_with(&ca, Tls::names(&[IDP]), handler).await;
     let work = tempfile::tempdir().unwrap();
     let json_path = work.path().join("signins.jsonl");
 

@@ -14,7 +14,6 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authlens::config::ConnectTo;
 use bytes::Bytes;
 use http::Response;
 use support::upstream::{Handler, TestUpstream, Tls};
@@ -55,14 +54,7 @@ impl Rig {
                 // Anything else a client sends (Chromium's own background
                 // requests) goes to a closed loopback port: nothing is
                 // resolved or sent off this machine.
-                tweak: Some(|config| {
-                    config.connect_to.push(ConnectTo {
-                        host: None,
-                        port: None,
-                        to_host: "127.0.0.1".into(),
-                        to_port: 9,
-                    })
-                }),
+                tweak: Some(support::send_unrouted_hosts_nowhere),
                 ..Default::default()
             },
         )
@@ -109,6 +101,19 @@ impl Rig {
 
     /// Waits until the proxy has seen every URL in `urls` (in any order,
     /// other exchanges skipped) and returns their response statuses.
+    /// The client ran cleanly, printed the upstream's answer once per URL,
+    /// and the proxy saw every URL answered 200.
+    async fn assert_fetched_through_proxy(&mut self, out: &Output, urls: &[String]) {
+        assert!(out.status.success(), "{}", describe(out));
+        assert_eq!(
+            text(&out.stdout).matches(HELLO).count(),
+            urls.len(),
+            "{}",
+            describe(out)
+        );
+        assert_eq!(self.saw(urls).await, vec![200; urls.len()]);
+    }
+
     async fn saw(&mut self, urls: &[String]) -> Vec<u16> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let mut statuses = vec![None; urls.len()];
@@ -221,14 +226,6 @@ fn describe(out: &Output) -> String {
     )
 }
 
-/// The program's path when it is on PATH.
-fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
 fn skip(what: &str, why: &str) {
     // CI installs curl and Chromium itself: a missing one there is a failure.
     if std::env::var_os("CI").is_some() && (what.contains("curl") || what.contains("Chromium")) {
@@ -239,7 +236,7 @@ fn skip(what: &str, why: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_goes_through_the_proxy_for_https_and_loopback() {
-    if on_path("curl").is_none() {
+    if support::on_path("curl").is_none() {
         return skip("curl", "curl is not installed (CI installs it)");
     }
     let mut rig = Rig::start().await;
@@ -249,14 +246,7 @@ async fn curl_goes_through_the_proxy_for_https_and_loopback() {
         &["-sS", "--fail", "--max-time", "120", &urls[0], &urls[1]],
     ))
     .await;
-    assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(
-        text(&out.stdout).matches(HELLO).count(),
-        2,
-        "{}",
-        describe(&out)
-    );
-    assert_eq!(rig.saw(&urls).await, [200, 200]);
+    rig.assert_fetched_through_proxy(&out, &urls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +294,7 @@ async fn run_exits_with_the_commands_status() {
     );
 
     // Something curl reports as a failure is the command's failure.
-    if on_path("curl").is_some() {
+    if support::on_path("curl").is_some() {
         let url = format!("https://{APP}/no-such-route");
         let out = output(rig.run("curl", &["-sS", "--fail", &url])).await;
         assert_eq!(out.status.code(), Some(22), "{}", describe(&out));
@@ -313,7 +303,7 @@ async fn run_exits_with_the_commands_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_starts_a_proxy_for_the_command_when_none_is_running() {
-    if on_path("curl").is_none() {
+    if support::on_path("curl").is_none() {
         return skip("curl", "curl is not installed (CI installs it)");
     }
     let ca = TestCa::new();
@@ -380,7 +370,7 @@ async fn run_starts_a_proxy_for_the_command_when_none_is_running() {
 
 /// A venv with `requests`, made once per target directory.
 fn python_with_requests() -> Result<PathBuf, String> {
-    let python = on_path("python3").ok_or("python3 is not installed")?;
+    let python = support::on_path("python3").ok_or("python3 is not installed")?;
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("authlens-requests-venv");
     let venv_python = venv.join("bin").join("python");
     let has_requests = |p: &Path| {
@@ -438,19 +428,12 @@ async fn python_requests_goes_through_the_proxy() {
                       r.raise_for_status()\n    \
                       print(r.text)\n";
     let out = output(rig.run(&python, &["-c", script, &urls[0], &urls[1]])).await;
-    assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(
-        text(&out.stdout).matches(HELLO).count(),
-        2,
-        "{}",
-        describe(&out)
-    );
-    assert_eq!(rig.saw(&urls).await, [200, 200]);
+    rig.assert_fetched_through_proxy(&out, &urls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_fetch_and_https_go_through_the_proxy() {
-    let Some(node) = on_path("node") else {
+    let Some(node) = support::on_path("node") else {
         return skip("Node.js", "node is not installed");
     };
     let version = Command::new(&node).arg("--version").output().unwrap();
@@ -489,19 +472,12 @@ const get = (mod, url) => new Promise((resolve, reject) => {
         &["-e", script, &urls[0], &urls[1], &urls[2], &urls[3]],
     ))
     .await;
-    assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(
-        text(&out.stdout).matches(HELLO).count(),
-        4,
-        "{}",
-        describe(&out)
-    );
-    assert_eq!(rig.saw(&urls).await, [200, 200, 200, 200]);
+    rig.assert_fetched_through_proxy(&out, &urls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_http_client_goes_through_the_proxy() {
-    let (Some(javac), Some(java)) = (on_path("javac"), on_path("java")) else {
+    let (Some(javac), Some(java)) = (support::on_path("javac"), support::on_path("java")) else {
         return skip("Java HttpClient", "no JDK (javac and java) on PATH");
     };
     let work = tempfile::tempdir().unwrap();
@@ -548,22 +524,12 @@ public class Main {
     let urls = [rig.tls_url("java"), rig.loopback_url("java")];
     let classes = work.path().to_string_lossy().into_owned();
     let out = output(rig.run(&java, &["-cp", &classes, "Main", &urls[0], &urls[1]])).await;
-    assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(
-        text(&out.stdout).matches(HELLO).count(),
-        2,
-        "{}",
-        describe(&out)
-    );
-    assert_eq!(rig.saw(&urls).await, [200, 200]);
+    rig.assert_fetched_through_proxy(&out, &urls).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy() {
-    let browser = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|b| on_path(b));
-    let Some(browser) = browser else {
+    let Some(browser) = support::chromium() else {
         return skip(
             "authlens browser (Chromium)",
             "no Chromium on PATH (CI installs chromium)",
@@ -610,20 +576,9 @@ async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy()
         .arg(&browser)
         .arg("--browser-output")
         .arg(&login_url)
-        .args([
-            "--",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--dump-dom",
-        ]);
+        .arg("--")
+        .args(support::HEADLESS_CHROMIUM)
+        .arg("--dump-dom");
     let out = output(command).await;
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
@@ -766,7 +721,7 @@ fn ca_shows_exports_explains_and_regenerates_only_when_confirmed() {
 /// a trusted certificate entry.
 #[test]
 fn keytool_reads_the_exported_trust_store() {
-    let Some(keytool) = on_path("keytool") else {
+    let Some(keytool) = support::on_path("keytool") else {
         return skip("keytool", "no JDK on PATH");
     };
     let work = tempfile::tempdir().unwrap();

@@ -7,7 +7,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 
 use authlens::har::{self, AnalyzeOptions, ReadOptions};
 use authlens::oauth::AnalyzerConfig;
@@ -331,26 +330,9 @@ async fn record(show_secrets: bool, dir: &Path) -> (Vec<Value>, Vec<String>, Pat
     live.extend(lab.lines_until_verdict().await);
 
     // form_post, then a redirect_uri with a trailing slash.
-    let url = reqwest::Url::parse_with_params(
-        &lab.endpoint(&tenant, "authorize"),
-        authorize_params("st-h2", &[("response_mode", "form_post")]),
-    )
-    .unwrap();
-    let html = lab
-        .client
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let code = html
-        .split("name=\"code\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
+    let code = lab
+        .authorize_form_post(&tenant, &authorize_params("st-h2", &[]))
+        .await;
     secrets.push(code.clone());
     lab.client
         .post(WEB_REDIRECT)
@@ -557,17 +539,10 @@ fn entries_in(path: &Path) -> Result<usize, String> {
 async fn authlens_har_keeps_the_file_complete_while_proxying() {
     use std::io::BufRead as _;
     use support::lab::IDP;
-    use support::mock_idp::MockIdp;
-    use support::upstream::{Handler, TestUpstream, Tls};
 
     let ca = support::TestCa::new();
-    let idp = Arc::new(MockIdp::new(MockIdp::default_config()));
+    let (idp, server) = support::lab::default_mock_idp(&ca).await;
     let tenant = idp.config().tenant.clone();
-    let handler: Handler = {
-        let idp = idp.clone();
-        Arc::new(move |req| idp.handle(req))
-    };
-    let server = TestUpstream::start_with(&ca, Tls::names(&[IDP]), handler).await;
     let dir = tempfile::tempdir().unwrap();
     let har_path = dir.path().join("live.har");
     let certs = dir.path().join("certs");

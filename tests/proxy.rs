@@ -113,13 +113,7 @@ async fn download(client: &reqwest::Client, n: usize, chunked: bool) {
 async fn upload(client: &reqwest::Client, n: usize, chunked: bool) {
     let data = pattern_bytes(n as u64 + 7, n);
     let want = sha256_hex(&data);
-    let body = if chunked {
-        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-            data.chunks(100_000).map(|c| Ok(c.to_vec())).collect();
-        reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
-    } else {
-        reqwest::Body::from(data)
-    };
+    let body = support::request_body(data, chunked.then_some(100_000));
     let resp = client
         .post("https://idp.test/sink")
         .body(body)
@@ -442,18 +436,8 @@ async fn requests_to_the_proxy_itself_get_a_clear_4xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
-    let ca = TestCa::new();
-    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
-    let proxy = TestProxy::start(
-        &ca,
-        ProxyOptions {
-            routes: vec![("idp.test".into(), 443, upstream.addr)],
-            trust_test_ca: true,
-            tweak: Some(|c| c.timeouts.header_read = Duration::from_secs(1)),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (_ca, _upstream, proxy) =
+        support::proxied_upstream_with(|c| c.timeouts.header_read = Duration::from_secs(1)).await;
     // A malformed request line.
     let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
     tcp.write_all(b"NOT A REQUEST\r\n\r\n").await.unwrap();
@@ -733,18 +717,8 @@ async fn headers_are_rewritten_only_where_http_requires_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_upload_is_not_mistaken_for_a_silent_upstream() {
-    let ca = TestCa::new();
-    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
-    let proxy = TestProxy::start(
-        &ca,
-        ProxyOptions {
-            routes: vec![("idp.test".into(), 443, upstream.addr)],
-            trust_test_ca: true,
-            tweak: Some(|c| c.timeouts.response_head = Duration::from_secs(1)),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (_ca, _upstream, proxy) =
+        support::proxied_upstream_with(|c| c.timeouts.response_head = Duration::from_secs(1)).await;
     // The upload takes about 2.5 s, longer than the 1 s response-head timeout.
     let chunks = futures_util::stream::unfold(0u8, |i| async move {
         if i == 5 {
@@ -767,18 +741,8 @@ async fn a_slow_upload_is_not_mistaken_for_a_silent_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_stalls_mid_body_is_blamed_not_the_client() {
-    let ca = TestCa::new();
-    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
-    let mut proxy = TestProxy::start(
-        &ca,
-        ProxyOptions {
-            routes: vec![("idp.test".into(), 443, upstream.addr)],
-            trust_test_ca: true,
-            tweak: Some(|c| c.timeouts.idle = Duration::from_secs(11)),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (_ca, _upstream, mut proxy) =
+        support::proxied_upstream_with(|c| c.timeouts.idle = Duration::from_secs(11)).await;
     let client = proxy.client(Http::One);
     let resp = client.get("https://idp.test/stall").send().await.unwrap();
     assert!(

@@ -52,13 +52,7 @@ async fn hundreds_of_random_bodies_arrive_byte_identical() {
                 // Upload.
                 let data = pattern_bytes(i, n);
                 let want = sha256_hex(&data);
-                let body = if chunked {
-                    let parts: Vec<Result<Vec<u8>, std::io::Error>> =
-                        data.chunks(65_536).map(|c| Ok(c.to_vec())).collect();
-                    reqwest::Body::wrap_stream(futures_util::stream::iter(parts))
-                } else {
-                    reqwest::Body::from(data)
-                };
+                let body = support::request_body(data, chunked.then_some(65_536));
                 let resp = client
                     .post("https://idp.test/sink")
                     .body(body)

@@ -70,26 +70,9 @@ async fn form_post_and_fragment_modes_are_clean_too() {
     let mut lab = Lab::default().await;
     let tenant = lab.tenant();
     // form_post: the code arrives in an auto-submitting HTML form.
-    let url = reqwest::Url::parse_with_params(
-        &lab.endpoint(&tenant, "authorize"),
-        authorize_params("st-fp", &[("response_mode", "form_post")]),
-    )
-    .unwrap();
-    let html = lab
-        .client
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let code = html
-        .split("name=\"code\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("form_post page carries the code")
-        .to_string();
+    let code = lab
+        .authorize_form_post(&tenant, &authorize_params("st-fp", &[]))
+        .await;
     lab.client
         .post(WEB_REDIRECT)
         .form(&[("code", code.as_str()), ("state", "st-fp")])

@@ -38,15 +38,31 @@ pub struct Lab {
     _app_server: TestUpstream,
 }
 
+/// The mock IdP served over TLS as `login.microsoftonline.com` on
+/// `addr` (port 0 for any), with a certificate from `ca`.
+pub async fn serve_mock_idp(
+    ca: &TestCa,
+    config: MockIdpConfig,
+    addr: std::net::SocketAddr,
+) -> (Arc<MockIdp>, TestUpstream) {
+    let idp = Arc::new(MockIdp::new(config));
+    let handler: Handler = {
+        let idp = idp.clone();
+        Arc::new(move |req| idp.handle(req))
+    };
+    let server = TestUpstream::start_with_addr(ca, Tls::names(&[IDP]), handler, addr).await;
+    (idp, server)
+}
+
+/// [`serve_mock_idp`] with the default configuration on any loopback port.
+pub async fn default_mock_idp(ca: &TestCa) -> (Arc<MockIdp>, TestUpstream) {
+    serve_mock_idp(ca, MockIdp::default_config(), ([127, 0, 0, 1], 0).into()).await
+}
+
 impl Lab {
     pub async fn start(idp_config: MockIdpConfig, analyzer: AnalyzerConfig) -> Lab {
         let ca = TestCa::new();
-        let idp = Arc::new(MockIdp::new(idp_config));
-        let handler: Handler = {
-            let idp = idp.clone();
-            Arc::new(move |req| idp.handle(req))
-        };
-        let idp_server = TestUpstream::start_with(&ca, Tls::names(&[IDP]), handler).await;
+        let (idp, idp_server) = serve_mock_idp(&ca, idp_config, ([127, 0, 0, 1], 0).into()).await;
         let app: Handler = Arc::new(|_req| {
             Response::builder()
                 .header("content-type", "text/html")
@@ -152,6 +168,29 @@ impl Lab {
             .unwrap()
             .1
             .into_owned()
+    }
+
+    /// The browser's authorize request in form_post mode; returns the code
+    /// from the IdP's auto-submitting page (the test does not submit it).
+    pub async fn authorize_form_post(&self, tenant: &str, params: &[(&str, &str)]) -> String {
+        let mut params = params.to_vec();
+        params.push(("response_mode", "form_post"));
+        let url =
+            reqwest::Url::parse_with_params(&self.endpoint(tenant, "authorize"), &params).unwrap();
+        let html = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        html.split("name=\"code\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no code in the form_post page: {html}"))
+            .to_string()
     }
 
     /// The app's token request, form-encoded; returns the status and JSON.

@@ -241,6 +241,14 @@ pub fn client_config(ca_pem: &[u8], alpn: &[&[u8]]) -> Arc<rustls::ClientConfig>
 /// The proxy with `idp.test:443` routed to a trusted TLS upstream serving
 /// the test routes.
 pub async fn proxied_upstream() -> (TestCa, TestUpstream, TestProxy) {
+    proxied_upstream_with(|_| {}).await
+}
+
+/// [`proxied_upstream`] with the proxy configuration adjusted by `tweak`
+/// (shorter timeouts, say).
+pub async fn proxied_upstream_with(
+    tweak: fn(&mut ProxyConfig),
+) -> (TestCa, TestUpstream, TestProxy) {
     let ca = TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
     let proxy = TestProxy::start(
@@ -248,9 +256,65 @@ pub async fn proxied_upstream() -> (TestCa, TestUpstream, TestProxy) {
         ProxyOptions {
             routes: vec![("idp.test".into(), 443, upstream.addr)],
             trust_test_ca: true,
+            tweak: Some(tweak),
             ..Default::default()
         },
     )
     .await;
     (ca, upstream, proxy)
+}
+
+/// `data` as a request body: with a Content-Length, or streamed in
+/// `chunk`-sized pieces (chunked on HTTP/1.1) when `chunk` is given.
+pub fn request_body(data: Vec<u8>, chunk: Option<usize>) -> reqwest::Body {
+    match chunk {
+        None => reqwest::Body::from(data),
+        Some(size) => {
+            let parts: Vec<Result<Vec<u8>, std::io::Error>> =
+                data.chunks(size.max(1)).map(|c| Ok(c.to_vec())).collect();
+            reqwest::Body::wrap_stream(futures_util::stream::iter(parts))
+        }
+    }
+}
+
+/// The program's path when it is on PATH.
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Chromium or Chrome from PATH.
+pub fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|b| on_path(b))
+}
+
+/// Flags for a headless Chromium on a machine without internet (as root):
+/// without the background-networking ones it keeps trying Google's hosts.
+pub const HEADLESS_CHROMIUM: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+];
+
+/// A proxy tweak for browser tests: every host without its own route goes
+/// to a closed loopback port, so nothing a browser sends on its own is
+/// resolved or sent off this machine.
+pub fn send_unrouted_hosts_nowhere(config: &mut ProxyConfig) {
+    config.connect_to.push(ConnectTo {
+        host: None,
+        port: None,
+        to_host: "127.0.0.1".into(),
+        to_port: 9,
+    });
 }
