@@ -191,11 +191,9 @@ pub fn parse_pasted(text: &str) -> PastedError {
                 "error_description" if pasted.description.is_none() => {
                     pasted.description = Some(value)
                 }
-                "error_codes" => pasted.numbers.extend(
-                    value
-                        .split(|c: char| !c.is_ascii_digit())
-                        .filter_map(|n| n.parse::<u64>().ok()),
-                ),
+                "error_codes" => pasted
+                    .numbers
+                    .extend(catalogue::parse_error_numbers(&value)),
                 _ => {}
             }
         }
@@ -234,19 +232,7 @@ pub fn explain_response(text: &str) -> Vec<Explanation> {
         .iter()
         .map(|e| Explanation::found(&e.code, e))
         .collect();
-    let mut named: Vec<String> = pasted
-        .numbers
-        .iter()
-        .map(|n| format!("AADSTS{n}"))
-        .collect();
-    named.extend(
-        pasted
-            .description
-            .as_deref()
-            .map(catalogue::scan_codes)
-            .unwrap_or_default(),
-    );
-    for code in named {
+    for code in catalogue::named_codes(&pasted.numbers, pasted.description.as_deref()) {
         let known = catalogue::lookup(&code).is_some();
         let listed = out.iter().any(|e| e.query.eq_ignore_ascii_case(&code));
         if !known && !listed {

@@ -192,29 +192,26 @@ struct ReportArgs {
     code_lifetime: Option<std::time::Duration>,
 }
 
-/// True when stdout is a terminal that may be coloured.
-fn colour(no_color: bool) -> bool {
-    !no_color
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal()
-}
-
 /// `authlens analyze`: exit 0 without error findings, 1 with, 2 when an
 /// input (or the output) cannot be used.
 fn analyze(args: AnalyzeArgs) -> ExitCode {
     use authlens::har::{AnalyzeOptions, ReadOptions, analyze_files};
+    let json_to_stdout = args.json.as_deref() == Some(std::path::Path::new("-"));
     let options = AnalyzeOptions {
         analyzer: AnalyzerConfig {
             code_lifetime: args.code_lifetime,
             show_secrets: args.show_secrets,
             ..AnalyzerConfig::default()
         },
-        live: LiveLogOptions {
-            color: colour(args.no_color),
-            verbose: args.verbose,
+        // `--json -` owns stdout: the log then goes to stderr.
+        live: if json_to_stdout {
+            LiveLogOptions::for_stream(args.no_color, args.verbose, &std::io::stderr())
+        } else {
+            LiveLogOptions::for_stream(args.no_color, args.verbose, &std::io::stdout())
         },
+        // indicatif draws nothing when stderr is not a terminal.
         read: ReadOptions {
-            progress: std::io::stderr().is_terminal(),
+            progress: true,
             ..ReadOptions::default()
         },
     };
@@ -229,7 +226,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         },
         None => None,
     };
-    let mut log = std::io::stdout();
+    let mut log: Box<dyn std::io::Write> = if json_to_stdout {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
     let json = json.as_mut().map(|w| w.as_mut() as &mut dyn std::io::Write);
     match analyze_files(&args.files, &options, &mut log, json) {
         Ok(s) => {
@@ -341,10 +342,22 @@ struct OutputConfig {
     json: Option<PathBuf>,
     har: Option<PathBuf>,
     analyzer: AnalyzerConfig,
-    live: LiveLogOptions,
-    /// The live log goes to stderr (under `authlens run`, so the command's
-    /// stdout stays its own).
+    no_color: bool,
+    verbose: bool,
+    /// The live log goes to stderr (with `--json -`, or under `authlens run`,
+    /// so stdout stays the JSON's or the command's own).
     live_to_stderr: bool,
+}
+
+impl OutputConfig {
+    /// The live log's options, for the stream it goes to.
+    fn live(&self) -> LiveLogOptions {
+        if self.live_to_stderr {
+            LiveLogOptions::for_stream(self.no_color, self.verbose, &std::io::stderr())
+        } else {
+            LiveLogOptions::for_stream(self.no_color, self.verbose, &std::io::stdout())
+        }
+    }
 }
 
 impl ProxyArgs {
@@ -355,9 +368,6 @@ impl ProxyArgs {
         config.connect_to = self.connect_to;
         config.passthrough = self.passthrough;
         config.capture_limit = self.capture_limit;
-        let color = !self.no_color
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stdout().is_terminal();
         let json_to_stdout = self.json.as_deref() == Some(std::path::Path::new("-"));
         let output = OutputConfig {
             json: self.json,
@@ -367,10 +377,8 @@ impl ProxyArgs {
                 show_secrets: self.show_secrets,
                 ..AnalyzerConfig::default()
             },
-            live: LiveLogOptions {
-                color,
-                verbose: self.verbose,
-            },
+            no_color: self.no_color,
+            verbose: self.verbose,
             // `--json -` owns stdout: the live log moves to stderr so the
             // two streams never interleave.
             live_to_stderr: json_to_stdout,
@@ -503,11 +511,12 @@ async fn serve(
         ),
         None => None,
     };
+    let live = output.live();
     let analysis = Analysis::spawn(proxy.subscribe(), output.analyzer, stop.clone());
     let mut outlets = vec![if output.live_to_stderr {
-        pipeline::live_log_outlet(analysis.subscribe(), std::io::stderr(), output.live)
+        pipeline::live_log_outlet(analysis.subscribe(), std::io::stderr(), live)
     } else {
-        pipeline::live_log_outlet(analysis.subscribe(), std::io::stdout(), output.live)
+        pipeline::live_log_outlet(analysis.subscribe(), std::io::stdout(), live)
     }];
     match output.json.as_deref() {
         Some(path) if path == std::path::Path::new("-") => {
@@ -633,7 +642,6 @@ async fn join_or_start(
     settings: ProxyArgs,
     log_to_stderr: bool,
 ) -> anyhow::Result<Joined> {
-    let no_color = settings.no_color;
     let (config, mut output) = settings.into_config();
     match probe::choose(explicit, config.listen).await? {
         ProxyChoice::Running(addr) => {
@@ -665,9 +673,6 @@ async fn join_or_start(
             );
             if log_to_stderr {
                 output.live_to_stderr = true;
-                output.live.color = !no_color
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stderr().is_terminal();
             }
             let addr = probe::connectable(proxy.local_addr());
             let stop = CancellationToken::new();

@@ -388,17 +388,16 @@ fn explanations(md: &mut String, events: &[Value]) {
         }
         let error = e["error"].as_str();
         let description = e["error_description"].as_str();
-        let mut found: Vec<&'static catalogue::Entry> = e["error_codes"]
+        // The same lookup as the live `idp-error` finding and `explain`.
+        let numbers: Vec<u64> = e["error_codes"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .filter_map(catalogue::lookup)
+            .filter_map(|code| code.strip_prefix("AADSTS"))
+            .filter_map(|n| n.parse().ok())
             .collect();
-        if found.is_empty() && (error.is_some() || description.is_some()) {
-            found = catalogue::lookup_error_response(error, &[], description);
-        }
-        for entry in found {
+        for entry in catalogue::lookup_error_response(error, &numbers, description) {
             if !seen.contains(&entry.code.as_str()) {
                 seen.push(entry.code.as_str());
                 entries.push(entry);

@@ -642,3 +642,21 @@ async fn authlens_har_keeps_the_file_complete_while_proxying() {
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(log.contains("✔ signed in: tokens issued"), "{log}");
 }
+
+#[test]
+fn analyze_json_to_stdout_keeps_the_log_out_of_it() {
+    let browser = fixture("chrome-browser.har");
+    let app = fixture("firefox-app.har");
+    let out = authlens(&["analyze", path_str(&browser), path_str(&app), "--json", "-"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.trim().is_empty(), "JSON lines on stdout");
+    for line in stdout.lines() {
+        serde_json::from_str::<Value>(line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("authorize"),
+        "the live log went to stderr: {stderr}"
+    );
+}

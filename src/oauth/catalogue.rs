@@ -210,6 +210,30 @@ pub fn lookup_error_response(
     found
 }
 
+/// The numbers in an `error_codes` value, whatever its shape (`[70002, 54005]`
+/// from JSON, `70002,54005` from a form or a query).
+pub fn parse_error_numbers(text: &str) -> Vec<u64> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// Every code an error response names: its `error_codes` numbers (as
+/// `AADSTSn`), then codes written in the description, without duplicates;
+/// wrapper codes such as 70002 ("error validating credentials") go last so
+/// the specific cause comes first.
+pub fn named_codes(numbers: &[u64], description: Option<&str>) -> Vec<String> {
+    let mut codes: Vec<String> = numbers.iter().map(|n| format!("AADSTS{n}")).collect();
+    for code in description.map(scan_codes).unwrap_or_default() {
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    codes.dedup();
+    codes.sort_by_key(|c| WRAPPER_CODES.contains(&c.as_str()));
+    codes
+}
+
 /// The `AADSTSnnn` and `AADB2Cnnn` codes written in a text, in order of
 /// appearance, without duplicates, upper-cased (`AADSTS54005`). The prefix is
 /// matched in any case; a prefix not followed by a digit is ignored.
@@ -328,6 +352,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn error_numbers_and_named_codes_put_the_specific_cause_first() {
+        assert_eq!(parse_error_numbers("[70002, 54005]"), vec![70002, 54005]);
+        assert_eq!(parse_error_numbers("70002,54005"), vec![70002, 54005]);
+        assert!(parse_error_numbers("none").is_empty());
+        assert_eq!(
+            named_codes(
+                &[70002, 54005],
+                Some("AADSTS54005: already redeemed. AADB2C90088: other policy")
+            ),
+            vec!["AADSTS54005", "AADB2C90088", "AADSTS70002"]
+        );
+        assert!(named_codes(&[], None).is_empty());
+    }
+
     use super::*;
 
     /// Every AADSTS number named in OAUTH.md section 5 (older numbers are aliases).

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, Method, Uri, header};
 
-use super::catalogue::scan_codes;
+use super::catalogue::{self, scan_codes};
 use super::form_post::parse_form;
 use super::params::{Params, decode_component};
 use super::provider::{Endpoint, EndpointKind, KnownEndpoints};
@@ -441,27 +441,10 @@ impl TokenResponse {
         let text = |k: &str| params.get(k).map(str::to_owned);
         let error_numbers = params
             .get("error_codes")
-            .map(|v| {
-                v.split(|c: char| !c.is_ascii_digit())
-                    .filter_map(|n| n.parse().ok())
-                    .collect::<Vec<u64>>()
-            })
+            .map(catalogue::parse_error_numbers)
             .unwrap_or_default();
         let error_description = text("error_description");
-        let mut error_codes: Vec<String> = error_description
-            .as_deref()
-            .map(scan_codes)
-            .unwrap_or_default();
-        for n in &error_numbers {
-            let code = format!("AADSTS{n}");
-            if !error_codes.contains(&code) {
-                error_codes.push(code);
-            }
-        }
-        // Legacy responses wrap the real cause in 70002 ("error validating credentials").
-        if error_codes.len() > 1 {
-            error_codes.sort_by_key(|c| c == "AADSTS70002");
-        }
+        let error_codes = catalogue::named_codes(&error_numbers, error_description.as_deref());
         TokenResponse {
             status: resp.status.as_u16(),
             error: text("error"),

@@ -23,6 +23,19 @@ pub struct LiveLogOptions {
     pub verbose: bool,
 }
 
+impl LiveLogOptions {
+    /// Options for a log written to `stream`: colour only when that stream is
+    /// a terminal, `no_color` is not set and `NO_COLOR` is absent or empty.
+    pub fn for_stream(no_color: bool, verbose: bool, stream: &impl std::io::IsTerminal) -> Self {
+        LiveLogOptions {
+            color: !no_color
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && stream.is_terminal(),
+            verbose,
+        }
+    }
+}
+
 /// The lines for one event.
 pub fn render(event: &Event, options: LiveLogOptions) -> Vec<String> {
     let paint = Paint(options.color);
