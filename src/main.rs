@@ -235,8 +235,16 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     match analyze_files(&args.files, &options, &mut log, json) {
         Ok(s) => {
             eprintln!(
-                "authlens: {} exchange(s), {} sign-in attempt(s), {} error(s), {} warning(s)",
-                s.exchanges, s.attempts, s.errors, s.warnings
+                "authlens: {} exchange(s), {} sign-in attempt(s), {} error(s), {} warning(s){}",
+                s.exchanges,
+                s.attempts,
+                s.errors,
+                s.warnings,
+                if s.skipped > 0 {
+                    format!(", {} non-HTTP entr(ies) skipped (data:, blob:)", s.skipped)
+                } else {
+                    String::new()
+                }
             );
             if s.errors > 0 {
                 ExitCode::from(1)
@@ -737,7 +745,7 @@ async fn browser(args: BrowserArgs) -> anyhow::Result<ExitCode> {
     let program = match args.browser {
         Some(path) => path,
         None => browser::find(std::env::var_os("PATH").as_deref())
-            .ok_or_else(|| anyhow::anyhow!(browser::NOT_FOUND_HELP))?,
+            .ok_or_else(|| anyhow::anyhow!(browser::not_found_help()))?,
     };
     let joined = join_or_start(args.proxy, args.settings, false).await?;
     let outcome = open_browser(

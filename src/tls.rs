@@ -117,7 +117,6 @@ impl Protocol {
 #[derive(Debug, Clone)]
 pub struct UpstreamTls {
     configs: [Arc<ClientConfig>; 4],
-    pub insecure: bool,
 }
 
 impl UpstreamTls {
@@ -155,7 +154,6 @@ impl UpstreamTls {
                 make(AlpnOffer::Http2)?,
                 make(AlpnOffer::Both)?,
             ],
-            insecure,
         })
     }
 

@@ -618,6 +618,10 @@ async fn browser_without_a_browser_says_what_to_do() {
         let stderr = text(&out.stderr);
         assert!(stderr.contains("no Chromium or Chrome found"), "{stderr}");
         assert!(stderr.contains("--browser PATH"), "{stderr}");
+        assert!(
+            stderr.contains("microsoft-edge-stable"),
+            "every name tried is listed: {stderr}"
+        );
     }
 }
 

@@ -142,6 +142,8 @@ fn unreadable_inputs_exit_2_with_a_clear_message() {
             "entry 1: GET https://login.microsoftonline.com/common/oauth2/v2.0/authorize has no \"startedDateTime\"",
         ),
         ("does-not-exist.har", "cannot read the file"),
+        // A directory opens, then fails to read: an IO error, not "bad JSON".
+        ("", "cannot read the file"),
     ];
     for (name, want) in cases {
         let path = fixture(name);

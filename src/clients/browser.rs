@@ -30,16 +30,20 @@ const INSTALL_LOCATIONS: &[&str] = &[
     r"C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe",
 ];
 
-/// What to tell someone with no Chromium-family browser.
-pub const NOT_FOUND_HELP: &str = "\
-no Chromium or Chrome found (looked on PATH for chromium, chromium-browser, google-chrome, \
-google-chrome-stable, chrome, microsoft-edge, brave-browser, and in the usual macOS and Windows \
-install folders).
+/// What to tell someone with no Chromium-family browser; the names tried
+/// come from [`CANDIDATES`] so the message cannot drift from the search.
+pub fn not_found_help() -> String {
+    format!(
+        "no Chromium or Chrome found (looked on PATH for {}, and in the usual macOS and Windows \
+         install folders).
   - install one (Debian/Ubuntu: sudo apt install chromium; Fedora: sudo dnf install chromium), or
   - pass its executable with --browser PATH, or
   - configure any browser by hand: proxy 127.0.0.1 and the authlens port for HTTP and HTTPS,
     trust the CA (see `authlens ca --install-help`), and make it proxy localhost too
-    (Firefox: about:config network.proxy.allow_hijacking_localhost = true).";
+    (Firefox: about:config network.proxy.allow_hijacking_localhost = true).",
+        CANDIDATES.join(", ")
+    )
+}
 
 /// The first Chromium-family browser on `path` (a PATH value) or in the
 /// usual install locations.

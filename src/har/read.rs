@@ -53,8 +53,6 @@ pub struct Recording {
     /// Ids are the live run's when one authlens file was read, else 1, 2, … in
     /// start order. Times are shown in the offset of the earliest entry.
     pub exchanges: Vec<Exchange>,
-    /// `creator.name` of each file, in argument order.
-    pub creators: Vec<String>,
     /// Entries left out because they are not HTTP (`data:`, `blob:`, …).
     pub skipped: usize,
 }
@@ -65,7 +63,6 @@ pub fn load(paths: &[PathBuf], options: ReadOptions) -> Result<Recording, HarErr
     let mut recording = Recording::default();
     for (file, path) in paths.iter().enumerate() {
         let read = read_file(path, options)?;
-        recording.creators.push(read.creator);
         recording.skipped += read.skipped;
         all.extend(read.entries.into_iter().map(|e| (file, e)));
     }
@@ -684,9 +681,10 @@ impl HarError {
                 path,
                 detail: e.to_string(),
             },
-            Category::Io => HarError::NotJson {
+            // A read that failed (a directory, a disk error) is not a JSON problem.
+            Category::Io => HarError::Io {
                 path,
-                detail: e.to_string(),
+                source: std::io::Error::other(e.to_string()),
             },
         }
     }

@@ -70,15 +70,6 @@ impl HarWriter {
         Ok(())
     }
 
-    /// How many entries were written.
-    pub fn len(&self) -> usize {
-        self.entries
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries == 0
-    }
-
     /// Flushes the file to disk.
     pub fn finish(self) -> io::Result<usize> {
         self.file.sync_all()?;

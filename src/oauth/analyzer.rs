@@ -271,7 +271,6 @@ impl Analyzer {
                 CodeRecord {
                     attempt: attempt_id,
                     issued_at: Some(time),
-                    issued_exchange: Some(exchange.id),
                     provider,
                     first_redemption: None,
                     redemptions: 0,
@@ -515,7 +514,6 @@ impl Analyzer {
                 CodeRecord {
                     attempt: None,
                     issued_at: None,
-                    issued_exchange: None,
                     provider: request.endpoint.provider,
                     first_redemption: Some(first),
                     redemptions: 1,

@@ -76,7 +76,6 @@ pub struct CodeRecord {
     pub attempt: Option<AttemptId>,
     /// `None` when the code was first seen at /token.
     pub issued_at: Option<OffsetDateTime>,
-    pub issued_exchange: Option<u64>,
     /// The provider that issued it (for the default lifetime).
     pub provider: Provider,
     pub first_redemption: Option<Redemption>,
@@ -299,7 +298,6 @@ mod tests {
                 CodeRecord {
                     attempt: None,
                     issued_at: Some(T0),
-                    issued_exchange: None,
                     provider: Provider::Generic,
                     first_redemption: None,
                     redemptions: 0,

@@ -83,7 +83,6 @@ impl fmt::Display for Provider {
 pub enum EndpointKind {
     Authorize,
     Token,
-    Discovery,
     Other,
 }
 
@@ -191,9 +190,6 @@ impl Endpoint {
         let raw_segs: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
         let last = segs.last().copied().unwrap_or_default();
         let host = self.host.as_str();
-        if lower_path.contains("/.well-known/") {
-            self.kind = EndpointKind::Discovery;
-        }
 
         let oauth2_at = segs.iter().position(|s| *s == "oauth2");
         let is_b2c_policy = |s: &str| s.starts_with("b2c_1_") || s.starts_with("b2c_1a_");
@@ -392,11 +388,6 @@ pub fn is_guid(s: &str) -> bool {
         })
 }
 
-/// True when `uri` has the shape of a known token endpoint.
-pub fn looks_like_token_endpoint(uri: &Uri) -> bool {
-    Endpoint::from_uri(uri).kind == EndpointKind::Token
-}
-
 // === Discovery ===
 
 /// The parts of an OIDC discovery / RFC 8414 metadata document authlens uses.
@@ -405,7 +396,6 @@ pub struct Discovery {
     pub issuer: Option<String>,
     pub authorization_endpoint: Option<String>,
     pub token_endpoint: Option<String>,
-    pub code_challenge_methods_supported: Vec<String>,
 }
 
 impl Discovery {
@@ -425,15 +415,6 @@ impl Discovery {
             issuer: text("issuer"),
             authorization_endpoint: text("authorization_endpoint"),
             token_endpoint: text("token_endpoint"),
-            code_challenge_methods_supported: json
-                .get("code_challenge_methods_supported")
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|m| m.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
         };
         doc.token_endpoint.as_ref()?;
         Some(doc)
