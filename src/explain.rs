@@ -181,12 +181,9 @@ pub fn parse_pasted(text: &str) -> PastedError {
         if !part.contains("error=") {
             continue;
         }
-        let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(part) else {
-            continue;
-        };
-        for (name, value) in pairs {
-            let value = value.trim().to_owned();
-            match name.as_str() {
+        for param in crate::oauth::params::Params::parse(part).iter() {
+            let value = param.value.trim().to_owned();
+            match param.name.as_str() {
                 "error" if pasted.error.is_none() => pasted.error = Some(value),
                 "error_description" if pasted.description.is_none() => {
                     pasted.description = Some(value)

@@ -278,7 +278,7 @@ fn forms(secret: &str) -> Vec<String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     vec![
         secret.to_string(),
-        authlens::har::read::encode_component(secret),
+        authlens::oauth::params::encode_component(secret),
         serde_json::to_string(secret)
             .unwrap()
             .trim_matches('"')

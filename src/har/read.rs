@@ -563,9 +563,13 @@ fn request_body(post: Option<RawPostData>, body_size: Option<f64>, limit: usize)
                 if !form.is_empty() {
                     form.push('&');
                 }
-                form.push_str(&encode_component(p.name.as_deref().unwrap_or_default()));
+                form.push_str(&crate::oauth::params::encode_component(
+                    p.name.as_deref().unwrap_or_default(),
+                ));
                 form.push('=');
-                form.push_str(&encode_component(p.value.as_deref().unwrap_or_default()));
+                form.push_str(&crate::oauth::params::encode_component(
+                    p.value.as_deref().unwrap_or_default(),
+                ));
             }
             form.into_bytes()
         }
@@ -651,19 +655,6 @@ fn timings(t: Option<RawTimings>, total: Option<f64>) -> Timings {
             .or(ms(total))
             .map(dur),
     }
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986 §2.3).
-pub fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl HarError {

@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use super::read::encode_component;
+use crate::oauth::params::encode_component;
 use crate::oauth::params::{Params, decode_component};
 use crate::oauth::secret::{fingerprint, is_fingerprint};
 

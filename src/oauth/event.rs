@@ -356,6 +356,12 @@ impl Event {
     }
 }
 
+/// An RFC 3339 timestamp, as JSON lines, evidence and claims show times.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// `10:02:11` in the timestamp's own offset.
 pub fn clock(t: OffsetDateTime) -> String {
     format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())

@@ -101,6 +101,19 @@ impl Params {
     }
 }
 
+/// Percent-encodes everything but unreserved characters (RFC 3986 §2.3).
+pub fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Decodes one form component: `+` is a space, valid `%XX` escapes are bytes,
 /// anything else stays as it is.
 pub fn decode_component(raw: &str) -> String {

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::attempt::Redemption;
 use super::catalogue::{Entry, lookup_error_response};
@@ -63,10 +62,6 @@ impl Draft {
         self.gist = gist;
         self
     }
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 // === malformed-token-request ===
@@ -682,8 +677,8 @@ pub fn code_age(
     };
     let evidence = json!({
         "code": code_shown,
-        "issued_at": rfc3339(issued_at),
-        "redeemed_at": rfc3339(redeemed_at),
+        "issued_at": super::event::rfc3339(issued_at),
+        "redeemed_at": super::event::rfc3339(redeemed_at),
         "age_seconds": age.as_secs_f64(),
         "lifetime_seconds": lifetime.as_secs(),
         "lifetime_source": source_text,
@@ -735,7 +730,7 @@ pub fn code_reused(code_shown: &str, first: &Redemption, count: u32, now: Offset
             "code": code_shown,
             "first_redemption": {
                 "exchange": first.exchange,
-                "time": rfc3339(first.time),
+                "time": super::event::rfc3339(first.time),
                 "outcome": first.outcome.describe(),
             },
             "redemption": count + 1,

@@ -7,9 +7,8 @@
 
 use std::time::Duration;
 
+use crate::oauth::event::rfc3339;
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::oauth::event::{
     AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, TokenEvent, TokenResponseEvent,
@@ -189,10 +188,6 @@ fn verdict(v: &Verdict) -> Value {
         "warnings": v.warnings,
         "duration_ms": v.duration.map(millis),
     })
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 fn millis(d: Duration) -> u64 {

@@ -309,12 +309,7 @@ fn token_summary(decoded: &[DecodedToken], now: OffsetDateTime) -> String {
 
 /// Every claim a developer checks, times in RFC 3339.
 fn claims_line(jwt: &Jwt) -> String {
-    let time = |t: Option<OffsetDateTime>| {
-        t.and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-    };
+    let time = |t: Option<OffsetDateTime>| t.map(crate::oauth::event::rfc3339);
     let mut line = String::new();
     push(&mut line, "iss", jwt.iss.as_deref());
     if !jwt.aud.is_empty() {
