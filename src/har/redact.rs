@@ -17,23 +17,7 @@ use serde_json::Value;
 
 use crate::oauth::params::encode_component;
 use crate::oauth::params::{Params, decode_component};
-use crate::oauth::secret::{fingerprint, is_fingerprint};
-
-/// Parameter and JSON member names whose values are credentials.
-const SECRET_NAMES: [&str; 12] = [
-    "code",
-    "client_secret",
-    "code_verifier",
-    "client_assertion",
-    "access_token",
-    "id_token",
-    "refresh_token",
-    "password",
-    "assertion",
-    "device_code",
-    "token",
-    "subject_token",
-];
+use crate::oauth::secret::{fingerprint, is_fingerprint, secret_kind};
 
 /// Values shorter than this are not hunted down across texts (too likely to
 /// match innocent text); they are still redacted where their name is seen.
@@ -272,10 +256,6 @@ fn variants(secret: &str, print: &str) -> Vec<(String, String)> {
         (slash_escaped, print.to_owned()),
         (html(secret), print.to_owned()),
     ]
-}
-
-fn secret_kind(name: &str) -> Option<&'static str> {
-    SECRET_NAMES.iter().copied().find(|n| *n == name)
 }
 
 #[cfg(test)]

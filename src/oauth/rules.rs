@@ -250,7 +250,7 @@ pub fn malformed(
         if !(double || unencoded_plus) {
             continue;
         }
-        let shown = show_param(secrets, name, &param.value);
+        let shown = secrets.show_param(name, &param.value);
         let (message, fix) = if double {
             (
                 format!(
@@ -289,15 +289,6 @@ fn missing(req: &TokenRequest, name: &str, fix: &str) -> Draft {
         fix,
         json!({ "parameter": name, "present_but_empty": empty }),
     )
-}
-
-fn show_param(secrets: SecretPolicy, name: &str, value: &str) -> String {
-    match name {
-        "code" | "code_verifier" | "client_secret" | "client_assertion" => {
-            secrets.show(name, value)
-        }
-        _ => value.to_owned(),
-    }
 }
 
 // === endpoint-mismatch ===

@@ -8,6 +8,28 @@
 
 use sha2::{Digest, Sha256};
 
+/// Parameter and JSON member names whose values are credentials: the live
+/// log, the findings and the HAR redaction all hide exactly these.
+pub const SECRET_NAMES: [&str; 12] = [
+    "code",
+    "client_secret",
+    "code_verifier",
+    "client_assertion",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "password",
+    "assertion",
+    "device_code",
+    "token",
+    "subject_token",
+];
+
+/// The secret kind of a parameter name (its own name), if it is one.
+pub fn secret_kind(name: &str) -> Option<&'static str> {
+    SECRET_NAMES.iter().copied().find(|n| *n == name)
+}
+
 /// `kind#` followed by the first 3 bytes of SHA-256(`value`) in lower-case hex,
 /// e.g. `code#3fa2c1`. The kind is not hashed, so one value gets the same
 /// suffix whatever it is called.
@@ -46,6 +68,15 @@ impl SecretPolicy {
         }
     }
 
+    /// A parameter's value for display: fingerprinted when its name is a
+    /// secret ([`SECRET_NAMES`]), else as it is.
+    pub fn show_param(&self, name: &str, value: &str) -> String {
+        match secret_kind(name) {
+            Some(kind) => self.show(kind, value),
+            None => value.to_owned(),
+        }
+    }
+
     /// Like [`SecretPolicy::show`], for an optional value.
     pub fn show_opt(&self, kind: &str, value: Option<&str>) -> Option<String> {
         value.map(|v| self.show(kind, v))
@@ -55,6 +86,23 @@ impl SecretPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_named_as_secrets_are_fingerprinted() {
+        let hide = SecretPolicy::default();
+        assert_eq!(
+            hide.show_param("client_secret", "s3cr3t"),
+            fingerprint("client_secret", "s3cr3t")
+        );
+        assert_eq!(
+            hide.show_param("refresh_token", "rt"),
+            fingerprint("refresh_token", "rt")
+        );
+        assert_eq!(
+            hide.show_param("redirect_uri", "https://app/cb"),
+            "https://app/cb"
+        );
+    }
 
     #[test]
     fn fingerprint_is_stable_short_and_kind_prefixed() {
