@@ -152,6 +152,49 @@ mod tests {
     }
 
     #[test]
+    fn raw_deflate_and_brotli_decode_too() {
+        let text = b"<form><input name=\"code\" value=\"x\"></form>".repeat(10);
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(&text).unwrap();
+        let body = CapturedBody::complete(raw.finish().unwrap());
+        assert_eq!(
+            &*decoded_body(&body, &headers("deflate"), 1 << 20).unwrap(),
+            &text[..]
+        );
+
+        // Made once with Python's brotli module (no encoder in the tree).
+        let br: &[u8] = &[
+            0x1b, 0x7d, 0x00, 0xf8, 0x9d, 0x07, 0x76, 0x2c, 0xb0, 0x7c, 0x8a, 0xa1, 0x7c, 0x73,
+            0x94, 0x5a, 0x44, 0x2e, 0x6f, 0x6f, 0x0b, 0x85, 0xd1, 0xe1, 0x49, 0x1d, 0x96, 0xbe,
+            0x16, 0xf9, 0x2a, 0x83, 0xd3, 0x8b, 0x50, 0x32, 0x0b, 0x82, 0x7a, 0x81, 0x1c, 0x34,
+            0xb9, 0x85, 0x17, 0xb8, 0x0b, 0x0b, 0xdf, 0x6c, 0x07, 0xb2, 0xe2, 0x0b,
+        ];
+        let want = b"{\"access_token\":\"x\",\"token_type\":\"Bearer\"}".repeat(3);
+        let body = CapturedBody::complete(br);
+        assert_eq!(
+            &*decoded_body(&body, &headers("br"), 1 << 20).unwrap(),
+            &want[..]
+        );
+    }
+
+    #[test]
+    fn a_truncated_capture_decodes_to_what_was_recovered() {
+        let text = b"0123456789abcdef".repeat(4096);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        let packed = gz.finish().unwrap();
+        let body = CapturedBody {
+            bytes: bytes::Bytes::copy_from_slice(&packed[..packed.len() / 2]),
+            size: packed.len() as u64,
+            state: crate::exchange::CaptureState::Truncated,
+        };
+        let got = decoded_body(&body, &headers("gzip"), 1 << 20).unwrap();
+        assert!(!got.is_empty() && got.len() < text.len());
+        assert!(text.starts_with(&got));
+    }
+
+    #[test]
     fn output_is_capped() {
         let zeros = vec![0u8; 10 << 20];
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());

@@ -239,15 +239,8 @@ fn same_redirect(registered: &str, seen: &str) -> bool {
     let (r, s) = (strip_query(registered), strip_query(seen));
     match compare(&r, &s) {
         None => true,
-        Some(d) => d.loopback_port_only || (d.aspects == ["port"] && is_loopback_url(&r)),
+        Some(d) => d.loopback_port_only,
     }
-}
-
-fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-    is_loopback(host)
 }
 
 fn code_key(code: &str) -> [u8; 32] {
