@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use crate::exchange::DEFAULT_CAPTURE_LIMIT;
 
+/// Where the proxy listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Where the CA lives unless told otherwise (relative to the working directory).
+pub const DEFAULT_CERTS_DIR: &str = "certs";
+
 /// Everything the proxy needs to run.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {

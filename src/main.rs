@@ -91,7 +91,7 @@ struct BrowserArgs {
 #[derive(Args)]
 struct CaArgs {
     /// Directory holding the local CA.
-    #[arg(long, default_value = "certs")]
+    #[arg(long, default_value = authlens::config::DEFAULT_CERTS_DIR)]
     certs: PathBuf,
     /// Write the CA as PEM, DER (.crt), a PKCS#12 trust store and a system+authlens bundle into DIR.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["install_help", "regenerate"])]
@@ -110,10 +110,10 @@ struct CaArgs {
 #[derive(Args, Clone)]
 struct ProxyArgs {
     /// Address to listen on. Anything but loopback exposes the proxy to the network.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = authlens::config::DEFAULT_LISTEN)]
     listen: SocketAddr,
     /// Directory holding the local CA (created on first run).
-    #[arg(long, default_value = "certs")]
+    #[arg(long, default_value = authlens::config::DEFAULT_CERTS_DIR)]
     certs: PathBuf,
     /// Extra PEM CA file trusted for upstream servers (repeatable).
     #[arg(long = "upstream-ca", value_name = "FILE")]
@@ -414,24 +414,14 @@ fn main() -> ExitCode {
         Some(Command::Ca(args)) => return ca(args),
         None => cli.proxy,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("authlens: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let (config, output) = args.into_config();
-    match runtime.block_on(run_proxy(config, output)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("authlens: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    block_on(
+        async move {
+            run_proxy(config, output).await?;
+            Ok(ExitCode::SUCCESS)
+        },
+        1,
+    )
 }
 
 async fn run_proxy(config: ProxyConfig, output: OutputConfig) -> anyhow::Result<()> {
@@ -466,10 +456,10 @@ fn print_banner(proxy: &Proxy) {
     let ca_path = std::path::absolute(ca.cert_path()).unwrap_or_else(|_| ca.cert_path().into());
     // `run` and `browser` find this proxy by themselves at the defaults.
     let mut join = String::new();
-    if addr != default_listen() {
+    if Ok(addr) != authlens::config::DEFAULT_LISTEN.parse::<SocketAddr>() {
         join.push_str(&format!(" --proxy {}", probe::connectable(addr)));
     }
-    let default_certs = std::path::absolute("certs").ok();
+    let default_certs = std::path::absolute(authlens::config::DEFAULT_CERTS_DIR).ok();
     if let Some(dir) = ca_path.parent()
         && default_certs.as_deref() != Some(dir)
     {
@@ -493,10 +483,6 @@ fn print_banner(proxy: &Proxy) {
         "  curl -x {url} --cacert {} https://example.com/",
         ca_path.display()
     );
-}
-
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
 /// Feeds the analysis, the live log and the other outlets from `proxy`

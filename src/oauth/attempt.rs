@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::event::{AttemptId, Pairing};
 use super::message::{AuthorizeRequest, strip_query};
 use super::provider::Provider;
-use super::redirect_uri::{compare, is_loopback};
+use super::redirect_uri::compare;
 
 /// Where an attempt stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
