@@ -133,6 +133,11 @@ async fn cause_2_code_reused_is_confirmed_by_the_idp() {
     let lines = lab.lines_until_verdict().await;
     assert!(has(&lines, "code-reused", None), "{lines:#?}");
     assert!(has(&lines, "idp-error", Some("AADSTS54005")), "{lines:#?}");
+    let refused = lines
+        .iter()
+        .find(|l| l["type"] == "token-response")
+        .unwrap();
+    assert_eq!(refused["failed"], true, "{refused}");
     let reused = lines.iter().find(|l| l["rule"] == "code-reused").unwrap();
     assert_eq!(reused["severity"], "error");
     assert!(!reused["message"].as_str().unwrap().is_empty());

@@ -395,6 +395,7 @@ impl Analyzer {
             host,
             client_id,
             status: answer.status,
+            failed: answer.is_error(),
             error: answer.error.clone(),
             error_description: answer.error_description.clone(),
             error_codes: answer.error_codes.clone(),

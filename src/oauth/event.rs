@@ -240,6 +240,8 @@ pub struct TokenResponseEvent {
     pub host: String,
     pub client_id: Option<String>,
     pub status: u16,
+    /// The IdP refused the redemption (an error member or a 4xx/5xx status).
+    pub failed: bool,
     pub error: Option<String>,
     pub error_description: Option<String>,
     pub error_codes: Vec<String>,

@@ -123,6 +123,7 @@ fn token_response(e: &TokenResponseEvent) -> Value {
         "host": e.host,
         "client_id": e.client_id,
         "status": e.status,
+        "failed": e.failed,
         "error": e.error,
         "error_description": e.error_description,
         "error_codes": e.error_codes,

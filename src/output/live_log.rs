@@ -189,7 +189,7 @@ fn token_response(e: &TokenResponseEvent, options: LiveLogOptions, paint: Paint)
     let mut line = head(e.time, e.attempt.map(|a| a.0), "token-response", paint);
     line.push_str(&e.host);
     push(&mut line, "client", e.client_id.as_deref());
-    let failed = e.error.is_some() || e.status >= 400;
+    let failed = e.failed;
     let mut status = e.status.to_string();
     if let Some(error) = &e.error {
         status.push(' ');
@@ -464,6 +464,7 @@ mod tests {
             host: "login.microsoftonline.com".into(),
             client_id: Some("app-1".into()),
             status: 200,
+            failed: false,
             error: None,
             error_description: None,
             error_codes: Vec::new(),
