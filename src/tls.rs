@@ -25,12 +25,12 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// Why the upstream trust configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
-    #[error("cannot read --upstream-ca {path}: {source}")]
+    #[error("cannot read the CA file {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("--upstream-ca {path} holds no usable PEM certificate{detail}")]
+    #[error("the CA file {path} holds no usable PEM certificate{detail}")]
     NoCertificate { path: PathBuf, detail: String },
     #[error("cannot build the upstream certificate verifier: {0}")]
     Verifier(String),

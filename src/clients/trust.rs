@@ -72,18 +72,15 @@ impl TrustSet {
                 continue;
             };
             let path = PathBuf::from(path);
-            match fs::read(&path) {
-                Ok(pem) => {
-                    use rustls_pki_types::pem::PemObject;
-                    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+            match crate::tls::read_pem_certs(&path) {
+                Ok(certs) => {
+                    for cert in certs {
                         if set.push(cert) {
                             set.inherited += 1;
                         }
                     }
                 }
-                Err(e) => set
-                    .warnings
-                    .push(format!("{name}={} is not readable: {e}", path.display())),
+                Err(e) => set.warnings.push(format!("{name}: {e}")),
             }
         }
         set.push(ca.clone().into_owned());
@@ -277,11 +274,21 @@ mod tests {
             CertificateAuthority::load_or_create(other.path(), &crate::tls::provider()).unwrap();
         let corporate_file = dir.path().join("corporate.pem");
         fs::write(&corporate_file, pem(corporate.cert_der())).unwrap();
+        let empty_file = dir.path().join("empty.pem");
+        fs::write(&empty_file, "no certificate here").unwrap();
         let set = TrustSet::gather(ca.cert_der(), |name| match name {
             "REQUESTS_CA_BUNDLE" | "CURL_CA_BUNDLE" => Some(corporate_file.clone().into()),
             "AWS_CA_BUNDLE" => Some("/nonexistent/bundle.pem".into()),
+            "GIT_SSL_CAINFO" => Some(empty_file.clone().into()),
             _ => None,
         });
+        assert!(
+            set.warnings
+                .iter()
+                .any(|w| w.contains("empty.pem") && w.contains("no usable PEM certificate")),
+            "{:?}",
+            set.warnings
+        );
         assert_eq!(set.inherited, 1, "deduplicated");
         assert_eq!(set.len(), set.system + set.inherited + 1);
         assert!(
