@@ -66,21 +66,18 @@ pub fn analyze_files(
         skipped: recording.skipped,
         ..AnalyzeSummary::default()
     };
-    let mut analyzer = Analyzer::new(options.analyzer.clone());
-    for exchange in &recording.exchanges {
-        for event in analyzer.observe(exchange) {
-            match &event {
-                Event::Authorize(_) => summary.attempts += 1,
-                Event::Finding(f) if f.severity == Severity::Error => summary.errors += 1,
-                Event::Finding(f) if f.severity == Severity::Warning => summary.warnings += 1,
-                _ => {}
-            }
-            for line in live_log::render(&event, options.live) {
-                writeln!(log, "{line}")?;
-            }
-            if let Some(out) = json.as_deref_mut() {
-                writeln!(out, "{}", json_lines::to_line(&event))?;
-            }
+    for event in events(&recording, options.analyzer.clone()) {
+        match &event {
+            Event::Authorize(_) => summary.attempts += 1,
+            Event::Finding(f) if f.severity == Severity::Error => summary.errors += 1,
+            Event::Finding(f) if f.severity == Severity::Warning => summary.warnings += 1,
+            _ => {}
+        }
+        for line in live_log::render(&event, options.live) {
+            writeln!(log, "{line}")?;
+        }
+        if let Some(out) = json.as_deref_mut() {
+            writeln!(out, "{}", json_lines::to_line(&event))?;
         }
     }
     log.flush()?;

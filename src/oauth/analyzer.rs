@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::attempt::{AttemptStatus, AttemptStore, CodeRecord, Redemption, RedemptionOutcome};
+use super::attempt::{AttemptStore, CodeRecord, Redemption, RedemptionOutcome};
 use super::event::{
     AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Severity,
     TokenEvent, TokenResponseEvent, Verdict,
@@ -278,7 +278,7 @@ impl Analyzer {
                 },
             );
             if let Some(a) = attempt_id.and_then(|id| self.store.get_mut(id)) {
-                a.status = AttemptStatus::CodeIssued;
+                a.awaiting_code = false;
                 a.last_seen = time;
             }
             return;
@@ -585,13 +585,7 @@ impl Analyzer {
         let stored = attempt.and_then(|id| self.store.get_mut(id));
         let (errors, warnings, started, client_id) = match stored {
             Some(a) => {
-                a.status = match outcome {
-                    Outcome::SignedIn => AttemptStatus::Completed,
-                    Outcome::Failed if a.status == AttemptStatus::AwaitingCode => {
-                        AttemptStatus::Failed
-                    }
-                    Outcome::Failed => AttemptStatus::Completed,
-                };
+                a.awaiting_code = false;
                 a.last_seen = time;
                 (
                     a.errors,

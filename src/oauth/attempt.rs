@@ -17,18 +17,6 @@ use super::message::{AuthorizeRequest, strip_query};
 use super::provider::Provider;
 use super::redirect_uri::compare;
 
-/// Where an attempt stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptStatus {
-    /// Authorization request seen, no code yet: can still be paired.
-    AwaitingCode,
-    CodeIssued,
-    /// The IdP answered the token request (success or not).
-    Completed,
-    /// The IdP answered /authorize with an error.
-    Failed,
-}
-
 /// One sign-in attempt.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -36,7 +24,9 @@ pub struct Attempt {
     pub authorize: AuthorizeRequest,
     pub started_at: OffsetDateTime,
     pub last_seen: OffsetDateTime,
-    pub status: AttemptStatus,
+    /// Authorization request seen, no code (nor authorize error) yet: a code
+    /// arriving without `state` can still be paired with it.
+    pub awaiting_code: bool,
     /// Findings raised on this attempt so far, by severity.
     pub errors: usize,
     pub warnings: usize,
@@ -136,7 +126,7 @@ impl AttemptStore {
             authorize,
             started_at: time,
             last_seen: time,
-            status: AttemptStatus::AwaitingCode,
+            awaiting_code: true,
             errors: 0,
             warnings: 0,
         });
@@ -152,7 +142,7 @@ impl AttemptStore {
         self.attempts
             .iter()
             .rev()
-            .find(|a| a.status == AttemptStatus::AwaitingCode && a.authorize.raw == authorize.raw)
+            .find(|a| a.awaiting_code && a.authorize.raw == authorize.raw)
             .map(|a| a.id)
     }
 
@@ -167,12 +157,7 @@ impl AttemptStore {
     /// Finds the attempt an authorization response belongs to: by `state`,
     /// else the most recent open attempt for the same redirect URI.
     pub fn pair(&self, state: Option<&str>, target: Option<&str>) -> Option<(AttemptId, Pairing)> {
-        let open = || {
-            self.attempts
-                .iter()
-                .rev()
-                .filter(|a| a.status == AttemptStatus::AwaitingCode)
-        };
+        let open = || self.attempts.iter().rev().filter(|a| a.awaiting_code);
         if let Some(state) = state
             && let Some(a) = open().find(|a| a.authorize.state.as_deref() == Some(state))
         {
