@@ -72,6 +72,8 @@ pub struct CertificateAuthority {
     issuer: Issuer<'static, KeyPair>,
     ca_cert_der: CertificateDer<'static>,
     ca_not_after: OffsetDateTime,
+    /// The CA's subject common name (what trust stores list it as).
+    ca_name: String,
     cert_path: PathBuf,
     /// Shared by every leaf; kept in the certificate directory so every
     /// authlens process using that directory presents the same key.
@@ -171,6 +173,13 @@ impl CertificateAuthority {
             ));
         }
         let ca_not_after = parsed.validity().not_after.to_datetime();
+        let ca_name = parsed
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let issuer = Issuer::from_ca_cert_der(&ca_cert_der, ca_key)
             .map_err(|e| corrupt(cert_path, format!("not usable as an issuer: {e}")))?;
 
@@ -187,6 +196,7 @@ impl CertificateAuthority {
             issuer,
             ca_cert_der,
             ca_not_after,
+            ca_name,
             cert_path: cert_path.to_path_buf(),
             leaf_key,
             signing_key,
@@ -203,6 +213,11 @@ impl CertificateAuthority {
     /// The CA certificate in DER form.
     pub fn cert_der(&self) -> &CertificateDer<'static> {
         &self.ca_cert_der
+    }
+
+    /// The CA's subject common name (`authlens local CA 1a2b3c4d`).
+    pub fn name(&self) -> &str {
+        &self.ca_name
     }
 
     /// When the CA certificate expires.

@@ -830,7 +830,7 @@ fn ca(args: CaArgs) -> ExitCode {
         }
     };
     let path = std::path::absolute(ca.cert_path()).unwrap_or_else(|_| ca.cert_path().into());
-    let name = install_help::common_name(ca.cert_der()).unwrap_or_default();
+    let name = ca.name().to_owned();
     if args.install_help {
         print!(
             "{}",

@@ -4,16 +4,6 @@
 
 use std::path::Path;
 
-/// The CA's subject common name (what trust stores list it as).
-pub fn common_name(ca_der: &[u8]) -> Option<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(ca_der).ok()?;
-    cert.subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(str::to_owned)
-}
-
 /// The instructions for the CA at `ca_pem` named `name` with SHA-256
 /// `fingerprint`.
 pub fn text(ca_pem: &Path, name: &str, fingerprint: &str) -> String {
@@ -100,7 +90,7 @@ mod tests {
         let ca =
             crate::ca::CertificateAuthority::load_or_create(dir.path(), &crate::tls::provider())
                 .unwrap();
-        let name = common_name(ca.cert_der()).unwrap();
+        let name = ca.name().to_owned();
         assert!(name.starts_with("authlens local CA "), "{name}");
         let text = text(ca.cert_path(), &name, &ca.fingerprint_sha256());
         for want in [
