@@ -9,9 +9,6 @@
 //! generator. Every scenario runs direct and through the proxy back to back,
 //! and prints the ratio. See docs/performance.md for the figures.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -26,8 +23,8 @@ use hyper::body::Frame;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
-use support::lab::{IDP, authorize_params, token_form};
-use support::upstream::{TestUpstream, Tls};
+use testkit::lab::{IDP, authorize_params, token_form};
+use testkit::upstream::{TestUpstream, Tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -506,9 +503,9 @@ async fn main() {
         .map(|p| p.join("authlens"))
         .unwrap();
 
-    let ca = support::TestCa::new();
+    let ca = testkit::TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::names(&["bench.test", "*.bench.test"])).await;
-    let (idp, idp_server) = support::lab::default_mock_idp(&ca).await;
+    let (idp, idp_server) = testkit::lab::default_mock_idp(&ca).await;
     let certs = tempfile::tempdir().unwrap();
     let json_path = certs.path().join("findings.jsonl");
     let proxy = ProxyProcess::start(
@@ -523,14 +520,14 @@ async fn main() {
     let direct = Route {
         proxy: None,
         upstream: upstream.addr,
-        tls: support::client_config(ca.cert_pem.as_bytes(), &[b"h2", b"http/1.1"]),
-        tls_h1: support::client_config(ca.cert_pem.as_bytes(), &[b"http/1.1"]),
+        tls: testkit::client_config(ca.cert_pem.as_bytes(), &[b"h2", b"http/1.1"]),
+        tls_h1: testkit::client_config(ca.cert_pem.as_bytes(), &[b"http/1.1"]),
     };
     let through = Route {
         proxy: Some(proxy.addr),
         upstream: upstream.addr,
-        tls: support::client_config(&authlens_ca, &[b"h2", b"http/1.1"]),
-        tls_h1: support::client_config(&authlens_ca, &[b"http/1.1"]),
+        tls: testkit::client_config(&authlens_ca, &[b"h2", b"http/1.1"]),
+        tls_h1: testkit::client_config(&authlens_ca, &[b"http/1.1"]),
     };
     let mut report = Report {
         rows: Vec::new(),
@@ -890,7 +887,7 @@ async fn compare_with_mitmproxy(
     bin: &str,
     direct: &Route,
     authlens: &Route,
-    ca: &support::TestCa,
+    ca: &testkit::TestCa,
     upstream: SocketAddr,
     phase: Duration,
     report: &mut Report,
@@ -955,8 +952,8 @@ async fn compare_with_mitmproxy(
     let mitm = Route {
         proxy: Some(addr),
         upstream,
-        tls: support::client_config(&mitm_ca, &[b"h2", b"http/1.1"]),
-        tls_h1: support::client_config(&mitm_ca, &[b"http/1.1"]),
+        tls: testkit::client_config(&mitm_ca, &[b"h2", b"http/1.1"]),
+        tls_h1: testkit::client_config(&mitm_ca, &[b"http/1.1"]),
     };
     let pid = child.id();
     let rss = || {

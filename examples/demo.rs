@@ -4,17 +4,11 @@
 //!
 //! `cargo run --example demo` (add `-- --json` to see the JSON lines instead).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use std::io::IsTerminal;
 use std::time::Duration;
 
-use authlens::oauth::AnalyzerConfig;
-use authlens::output::live_log::LiveLogOptions;
-use authlens::pipeline;
-use support::lab::{Lab, PUBLIC_CLIENT, WEB_CLIENT, WEB_REDIRECT, authorize_params, token_form};
-use support::mock_idp::MockIdp;
+use authlens::config::{Audience, OutputConfig, OutputFlags};
+use testkit::lab::{Lab, PUBLIC_CLIENT, authorize_params, token_form};
+use testkit::mock_idp::MockIdp;
 
 /// Short enough to show an expired code within seconds.
 const DEMO_CODE_LIFETIME: Duration = Duration::from_secs(3);
@@ -24,28 +18,17 @@ async fn main() {
     let json = std::env::args().any(|a| a == "--json");
     let mut idp = MockIdp::default_config();
     idp.code_lifetime = DEMO_CODE_LIFETIME;
-    let mut lab = Lab::start(
-        idp,
-        AnalyzerConfig {
-            code_lifetime: Some(DEMO_CODE_LIFETIME),
-            ..AnalyzerConfig::default()
-        },
-    )
-    .await;
-    let analysis = lab.analysis.take().expect("analysis running");
-    let outlet = if json {
-        pipeline::json_lines_outlet(analysis.subscribe(), std::io::stdout())
-    } else {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        pipeline::live_log_outlet(
-            analysis.subscribe(),
-            std::io::stdout(),
-            LiveLogOptions {
-                color,
-                verbose: false,
-            },
-        )
+    // The same output decisions as `authlens --json -` or plain `authlens`,
+    // except that the JSON replaces the live log instead of pushing it to
+    // stderr.
+    let flags = OutputFlags {
+        json: json.then(|| "-".into()),
+        code_lifetime: Some(DEMO_CODE_LIFETIME),
+        no_live_log: json,
+        ..OutputFlags::default()
     };
+    let mut lab =
+        Lab::start_with_output(idp, OutputConfig::decide(&flags, Audience::Terminal)).await;
     println!(
         "authlens demo: proxy on {}, mock Entra ID as login.microsoftonline.com (tenant {}), code lifetime {}s",
         lab.proxy.addr,
@@ -192,11 +175,7 @@ async fn main() {
     )
     .await;
 
-    let _ = (WEB_CLIENT, WEB_REDIRECT);
-    lab.stop.cancel();
-    analysis.finish().await;
-    let _ = outlet.await;
-    lab.proxy.stop().await;
+    lab.stop().await;
 }
 
 /// Prints a title, plays one scenario and waits until the analysis has

@@ -4,10 +4,7 @@
 //! (default 8443) as `login.microsoftonline.com`, with a CA made at start in
 //! a temporary directory, and prints the authlens and curl commands to use.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use support::mock_idp::MockIdp;
+use testkit::mock_idp::MockIdp;
 
 #[tokio::main]
 async fn main() {
@@ -21,8 +18,8 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let ca = support::TestCa::new();
-    let (idp, server) = support::lab::serve_mock_idp(
+    let ca = testkit::TestCa::new();
+    let (idp, server) = testkit::lab::serve_mock_idp(
         &ca,
         MockIdp::default_config(),
         ([127, 0, 0, 1], port).into(),

@@ -1,14 +1,19 @@
-//! The proxy's validated configuration.
+//! The validated configuration of a run: the proxy's ([`ProxyConfig`]) and
+//! the outputs' ([`OutputConfig`]).
 //!
-//! Raw command-line values are parsed once into these types; the rest of the
-//! proxy never sees a string it has to re-check.
+//! Raw command-line values are parsed once into these types; the rest of
+//! authlens never sees a string it has to re-check. Every output decision
+//! (which stream the live log goes to, colour, whether a file is truncated,
+//! progress bars) is made here, once, from the flags and the kind of command.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::exchange::DEFAULT_CAPTURE_LIMIT;
+use crate::oauth::AnalyzerConfig;
+use crate::output::live_log::LiveLogOptions;
 
 /// Where the proxy listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -44,6 +49,167 @@ impl ProxyConfig {
             passthrough: Vec::new(),
             capture_limit: DEFAULT_CAPTURE_LIMIT,
             timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// The address a local client connects to for a proxy listening on `addr`:
+/// an unspecified address (`0.0.0.0`, `[::]`) becomes loopback.
+pub fn connectable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
+}
+
+/// How many recent analysis events a session keeps for subscribers that
+/// join late (a web page opened mid-session sees what already happened).
+pub const DEFAULT_EVENT_HISTORY: usize = 10_000;
+
+/// Where a text output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    Stdout,
+    Stderr,
+    /// A file, created or truncated when the run starts: one file holds one
+    /// run, like `--har` (and so `report --from-json` never mixes runs).
+    File(PathBuf),
+}
+
+impl Sink {
+    /// `-` means stdout, anything else a file.
+    pub fn from_flag(path: &std::path::Path) -> Sink {
+        if path == std::path::Path::new("-") {
+            Sink::Stdout
+        } else {
+            Sink::File(path.to_path_buf())
+        }
+    }
+
+    /// True when this sink is a terminal (never for a file).
+    fn is_terminal(&self) -> bool {
+        use std::io::IsTerminal as _;
+        match self {
+            Sink::Stdout => std::io::stdout().is_terminal(),
+            Sink::Stderr => std::io::stderr().is_terminal(),
+            Sink::File(_) => false,
+        }
+    }
+
+    /// How the sink is named in messages (`--json signins.jsonl`, `stdout`).
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::Stdout => "stdout".into(),
+            Sink::Stderr => "stderr".into(),
+            Sink::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// The output flags shared by the proxy, `run`, `browser`, `analyze` and
+/// `report`, as given.
+#[derive(Debug, Clone, Default)]
+pub struct OutputFlags {
+    /// `--json PATH` (`-` for stdout).
+    pub json: Option<PathBuf>,
+    /// `--har PATH`.
+    pub har: Option<PathBuf>,
+    /// `--report PATH` (`-` for stdout): the Markdown report.
+    pub report: Option<PathBuf>,
+    pub show_secrets: bool,
+    pub code_lifetime: Option<Duration>,
+    pub verbose: bool,
+    pub no_color: bool,
+    /// The live log is not wanted at all (`report`).
+    pub no_live_log: bool,
+}
+
+/// Which command the outputs serve: it decides who owns stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The proxy, `browser` and `analyze`: the live log owns stdout unless
+    /// `--json -` claims it.
+    Terminal,
+    /// `run -- CMD`: stdout belongs to CMD, so the live log goes to stderr.
+    Command,
+}
+
+/// The live log: where it goes and how it looks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLogConfig {
+    pub sink: Sink,
+    pub options: LiveLogOptions,
+}
+
+/// Everything the outputs of a run need, decided once.
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    pub analyzer: AnalyzerConfig,
+    /// `None`: no live log (tests, `report`).
+    pub live_log: Option<LiveLogConfig>,
+    /// JSON lines, one event per line.
+    pub json: Option<Sink>,
+    /// The HAR recording (live proxy only; secrets redacted unless shown).
+    pub har: Option<PathBuf>,
+    /// The Markdown report, written when the run ends.
+    pub report: Option<Sink>,
+    /// Draw progress bars on stderr (only when it is a terminal).
+    pub progress: bool,
+    /// How many recent events are kept for late subscribers.
+    pub history: usize,
+}
+
+impl OutputConfig {
+    /// The outputs the flags ask for. `--json -` and `--report -` own stdout,
+    /// so the live log then moves to stderr; so it does under `run`, whose
+    /// stdout is the command's. Colour only on a terminal, without
+    /// `--no-color` and without a non-empty `NO_COLOR`.
+    pub fn decide(flags: &OutputFlags, audience: Audience) -> OutputConfig {
+        let json = flags.json.as_deref().map(Sink::from_flag);
+        let report = flags.report.as_deref().map(Sink::from_flag);
+        let stdout_taken = json == Some(Sink::Stdout) || report == Some(Sink::Stdout);
+        let live_log = (!flags.no_live_log).then(|| {
+            let sink = if stdout_taken || audience == Audience::Command {
+                Sink::Stderr
+            } else {
+                Sink::Stdout
+            };
+            let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            LiveLogConfig {
+                options: LiveLogOptions {
+                    color: !flags.no_color && !no_color_env && sink.is_terminal(),
+                    verbose: flags.verbose,
+                },
+                sink,
+            }
+        });
+        OutputConfig {
+            analyzer: AnalyzerConfig {
+                code_lifetime: flags.code_lifetime,
+                show_secrets: flags.show_secrets,
+                ..AnalyzerConfig::default()
+            },
+            live_log,
+            json,
+            har: flags.har.clone(),
+            report,
+            progress: Sink::Stderr.is_terminal(),
+            history: DEFAULT_EVENT_HISTORY,
+        }
+    }
+
+    /// No outputs at all: the events are only read by subscribers (tests,
+    /// programs embedding authlens).
+    pub fn silent(analyzer: AnalyzerConfig) -> OutputConfig {
+        OutputConfig {
+            analyzer,
+            live_log: None,
+            json: None,
+            har: None,
+            report: None,
+            progress: false,
+            history: DEFAULT_EVENT_HISTORY,
         }
     }
 }

@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ca;
+pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod decode;
@@ -43,7 +44,7 @@ pub mod explain;
 pub mod har;
 pub mod oauth;
 pub mod output;
-pub mod pipeline;
 pub mod proxy;
 pub mod report;
+pub mod session;
 pub mod tls;

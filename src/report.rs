@@ -59,9 +59,12 @@ pub fn from_har(
 ) -> Result<ReportInput, ReportError> {
     config.show_secrets = false;
     let recording = load(paths, read)?;
-    let events = crate::har::analyze::events(&recording, config)
+    let mut analyzer = crate::oauth::Analyzer::new(config);
+    let events = recording
+        .exchanges
         .iter()
-        .map(json_lines::to_value)
+        .flat_map(|exchange| analyzer.observe(exchange))
+        .map(|event| json_lines::to_value(&event))
         .collect();
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     Ok(ReportInput {

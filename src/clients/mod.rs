@@ -10,14 +10,17 @@
 //! - [`browser`]: finding Chromium or Chrome and the flags that make it use
 //!   the proxy, loopback included, without installing anything.
 //! - [`launch`]: running the child process and passing its exit status on.
+//! - [`join`]: the proxy a command goes through: a running authlens, or a
+//!   session started for the command's duration.
 //! - [`install_help`]: the text of `authlens ca --install-help`.
 //!
-//! Nothing here proxies traffic or looks at it: the proxy is started (or
-//! found) by the caller.
+//! Nothing here proxies traffic or looks at it: the proxy is found, or
+//! started through `crate::session`.
 
 pub mod browser;
 pub mod env;
 pub mod install_help;
+pub mod join;
 pub mod launch;
 pub mod probe;
 pub mod trust;

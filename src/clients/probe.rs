@@ -3,11 +3,13 @@
 //! own. The probe sends one request the proxy answers itself (a request for
 //! the proxy rather than through it), which records no exchange.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::config::connectable;
 
 /// How long the probe waits for a connection and for the answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,16 +67,6 @@ pub async fn probe(addr: SocketAddr) -> Listener {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The address a local client connects to for a proxy listening on `addr`:
-/// an unspecified address (`0.0.0.0`, `[::]`) becomes loopback.
-pub fn connectable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
-        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
-        _ => addr,
-    }
 }
 
 /// Which proxy a client command should use.

@@ -6,19 +6,19 @@
 //! [`crate::exchange::Exchange`] values and merges them by time; [`redact`]
 //! replaces secrets with their fingerprints; [`write`] turns an exchange into
 //! an entry and keeps a file valid after every entry; [`recorder`] is the
-//! `--har` outlet on the proxy's exchange stream; [`analyze`] runs the one
-//! analysis engine over recorded files. Nothing here knows an OAuth rule.
+//! `--har` writer the session feeds with the proxy's exchanges. A pure input
+//! and output format: the analysis of a recording runs through
+//! `crate::session::Session::replay`, like live traffic. Nothing here knows
+//! an OAuth rule.
 
-pub mod analyze;
 pub mod model;
 pub mod read;
 pub mod recorder;
 pub mod redact;
 pub mod write;
 
-pub use analyze::{AnalyzeOptions, AnalyzeSummary, analyze_files};
 pub use read::{ReadOptions, Recording, load};
-pub use recorder::spawn_recorder;
+pub use recorder::HarRecorder;
 pub use write::HarWriter;
 
 /// Why a HAR file could not be used. Every message names the file.

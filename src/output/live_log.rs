@@ -2,7 +2,8 @@
 //! that triggered them, a one-line verdict when an attempt completes.
 //!
 //! Pure: event in, lines out (without newlines). Whether to colour (a
-//! terminal, NO_COLOR) is the caller's decision, passed in [`LiveLogOptions`].
+//! terminal, NO_COLOR) is decided once, in `config`, and passed in
+//! [`LiveLogOptions`].
 
 use std::fmt::Write as _;
 
@@ -17,23 +18,10 @@ use crate::oauth::jwt::Jwt;
 /// How the log looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LiveLogOptions {
-    /// ANSI colours (off when stdout is not a terminal or NO_COLOR is set).
+    /// ANSI colours (decided once in `config::OutputConfig::decide`).
     pub color: bool,
     /// Extra facts on each leg, and the evidence under each finding.
     pub verbose: bool,
-}
-
-impl LiveLogOptions {
-    /// Options for a log written to `stream`: colour only when that stream is
-    /// a terminal, `no_color` is not set and `NO_COLOR` is absent or empty.
-    pub fn for_stream(no_color: bool, verbose: bool, stream: &impl std::io::IsTerminal) -> Self {
-        LiveLogOptions {
-            color: !no_color
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && stream.is_terminal(),
-            verbose,
-        }
-    }
 }
 
 /// The lines for one event.

@@ -103,6 +103,16 @@ pub struct Proxy {
     shared: Arc<Shared>,
 }
 
+/// Subscribes to a proxy's finished exchanges (see [`Proxy::feed`]).
+#[derive(Clone)]
+pub struct ExchangeFeed(broadcast::Sender<Arc<Exchange>>);
+
+impl ExchangeFeed {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Exchange>> {
+        self.0.subscribe()
+    }
+}
+
 /// Lets other tasks (tests, signal handlers) stop a running proxy.
 #[derive(Clone)]
 pub struct ShutdownHandle(CancellationToken);
@@ -176,6 +186,13 @@ impl Proxy {
     /// to see all of it; with no receiver, bodies are not even copied.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Exchange>> {
         self.shared.publisher.0.subscribe()
+    }
+
+    /// A handle that subscribes to finished exchanges, usable after the
+    /// proxy has moved into its task. It is not a receiver itself, so it
+    /// neither pins exchanges in memory nor makes the proxy copy bodies.
+    pub fn feed(&self) -> ExchangeFeed {
+        ExchangeFeed(self.shared.publisher.0.clone())
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {

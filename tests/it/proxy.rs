@@ -1,20 +1,18 @@
 //! The proxy core, driven for real over TCP and TLS on loopback.
 
-mod support;
-
 use std::time::Duration;
 
 use authlens::exchange::{CaptureState, FailureSide};
 use futures_util::{SinkExt, StreamExt};
 use http::StatusCode;
-use support::upstream::{TestUpstream, Tls};
-use support::{Http, ProxyOptions, TestCa, TestProxy, pattern_bytes, sha256_hex};
+use testkit::upstream::{TestUpstream, Tls};
+use testkit::{Http, ProxyOptions, TestCa, TestProxy, pattern_bytes, sha256_hex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_get_and_post_over_http1_and_http2_with_mirrored_alpn() {
-    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, mut proxy) = testkit::proxied_upstream().await;
     for (http, want_version, want_alpn) in [
         (Http::One, "HTTP/1.1", "http/1.1"),
         (Http::Two, "HTTP/2.0", "h2"),
@@ -107,13 +105,13 @@ async fn download(client: &reqwest::Client, n: usize, chunked: bool) {
         sha2::Digest::update(&mut hasher, &chunk);
     }
     assert_eq!(got, n);
-    assert_eq!(support::hex(&sha2::Digest::finalize(hasher)), want);
+    assert_eq!(testkit::hex(&sha2::Digest::finalize(hasher)), want);
 }
 
 async fn upload(client: &reqwest::Client, n: usize, chunked: bool) {
     let data = pattern_bytes(n as u64 + 7, n);
     let want = sha256_hex(&data);
-    let body = support::request_body(data, chunked.then_some(100_000));
+    let body = testkit::request_body(data, chunked.then_some(100_000));
     let resp = client
         .post("https://idp.test/sink")
         .body(body)
@@ -127,7 +125,7 @@ async fn upload(client: &reqwest::Client, n: usize, chunked: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_arrive_byte_identical_both_ways() {
-    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
     for http in [Http::One, Http::Two] {
         let client = proxy.client(http);
         for n in [0, 1024 * 1024, 64 * 1024 * 1024] {
@@ -142,7 +140,7 @@ async fn bodies_arrive_byte_identical_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bodies_are_captured_only_up_to_the_cap() {
-    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, mut proxy) = testkit::proxied_upstream().await;
     let client = proxy.client(Http::One);
     download(&client, 3 * 1024 * 1024, true).await;
     let exchange = proxy.exchange_for("/bytes").await;
@@ -285,7 +283,7 @@ async fn upstream_failures_are_explained_and_the_proxy_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_connections_to_one_host_mint_once() {
-    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
     let before = proxy.ca.minted_count();
     let mut tasks = Vec::new();
     for _ in 0..16 {
@@ -310,7 +308,7 @@ async fn concurrent_first_connections_to_one_host_mint_once() {
 }
 
 fn client_tls(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-    tokio_rustls::TlsConnector::from(support::client_config(ca_pem.as_bytes(), alpn))
+    tokio_rustls::TlsConnector::from(testkit::client_config(ca_pem.as_bytes(), alpn))
 }
 
 /// Opens a CONNECT tunnel by hand and returns the raw stream.
@@ -332,7 +330,7 @@ async fn connect_tunnel(proxy: &TestProxy, authority: &str) -> (TcpStream, Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_echo_through_an_intercepted_tunnel() {
-    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, mut proxy) = testkit::proxied_upstream().await;
     let (tcp, head) = connect_tunnel(&proxy, "idp.test:443").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let tls = client_tls(&proxy.ca_pem, &[b"http/1.1"])
@@ -437,7 +435,7 @@ async fn requests_to_the_proxy_itself_get_a_clear_4xx() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
     let (_ca, _upstream, proxy) =
-        support::proxied_upstream_with(|c| c.timeouts.header_read = Duration::from_secs(1)).await;
+        testkit::proxied_upstream_with(|c| c.timeouts.header_read = Duration::from_secs(1)).await;
     // A malformed request line.
     let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
     tcp.write_all(b"NOT A REQUEST\r\n\r\n").await.unwrap();
@@ -485,7 +483,7 @@ async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_in_flight_exchanges_finish() {
-    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
     let client = proxy.client(Http::One);
     let slow = tokio::spawn({
         let client = client.clone();
@@ -501,11 +499,13 @@ async fn shutdown_lets_in_flight_exchanges_finish() {
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    proxy.shutdown.shutdown();
+    let mut exchanges = proxy.exchanges.resubscribe();
+    let stopping = tokio::spawn(proxy.session.stop());
     assert_eq!(slow.await.unwrap(), "slow answer");
-    let exchange = proxy.exchange_for("/slow").await;
+    let exchange = exchanges.recv().await.unwrap();
+    assert_eq!(exchange.request.uri.path(), "/slow");
     assert_eq!(exchange.response.as_ref().unwrap().status, 200);
-    let _ = tokio::time::timeout(Duration::from_secs(10), &mut proxy.task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), stopping).await;
     assert!(
         TcpStream::connect(proxy.addr).await.is_err(),
         "no longer accepting"
@@ -564,7 +564,7 @@ async fn wrong_name_dns_failure_and_timeout_are_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_connections_are_reused_across_requests() {
-    let (_ca, upstream, proxy) = support::proxied_upstream().await;
+    let (_ca, upstream, proxy) = testkit::proxied_upstream().await;
     for http in [Http::One, Http::Two] {
         let client = proxy.client(http);
         for _ in 0..20 {
@@ -628,7 +628,7 @@ async fn an_h2_only_client_is_translated_to_an_http1_only_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_gives_up_early_still_leaves_an_exchange() {
-    let (_ca, _upstream, mut proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, mut proxy) = testkit::proxied_upstream().await;
     let client = proxy.client(Http::One);
     let request = client.get("https://idp.test/slow?ms=3000").send();
     let _ = tokio::time::timeout(Duration::from_millis(500), request).await;
@@ -718,7 +718,7 @@ async fn headers_are_rewritten_only_where_http_requires_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_upload_is_not_mistaken_for_a_silent_upstream() {
     let (_ca, _upstream, proxy) =
-        support::proxied_upstream_with(|c| c.timeouts.response_head = Duration::from_secs(1)).await;
+        testkit::proxied_upstream_with(|c| c.timeouts.response_head = Duration::from_secs(1)).await;
     // The upload takes about 2.5 s, longer than the 1 s response-head timeout.
     let chunks = futures_util::stream::unfold(0u8, |i| async move {
         if i == 5 {
@@ -742,7 +742,7 @@ async fn a_slow_upload_is_not_mistaken_for_a_silent_upstream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_stalls_mid_body_is_blamed_not_the_client() {
     let (_ca, _upstream, mut proxy) =
-        support::proxied_upstream_with(|c| c.timeouts.idle = Duration::from_secs(11)).await;
+        testkit::proxied_upstream_with(|c| c.timeouts.idle = Duration::from_secs(11)).await;
     let client = proxy.client(Http::One);
     let resp = client.get("https://idp.test/stall").send().await.unwrap();
     assert!(

@@ -5,8 +5,6 @@
 //! Everything stays on loopback. A client that is not installed is skipped
 //! with a loud message; CI installs curl and chromium.
 
-mod support;
-
 use std::ffi::OsStr;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -16,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Response;
-use support::upstream::{Handler, TestUpstream, Tls};
-use support::{ProxyOptions, TestCa, TestProxy};
+use testkit::upstream::{Handler, TestUpstream, Tls};
+use testkit::{ProxyOptions, TestCa, TestProxy};
 
 const APP: &str = "app.test";
 const HELLO: &str = "hello from upstream";
@@ -54,7 +52,7 @@ impl Rig {
                 // Anything else a client sends (Chromium's own background
                 // requests) goes to a closed loopback port: nothing is
                 // resolved or sent off this machine.
-                tweak: Some(support::send_unrouted_hosts_nowhere),
+                tweak: Some(testkit::send_unrouted_hosts_nowhere),
                 ..Default::default()
             },
         )
@@ -236,7 +234,7 @@ fn skip(what: &str, why: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_goes_through_the_proxy_for_https_and_loopback() {
-    if support::on_path("curl").is_none() {
+    if testkit::on_path("curl").is_none() {
         return skip("curl", "curl is not installed (CI installs it)");
     }
     let mut rig = Rig::start().await;
@@ -294,7 +292,7 @@ async fn run_exits_with_the_commands_status() {
     );
 
     // Something curl reports as a failure is the command's failure.
-    if support::on_path("curl").is_some() {
+    if testkit::on_path("curl").is_some() {
         let url = format!("https://{APP}/no-such-route");
         let out = output(rig.run("curl", &["-sS", "--fail", &url])).await;
         assert_eq!(out.status.code(), Some(22), "{}", describe(&out));
@@ -303,7 +301,7 @@ async fn run_exits_with_the_commands_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_starts_a_proxy_for_the_command_when_none_is_running() {
-    if support::on_path("curl").is_none() {
+    if testkit::on_path("curl").is_none() {
         return skip("curl", "curl is not installed (CI installs it)");
     }
     let ca = TestCa::new();
@@ -370,7 +368,7 @@ async fn run_starts_a_proxy_for_the_command_when_none_is_running() {
 
 /// A venv with `requests`, made once per target directory.
 fn python_with_requests() -> Result<PathBuf, String> {
-    let python = support::on_path("python3").ok_or("python3 is not installed")?;
+    let python = testkit::on_path("python3").ok_or("python3 is not installed")?;
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("authlens-requests-venv");
     let venv_python = venv.join("bin").join("python");
     let has_requests = |p: &Path| {
@@ -433,7 +431,7 @@ async fn python_requests_goes_through_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_fetch_and_https_go_through_the_proxy() {
-    let Some(node) = support::on_path("node") else {
+    let Some(node) = testkit::on_path("node") else {
         return skip("Node.js", "node is not installed");
     };
     let version = Command::new(&node).arg("--version").output().unwrap();
@@ -477,7 +475,7 @@ const get = (mod, url) => new Promise((resolve, reject) => {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_http_client_goes_through_the_proxy() {
-    let (Some(javac), Some(java)) = (support::on_path("javac"), support::on_path("java")) else {
+    let (Some(javac), Some(java)) = (testkit::on_path("javac"), testkit::on_path("java")) else {
         return skip("Java HttpClient", "no JDK (javac and java) on PATH");
     };
     let work = tempfile::tempdir().unwrap();
@@ -529,7 +527,7 @@ public class Main {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy() {
-    let Some(browser) = support::chromium() else {
+    let Some(browser) = testkit::chromium() else {
         return skip(
             "authlens browser (Chromium)",
             "no Chromium on PATH (CI installs chromium)",
@@ -577,7 +575,7 @@ async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy()
         .arg("--browser-output")
         .arg(&login_url)
         .arg("--")
-        .args(support::HEADLESS_CHROMIUM)
+        .args(testkit::HEADLESS_CHROMIUM)
         .arg("--dump-dom");
     let out = output(command).await;
     assert!(out.status.success(), "{}", describe(&out));
@@ -725,7 +723,7 @@ fn ca_shows_exports_explains_and_regenerates_only_when_confirmed() {
 /// a trusted certificate entry.
 #[test]
 fn keytool_reads_the_exported_trust_store() {
-    let Some(keytool) = support::on_path("keytool") else {
+    let Some(keytool) = testkit::on_path("keytool") else {
         return skip("keytool", "no JDK on PATH");
     };
     let work = tempfile::tempdir().unwrap();

@@ -3,11 +3,9 @@
 //! `nonce-mismatch`, `token-issuer-mismatch`, and the errors Entra shows on
 //! its own HTML page instead of redirecting (`idp-error` on the attempt).
 
-mod support;
-
 use serde_json::Value;
-use support::lab::{Lab, WEB_CLIENT, authorize_params, findings, has, token_form};
-use support::mock_idp::{Faults, NonceFault};
+use testkit::lab::{Lab, WEB_CLIENT, authorize_params, findings, has, token_form};
+use testkit::mock_idp::{Faults, NonceFault};
 
 const OTHER_TENANT: &str = "00000000-0000-0000-0000-0000000000aa";
 

@@ -1,18 +1,16 @@
 //! The `authlens` binary as a user runs it: flags, the live log, `--json`,
 //! and a clean exit on SIGTERM that loses nothing already captured.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::lab::{IDP, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, token_form};
+use testkit::lab::{IDP, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, token_form};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_logs_writes_json_lines_and_exits_cleanly_on_sigterm() {
-    let ca = support::TestCa::new();
-    let (idp, server) = support::lab::default_mock_idp(&ca).await;
+    let ca = testkit::TestCa::new();
+    let (idp, server) = testkit::lab::default_mock_idp(&ca).await;
     let tenant = idp.config().tenant.clone();
     let work = tempfile::tempdir().unwrap();
     let json_path = work.path().join("signins.jsonl");

@@ -1,23 +1,24 @@
 //! A sign-in lab: the mock Entra IdP served over TLS as
-//! `login.microsoftonline.com`, an app served as `app.test`, the proxy with
-//! the analysis running on its exchange stream, and a client that plays both
-//! the browser and the app. Tests read the analysis output as JSON lines.
+//! `login.microsoftonline.com`, an app served as `app.test`, authlens (a
+//! `Session`: proxy, analysis, and whatever outlets the caller asks for),
+//! and a client that plays both the browser and the app. Tests read the
+//! analysis output as JSON lines.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use authlens::config::OutputConfig;
 use authlens::oauth::{AnalyzerConfig, Event};
 use authlens::output::json_lines;
-use authlens::pipeline::Analysis;
+use authlens::session::SessionSummary;
 use bytes::Bytes;
 use http::Response;
 use serde_json::Value;
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
-use super::mock_idp::{MockIdp, MockIdpConfig};
-use super::upstream::{Handler, TestUpstream, Tls};
-use super::{Http, ProxyOptions, TestCa, TestProxy};
+use crate::mock_idp::{MockIdp, MockIdpConfig};
+use crate::upstream::{Handler, TestUpstream, Tls};
+use crate::{ProxyOptions, TestCa, TestProxy};
 
 pub const IDP: &str = "login.microsoftonline.com";
 pub const WEB_CLIENT: &str = "11111111-1111-4111-8111-111111111111";
@@ -29,9 +30,8 @@ pub struct Lab {
     pub ca: TestCa,
     pub idp: Arc<MockIdp>,
     pub proxy: TestProxy,
+    /// The analysis events, subscribed before any traffic.
     pub events: broadcast::Receiver<Arc<Event>>,
-    pub stop: CancellationToken,
-    pub analysis: Option<Analysis>,
     /// A client that does not follow redirects (the test plays the browser).
     pub client: reqwest::Client,
     _idp_server: TestUpstream,
@@ -61,6 +61,12 @@ pub async fn default_mock_idp(ca: &TestCa) -> (Arc<MockIdp>, TestUpstream) {
 
 impl Lab {
     pub async fn start(idp_config: MockIdpConfig, analyzer: AnalyzerConfig) -> Lab {
+        Lab::start_with_output(idp_config, OutputConfig::silent(analyzer)).await
+    }
+
+    /// The lab with authlens writing to the outlets `output` names (the demo's
+    /// live log).
+    pub async fn start_with_output(idp_config: MockIdpConfig, output: OutputConfig) -> Lab {
         let ca = TestCa::new();
         let (idp, idp_server) = serve_mock_idp(&ca, idp_config, ([127, 0, 0, 1], 0).into()).await;
         let app: Handler = Arc::new(|_req| {
@@ -70,7 +76,8 @@ impl Lab {
                 .unwrap()
         });
         let app_server = TestUpstream::start_with(&ca, Tls::names(&["app.test"]), app).await;
-        let proxy = TestProxy::start(
+        let certs = tempfile::tempdir().unwrap();
+        let mut proxy = TestProxy::start_with_output(
             &ca,
             ProxyOptions {
                 routes: vec![
@@ -80,11 +87,12 @@ impl Lab {
                 trust_test_ca: true,
                 ..Default::default()
             },
+            certs.path(),
+            output,
         )
         .await;
-        let stop = CancellationToken::new();
-        let analysis = Analysis::spawn(proxy.exchanges.resubscribe(), analyzer, stop.clone());
-        let events = analysis.subscribe();
+        proxy.certs = Some(certs);
+        let events = proxy.session.events().live;
         let client = reqwest::Client::builder()
             .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
             .add_root_certificate(reqwest::Certificate::from_pem(proxy.ca_pem.as_bytes()).unwrap())
@@ -93,18 +101,20 @@ impl Lab {
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap();
-        let _ = Http::One;
         Lab {
             ca,
             idp,
             proxy,
             events,
-            stop,
-            analysis: Some(analysis),
             client,
             _idp_server: idp_server,
             _app_server: app_server,
         }
+    }
+
+    /// Stops authlens in its one shutdown order (outlets flushed).
+    pub async fn stop(self) -> SessionSummary {
+        self.proxy.stop().await
     }
 
     pub async fn default() -> Lab {

@@ -3,20 +3,20 @@
 //! `--har` recorder on a real proxied sign-in, checked for secrets and
 //! round-tripped through the analysis.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use authlens::har::{self, AnalyzeOptions, ReadOptions};
+use authlens::config::{OutputConfig, Sink};
+use authlens::har::{self, ReadOptions};
 use authlens::oauth::AnalyzerConfig;
 use authlens::report;
+use authlens::session::{Session, Tally};
 use base64::Engine;
 use serde_json::Value;
-use support::lab::{
+use testkit::lab::{
     Lab, VERIFIER, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, authorize_params, token_form,
 };
-use tokio_util::sync::CancellationToken;
+use testkit::mock_idp::MockIdp;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,7 +57,7 @@ fn analyze(files: &[PathBuf]) -> (Option<i32>, String, Vec<Value>) {
 }
 
 fn rules(lines: &[Value]) -> Vec<(String, String, Option<String>)> {
-    support::lab::findings(lines)
+    testkit::lab::findings(lines)
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn a_browser_har_and_an_app_har_are_analysed_together() {
     let (code, _, lines) = analyze(std::slice::from_ref(&app));
     assert_eq!(code, Some(1));
     assert!(
-        support::lab::has(&lines, "token-without-authorize", None),
+        testkit::lab::has(&lines, "token-without-authorize", None),
         "{lines:#?}"
     );
 
@@ -95,9 +95,9 @@ fn a_browser_har_and_an_app_har_are_analysed_together() {
         "{log}"
     );
     assert!(lines.iter().all(|l| l["attempt"] == 1), "{lines:#?}");
-    assert!(!support::lab::has(&lines, "token-without-authorize", None));
-    assert!(support::lab::has(&lines, "code-reused", None));
-    assert!(support::lab::has(&lines, "idp-error", Some("AADSTS54005")));
+    assert!(!testkit::lab::has(&lines, "token-without-authorize", None));
+    assert!(testkit::lab::has(&lines, "code-reused", None));
+    assert!(testkit::lab::has(&lines, "idp-error", Some("AADSTS54005")));
     let times: Vec<&str> = lines.iter().filter_map(|l| l["time"].as_str()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     assert!(times[0].starts_with("2024-05-01T12:00:00"), "{times:?}");
@@ -301,17 +301,10 @@ fn assert_no_secret(text: &str, secrets: &[String], what: &str) {
 
 /// Records a session of several sign-ins through the lab proxy; returns the
 /// live JSON lines, the secrets that went over the wire and the HAR path.
-async fn record(show_secrets: bool, dir: &Path) -> (Vec<Value>, Vec<String>, PathBuf) {
-    let mut lab = Lab::default().await;
+async fn record(dir: &Path) -> (Vec<Value>, Vec<String>, PathBuf) {
     let har_path = dir.join("session.har");
-    let stop = CancellationToken::new();
-    let recorder = har::spawn_recorder(
-        lab.proxy.exchanges.resubscribe(),
-        &har_path,
-        show_secrets,
-        stop.clone(),
-    )
-    .unwrap();
+    let mut lab =
+        Lab::start_with_output(MockIdp::default_config(), recording(&har_path, false)).await;
     let tenant = lab.tenant();
     let mut live = Vec::new();
     let mut secrets = vec![WEB_SECRET.to_string(), VERIFIER.to_string()];
@@ -382,31 +375,42 @@ async fn record(show_secrets: bool, dir: &Path) -> (Vec<Value>, Vec<String>, Pat
             .unwrap();
     }
 
-    stop.cancel();
-    let written = recorder.await.unwrap().unwrap();
+    let summary = lab.stop().await;
+    assert!(summary.problems.is_empty(), "{:?}", summary.problems);
+    let (recorded, written) = summary.har.expect("the HAR was written");
+    assert_eq!(recorded, har_path);
     assert!(written >= 10, "{written} entries");
     (live, secrets, har_path)
 }
 
-fn analyse_har(path: &Path) -> (Vec<Value>, har::AnalyzeSummary) {
-    let mut log = Vec::new();
-    let mut json = Vec::new();
-    let summary = har::analyze_files(
-        &[path.to_path_buf()],
-        &AnalyzeOptions {
-            read: ReadOptions::default(),
-            ..AnalyzeOptions::default()
-        },
-        &mut log,
-        Some(&mut json),
-    )
-    .unwrap();
-    let lines = String::from_utf8(json)
+/// Outputs that record the session as a HAR at `path`, with secrets in
+/// clear or not (for the analysis too, as `--show-secrets` does).
+fn recording(path: &Path, show_secrets: bool) -> OutputConfig {
+    let mut output = OutputConfig::silent(AnalyzerConfig {
+        show_secrets,
+        ..AnalyzerConfig::default()
+    });
+    output.har = Some(path.to_path_buf());
+    output
+}
+
+/// `authlens analyze` in-process: the JSON lines and the tally.
+fn analyse_har(path: &Path, show_secrets: bool) -> (Vec<Value>, Tally) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("events.jsonl");
+    let mut output = OutputConfig::silent(AnalyzerConfig {
+        show_secrets,
+        ..AnalyzerConfig::default()
+    });
+    output.json = Some(Sink::File(json.clone()));
+    let recording = har::load(&[path.to_path_buf()], ReadOptions::default()).unwrap();
+    let tally = Session::replay(&recording, &output).unwrap();
+    let lines = std::fs::read_to_string(&json)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    (lines, summary)
+    (lines, tally)
 }
 
 /// Findings as (rule, severity, field, message): messages name fingerprints,
@@ -425,7 +429,7 @@ fn finding_texts(lines: &[Value]) -> Vec<(String, String, String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_har_of_a_proxied_session_hides_secrets_and_reanalyses_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let (live, secrets, path) = record(false, dir.path()).await;
+    let (live, secrets, path) = record(dir.path()).await;
     let text = std::fs::read_to_string(&path).unwrap();
     assert_no_secret(&text, &secrets, "HAR");
 
@@ -458,8 +462,8 @@ async fn the_har_of_a_proxied_session_hides_secrets_and_reanalyses_the_same() {
         "{print} in the Location"
     );
 
-    let (again, summary) = analyse_har(&path);
-    assert!(summary.errors > 0);
+    let (again, tally) = analyse_har(&path, false);
+    assert!(tally.errors > 0);
     let live_findings = finding_texts(&live);
     assert!(live_findings.iter().any(|f| f.0 == "code-reused"));
     assert!(live_findings.iter().any(|f| f.0 == "param-mismatch"));
@@ -488,12 +492,9 @@ async fn the_har_of_a_proxied_session_hides_secrets_and_reanalyses_the_same() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_show_secrets_the_har_keeps_them_and_pkce_is_rechecked() {
-    let mut lab = Lab::default().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clear.har");
-    let stop = CancellationToken::new();
-    let recorder =
-        har::spawn_recorder(lab.proxy.exchanges.resubscribe(), &path, true, stop.clone()).unwrap();
+    let mut lab = Lab::start_with_output(MockIdp::default_config(), recording(&path, true)).await;
     let tenant = lab.tenant();
     let code = lab
         .authorize(&tenant, &authorize_params("st-pk", &[]))
@@ -506,14 +507,13 @@ async fn with_show_secrets_the_har_keeps_them_and_pkce_is_rechecked() {
     );
     let _ = lab.redeem(&tenant, &form).await;
     let live = lab.lines_until_verdict().await;
-    stop.cancel();
-    recorder.await.unwrap().unwrap();
+    lab.stop().await.har.expect("the HAR was written");
 
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains(&code) && text.contains(WEB_SECRET));
-    let (again, _) = analyse_har(&path);
+    let (again, _) = analyse_har(&path, true);
     assert!(
-        support::lab::has(&again, "pkce-mismatch", None),
+        testkit::lab::has(&again, "pkce-mismatch", None),
         "{again:#?}"
     );
     assert_eq!(finding_texts(&again), finding_texts(&live));
@@ -540,10 +540,10 @@ fn entries_in(path: &Path) -> Result<usize, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlens_har_keeps_the_file_complete_while_proxying() {
     use std::io::BufRead as _;
-    use support::lab::IDP;
+    use testkit::lab::IDP;
 
-    let ca = support::TestCa::new();
-    let (idp, server) = support::lab::default_mock_idp(&ca).await;
+    let ca = testkit::TestCa::new();
+    let (idp, server) = testkit::lab::default_mock_idp(&ca).await;
     let tenant = idp.config().tenant.clone();
     let dir = tempfile::tempdir().unwrap();
     let har_path = dir.path().join("live.har");

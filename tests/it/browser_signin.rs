@@ -4,26 +4,21 @@
 //! app's loopback callback; the test (playing the app) redeems it. The
 //! analysis must pair all legs and find nothing wrong.
 
-mod support;
-
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authlens::oauth::AnalyzerConfig;
 use authlens::output::json_lines;
-use authlens::pipeline::Analysis;
 use bytes::Bytes;
 use http::Response;
 use serde_json::Value;
-use support::lab::{IDP, PUBLIC_CLIENT};
-use support::upstream::{Handler, TestUpstream, Tls};
-use support::{ProxyOptions, TestCa, TestProxy};
-use tokio_util::sync::CancellationToken;
+use testkit::lab::{IDP, PUBLIC_CLIENT};
+use testkit::upstream::{Handler, TestUpstream, Tls};
+use testkit::{ProxyOptions, TestCa, TestProxy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
-    let Some(browser) = support::chromium() else {
+    let Some(browser) = testkit::chromium() else {
         if std::env::var_os("CI").is_some() {
             panic!("Chromium is missing in CI (.ci/run installs it)");
         }
@@ -32,7 +27,7 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
     };
 
     let ca = TestCa::new();
-    let (idp, idp_server) = support::lab::default_mock_idp(&ca).await;
+    let (idp, idp_server) = testkit::lab::default_mock_idp(&ca).await;
     let tenant = idp.config().tenant.clone();
     // The app's loopback callback: keeps what the browser posted to it.
     let posted: Arc<Mutex<Option<String>>> = Arc::default();
@@ -59,18 +54,12 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
                 ("127.0.0.1".into(), callback.addr.port(), callback.addr),
             ],
             trust_test_ca: true,
-            tweak: Some(support::send_unrouted_hosts_nowhere),
+            tweak: Some(testkit::send_unrouted_hosts_nowhere),
             ..Default::default()
         },
     )
     .await;
-    let stop = CancellationToken::new();
-    let analysis = Analysis::spawn(
-        proxy.exchanges.resubscribe(),
-        AnalyzerConfig::default(),
-        stop.clone(),
-    );
-    let mut events = analysis.subscribe();
+    let mut events = proxy.session.events().live;
 
     let redirect_uri = format!("http://127.0.0.1:{}/callback", callback.addr.port());
     let authorize = reqwest::Url::parse_with_params(
@@ -83,7 +72,7 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
             ("state", "browser-state"),
             ("nonce", "browser-nonce"),
             ("response_mode", "form_post"),
-            ("code_challenge", support::lab::CHALLENGE),
+            ("code_challenge", testkit::lab::CHALLENGE),
             ("code_challenge_method", "S256"),
         ],
     )
@@ -100,7 +89,7 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
         .arg(&browser)
         .arg(authorize.as_str())
         .arg("--")
-        .args(support::HEADLESS_CHROMIUM)
+        .args(testkit::HEADLESS_CHROMIUM)
         // Let the form_post page's script submit before the DOM is dumped.
         .args(["--virtual-time-budget=10000", "--dump-dom"])
         .stdin(Stdio::null())
@@ -135,7 +124,7 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
             ("code", code.as_str()),
             ("redirect_uri", redirect_uri.as_str()),
             ("client_id", PUBLIC_CLIENT),
-            ("code_verifier", support::lab::VERIFIER),
+            ("code_verifier", testkit::lab::VERIFIER),
         ])
         .send()
         .await
@@ -182,8 +171,6 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
     let callback_seen = proxy.exchange_for("/callback").await;
     assert_eq!(callback_seen.request.method, "POST");
 
-    stop.cancel();
-    analysis.finish().await;
     proxy.stop().await;
 }
 

@@ -1,12 +1,10 @@
 //! Robustness: byte integrity under concurrency, faults on both sides, bad
 //! input, and resource counts returning to their baseline afterwards.
 
-mod support;
-
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use support::{Http, TestProxy, pattern_bytes, sha256_hex};
+use testkit::{Http, TestProxy, pattern_bytes, sha256_hex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -27,7 +25,7 @@ fn body_size(seed: u64) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_random_bodies_arrive_byte_identical() {
-    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
     let clients = [proxy.client(Http::One), proxy.client(Http::Two)];
     let jobs = (0..240u64).map(|i| {
         let client = clients[(i % 2) as usize].clone();
@@ -52,7 +50,7 @@ async fn hundreds_of_random_bodies_arrive_byte_identical() {
                 // Upload.
                 let data = pattern_bytes(i, n);
                 let want = sha256_hex(&data);
-                let body = support::request_body(data, chunked.then_some(65_536));
+                let body = testkit::request_body(data, chunked.then_some(65_536));
                 let resp = client
                     .post("https://idp.test/sink")
                     .body(body)
@@ -76,7 +74,7 @@ fn open_fds() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_leave_no_connection_or_task_behind() {
-    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
     let metrics = tokio::runtime::Handle::current().metrics();
     // Warm up: one of everything, so lazily-created state is in the baseline.
     let client = proxy.client(Http::One);
@@ -191,7 +189,7 @@ async fn exchange_raw(proxy: &TestProxy, bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_never_affects_other_connections() {
-    let (_ca, _upstream, proxy) = support::proxied_upstream().await;
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
     let huge_header = format!(
         "GET http://idp.test/ HTTP/1.1\r\nHost: idp.test\r\nX-Big: {}\r\n\r\n",
         "a".repeat(1_000_000)

@@ -2,8 +2,6 @@
 //! HTTPS upstream with test routes, the proxy started in-process on port 0,
 //! and clients configured to go through it. Everything stays on loopback.
 
-#![allow(dead_code)]
-
 pub mod lab;
 pub mod mock_idp;
 pub mod upstream;
@@ -13,9 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authlens::config::{ConnectTo, HostPattern, ProxyConfig};
+use authlens::config::{ConnectTo, HostPattern, OutputConfig, ProxyConfig};
 use authlens::exchange::Exchange;
-use authlens::proxy::{Proxy, ShutdownHandle};
+use authlens::oauth::AnalyzerConfig;
+use authlens::session::{Session, SessionSummary};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     PKCS_ECDSA_P256_SHA256,
@@ -74,6 +73,12 @@ impl TestCa {
     }
 }
 
+impl Default for TestCa {
+    fn default() -> Self {
+        TestCa::new()
+    }
+}
+
 /// Options for [`TestProxy::start`].
 #[derive(Default, Clone)]
 pub struct ProxyOptions {
@@ -83,17 +88,20 @@ pub struct ProxyOptions {
     pub passthrough: Vec<String>,
     pub insecure: bool,
     pub tweak: Option<fn(&mut ProxyConfig)>,
+    /// The analysis settings (the default unless a test needs others).
+    pub analyzer: AnalyzerConfig,
 }
 
-/// The proxy, running in-process on `127.0.0.1:0`.
+/// authlens, running in-process on `127.0.0.1:0` through a [`Session`]
+/// with no outlets: tests read its exchanges and events directly.
 pub struct TestProxy {
     pub addr: SocketAddr,
     /// Kept alive for the proxy's lifetime when the harness made it.
     pub certs: Option<tempfile::TempDir>,
     pub ca_pem: String,
+    /// Every finished exchange, subscribed before any traffic.
     pub exchanges: broadcast::Receiver<Arc<Exchange>>,
-    pub shutdown: ShutdownHandle,
-    pub task: tokio::task::JoinHandle<()>,
+    pub session: Session,
     pub ca: Arc<authlens::ca::CertificateAuthority>,
 }
 
@@ -110,6 +118,17 @@ impl TestProxy {
         test_ca: &TestCa,
         options: ProxyOptions,
         certs_dir: &std::path::Path,
+    ) -> TestProxy {
+        let output = OutputConfig::silent(options.analyzer.clone());
+        Self::start_with_output(test_ca, options, certs_dir, output).await
+    }
+
+    /// The proxy with its CA in `certs_dir` and the given outputs.
+    pub async fn start_with_output(
+        test_ca: &TestCa,
+        options: ProxyOptions,
+        certs_dir: &std::path::Path,
+        output: OutputConfig,
     ) -> TestProxy {
         let certs = None;
         let mut config = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), certs_dir);
@@ -131,20 +150,19 @@ impl TestProxy {
         if let Some(tweak) = options.tweak {
             tweak(&mut config);
         }
-        let proxy = Proxy::bind(config).await.expect("proxy starts");
-        let addr = proxy.local_addr();
-        let exchanges = proxy.subscribe();
-        let shutdown = proxy.shutdown_handle();
-        let ca = proxy.ca().clone();
+        let session = Session::start(config, output)
+            .await
+            .expect("authlens starts");
+        let addr = session.local_addr();
+        let exchanges = session.exchanges();
+        let ca = session.ca().clone();
         let ca_pem = std::fs::read_to_string(ca.cert_path()).unwrap();
-        let task = tokio::spawn(proxy.run(std::future::pending()));
         TestProxy {
             addr,
             certs,
             ca_pem,
             exchanges,
-            shutdown,
-            task,
+            session,
             ca,
         }
     }
@@ -181,9 +199,11 @@ impl TestProxy {
         }
     }
 
-    pub async fn stop(self) {
-        self.shutdown.shutdown();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    /// Stops the session in its one shutdown order.
+    pub async fn stop(self) -> SessionSummary {
+        tokio::time::timeout(Duration::from_secs(20), self.session.stop())
+            .await
+            .expect("authlens stops within 20 s")
     }
 }
 

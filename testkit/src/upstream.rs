@@ -21,7 +21,7 @@ use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::{TestCa, pattern_bytes, sha256_hex};
+use crate::{TestCa, pattern_bytes, sha256_hex};
 
 pub type Body = BoxBody<Bytes, io::Error>;
 /// A handler over fully-read requests (used for the mock IdP).
@@ -211,7 +211,7 @@ async fn route(
                     sha2::Digest::update(&mut hasher, data);
                 }
             }
-            let digest = super::hex(&sha2::Digest::finalize(hasher));
+            let digest = crate::hex(&sha2::Digest::finalize(hasher));
             Response::builder()
                 .header("x-body-size", size.to_string())
                 .header("x-upstream-version", version)

@@ -2,17 +2,15 @@
 //! and the analysis reading the proxy's exchange stream. One test per seed
 //! cause of AADSTS90056, plus PKCE, plus clean flows.
 
-mod support;
-
 use std::time::Duration;
 
 use authlens::oauth::AnalyzerConfig;
 use serde_json::Value;
-use support::lab::{
+use testkit::lab::{
     IDP, Lab, PUBLIC_CLIENT, VERIFIER, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, authorize_params,
     findings, has, token_form,
 };
-use support::mock_idp::MockIdp;
+use testkit::mock_idp::MockIdp;
 
 fn problems(lines: &[Value]) -> Vec<(String, String, Option<String>)> {
     findings(lines)

@@ -1,0 +1,377 @@
+//! The body of each subcommand: start what it needs through the library,
+//! print what a person reads, and say how it ended. The exit status itself
+//! is decided in one place, `main`.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal as _, Read as _};
+use std::path::PathBuf;
+
+use super::args::{AnalyzeArgs, BrowserArgs, CaArgs, ExplainArgs, ProxyArgs, ReportArgs, RunArgs};
+use super::{Failure, Outcome};
+use crate::ca::CertificateAuthority;
+use crate::clients::join::{Joined, join_or_start};
+use crate::config::Audience;
+use crate::har::ReadOptions;
+use crate::session::{self, Session, SessionSummary};
+
+/// The proxy, until Ctrl-C or SIGTERM.
+pub async fn proxy(args: ProxyArgs) -> Result<Outcome, Failure> {
+    let (config, output) = args.into_configs(Audience::Terminal);
+    let session = Session::start(config, output)
+        .await
+        .map_err(Failure::failed)?;
+    eprint!("{}", session::banner(&session));
+    shutdown_signal().await;
+    closing_lines(&session.stop().await);
+    eprintln!("authlens stopped");
+    Ok(Outcome::Clean)
+}
+
+/// What a stopped session has to say: failed outputs, the HAR file.
+fn closing_lines(summary: &SessionSummary) {
+    for problem in &summary.problems {
+        eprintln!("authlens: {problem}");
+    }
+    if let Some((path, n)) = &summary.har {
+        eprintln!("authlens: {n} exchange(s) recorded in {}", path.display());
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `authlens analyze`: clean, flagged when errors were found, unusable when
+/// an input or the output cannot be used.
+pub fn analyze(args: AnalyzeArgs) -> Result<Outcome, Failure> {
+    let output = args.output();
+    let read = ReadOptions {
+        progress: output.progress,
+        ..ReadOptions::default()
+    };
+    let recording = crate::har::load(&args.files, read).map_err(Failure::unusable)?;
+    let tally = Session::replay(&recording, &output).map_err(Failure::unusable)?;
+    let skipped = if recording.skipped > 0 {
+        format!(
+            ", {} non-HTTP entr(ies) skipped (data:, blob:)",
+            recording.skipped
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "authlens: {} exchange(s), {} sign-in attempt(s), {} error(s), {} warning(s){skipped}",
+        tally.exchanges, tally.attempts, tally.errors, tally.warnings,
+    );
+    Ok(if tally.errors > 0 {
+        Outcome::Flagged
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// `authlens report`: the Markdown report of HAR files or a JSON lines file.
+pub fn report(args: ReportArgs) -> Result<Outcome, Failure> {
+    use crate::report;
+    let output = args.output();
+    let input = match &args.from_json {
+        Some(path) => report::from_json_lines(path),
+        None => report::from_har(
+            &args.files,
+            ReadOptions {
+                progress: output.progress,
+                ..ReadOptions::default()
+            },
+            output.analyzer.clone(),
+        ),
+    }
+    .map_err(Failure::unusable)?;
+    let markdown = report::render(&input);
+    let written = match &args.out {
+        Some(path) => std::fs::write(path, markdown)
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(markdown.as_bytes())
+                .map_err(|e| format!("cannot write the report: {e}"))
+        }
+    };
+    written.map_err(Failure::unusable)?;
+    Ok(Outcome::Clean)
+}
+
+/// `authlens explain`: clean when every code is known, flagged otherwise.
+pub fn explain(args: ExplainArgs) -> Result<Outcome, Failure> {
+    use crate::explain::{self, Input, MAX_INPUT};
+    let input = match args.code.as_deref().filter(|c| *c != "-") {
+        Some(code) => Input::from_arg(code),
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("authlens: paste the error response, then press Ctrl-D");
+            }
+            let mut bytes = Vec::new();
+            let limit = u64::try_from(MAX_INPUT).unwrap_or(u64::MAX);
+            std::io::stdin()
+                .lock()
+                .take(limit)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Failure::unusable(format!("cannot read stdin: {e}")))?;
+            Input::Text(String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let report = explain::explain(&input);
+    if args.json {
+        println!("{:#}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.found() {
+        Outcome::Clean
+    } else {
+        Outcome::Flagged
+    })
+}
+
+/// Joins or starts the proxy a `run` or `browser` command goes through.
+async fn join(
+    explicit: Option<std::net::SocketAddr>,
+    settings: ProxyArgs,
+    audience: Audience,
+) -> Result<Joined, Failure> {
+    let (config, output) = settings.into_configs(audience);
+    let wants_outputs = output.json.is_some() || output.har.is_some();
+    let live_on = output
+        .live_log
+        .as_ref()
+        .map_or_else(|| "nowhere".into(), |l| l.sink.describe());
+    let joined = join_or_start(explicit, config, output)
+        .await
+        .map_err(Failure::failed)?;
+    match &joined {
+        Joined::Running { addr, ca } => {
+            eprintln!(
+                "authlens: using the proxy running at http://{addr} (its live log is where it runs), CA {}",
+                ca.cert_path().display()
+            );
+            if wants_outputs {
+                eprintln!(
+                    "authlens: warning: --json and --har apply only to a proxy started here; \
+                     the running proxy keeps its own outputs (pass them where it was started)"
+                );
+            }
+        }
+        Joined::Started(session) => eprintln!(
+            "authlens listening on http://{} for this command (live log on {live_on}), CA {}",
+            session.local_addr(),
+            session.ca().cert_path().display()
+        ),
+    }
+    Ok(joined)
+}
+
+/// Stops a session started for a command, printing what it has to say.
+async fn leave(joined: Joined) {
+    if let Some(summary) = joined.finish().await {
+        closing_lines(&summary);
+        eprintln!("authlens stopped");
+    }
+}
+
+/// `authlens run -- CMD`: CMD's own status.
+pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
+    let joined = join(args.proxy, args.settings, Audience::Command).await?;
+    let outcome = run_through(&joined, args.command).await;
+    leave(joined).await;
+    outcome
+}
+
+async fn run_through(joined: &Joined, command: Vec<OsString>) -> Result<Outcome, Failure> {
+    use crate::clients::env::ClientEnv;
+    use crate::clients::launch::{Launch, exit_code};
+    use crate::clients::trust::{TrustFiles, TrustSet};
+
+    let current = |name: &str| std::env::var_os(name);
+    let set = TrustSet::gather(joined.ca().cert_der(), current);
+    for warning in &set.warnings {
+        eprintln!("authlens: warning: {warning}");
+    }
+    // Kept until the command has exited, then removed.
+    let files = TrustFiles::create(&set).map_err(Failure::failed)?;
+    let env = ClientEnv::plan(joined.addr(), files.paths(), current);
+    let mut command = command.into_iter();
+    let program = command
+        .next()
+        .ok_or_else(|| Failure::failed("no command given after --"))?;
+    eprintln!(
+        "authlens: running {} through http://{} (HTTPS_PROXY and friends, NO_PROXY without loopback, a bundle of {} CAs with authlens's, a Java trust store, a Node preload)",
+        program.to_string_lossy(),
+        joined.addr(),
+        set.len()
+    );
+    let launch = Launch {
+        program: program.into(),
+        args: command.collect(),
+        env,
+        quiet: false,
+    };
+    match launch.run().await {
+        Ok(status) => Ok(Outcome::Child(exit_code(status))),
+        Err(e) => Err(Failure::launch(e)),
+    }
+}
+
+/// `authlens browser`: the browser's own status.
+pub async fn browser(args: BrowserArgs) -> Result<Outcome, Failure> {
+    use crate::clients::browser;
+    let program = match args.browser {
+        Some(path) => path,
+        None => browser::find(std::env::var_os("PATH").as_deref())
+            .ok_or_else(|| Failure::failed(browser::not_found_help()))?,
+    };
+    let joined = join(args.proxy, args.settings, Audience::Terminal).await?;
+    let outcome = open_browser(
+        &joined,
+        program,
+        args.url,
+        args.browser_args,
+        args.browser_output,
+    )
+    .await;
+    leave(joined).await;
+    outcome
+}
+
+async fn open_browser(
+    joined: &Joined,
+    program: PathBuf,
+    url: Option<String>,
+    extra: Vec<OsString>,
+    show_output: bool,
+) -> Result<Outcome, Failure> {
+    use crate::clients::browser::{self, BrowserLaunch};
+    use crate::clients::launch::{Launch, exit_code};
+
+    let profile = tempfile::Builder::new()
+        .prefix("authlens-browser-")
+        .tempdir()
+        .map_err(|e| Failure::failed(format!("cannot create a temporary browser profile: {e}")))?;
+    let launch = BrowserLaunch {
+        proxy: joined.addr(),
+        leaf_spki_sha256: joined.ca().leaf_spki_sha256_base64(),
+        profile: profile.path().to_path_buf(),
+        url,
+        extra,
+    };
+    eprintln!(
+        "authlens: starting {} with a fresh profile in {} (removed when it exits)",
+        program.display(),
+        profile.path().display()
+    );
+    eprintln!(
+        "  every URL goes through http://{}, localhost included (--proxy-bypass-list=<-loopback>)",
+        joined.addr()
+    );
+    eprintln!(
+        "  authlens's certificates are accepted by key (--ignore-certificate-errors-spki-list={}); nothing is installed in any trust store",
+        launch.leaf_spki_sha256
+    );
+    let status = Launch {
+        program,
+        args: launch.args(),
+        env: Default::default(),
+        quiet: !show_output,
+    }
+    .run()
+    .await;
+    let profile_path = profile.path().to_path_buf();
+    if let Err(e) = browser::remove_profile(profile).await {
+        eprintln!(
+            "authlens: warning: could not remove the profile {}: {e}",
+            profile_path.display()
+        );
+    }
+    match status {
+        Ok(status) => Ok(Outcome::Child(exit_code(status))),
+        Err(e) => Err(Failure::launch(e)),
+    }
+}
+
+/// `authlens ca`: show, export, explain or regenerate the CA. Failing to use
+/// or write the CA is a failure; `--regenerate` without `--yes` is unusable.
+pub fn ca(args: CaArgs) -> Result<Outcome, Failure> {
+    use crate::clients::{install_help, trust};
+    let provider = crate::tls::provider();
+    let existed = args.certs.join(crate::ca::CA_CERT_FILE).exists();
+    if args.regenerate && !args.yes {
+        return Err(Failure::unusable(format!(
+            "--regenerate deletes the CA in {} and makes a new one: every client and trust store that trusts the current CA must be given the new one, and a running proxy restarted. Add --yes to go ahead.",
+            args.certs.display()
+        )));
+    }
+    let ca = if args.regenerate {
+        CertificateAuthority::regenerate(&args.certs, &provider)
+    } else {
+        CertificateAuthority::load_or_create(&args.certs, &provider)
+    }
+    .map_err(Failure::failed)?;
+    let path = std::path::absolute(ca.cert_path()).unwrap_or_else(|_| ca.cert_path().into());
+    let name = ca.name().to_owned();
+    if args.install_help {
+        print!(
+            "{}",
+            install_help::text(&path, &name, &ca.fingerprint_sha256())
+        );
+        return Ok(Outcome::Clean);
+    }
+    if let Some(dir) = &args.export {
+        let bundle = trust::TrustSet::gather(ca.cert_der(), |n| std::env::var_os(n));
+        for warning in &bundle.warnings {
+            eprintln!("authlens: warning: {warning}");
+        }
+        for file in trust::export(dir, ca.cert_der(), &bundle).map_err(Failure::failed)? {
+            println!("{}  {}", file.path.display(), file.purpose);
+        }
+        return Ok(Outcome::Clean);
+    }
+    let status = match (args.regenerate, existed) {
+        (true, _) => "  (new: clients must trust it again; restart a running proxy)",
+        (false, false) => "  (created now)",
+        (false, true) => "",
+    };
+    let expires = ca.not_after();
+    let days = (expires - time::OffsetDateTime::now_utc()).whole_days();
+    let date = expires
+        .format(time::macros::format_description!("[year]-[month]-[day]"))
+        .unwrap_or_default();
+    println!("CA certificate  {}{status}", path.display());
+    println!("name            {name}");
+    println!("SHA-256         {}", ca.fingerprint_sha256());
+    println!("expires         {date} (in {days} days)");
+    println!(
+        "leaf key        sha256/{}  (what `authlens browser` passes to --ignore-certificate-errors-spki-list)",
+        ca.leaf_spki_sha256_base64()
+    );
+    println!("export it:      authlens ca --export DIR");
+    println!("trust it:       authlens ca --install-help");
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,59 @@
+//! The start-up banner: where the proxy and its CA are, the one-line client
+//! commands, and the variables for a shell. Text only; the binary prints it.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use super::Session;
+use crate::config::connectable;
+use crate::config::{DEFAULT_CERTS_DIR, DEFAULT_LISTEN};
+
+/// The banner for `session`, one line per `\n`.
+pub fn banner(session: &Session) -> String {
+    let addr = session.local_addr();
+    let url = format!("http://{}", connectable(addr));
+    let ca = session.ca();
+    let ca_path = std::path::absolute(ca.cert_path()).unwrap_or_else(|_| ca.cert_path().into());
+    // `run` and `browser` find this proxy by themselves at the defaults.
+    let mut join = String::new();
+    if Ok(addr) != DEFAULT_LISTEN.parse::<SocketAddr>() {
+        let _ = write!(join, " --proxy {}", connectable(addr));
+    }
+    let default_certs = std::path::absolute(DEFAULT_CERTS_DIR).ok();
+    if let Some(dir) = ca_path.parent()
+        && default_certs.as_deref() != Some(dir)
+    {
+        let _ = write!(join, " --certs {}", dir.display());
+    }
+    let ca_file = ca_path.display();
+    let mut text = String::new();
+    let _ = writeln!(text, "authlens listening on http://{addr}");
+    let _ = writeln!(
+        text,
+        "  CA certificate: {ca_file}  (SHA-256 {})",
+        ca.fingerprint_sha256()
+    );
+    let _ = writeln!(
+        text,
+        "  run a program through it:  authlens run{join} -- <your command>"
+    );
+    let _ = writeln!(
+        text,
+        "  open a browser through it: authlens browser{join} [URL]"
+    );
+    let _ = writeln!(
+        text,
+        "  trust the CA for good:     authlens ca --install-help"
+    );
+    let _ = writeln!(text, "  or, in a shell:");
+    let _ = writeln!(
+        text,
+        "  export HTTPS_PROXY={url} HTTP_PROXY={url} https_proxy={url} http_proxy={url} NO_PROXY= no_proxy="
+    );
+    let _ = writeln!(text, "  export NODE_EXTRA_CA_CERTS={ca_file}");
+    let _ = writeln!(
+        text,
+        "  curl -x {url} --cacert {ca_file} https://example.com/"
+    );
+    text
+}

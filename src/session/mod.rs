@@ -1,0 +1,332 @@
+//! One run of authlens: the proxy, the analysis, the outlets and the HAR
+//! recorder, wired in one place with one shutdown order.
+//!
+//! [`Session::start`] binds the proxy and starts everything that listens to
+//! it; [`Session::stop`] stops accepting, lets in-flight exchanges finish,
+//! drains the analysis, flushes and closes every outlet and the recording,
+//! then says what the run found. [`Session::replay`] runs the same analysis
+//! and the same outlets over a recording (`authlens analyze`, `report`). The
+//! binary, the tests' lab, the demo, the examples and `run`/`browser` all
+//! start authlens here. Nothing here formats an event or knows a rule.
+
+mod banner;
+mod drive;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use banner::banner;
+pub use drive::{EventHub, EventSubscription, Tally};
+
+use crate::ca::CertificateAuthority;
+use crate::config::{OutputConfig, ProxyConfig, Sink};
+use crate::exchange::Exchange;
+use crate::har::{HarRecorder, Recording};
+use crate::oauth::Analyzer;
+use crate::output::{Outlet, TextOutlet, open_sink};
+use crate::proxy::{ExchangeFeed, Proxy, ShutdownHandle, StartError};
+use drive::drain;
+
+/// Why a session could not start or a replay could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot start the proxy: {0}")]
+    Proxy(#[from] StartError),
+    #[error("cannot create {flag} {path}: {source}")]
+    Create {
+        flag: &'static str,
+        path: String,
+        source: io::Error,
+    },
+    #[error("cannot write {outlet}: {source}")]
+    Write { outlet: String, source: io::Error },
+}
+
+/// What a stopped session did.
+#[derive(Debug, Default)]
+pub struct SessionSummary {
+    pub tally: Tally,
+    /// The HAR file and how many exchanges it holds.
+    pub har: Option<(PathBuf, usize)>,
+    /// Outputs that failed along the way (each names the outlet).
+    pub problems: Vec<String>,
+}
+
+/// A running session.
+pub struct Session {
+    addr: SocketAddr,
+    ca: Arc<CertificateAuthority>,
+    feed: ExchangeFeed,
+    events: EventHub,
+    proxy: ShutdownHandle,
+    proxy_task: JoinHandle<()>,
+    /// Cancelled once the proxy has stopped: the analysis and the recorder
+    /// take what was already published, then end.
+    exchanges_done: CancellationToken,
+    /// Cancelled once the analysis has ended: the outlets take what was
+    /// already published, flush, then end.
+    events_done: CancellationToken,
+    analysis: JoinHandle<Tally>,
+    recorder: Option<(PathBuf, JoinHandle<io::Result<usize>>)>,
+    outlets: Vec<(String, JoinHandle<io::Result<()>>)>,
+}
+
+impl Session {
+    /// Binds the proxy (warning about settings that expose it or its
+    /// clients), creates every output file, and starts serving.
+    pub async fn start(proxy: ProxyConfig, output: OutputConfig) -> Result<Session, SessionError> {
+        if !proxy.listen.ip().is_loopback() {
+            tracing::warn!(
+                "listening on {}: the proxy is open to the network, and anyone who can reach it can use it and see decrypted traffic",
+                proxy.listen
+            );
+        }
+        if proxy.insecure {
+            tracing::warn!(
+                "--insecure: upstream certificates are NOT verified; anyone on the path can impersonate any server"
+            );
+        }
+        // Files first, so a bad path fails before anything listens.
+        let recorder = open_recorder(&output)?;
+        let outlets = open_outlets(&output)?;
+        let proxy = Proxy::bind(proxy).await?;
+
+        let feed = proxy.feed();
+        let events = EventHub::new(output.history);
+        let exchanges_done = CancellationToken::new();
+        let events_done = CancellationToken::new();
+        let analysis = spawn_analysis(
+            feed.subscribe(),
+            Analyzer::new(output.analyzer.clone()),
+            events.clone(),
+            exchanges_done.clone(),
+        );
+        let recorder = recorder.map(|(path, recorder)| {
+            let task = spawn_recorder(feed.subscribe(), recorder, exchanges_done.clone());
+            (path, task)
+        });
+        let outlets = outlets
+            .into_iter()
+            .map(|outlet| {
+                let name = outlet.name();
+                (
+                    name,
+                    spawn_outlet(events.live(), outlet, events_done.clone()),
+                )
+            })
+            .collect();
+        let addr = proxy.local_addr();
+        let ca = proxy.ca().clone();
+        let shutdown = proxy.shutdown_handle();
+        let proxy_task = tokio::spawn(proxy.run(std::future::pending()));
+        Ok(Session {
+            addr,
+            ca,
+            feed,
+            events,
+            proxy: shutdown,
+            proxy_task,
+            exchanges_done,
+            events_done,
+            analysis,
+            recorder,
+            outlets,
+        })
+    }
+
+    /// The address the proxy listens on (the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The local CA clients must trust.
+    pub fn ca(&self) -> &Arc<CertificateAuthority> {
+        &self.ca
+    }
+
+    /// Finished exchanges from now on (subscribe before sending traffic).
+    pub fn exchanges(&self) -> broadcast::Receiver<Arc<Exchange>> {
+        self.feed.subscribe()
+    }
+
+    /// The recent analysis events, then the live stream.
+    pub fn events(&self) -> EventSubscription {
+        self.events.subscribe()
+    }
+
+    /// Stops in the one order that loses nothing: stop accepting and let
+    /// in-flight exchanges finish (within the proxy's grace period), let the
+    /// analysis and the recorder take every published exchange, let every
+    /// outlet take every event and flush, then report.
+    pub async fn stop(self) -> SessionSummary {
+        self.proxy.shutdown();
+        if let Err(e) = self.proxy_task.await {
+            tracing::warn!("the proxy task failed: {e}");
+        }
+        self.exchanges_done.cancel();
+        let mut summary = SessionSummary {
+            tally: self.analysis.await.unwrap_or_else(|e| {
+                tracing::warn!("the analysis task failed: {e}");
+                Tally::default()
+            }),
+            ..SessionSummary::default()
+        };
+        self.events_done.cancel();
+        for (name, task) in self.outlets {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => summary.problems.push(format!("writing {name} failed: {e}")),
+                Err(e) => summary
+                    .problems
+                    .push(format!("the {name} output failed: {e}")),
+            }
+        }
+        if let Some((path, task)) = self.recorder {
+            match task.await {
+                Ok(Ok(n)) => summary.har = Some((path, n)),
+                Ok(Err(e)) => summary
+                    .problems
+                    .push(format!("writing {} failed: {e}", path.display())),
+                Err(e) => summary
+                    .problems
+                    .push(format!("the HAR recorder failed: {e}")),
+            }
+        }
+        summary
+    }
+
+    /// Runs the analysis over a recording and feeds the same outlets (and,
+    /// when asked, a HAR file) as a live run, in time order.
+    pub fn replay(recording: &Recording, output: &OutputConfig) -> Result<Tally, SessionError> {
+        let mut recorder = open_recorder(output)?;
+        let mut outlets = open_outlets(output)?;
+        let mut analyzer = Analyzer::new(output.analyzer.clone());
+        let mut tally = Tally {
+            exchanges: recording.exchanges.len(),
+            ..Tally::default()
+        };
+        let failed = |outlet: String| move |source| SessionError::Write { outlet, source };
+        for exchange in &recording.exchanges {
+            if let Some((path, recorder)) = recorder.as_mut() {
+                recorder
+                    .record(exchange)
+                    .map_err(failed(path.display().to_string()))?;
+            }
+            for event in analyzer.observe(exchange) {
+                tally.count(&event);
+                for outlet in &mut outlets {
+                    outlet.event(&event).map_err(failed(outlet.name()))?;
+                }
+            }
+        }
+        for outlet in &mut outlets {
+            outlet.finish().map_err(failed(outlet.name()))?;
+        }
+        if let Some((path, recorder)) = recorder {
+            recorder
+                .finish()
+                .map_err(failed(path.display().to_string()))?;
+        }
+        Ok(tally)
+    }
+}
+
+/// The outlets `output` asks for, their files created now.
+fn open_outlets(output: &OutputConfig) -> Result<Vec<Box<dyn Outlet>>, SessionError> {
+    let open = |flag: &'static str, sink: &Sink| {
+        open_sink(sink).map_err(|source| SessionError::Create {
+            flag,
+            path: sink.describe(),
+            source,
+        })
+    };
+    let mut outlets: Vec<Box<dyn Outlet>> = Vec::new();
+    if let Some(live) = &output.live_log {
+        outlets.push(Box::new(TextOutlet::live_log(
+            open("the live log on", &live.sink)?,
+            format!("the live log on {}", live.sink.describe()),
+            live.options,
+        )));
+    }
+    if let Some(sink) = &output.json {
+        outlets.push(Box::new(TextOutlet::json_lines(
+            open("--json", sink)?,
+            format!("--json {}", sink.describe()),
+        )));
+    }
+    Ok(outlets)
+}
+
+fn open_recorder(output: &OutputConfig) -> Result<Option<(PathBuf, HarRecorder)>, SessionError> {
+    let Some(path) = &output.har else {
+        return Ok(None);
+    };
+    let recorder = HarRecorder::create(path, output.analyzer.show_secrets).map_err(|source| {
+        SessionError::Create {
+            flag: "--har",
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
+    Ok(Some((path.clone(), recorder)))
+}
+
+/// The analysis task: exchanges in, events out to the hub; returns the
+/// tally once drained.
+fn spawn_analysis(
+    mut exchanges: broadcast::Receiver<Arc<Exchange>>,
+    mut analyzer: Analyzer,
+    events: EventHub,
+    done: CancellationToken,
+) -> JoinHandle<Tally> {
+    tokio::spawn(async move {
+        let mut tally = Tally::default();
+        let _ = drain(&mut exchanges, &done, "analysis", |exchange| {
+            tally.exchanges += 1;
+            for event in analyzer.observe(&exchange) {
+                tally.count(&event);
+                events.publish(event);
+            }
+            Ok::<_, ()>(())
+        })
+        .await;
+        tally
+    })
+}
+
+/// The recorder writes files: it runs on the blocking pool.
+fn spawn_recorder(
+    mut exchanges: broadcast::Receiver<Arc<Exchange>>,
+    mut recorder: HarRecorder,
+    done: CancellationToken,
+) -> JoinHandle<io::Result<usize>> {
+    tokio::task::spawn_blocking(move || {
+        let handle = tokio::runtime::Handle::current();
+        handle.block_on(drain(&mut exchanges, &done, "HAR recorder", |exchange| {
+            recorder.record(&exchange)
+        }))?;
+        recorder.finish()
+    })
+}
+
+/// An outlet writes to a terminal or a file: it runs on the blocking pool.
+fn spawn_outlet(
+    mut events: broadcast::Receiver<Arc<crate::oauth::Event>>,
+    mut outlet: Box<dyn Outlet>,
+    done: CancellationToken,
+) -> JoinHandle<io::Result<()>> {
+    tokio::task::spawn_blocking(move || {
+        let handle = tokio::runtime::Handle::current();
+        let what = outlet.name();
+        handle.block_on(drain(&mut events, &done, &what, |event| {
+            outlet.event(&event)
+        }))?;
+        outlet.finish()
+    })
+}

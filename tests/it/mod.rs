@@ -1,0 +1,12 @@
+//! One module per area; see each module's own doc.
+
+mod browser_signin;
+mod cli;
+mod clients;
+mod explain;
+mod har;
+mod parsers_fuzz;
+mod proxy;
+mod robustness;
+mod signin;
+mod tokens;
