@@ -3,7 +3,14 @@
 //!
 //! A tour of the layout, following the data:
 //!
-//! - [`config`]: the validated configuration the binary builds from flags.
+//! - [`cli`]: the command line: flags parsed once into configurations, and
+//!   the body of each subcommand (the only part that prints).
+//! - [`config`]: the validated configuration of a run: the proxy's, and the
+//!   outputs' (every output decision made once).
+//! - [`session`]: one run of authlens, live or replayed from a recording:
+//!   wires the proxy, the analysis, the outlets and the HAR recorder, keeps
+//!   a bounded history of recent events for late subscribers, and owns the
+//!   one shutdown order.
 //! - [`ca`]: the local certificate authority and per-host leaf certificates.
 //! - [`tls`]: rustls configurations for both sides, built once at start.
 //! - [`proxy`]: the network half. Accepts clients, intercepts `CONNECT`
@@ -14,23 +21,23 @@
 //! - [`decode`]: undoes content codings on captured bodies (for observers
 //!   only; forwarded bytes are never touched).
 //! - [`oauth`]: the pure sign-in analysis. Exchanges in, legs, findings and
-//!   verdicts out; no sockets, no clock, no printing. The same code will run
-//!   on recorded HAR files.
-//! - [`output`]: pure renderers of analysis events (live terminal log, JSON
-//!   lines).
-//! - [`pipeline`]: runs the analysis on the exchange stream and feeds the
-//!   outlets from one event stream.
-//! - [`har`]: HAR files: reading recordings (browser DevTools, mitmproxy,
-//!   authlens's own) into exchanges for `authlens analyze`, and the `--har`
-//!   recorder that writes the session with secrets redacted.
+//!   verdicts out; no sockets, no clock, no printing. The same code runs on
+//!   recorded HAR files.
+//! - [`output`]: the outlets of the event stream (one `Outlet` trait) and
+//!   their pure renderers (live terminal log, JSON lines).
+//! - [`har`]: HAR files as a pure input and output format: reading
+//!   recordings (browser DevTools, mitmproxy, authlens's own) into
+//!   exchanges, and writing a session with secrets redacted.
 //! - [`report`]: the Markdown report for a bug ticket (`authlens report`).
 //! - [`explain`]: `authlens explain`, the error catalogue on the command line.
 //! - [`clients`]: getting clients in: `authlens run -- CMD` (proxy and trust
 //!   variables for common runtimes), `authlens browser` (Chromium through the
 //!   proxy, localhost included) and `authlens ca` (export, install help).
 //!
-//! Outputs subscribe to the exchange stream; none of them reaches back into
-//! the proxy.
+//! The analysis subscribes to the exchange stream and the outlets to the
+//! event stream; none of them reaches back into the proxy. The test harness
+//! (a test CA, HTTPS upstreams, a mock Entra ID) is the `authlens-testkit`
+//! crate in `testkit/`, shared by the integration tests and the examples.
 
 #![forbid(unsafe_code)]
 

@@ -2,6 +2,8 @@
 //! HTTPS upstream with test routes, the proxy started in-process on port 0,
 //! and clients configured to go through it. Everything stays on loopback.
 
+#![forbid(unsafe_code)]
+
 pub mod lab;
 pub mod mock_idp;
 pub mod upstream;
