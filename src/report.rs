@@ -417,8 +417,9 @@ fn explanations(md: &mut String, events: &[Event]) {
 
 /// The events with every secret fingerprinted. The analyzer already did it
 /// unless the file was written with `--show-secrets`; a fingerprint is kept
-/// as it is. Two passes, because a secret can be quoted (in a message, an
-/// error description) before the leg that holds it in its own field.
+/// as it is. One pass, in order: a leg comes before the findings and the
+/// verdict that quote its secrets, and the net remembers only the latest
+/// secrets, so learning them as they come keeps a long session covered.
 fn scrubbed(events: &[Event]) -> Vec<Event> {
     let mut redactor = Redactor::new();
     let mut out = events.to_vec();
@@ -426,8 +427,6 @@ fn scrubbed(events: &[Event]) -> Vec<Event> {
         for (kind, value) in secrets_mut(e) {
             *value = redactor.secret(kind, value);
         }
-    }
-    for e in &mut out {
         for text in texts_mut(e) {
             *text = redactor.net(text);
         }
@@ -1043,6 +1042,34 @@ mod tests {
             }
             assert_eq!(double_fingerprint(&md), None, "{name}:\n{md}");
         }
+    }
+
+    #[test]
+    fn a_long_session_quotes_no_early_secret() {
+        // More secrets after the first redemption than the net remembers.
+        let mut events = sample();
+        let Event::Token(token) = events[2].clone() else {
+            unreachable!()
+        };
+        // Texts too short for the net to search keep the test fast.
+        events.extend((0..1500).map(|i| {
+            Event::Token(TokenEvent {
+                host: "idp".into(),
+                endpoint: "/token".into(),
+                client_id: None,
+                code: Some(format!("later-code-{i:04}")),
+                ..token.clone()
+            })
+        }));
+        let md = render(&ReportInput {
+            source: "x.jsonl".into(),
+            events,
+        });
+        assert!(
+            !md.contains("raw-code-value-123"),
+            "an early finding quotes it"
+        );
+        assert!(!md.contains("later-code-"));
     }
 
     #[test]
