@@ -154,6 +154,9 @@ pub struct OutputConfig {
     pub har: Option<PathBuf>,
     /// The Markdown report, written when the run ends.
     pub report: Option<Sink>,
+    /// What the run reads, named in the report's header
+    /// (`session.har (42 exchanges)`).
+    pub source: String,
     /// Draw progress bars on stderr (only when it is a terminal).
     pub progress: bool,
     /// How many recent events are kept for late subscribers.
@@ -194,6 +197,7 @@ impl OutputConfig {
             json,
             har: flags.har.clone(),
             report,
+            source: String::new(),
             progress: Sink::Stderr.is_terminal(),
             history: DEFAULT_EVENT_HISTORY,
         }
@@ -208,6 +212,7 @@ impl OutputConfig {
             json: None,
             har: None,
             report: None,
+            source: String::new(),
             progress: false,
             history: DEFAULT_EVENT_HISTORY,
         }

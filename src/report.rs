@@ -1,84 +1,56 @@
 //! `authlens report`: a Markdown report of a recorded session for a bug
 //! ticket.
 //!
-//! Built from analysis events in their JSON-lines shape, whether they come
-//! from a HAR file (analysed here with the one engine) or from a `--json`
-//! file written earlier. Each sign-in attempt becomes a short timeline with
-//! relative times, followed by its findings and their fixes; the IdP's errors
-//! are explained from the catalogue; environment facts are gathered from the
-//! legs. No secret is written in clear: values under secret names become
-//! fingerprints and are then hunted down in every other text.
+//! An outlet ([`ReportOutlet`]) of the one event stream, whether the events
+//! come from HAR files (analysed by `Session::replay`, like live traffic) or
+//! from a `--json` file written earlier (read back with
+//! [`read_json_lines`]). Each sign-in attempt
+//! becomes a short timeline with relative times, followed by its findings and
+//! their fixes; the IdP's errors are explained from the catalogue;
+//! environment facts are gathered from the legs.
+//!
+//! No secret is written in clear, even from a file written with
+//! `--show-secrets`: the fields that hold a secret are fingerprinted, then
+//! those values are hunted down in every other text. A value is a secret
+//! because of the field it is in, never because of a JSON key it happens to
+//! sit under (the `token` side of a comparison is not a token).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::har::redact::Redactor;
-use crate::har::{HarError, ReadOptions, load};
 use crate::oauth::catalogue;
-use crate::oauth::event::human_duration;
-use crate::oauth::{AnalyzerConfig, secret};
-use crate::output::json_lines;
-
-/// The events a report is made of, and where they came from.
-#[derive(Debug, Clone)]
-pub struct ReportInput {
-    /// One line saying what was read (`session.har (42 exchanges)`).
-    pub source: String,
-    /// Events as JSON lines objects (`{"type":"authorize",…}`).
-    pub events: Vec<Value>,
-}
+use crate::oauth::event::{
+    AttemptId, DecodedToken, Event, Finding, Outcome, Severity, TokenResponseEvent, human_duration,
+};
+use crate::oauth::secret::{is_fingerprint, secret_kind};
+use crate::output::Outlet;
+use crate::output::json_lines::{self, EventError};
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error(transparent)]
-    Har(#[from] HarError),
     #[error("{path}: cannot read the file: {source}")]
     Io {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: line {line} is not an authlens JSON line: {detail}")]
+    #[error("{path}: line {line} is not an authlens JSON line: {source}")]
     JsonLine {
         path: String,
         line: usize,
-        detail: String,
+        source: EventError,
     },
 }
 
-/// Analyses HAR files (secrets are never shown, whatever the config says).
-pub fn from_har(
-    paths: &[PathBuf],
-    read: ReadOptions,
-    mut config: AnalyzerConfig,
-) -> Result<ReportInput, ReportError> {
-    config.show_secrets = false;
-    let recording = load(paths, read)?;
-    let mut analyzer = crate::oauth::Analyzer::new(config);
-    let events = recording
-        .exchanges
-        .iter()
-        .flat_map(|exchange| analyzer.observe(exchange))
-        .map(|event| json_lines::to_value(&event))
-        .collect();
-    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    Ok(ReportInput {
-        source: format!(
-            "{} ({} exchanges)",
-            names.join(", "),
-            recording.exchanges.len()
-        ),
-        events,
-    })
-}
-
-/// Reads a `--json` file (one event per line; blank lines are skipped).
-pub fn from_json_lines(path: &Path) -> Result<ReportInput, ReportError> {
+/// Reads a `--json` file back into its events (one event per line; blank
+/// lines are skipped).
+pub fn read_json_lines(path: &Path) -> Result<Vec<Event>, ReportError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
         path: name.clone(),
@@ -89,37 +61,69 @@ pub fn from_json_lines(path: &Path) -> Result<ReportInput, ReportError> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |detail: String| ReportError::JsonLine {
+        let event = json_lines::from_line(line).map_err(|source| ReportError::JsonLine {
             path: name.clone(),
             line: i + 1,
-            detail,
-        };
-        let value: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        if !value["type"].is_string() {
-            return Err(bad("it has no \"type\"".into()));
-        }
-        events.push(value);
+            source,
+        })?;
+        events.push(event);
     }
-    Ok(ReportInput {
-        source: format!("{name} ({} events)", events.len()),
-        events,
-    })
+    Ok(events)
 }
 
-/// The report as Markdown.
-pub fn render(input: &ReportInput) -> String {
-    let events = scrubbed(&input.events);
+/// The report as an outlet of a run (live or replayed): keeps the events,
+/// writes the Markdown when the run ends.
+pub struct ReportOutlet {
+    out: Box<dyn Write + Send>,
+    name: String,
+    /// One line saying what was read (`session.har (42 exchanges)`).
+    source: String,
+    events: Vec<Event>,
+}
+
+impl ReportOutlet {
+    pub fn new(out: Box<dyn Write + Send>, name: String, source: String) -> ReportOutlet {
+        ReportOutlet {
+            out,
+            name,
+            source,
+            events: Vec::new(),
+        }
+    }
+}
+
+impl Outlet for ReportOutlet {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        self.events.push(event.clone());
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        let markdown = render(&self.source, &self.events);
+        self.out.write_all(markdown.as_bytes())?;
+        self.out.flush()
+    }
+}
+
+/// The report of `events` (read from `source`) as Markdown, every secret in
+/// it fingerprinted (the events may hold them in clear).
+pub fn render(source: &str, events: &[Event]) -> String {
+    let events = scrubbed(events);
     let mut md = String::new();
     let _ = writeln!(md, "# Sign-in report\n");
-    let _ = writeln!(md, "Source: {}  ", cell(&input.source));
-    let times: Vec<OffsetDateTime> = events.iter().filter_map(time_of).collect();
-    if let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) {
-        let span = (*last - *first).try_into().unwrap_or_default();
+    let _ = writeln!(md, "Source: {}  ", cell(source));
+    let times = || events.iter().map(Event::time);
+    if let (Some(first), Some(last)) = (times().min(), times().max()) {
+        let span = (last - first).try_into().unwrap_or_default();
         let _ = writeln!(
             md,
             "Period: {} to {} ({})  ",
-            stamp(*first),
-            stamp(*last),
+            stamp(first),
+            stamp(last),
             human_duration(span)
         );
     }
@@ -130,22 +134,17 @@ pub fn render(input: &ReportInput) -> String {
     summary(&mut md, &events);
     environment(&mut md, &events);
 
-    let mut attempts: Vec<u64> = Vec::new();
-    for e in &events {
-        if let Some(a) = e["attempt"].as_u64()
-            && !attempts.contains(&a)
-        {
+    let mut attempts: Vec<AttemptId> = Vec::new();
+    for a in events.iter().filter_map(Event::attempt) {
+        if !attempts.contains(&a) {
             attempts.push(a);
         }
     }
     for a in attempts {
-        let group: Vec<&Value> = events
-            .iter()
-            .filter(|e| e["attempt"].as_u64() == Some(a))
-            .collect();
-        attempt(&mut md, &format!("Attempt #{a}"), &group);
+        let group: Vec<&Event> = events.iter().filter(|e| e.attempt() == Some(a)).collect();
+        attempt(&mut md, &format!("Attempt {a}"), &group);
     }
-    let loose: Vec<&Value> = events.iter().filter(|e| e["attempt"].is_null()).collect();
+    let loose: Vec<&Event> = events.iter().filter(|e| e.attempt().is_none()).collect();
     if !loose.is_empty() {
         attempt(&mut md, "Outside any attempt", &loose);
     }
@@ -155,27 +154,30 @@ pub fn render(input: &ReportInput) -> String {
 
 // === sections ===
 
-fn summary(md: &mut String, events: &[Value]) {
-    let count = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
-    let verdicts: Vec<&Value> = events.iter().filter(|e| e["type"] == "verdict").collect();
-    let signed_in = verdicts
-        .iter()
-        .filter(|v| v["outcome"] == "signed-in")
-        .count();
-    let failed = verdicts.len() - signed_in;
-    let severity = |s: &str| {
+fn summary(md: &mut String, events: &[Event]) {
+    let count = |leg: fn(&Event) -> bool| events.iter().filter(|e| leg(e)).count();
+    let verdicts = events.iter().filter_map(|e| match e {
+        Event::Verdict(v) => Some(v),
+        _ => None,
+    });
+    let (signed_in, failed) = verdicts.fold((0, 0), |(ok, ko), v| match v.outcome {
+        Outcome::SignedIn => (ok + 1, ko),
+        Outcome::Failed => (ok, ko + 1),
+    });
+    let severity = |s: Severity| {
         events
             .iter()
-            .filter(|e| e["type"] == "finding" && e["severity"] == s)
+            .filter_map(Event::as_finding)
+            .filter(|f| f.severity == s)
             .count()
     };
-    let (errors, warnings) = (severity("error"), severity("warning"));
+    let (errors, warnings) = (severity(Severity::Error), severity(Severity::Warning));
     let _ = writeln!(md, "## Summary\n");
     let _ = writeln!(
         md,
         "- {} sign-in attempt(s) started, {} redemption(s) seen",
-        count("authorize"),
-        count("token")
+        count(|e| matches!(e, Event::Authorize(_))),
+        count(|e| matches!(e, Event::Token(_)))
     );
     let _ = writeln!(md, "- {signed_in} signed in, {failed} failed");
     let _ = writeln!(md, "- {errors} error finding(s), {warnings} warning(s)");
@@ -186,7 +188,7 @@ fn summary(md: &mut String, events: &[Value]) {
     let _ = writeln!(md, "- Result: {result}\n");
 }
 
-fn environment(md: &mut String, events: &[Value]) {
+fn environment(md: &mut String, events: &[Event]) {
     let mut rows: Vec<(&str, BTreeSet<String>)> = vec![
         ("IdP host", BTreeSet::new()),
         ("Provider", BTreeSet::new()),
@@ -200,43 +202,38 @@ fn environment(md: &mut String, events: &[Value]) {
         ("PKCE", BTreeSet::new()),
         ("Client authentication", BTreeSet::new()),
     ];
-    let mut add = |row: &str, value: &Value| {
-        let text = match value {
-            Value::String(s) if !s.is_empty() => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => return,
+    let mut add = |row: &str, value: Option<&str>| {
+        let Some(text) = value.filter(|v| !v.is_empty()) else {
+            return;
         };
         if let Some((_, set)) = rows.iter_mut().find(|(name, _)| *name == row) {
-            set.insert(text);
+            set.insert(text.to_owned());
         }
     };
     for e in events {
-        match e["type"].as_str() {
-            Some("authorize") => {
-                add("IdP host", &e["host"]);
-                let provider = [&e["provider"], &e["version"]]
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                add("Provider", &Value::String(provider));
-                add("Tenant", &e["tenant"]);
-                add("B2C policy", &e["policy"]);
-                add("client_id", &e["client_id"]);
-                add("redirect_uri", &e["redirect_uri"]);
-                add("Authorize endpoint", &e["endpoint"]);
-                add("Response mode", &e["response_mode"]);
-                add("PKCE", &e["pkce"]);
+        match e {
+            Event::Authorize(a) => {
+                add("IdP host", Some(&a.host));
+                let provider = match a.version {
+                    Some(version) => format!("{} {version}", a.provider),
+                    None => a.provider.to_owned(),
+                };
+                add("Provider", Some(&provider));
+                add("Tenant", a.tenant.as_deref());
+                add("B2C policy", a.policy.as_deref());
+                add("client_id", Some(&a.client_id));
+                add("redirect_uri", a.redirect_uri.as_deref());
+                add("Authorize endpoint", Some(&a.endpoint));
+                add("Response mode", a.response_mode.as_deref());
+                add("PKCE", a.pkce_method.as_deref());
             }
-            Some("token") => {
-                add("IdP host", &e["host"]);
-                add("client_id", &e["client_id"]);
-                add("redirect_uri", &e["redirect_uri"]);
-                add("Token endpoint", &e["endpoint"]);
-                if let Some(methods) = e["client_auth"].as_array() {
-                    for m in methods {
-                        add("Client authentication", m);
-                    }
+            Event::Token(t) => {
+                add("IdP host", Some(&t.host));
+                add("client_id", t.client_id.as_deref());
+                add("redirect_uri", t.redirect_uri.as_deref());
+                add("Token endpoint", Some(&t.endpoint));
+                for method in &t.client_auth {
+                    add("Client authentication", Some(method));
                 }
             }
             _ => {}
@@ -257,16 +254,19 @@ fn environment(md: &mut String, events: &[Value]) {
     md.push('\n');
 }
 
-fn attempt(md: &mut String, title: &str, events: &[&Value]) {
-    let verdict = events.iter().rev().find(|e| e["type"] == "verdict");
+fn attempt(md: &mut String, title: &str, events: &[&Event]) {
+    let verdict = events.iter().rev().find_map(|e| match e {
+        Event::Verdict(v) => Some(v),
+        _ => None,
+    });
     let heading = match verdict {
-        Some(v) if v["outcome"] == "signed-in" => format!("{title}: signed in"),
+        Some(v) if v.outcome == Outcome::SignedIn => format!("{title}: signed in"),
         Some(_) => format!("{title}: failed"),
         None if title.starts_with("Attempt") => format!("{title}: not finished"),
         None => title.to_owned(),
     };
     let _ = writeln!(md, "## {heading}\n");
-    let start = events.iter().find_map(|e| time_of(e));
+    let start = events.first().map(|e| e.time());
     if let Some(start) = start {
         let _ = writeln!(md, "Started {}\n", stamp(start));
     }
@@ -275,132 +275,120 @@ fn attempt(md: &mut String, title: &str, events: &[&Value]) {
         let Some((leg, details)) = leg_row(e) else {
             continue;
         };
-        let at = match (start, time_of(e)) {
-            (Some(s), Some(t)) => format!(
+        let at = start.map_or_else(String::new, |s| {
+            format!(
                 "+{}",
-                human_duration((t - s).try_into().unwrap_or_default())
-            ),
-            _ => String::new(),
-        };
+                human_duration((e.time() - s).try_into().unwrap_or_default())
+            )
+        });
         let _ = writeln!(md, "| {at} | {leg} | {} |", cell(&details));
     }
     md.push('\n');
-    let findings: Vec<&&Value> = events.iter().filter(|e| e["type"] == "finding").collect();
+    let findings: Vec<&Finding> = events.iter().filter_map(|e| e.as_finding()).collect();
     if !findings.is_empty() {
         let _ = writeln!(md, "Findings:\n");
         for f in findings {
-            let field = f["field"]
-                .as_str()
+            let field = f
+                .field
+                .as_deref()
                 .map(|x| format!(" [{x}]"))
                 .unwrap_or_default();
             let _ = writeln!(
                 md,
                 "- **{}** `{}`{field}: {}",
-                text(&f["severity"]),
-                text(&f["rule"]),
-                text(&f["message"])
+                f.severity.as_str(),
+                f.rule,
+                f.message
             );
-            let _ = writeln!(md, "  - Fix: {}", text(&f["fix"]));
-            if let Some(evidence) = f["evidence"].as_object().filter(|m| !m.is_empty()) {
-                let _ = writeln!(md, "  - Evidence: `{}`", Value::Object(evidence.clone()));
+            let _ = writeln!(md, "  - Fix: {}", f.fix);
+            if !f.evidence.is_empty() {
+                let _ = writeln!(md, "  - Evidence: `{}`", Value::Object(f.evidence.clone()));
             }
         }
         md.push('\n');
     }
     if let Some(v) = verdict {
-        let _ = writeln!(md, "Verdict: {}\n", text(&v["summary"]));
+        let _ = writeln!(md, "Verdict: {}\n", v.summary);
     }
 }
 
 /// The timeline row of a leg event.
-fn leg_row(e: &Value) -> Option<(&'static str, String)> {
+fn leg_row(e: &Event) -> Option<(&'static str, String)> {
     let mut parts: Vec<String> = Vec::new();
-    let mut push = |label: &str, v: &Value| match v {
-        Value::String(s) if !s.is_empty() => parts.push(if label.is_empty() {
-            s.clone()
-        } else {
-            format!("{label} {s}")
-        }),
-        Value::Number(n) => parts.push(format!("{label} {n}")),
-        _ => {}
+    let mut push = |label: &str, value: Option<&str>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            parts.push(if label.is_empty() {
+                v.to_owned()
+            } else {
+                format!("{label} {v}")
+            });
+        }
     };
-    let leg = match e["type"].as_str()? {
-        "authorize" => {
-            push("", &e["endpoint"]);
-            push("client", &e["client_id"]);
-            push("→", &e["redirect_uri"]);
-            push("mode", &e["response_mode"]);
-            push("pkce", &e["pkce"]);
-            push("state", &e["state"]);
+    let leg = match e {
+        Event::Authorize(a) => {
+            push("", Some(&a.endpoint));
+            push("client", Some(&a.client_id));
+            push("→", a.redirect_uri.as_deref());
+            push("mode", a.response_mode.as_deref());
+            push("pkce", a.pkce_method.as_deref());
+            push("state", a.state.as_deref());
             "authorize"
         }
-        "code" => {
-            push("", &e["host"]);
-            push("", &e["code"]);
-            push("error", &e["error"]);
-            push("", &Value::String(codes(&e["error_codes"])));
-            push("→", &e["redirect_to"]);
-            push("via", &e["mode"]);
-            push("paired by", &e["pairing"]);
-            if e["error"].is_string() {
+        Event::Code(c) => {
+            push("", Some(&c.host));
+            push("", c.code.as_deref());
+            push("error", c.error.as_deref());
+            push("", Some(&c.error_codes.join(" ")));
+            push("→", c.redirect_to.as_deref());
+            push("via", Some(c.mode));
+            push("paired by", Some(c.pairing.as_str()));
+            if c.error.is_some() {
                 "authorize error"
             } else {
                 "code issued"
             }
         }
-        "token" => {
-            push("", &e["method"]);
-            push("", &e["endpoint"]);
-            push("", &e["code"]);
-            if let Some(ms) = e["code_age_ms"].as_u64() {
-                push(
-                    "code age",
-                    &Value::String(human_duration(std::time::Duration::from_millis(ms))),
-                );
-            }
-            if let Some(auth) = e["client_auth"].as_array().filter(|a| !a.is_empty()) {
-                let auth: Vec<&str> = auth.iter().filter_map(Value::as_str).collect();
-                push("auth", &Value::String(auth.join("+")));
-            }
-            push("pkce", &e["code_verifier"]);
+        Event::Token(t) => {
+            push("", Some(&t.method));
+            push("", Some(&t.endpoint));
+            push("", t.code.as_deref());
+            push("code age", t.code_age.map(human_duration).as_deref());
+            push("auth", Some(&t.client_auth.join("+")));
+            push("pkce", t.code_verifier.as_deref());
             "redeemed"
         }
-        "token-response" => {
-            push("HTTP", &e["status"]);
-            push("", &e["error"]);
-            push("", &Value::String(codes(&e["error_codes"])));
-            if let Some(tokens) = e["tokens"].as_array().filter(|t| !t.is_empty()) {
-                let tokens: Vec<&str> = tokens.iter().filter_map(Value::as_str).collect();
-                push("", &Value::String(tokens.join(" ")));
-            }
-            push("trace_id", &e["trace_id"]);
-            push("correlation_id", &e["correlation_id"]);
+        Event::TokenResponse(r) => {
+            push("HTTP", Some(&r.status.to_string()));
+            push("", r.error.as_deref());
+            push("", Some(&r.error_codes.join(" ")));
+            push("", Some(&r.tokens.join(" ")));
+            push("trace_id", r.trace_id.as_deref());
+            push("correlation_id", r.correlation_id.as_deref());
             "IdP answer"
         }
-        _ => return None,
+        Event::Finding(_) | Event::Verdict(_) => return None,
     };
     Some((leg, parts.join(", ")))
 }
 
-fn explanations(md: &mut String, events: &[Value]) {
+fn explanations(md: &mut String, events: &[Event]) {
     let mut seen: Vec<&'static str> = Vec::new();
     let mut entries: Vec<&'static catalogue::Entry> = Vec::new();
     for e in events {
-        if !matches!(e["type"].as_str(), Some("code" | "token-response")) {
-            continue;
-        }
-        let error = e["error"].as_str();
-        let description = e["error_description"].as_str();
+        let (error, description, codes) = match e {
+            Event::Code(c) => (&c.error, &c.error_description, &c.error_codes),
+            Event::TokenResponse(r) => (&r.error, &r.error_description, &r.error_codes),
+            _ => continue,
+        };
         // The same lookup as the live `idp-error` finding and `explain`.
-        let numbers: Vec<u64> = e["error_codes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+        let numbers: Vec<u64> = codes
+            .iter()
             .filter_map(|code| code.strip_prefix("AADSTS"))
             .filter_map(|n| n.parse().ok())
             .collect();
-        for entry in catalogue::lookup_error_response(error, &numbers, description) {
+        for entry in
+            catalogue::lookup_error_response(error.as_deref(), &numbers, description.as_deref())
+        {
             if !seen.contains(&entry.code.as_str()) {
                 seen.push(entry.code.as_str());
                 entries.push(entry);
@@ -430,49 +418,225 @@ fn explanations(md: &mut String, events: &[Value]) {
     }
 }
 
-// === helpers ===
+// === secrets ===
 
-/// The events with every secret-named value fingerprinted (a `--json` file
-/// written with `--show-secrets` holds them in clear), then those values
-/// replaced in every other text too.
-fn scrubbed(events: &[Value]) -> Vec<Value> {
+/// The events with every secret fingerprinted. The analyzer already did it
+/// unless the file was written with `--show-secrets`; a fingerprint is kept
+/// as it is. One pass, in order: a leg comes before the findings and the
+/// verdict that quote its secrets, and the net remembers only the latest
+/// secrets, so learning them as they come keeps a long session covered.
+fn scrubbed(events: &[Event]) -> Vec<Event> {
     let mut redactor = Redactor::new();
-    let mut out: Vec<Value> = events.to_vec();
+    let mut out = events.to_vec();
     for e in &mut out {
-        redactor.json(e);
-        if let Some(tokens) = e.get_mut("tokens").and_then(Value::as_array_mut) {
-            for t in tokens {
-                if let Value::String(s) = t
-                    && !looks_fingerprinted(s)
-                {
-                    *s = redactor.secret("token", s);
-                }
-            }
+        for (kind, value) in secrets_mut(e) {
+            *value = redactor.secret(kind, value);
         }
-    }
-    fn net(redactor: &Redactor, v: &mut Value) {
-        match v {
-            Value::String(s) => *s = redactor.net(s),
-            Value::Array(a) => a.iter_mut().for_each(|v| net(redactor, v)),
-            Value::Object(m) => m.values_mut().for_each(|v| net(redactor, v)),
-            _ => {}
+        for text in texts_mut(e) {
+            *text = redactor.net(text);
         }
-    }
-    for e in &mut out {
-        net(&redactor, e);
     }
     out
 }
 
-/// `kind#xxxxxx` for any kind.
-fn looks_fingerprinted(s: &str) -> bool {
-    s.split_once('#')
-        .is_some_and(|(kind, _)| secret::is_fingerprint(kind, s))
+/// The fields of `e` that hold a secret, each with its kind: exactly the
+/// ones the analyzer passes through its `SecretPolicy`.
+fn secrets_mut(e: &mut Event) -> Vec<(&'static str, &mut String)> {
+    match e {
+        Event::Code(c) => c.code.iter_mut().map(|v| ("code", v)).collect(),
+        Event::Token(t) => t
+            .code
+            .iter_mut()
+            .map(|v| ("code", v))
+            .chain(t.code_verifier.iter_mut().map(|v| ("code_verifier", v)))
+            .collect(),
+        Event::TokenResponse(r) => {
+            let TokenResponseEvent {
+                tokens, decoded, ..
+            } = r;
+            let kinds: Vec<&'static str> = tokens.iter().map(|t| token_kind(t, decoded)).collect();
+            kinds
+                .into_iter()
+                .zip(tokens.iter_mut())
+                .chain(decoded.iter_mut().map(|d| (d.kind, &mut d.shown)))
+                .collect()
+        }
+        Event::Finding(f) => {
+            let secrets = evidence_secrets(&f.evidence);
+            f.evidence
+                .iter_mut()
+                .filter_map(|(key, value)| {
+                    let (_, kind) = secrets.iter().find(|(k, _)| k == key)?;
+                    match value {
+                        Value::String(s) => Some((*kind, s)),
+                        _ => None,
+                    }
+                })
+                .collect()
+        }
+        Event::Authorize(_) | Event::Verdict(_) => Vec::new(),
+    }
 }
 
-fn time_of(e: &Value) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(e["time"].as_str()?, &Rfc3339).ok()
+/// What a token of a token response is. Its fingerprint says so
+/// (`access_token#7edf2f`); in clear, only the decoded JWT it is can tell, so
+/// an opaque one is just a `token`.
+fn token_kind(token: &str, decoded: &[DecodedToken]) -> &'static str {
+    let fingerprinted = token
+        .split_once('#')
+        .and_then(|(kind, _)| secret_kind(kind))
+        .filter(|kind| is_fingerprint(kind, token));
+    fingerprinted
+        .or_else(|| decoded.iter().find(|d| d.shown == token).map(|d| d.kind))
+        .unwrap_or("token")
 }
+
+/// The evidence entries that hold a secret, with its kind, by how the rules
+/// build evidence (`oauth/rules.rs`): the code a finding is about, a
+/// verifier, the value of a badly encoded secret parameter, and a plain PKCE
+/// challenge, which is the verifier itself. Nothing else: the
+/// `authorize`/`token` pair of a mismatch compares redirect URIs, endpoints,
+/// client ids or scopes, and a nonce mismatch's `id_token` is the token's
+/// nonce claim.
+fn evidence_secrets(evidence: &Map<String, Value>) -> Vec<(String, &'static str)> {
+    let text = |key: &str| evidence.get(key).and_then(Value::as_str);
+    let plain_pkce = text("code_challenge_method").is_none_or(|m| m.eq_ignore_ascii_case("plain"));
+    evidence
+        .keys()
+        .filter_map(|key| {
+            let kind = match key.as_str() {
+                "code" => Some("code"),
+                "code_verifier" => Some("code_verifier"),
+                "value" => text("parameter").and_then(secret_kind),
+                "code_challenge" | "computed_challenge" if plain_pkce => Some("code_verifier"),
+                _ => None,
+            };
+            kind.map(|kind| (key.clone(), kind))
+        })
+        .collect()
+}
+
+/// Every text of `e` that is not a secret field, where a secret could be
+/// quoted. The `&'static str` fields are names authlens chose.
+fn texts_mut(e: &mut Event) -> Vec<&mut String> {
+    let mut out: Vec<&mut String> = Vec::new();
+    match e {
+        Event::Authorize(a) => {
+            out.extend([
+                &mut a.host,
+                &mut a.endpoint,
+                &mut a.client_id,
+                &mut a.response_type,
+            ]);
+            out.extend(
+                [
+                    &mut a.tenant,
+                    &mut a.policy,
+                    &mut a.redirect_uri,
+                    &mut a.response_mode,
+                    &mut a.scope,
+                    &mut a.state,
+                    &mut a.nonce,
+                    &mut a.pkce_method,
+                ]
+                .into_iter()
+                .flatten(),
+            );
+        }
+        Event::Code(c) => {
+            out.push(&mut c.host);
+            out.extend(
+                [
+                    &mut c.client_id,
+                    &mut c.redirect_to,
+                    &mut c.state,
+                    &mut c.iss,
+                    &mut c.error,
+                    &mut c.error_description,
+                ]
+                .into_iter()
+                .flatten(),
+            );
+            out.extend(&mut c.error_codes);
+        }
+        Event::Token(t) => {
+            out.extend([&mut t.host, &mut t.endpoint, &mut t.method]);
+            out.extend(
+                [
+                    &mut t.content_type,
+                    &mut t.client_id,
+                    &mut t.grant_type,
+                    &mut t.redirect_uri,
+                    &mut t.scope,
+                ]
+                .into_iter()
+                .flatten(),
+            );
+        }
+        Event::TokenResponse(r) => {
+            out.push(&mut r.host);
+            out.extend(
+                [
+                    &mut r.client_id,
+                    &mut r.error,
+                    &mut r.error_description,
+                    &mut r.trace_id,
+                    &mut r.correlation_id,
+                    &mut r.token_type,
+                    &mut r.scope,
+                    &mut r.expires_in,
+                ]
+                .into_iter()
+                .flatten(),
+            );
+            out.extend(&mut r.error_codes);
+            for jwt in r.decoded.iter_mut().filter_map(|d| d.jwt.as_mut().ok()) {
+                out.extend(
+                    [
+                        &mut jwt.alg,
+                        &mut jwt.kid,
+                        &mut jwt.typ,
+                        &mut jwt.iss,
+                        &mut jwt.tid,
+                        &mut jwt.oid,
+                        &mut jwt.sub,
+                        &mut jwt.scp,
+                        &mut jwt.nonce,
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
+                out.extend(jwt.aud.iter_mut().chain(&mut jwt.roles));
+            }
+        }
+        Event::Finding(f) => {
+            out.extend(&mut f.field);
+            out.extend([&mut f.message, &mut f.fix]);
+            let secrets = evidence_secrets(&f.evidence);
+            for (key, value) in &mut f.evidence {
+                if !secrets.iter().any(|(k, _)| k == key) {
+                    strings_mut(value, &mut out);
+                }
+            }
+        }
+        Event::Verdict(v) => {
+            out.extend([&mut v.host, &mut v.summary]);
+            out.extend(&mut v.client_id);
+        }
+    }
+    out
+}
+
+fn strings_mut<'a>(value: &'a mut Value, out: &mut Vec<&'a mut String>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| strings_mut(v, out)),
+        Value::Object(members) => members.values_mut().for_each(|v| strings_mut(v, out)),
+        _ => {}
+    }
+}
+
+// === helpers ===
 
 fn stamp(t: OffsetDateTime) -> String {
     let offset = t.offset();
@@ -494,21 +658,6 @@ fn stamp(t: OffsetDateTime) -> String {
     )
 }
 
-fn codes(v: &Value) -> String {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
-
-fn text(v: &Value) -> String {
-    v.as_str().map(str::to_owned).unwrap_or_default()
-}
-
 /// Safe inside a Markdown table cell.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
@@ -516,26 +665,124 @@ fn cell(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use serde_json::json;
+    use std::time::Duration;
 
-    fn sample() -> Vec<Value> {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::oauth::event::{
+        AuthorizeEvent, CodeEvent, Pairing, Rule, TokenEvent, TokenResponseEvent, Verdict,
+    };
+    use crate::oauth::{AnalyzerConfig, fingerprint};
+
+    /// A failed sign-in, one leg of each kind, the code in clear.
+    fn sample() -> Vec<Event> {
+        let host = "login.microsoftonline.com".to_owned();
+        let mut evidence = Map::new();
+        evidence.insert("note".into(), json!("raw-code-value-123 seen"));
         vec![
-            json!({"type":"authorize","time":"2024-05-01T10:00:00Z","attempt":1,"host":"login.microsoftonline.com","endpoint":"https://login.microsoftonline.com/t1/oauth2/v2.0/authorize","provider":"entra","version":"v2.0","tenant":"t1","client_id":"c1","redirect_uri":"https://app/cb","pkce":"S256","state":"s"}),
-            json!({"type":"code","time":"2024-05-01T10:00:01.5Z","attempt":1,"host":"login.microsoftonline.com","code":"raw-code-value-123","mode":"query","pairing":"state","redirect_to":"https://app/cb","error_codes":[]}),
-            json!({"type":"token","time":"2024-05-01T10:00:02Z","attempt":1,"host":"login.microsoftonline.com","endpoint":"https://login.microsoftonline.com/common/oauth2/v2.0/token","method":"POST","client_id":"c1","client_auth":["client_secret_post"],"code":"raw-code-value-123","code_verifier":"code_verifier#13d31e","code_age_ms":500}),
-            json!({"type":"finding","time":"2024-05-01T10:00:02Z","attempt":1,"rule":"endpoint-mismatch","severity":"error","field":"tenant","message":"tenant differs","fix":"use t1","evidence":{"note":"raw-code-value-123 seen"}}),
-            json!({"type":"token-response","time":"2024-05-01T10:00:02.1Z","attempt":1,"host":"login.microsoftonline.com","status":400,"error":"invalid_grant","error_codes":["AADSTS700005"],"tokens":[]}),
-            json!({"type":"verdict","time":"2024-05-01T10:00:02.1Z","attempt":1,"outcome":"failed","summary":"sign-in failed at /token: AADSTS700005"}),
+            Event::Authorize(AuthorizeEvent {
+                time: datetime!(2024-05-01 10:00:00 UTC),
+                exchange: 1,
+                attempt: AttemptId(1),
+                host: host.clone(),
+                endpoint: "https://login.microsoftonline.com/t1/oauth2/v2.0/authorize".into(),
+                provider: "entra",
+                tenant: Some("t1".into()),
+                version: Some("v2.0"),
+                policy: None,
+                client_id: "c1".into(),
+                redirect_uri: Some("https://app/cb".into()),
+                response_type: "code".into(),
+                response_mode: None,
+                scope: None,
+                state: Some("s".into()),
+                nonce: None,
+                pkce_method: Some("S256".into()),
+            }),
+            Event::Code(CodeEvent {
+                time: datetime!(2024-05-01 10:00:01.5 UTC),
+                exchange: 2,
+                attempt: Some(AttemptId(1)),
+                pairing: Pairing::State,
+                host: host.clone(),
+                client_id: None,
+                mode: "query",
+                redirect_to: Some("https://app/cb".into()),
+                code: Some("raw-code-value-123".into()),
+                state: None,
+                iss: None,
+                error: None,
+                error_description: None,
+                error_codes: Vec::new(),
+                since_authorize: None,
+            }),
+            Event::Token(TokenEvent {
+                time: datetime!(2024-05-01 10:00:02 UTC),
+                exchange: 3,
+                attempt: Some(AttemptId(1)),
+                host: host.clone(),
+                endpoint: "https://login.microsoftonline.com/common/oauth2/v2.0/token".into(),
+                method: "POST".into(),
+                content_type: None,
+                client_id: Some("c1".into()),
+                client_auth: vec!["client_secret_post"],
+                grant_type: None,
+                code: Some("raw-code-value-123".into()),
+                redirect_uri: None,
+                code_verifier: Some("code_verifier#13d31e".into()),
+                scope: None,
+                code_age: Some(Duration::from_millis(500)),
+            }),
+            Event::Finding(Finding {
+                rule: Rule::EndpointMismatch,
+                severity: Severity::Error,
+                attempt: Some(AttemptId(1)),
+                exchange: 3,
+                field: Some("tenant".into()),
+                message: "tenant differs".into(),
+                fix: "use t1".into(),
+                evidence,
+                time: datetime!(2024-05-01 10:00:02 UTC),
+            }),
+            Event::TokenResponse(TokenResponseEvent {
+                time: datetime!(2024-05-01 10:00:02.1 UTC),
+                exchange: 3,
+                attempt: Some(AttemptId(1)),
+                host: host.clone(),
+                client_id: None,
+                status: 400,
+                failed: true,
+                error: Some("invalid_grant".into()),
+                error_description: None,
+                error_codes: vec!["AADSTS700005".into()],
+                trace_id: None,
+                correlation_id: None,
+                tokens: Vec::new(),
+                token_type: None,
+                scope: None,
+                expires_in: None,
+                decoded: Vec::new(),
+                elapsed: None,
+            }),
+            Event::Verdict(Verdict {
+                time: datetime!(2024-05-01 10:00:02.1 UTC),
+                attempt: Some(AttemptId(1)),
+                host,
+                client_id: None,
+                outcome: Outcome::Failed,
+                summary: "sign-in failed at /token: AADSTS700005".into(),
+                errors: 1,
+                warnings: 0,
+                duration: None,
+            }),
         ]
     }
 
     #[test]
     fn a_report_has_timeline_findings_environment_and_explanations() {
-        let md = render(&ReportInput {
-            source: "x.har".into(),
-            events: sample(),
-        });
+        let md = render("x.har", &sample());
         for want in [
             "# Sign-in report",
             "## Summary",
@@ -562,13 +809,10 @@ mod tests {
 
     #[test]
     fn secrets_in_clear_are_fingerprinted_everywhere() {
-        let md = render(&ReportInput {
-            source: "x.jsonl".into(),
-            events: sample(),
-        });
+        let md = render("x.jsonl", &sample());
         assert!(!md.contains("raw-code-value-123"), "{md}");
-        let print = crate::oauth::fingerprint("code", "raw-code-value-123");
-        assert!(md.contains(&print), "{md}");
+        let print = fingerprint("code", "raw-code-value-123");
+        assert!(md.contains(&format!("\"note\":\"{print} seen\"")), "{md}");
         assert!(md.contains("code_verifier#13d31e"));
     }
 
@@ -576,8 +820,285 @@ mod tests {
     fn bad_json_lines_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.jsonl");
-        std::fs::write(&path, "{\"type\":\"authorize\"}\n\nnot json\n").unwrap();
-        let err = from_json_lines(&path).unwrap_err().to_string();
+        let good = json_lines::to_line(&sample()[0]);
+        std::fs::write(&path, format!("{good}\n\nnot json\n")).unwrap();
+        let err = read_json_lines(&path).unwrap_err().to_string();
         assert!(err.contains("line 3 is not an authlens JSON line"), "{err}");
+        std::fs::write(&path, "{\"type\":\"authorize\"}\n").unwrap();
+        let err = read_json_lines(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("x.jsonl: line 1 is not an authlens JSON line: \"time\" is missing"),
+            "{err}"
+        );
+    }
+
+    // === the values a scrubber by key name mistook for secrets ===
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const CLIENT_SECRET: &str = "app-secret-Zq8~x";
+    const ACCESS_TOKEN: &str = "at-opaque-9d8e7f6a";
+    const REFRESH_TOKEN: &str = "rt-1a2b3c4d5e";
+    const CODES: [&str; 5] = [
+        "0.AXEA-code-redirect",
+        "0.AXEA-code-version",
+        "0.AXEA-code-client",
+        "0.AXEA-code-scope",
+        "0.AXEA-code-success",
+    ];
+    const IDP_DESCRIPTION: &str =
+        "AADSTS700054: response_type 'id_token' is not enabled for the application.";
+
+    fn id_token() -> String {
+        crate::oauth::testing::jwt(&json!({"aud": "c1", "sub": "s-1", "nonce": "n-1"}))
+    }
+
+    /// Four refused redemptions whose /token side is no secret (a redirect_uri
+    /// with a trailing slash, a v1 token endpoint, another client_id, other
+    /// scopes), an authorize error quoting `id_token`, and a sign-in that
+    /// gets every kind of token.
+    fn mismatch_session(show_secrets: bool) -> Vec<Event> {
+        use crate::oauth::Analyzer;
+        use crate::oauth::testing::ex;
+        let mut analyzer = Analyzer::new(AnalyzerConfig {
+            show_secrets,
+            ..AnalyzerConfig::default()
+        });
+        let base = "https://login.microsoftonline.com/t1/oauth2";
+        let callback = "https%3A%2F%2Fapp.test%2Fcallback";
+        let mut events = Vec::new();
+        let mut at = 0.0;
+        let mut attempt = |state: &str,
+                           code: Option<&str>,
+                           token_url: &str,
+                           token_form: &str,
+                           response: (u16, String)| {
+            let authorize = format!(
+                "{base}/v2.0/authorize?response_type=code&client_id=c1&redirect_uri={callback}&scope=openid%20User.Read&state={state}&nonce=n-1&code_challenge={CHALLENGE}&code_challenge_method=S256"
+            );
+            events.extend(analyzer.observe(&ex("GET", &authorize).at(at).build()));
+            let back = match code {
+                Some(code) => format!("https://app.test/callback?code={code}&state={state}"),
+                None => format!(
+                    "https://app.test/callback?error=unsupported_response_type&error_description={}&state={state}",
+                    crate::oauth::params::encode_component(IDP_DESCRIPTION)
+                ),
+            };
+            events.extend(
+                analyzer.observe(
+                    &ex("POST", &format!("{base}/login"))
+                        .at(at + 1.0)
+                        .redirect(&back)
+                        .build(),
+                ),
+            );
+            if let Some(code) = code {
+                let form = format!(
+                    "grant_type=authorization_code&code={code}&client_secret={}&code_verifier={VERIFIER}&{token_form}",
+                    crate::oauth::params::encode_component(CLIENT_SECRET)
+                );
+                events.extend(
+                    analyzer.observe(
+                        &ex("POST", token_url)
+                            .at(at + 2.0)
+                            .form(&form)
+                            .json(response.0, &response.1)
+                            .build(),
+                    ),
+                );
+            }
+            at += 10.0;
+        };
+        let refused = |code: &str, description: &str| {
+            let error = json!({"error": "invalid_grant", "error_description": description, "error_codes": [code.trim_start_matches("AADSTS").parse::<u64>().unwrap()]});
+            (400, error.to_string())
+        };
+        let v2 = format!("{base}/v2.0/token");
+        attempt(
+            "st-redirect",
+            Some(CODES[0]),
+            &v2,
+            &format!("client_id=c1&redirect_uri={callback}%2F"),
+            refused(
+                "AADSTS500112",
+                "AADSTS500112: The reply address 'https://app.test/callback/' does not match the reply address 'https://app.test/callback' provided when requesting Authorization code.",
+            ),
+        );
+        attempt(
+            "st-version",
+            Some(CODES[1]),
+            &format!("{base}/token"),
+            &format!("client_id=c1&redirect_uri={callback}"),
+            refused(
+                "AADSTS70000",
+                "AADSTS70000: The provided authorization code or refresh token is invalid, was issued to a different client, or is expired.",
+            ),
+        );
+        attempt(
+            "st-client",
+            Some(CODES[2]),
+            &v2,
+            &format!("client_id=c2&redirect_uri={callback}"),
+            refused(
+                "AADSTS700016",
+                "AADSTS700016: Application with identifier 'c2' was not found in the directory 't1'.",
+            ),
+        );
+        attempt(
+            "st-scope",
+            Some(CODES[3]),
+            &v2,
+            &format!("client_id=c1&redirect_uri={callback}&scope=openid%20Mail.Send"),
+            refused(
+                "AADSTS70011",
+                "AADSTS70011: The provided value for the input parameter 'scope' is not valid. The scope openid Mail.Send is not valid.",
+            ),
+        );
+        attempt("st-denied", None, &v2, "", (0, String::new()));
+        let tokens = json!({"token_type": "Bearer", "access_token": ACCESS_TOKEN, "id_token": id_token(), "refresh_token": REFRESH_TOKEN});
+        attempt(
+            "st-ok",
+            Some(CODES[4]),
+            &v2,
+            &format!("client_id=c1&redirect_uri={callback}"),
+            (200, tokens.to_string()),
+        );
+        events
+    }
+
+    /// `kind#xxxxxx#yyyyyy`: a fingerprint fingerprinted again.
+    fn double_fingerprint(md: &str) -> Option<&str> {
+        md.split(|c: char| c.is_whitespace() || "`\"|,".contains(c))
+            .find(|word| word.matches('#').count() > 1 && !word.starts_with('#'))
+    }
+
+    #[test]
+    fn only_secrets_are_fingerprinted_whatever_key_they_sit_under() {
+        let fingerprinted = mismatch_session(false);
+        let clear = mismatch_session(true);
+        let from_file: Vec<Event> = clear
+            .iter()
+            .map(|e| json_lines::from_line(&json_lines::to_line(e)).unwrap())
+            .collect();
+        for (name, events, token_kinds) in [
+            (
+                "fingerprinted",
+                fingerprinted,
+                ["access_token", "refresh_token"],
+            ),
+            ("clear", clear, ["token", "token"]),
+            ("--show-secrets file", from_file, ["token", "token"]),
+        ] {
+            let md = render(name, &events);
+            let at = |want: &str| assert!(md.contains(want), "{name}: missing {want:?} in\n{md}");
+            // Every value compared at /authorize and /token, as it was sent.
+            at(
+                "Verdict: sign-in failed at /token: AADSTS500112 (param-mismatch: authlens saw `https://app.test/callback/` at /token vs `https://app.test/callback` at /authorize (trailing slash))",
+            );
+            at(
+                r#""authorize":"https://app.test/callback","difference":["trailing slash"],"token":"https://app.test/callback/""#,
+            );
+            at("| redirect_uri | `https://app.test/callback`, `https://app.test/callback/` |");
+            at(
+                "| Token endpoint | `https://login.microsoftonline.com/t1/oauth2/token`, `https://login.microsoftonline.com/t1/oauth2/v2.0/token` |",
+            );
+            at(
+                r#""token":"https://login.microsoftonline.com/t1/oauth2/token","token_version":"v1.0""#,
+            );
+            at("| client_id | `c1`, `c2` |");
+            at(r#""authorize":"c1","token":"c2","token_source":"body""#);
+            at(
+                r#""authorize":"openid User.Read","beyond":["Mail.Send"],"token":"openid Mail.Send""#,
+            );
+            // The IdP's words, quoted as it wrote them.
+            at(&format!("\"error_description\":\"{IDP_DESCRIPTION}\""));
+            at(
+                "\"error_description\":\"AADSTS500112: The reply address 'https://app.test/callback/' does not match the reply address 'https://app.test/callback' provided when requesting Authorization code.\"",
+            );
+            // Every secret as its fingerprint, never in clear.
+            for code in CODES {
+                at(&fingerprint("code", code));
+                assert!(!md.contains(code), "{name}: {code} in\n{md}");
+            }
+            at(&format!("pkce {}", fingerprint("code_verifier", VERIFIER)));
+            at(&format!(
+                "HTTP 200, {} {} {}",
+                fingerprint(token_kinds[0], ACCESS_TOKEN),
+                fingerprint("id_token", &id_token()),
+                fingerprint(token_kinds[1], REFRESH_TOKEN)
+            ));
+            for secret in [
+                VERIFIER,
+                CLIENT_SECRET,
+                ACCESS_TOKEN,
+                REFRESH_TOKEN,
+                &id_token(),
+            ] {
+                assert!(!md.contains(secret), "{name}: {secret} in\n{md}");
+            }
+            assert_eq!(double_fingerprint(&md), None, "{name}:\n{md}");
+        }
+    }
+
+    #[test]
+    fn a_long_session_quotes_no_early_secret() {
+        // More secrets after the first redemption than the net remembers.
+        let mut events = sample();
+        let Event::Token(token) = events[2].clone() else {
+            unreachable!()
+        };
+        // Texts too short for the net to search keep the test fast.
+        events.extend((0..1500).map(|i| {
+            Event::Token(TokenEvent {
+                host: "idp".into(),
+                endpoint: "/token".into(),
+                client_id: None,
+                code: Some(format!("later-code-{i:04}")),
+                ..token.clone()
+            })
+        }));
+        let md = render("x.jsonl", &events);
+        assert!(
+            !md.contains("raw-code-value-123"),
+            "an early finding quotes it"
+        );
+        assert!(!md.contains("later-code-"));
+    }
+
+    #[test]
+    fn a_plain_pkce_challenge_is_the_verifier() {
+        let mut evidence = Map::new();
+        evidence.insert("code_challenge".into(), json!("plain-verifier-one"));
+        evidence.insert("code_challenge_method".into(), json!("plain"));
+        evidence.insert("computed_challenge".into(), json!("plain-verifier-two"));
+        evidence.insert("code_verifier".into(), json!("plain-verifier-two"));
+        let Event::Finding(template) = &sample()[3] else {
+            unreachable!()
+        };
+        let finding = Finding {
+            rule: Rule::PkceMismatch,
+            field: Some("code_verifier".into()),
+            message: "plain of the verifier gives `plain-verifier-two`, /authorize sent `plain-verifier-one`".into(),
+            evidence,
+            ..template.clone()
+        };
+        let md = render("x.jsonl", &[Event::Finding(finding.clone())]);
+        assert!(!md.contains("plain-verifier"), "{md}");
+        assert!(
+            md.contains(&fingerprint("code_verifier", "plain-verifier-one")),
+            "{md}"
+        );
+        // With S256 the challenge is a hash: nothing to hide.
+        let mut s256 = finding;
+        s256.evidence
+            .insert("code_challenge_method".into(), json!("S256"));
+        s256.evidence.remove("code_verifier");
+        s256.evidence.remove("computed_challenge");
+        s256.message = "S256".into();
+        let md = render("x.jsonl", &[Event::Finding(s256)]);
+        assert!(
+            md.contains(r#""code_challenge":"plain-verifier-one""#),
+            "{md}"
+        );
     }
 }

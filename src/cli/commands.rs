@@ -89,34 +89,32 @@ pub fn analyze(args: AnalyzeArgs) -> Result<Outcome, Failure> {
     })
 }
 
-/// `authlens report`: the Markdown report of HAR files or a JSON lines file.
+/// `authlens report`: the Markdown report of HAR files (analysed as
+/// `analyze` does) or of a JSON lines file written earlier.
 pub fn report(args: ReportArgs) -> Result<Outcome, Failure> {
-    use crate::report;
-    let output = args.output();
-    let input = match &args.from_json {
-        Some(path) => report::from_json_lines(path),
-        None => report::from_har(
-            &args.files,
-            ReadOptions {
+    let mut output = args.output();
+    match &args.from_json {
+        Some(path) => {
+            let events = crate::report::read_json_lines(path).map_err(Failure::unusable)?;
+            output.source = format!("{} ({} events)", path.display(), events.len());
+            Session::replay_events(events, &output)
+        }
+        None => {
+            let read = ReadOptions {
                 progress: output.progress,
                 ..ReadOptions::default()
-            },
-            output.analyzer.clone(),
-        ),
+            };
+            let recording = crate::har::load(&args.files, read).map_err(Failure::unusable)?;
+            let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+            output.source = format!(
+                "{} ({} exchanges)",
+                names.join(", "),
+                recording.exchanges.len()
+            );
+            Session::replay(&recording, &output)
+        }
     }
     .map_err(Failure::unusable)?;
-    let markdown = report::render(&input);
-    let written = match &args.out {
-        Some(path) => std::fs::write(path, markdown)
-            .map_err(|e| format!("cannot write {}: {e}", path.display())),
-        None => {
-            use std::io::Write as _;
-            std::io::stdout()
-                .write_all(markdown.as_bytes())
-                .map_err(|e| format!("cannot write the report: {e}"))
-        }
-    };
-    written.map_err(Failure::unusable)?;
     Ok(Outcome::Clean)
 }
 

@@ -28,9 +28,10 @@ use crate::ca::CertificateAuthority;
 use crate::config::{OutputConfig, ProxyConfig, Sink};
 use crate::exchange::Exchange;
 use crate::har::{HarRecorder, Recording};
-use crate::oauth::Analyzer;
+use crate::oauth::{Analyzer, Event};
 use crate::output::{Outlet, TextOutlet, open_sink};
 use crate::proxy::{ExchangeFeed, Proxy, ShutdownHandle, StartError};
+use crate::report::ReportOutlet;
 use drive::drain;
 
 /// Why a session could not start or a replay could not finish.
@@ -205,36 +206,62 @@ impl Session {
     /// when asked, a HAR file) as a live run, in time order.
     pub fn replay(recording: &Recording, output: &OutputConfig) -> Result<Tally, SessionError> {
         let mut recorder = open_recorder(output)?;
-        let mut outlets = open_outlets(output)?;
         let mut analyzer = Analyzer::new(output.analyzer.clone());
-        let mut tally = Tally {
-            exchanges: recording.exchanges.len(),
-            ..Tally::default()
-        };
-        let failed = |outlet: String| move |source| SessionError::Write { outlet, source };
-        for exchange in &recording.exchanges {
-            if let Some((path, recorder)) = recorder.as_mut() {
-                recorder
-                    .record(exchange)
-                    .map_err(failed(path.display().to_string()))?;
+        let mut failure = None;
+        let events = recording.exchanges.iter().flat_map(|exchange| {
+            if let Some((path, recorder)) = recorder.as_mut()
+                && failure.is_none()
+                && let Err(e) = recorder.record(exchange)
+            {
+                failure = Some(write_error(path.display().to_string())(e));
             }
-            for event in analyzer.observe(exchange) {
-                tally.count(&event);
-                for outlet in &mut outlets {
-                    outlet.event(&event).map_err(failed(outlet.name()))?;
-                }
-            }
-        }
-        for outlet in &mut outlets {
-            outlet.finish().map_err(failed(outlet.name()))?;
+            analyzer.observe(exchange)
+        });
+        let mut tally = feed(events, output)?;
+        if let Some(failure) = failure {
+            return Err(failure);
         }
         if let Some((path, recorder)) = recorder {
             recorder
                 .finish()
-                .map_err(failed(path.display().to_string()))?;
+                .map_err(write_error(path.display().to_string()))?;
         }
+        tally.exchanges = recording.exchanges.len();
         Ok(tally)
     }
+
+    /// Feeds events analysed earlier (read back from a `--json` file) to the
+    /// outlets `output` names.
+    pub fn replay_events(
+        events: impl IntoIterator<Item = Event>,
+        output: &OutputConfig,
+    ) -> Result<Tally, SessionError> {
+        feed(events, output)
+    }
+}
+
+/// Hands every event to every outlet `output` names, in order, then
+/// finishes them.
+fn feed(
+    events: impl IntoIterator<Item = Event>,
+    output: &OutputConfig,
+) -> Result<Tally, SessionError> {
+    let mut outlets = open_outlets(output)?;
+    let mut tally = Tally::default();
+    for event in events {
+        tally.count(&event);
+        for outlet in &mut outlets {
+            outlet.event(&event).map_err(write_error(outlet.name()))?;
+        }
+    }
+    for outlet in &mut outlets {
+        outlet.finish().map_err(write_error(outlet.name()))?;
+    }
+    Ok(tally)
+}
+
+fn write_error(outlet: String) -> impl FnOnce(io::Error) -> SessionError {
+    move |source| SessionError::Write { outlet, source }
 }
 
 /// The outlets `output` asks for, their files created now.
@@ -258,6 +285,13 @@ fn open_outlets(output: &OutputConfig) -> Result<Vec<Box<dyn Outlet>>, SessionEr
         outlets.push(Box::new(TextOutlet::json_lines(
             open("--json", sink)?,
             format!("--json {}", sink.describe()),
+        )));
+    }
+    if let Some(sink) = &output.report {
+        outlets.push(Box::new(ReportOutlet::new(
+            open("the report", sink)?,
+            format!("the report on {}", sink.describe()),
+            output.source.clone(),
         )));
     }
     Ok(outlets)
@@ -317,7 +351,7 @@ fn spawn_recorder(
 
 /// An outlet writes to a terminal or a file: it runs on the blocking pool.
 fn spawn_outlet(
-    mut events: broadcast::Receiver<Arc<crate::oauth::Event>>,
+    mut events: broadcast::Receiver<Arc<Event>>,
     mut outlet: Box<dyn Outlet>,
     done: CancellationToken,
 ) -> JoinHandle<io::Result<()>> {

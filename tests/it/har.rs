@@ -9,7 +9,6 @@ use std::process::{Command, Output};
 use authlens::config::{OutputConfig, Sink};
 use authlens::har::{self, ReadOptions};
 use authlens::oauth::AnalyzerConfig;
-use authlens::report;
 use authlens::session::{Session, Tally};
 use base64::Engine;
 use serde_json::Value;
@@ -478,13 +477,12 @@ async fn the_har_of_a_proxied_session_hides_secrets_and_reanalyses_the_same() {
     assert_eq!(verdicts(&again), verdicts(&live));
 
     // The report from that HAR: the same story, no secret in any form.
-    let input = report::from_har(
-        std::slice::from_ref(&path),
-        ReadOptions::default(),
-        AnalyzerConfig::default(),
-    )
-    .unwrap();
-    let md = report::render(&input);
+    let report_path = dir.path().join("report.md");
+    let mut output = OutputConfig::silent(AnalyzerConfig::default());
+    output.report = Some(Sink::File(report_path.clone()));
+    let recording = har::load(std::slice::from_ref(&path), ReadOptions::default()).unwrap();
+    Session::replay(&recording, &output).unwrap();
+    let md = std::fs::read_to_string(&report_path).unwrap();
     assert_no_secret(&md, &secrets, "report");
     assert!(md.contains("### AADSTS54005: "), "{md}");
     assert!(md.contains("`code-reused` [code]"), "{md}");
