@@ -16,8 +16,8 @@ use super::event::{
 };
 use super::jwt;
 use super::message::{
-    AuthorizationResponse, AuthorizeRequest, ResponseMode, TokenRequest, TokenResponse,
-    error_page_text, request_host,
+    AuthorizationResponse, AuthorizeRequest, CodeGrant, Grant, ResponseMode, TokenRequest,
+    TokenResponse, error_page_text, request_host,
 };
 use super::provider::{Discovery, Endpoint, KnownEndpoints};
 use super::rules::{self, Draft, IdpErrorInput, LifetimeSource};
@@ -306,14 +306,26 @@ impl Analyzer {
 
     fn token_leg(&mut self, exchange: &Exchange, request: TokenRequest, out: &mut Vec<Event>) {
         let time = exchange.started_at;
-        let code = request.code().map(str::to_owned);
-        let code_shown = code.as_deref().map(|c| self.secrets.show("code", c));
-        let record = code.as_deref().and_then(|c| self.store.code(c)).cloned();
+        // Only code redemptions are judged so far. A request naming another
+        // grant_type, or none, was recognised by its code or its token URL:
+        // it is judged as a code redemption under the wrong grant_type, which
+        // malformed-token-request names.
+        let read;
+        let grant = match &request.grant {
+            Some(Grant::AuthorizationCode(grant)) => grant,
+            Some(Grant::Other(_)) | None => {
+                read = CodeGrant::read(|name| request.param(name));
+                &read
+            }
+        };
+        let code = grant.code.as_deref();
+        let code_shown = code.map(|c| self.secrets.show("code", c));
+        let record = code.and_then(|c| self.store.code(c)).cloned();
         let attempt_id = record.as_ref().and_then(|r| r.attempt);
         let attempt = attempt_id.and_then(|id| self.store.get(id)).cloned();
         let authorize = attempt.as_ref().map(|a| &a.authorize);
 
-        let mut drafts = rules::malformed(&request, authorize, self.secrets);
+        let mut drafts = rules::malformed(&request, grant, authorize, self.secrets);
         if let Some(shown) = code_shown.as_deref() {
             match &record {
                 None => drafts.push(rules::token_without_authorize(shown)),
@@ -340,11 +352,11 @@ impl Analyzer {
                 &request.endpoint,
                 &self.known,
             ));
-            drafts.extend(rules::param_mismatch(a, &request));
+            drafts.extend(rules::param_mismatch(a, &request, grant));
         }
-        drafts.extend(rules::pkce(authorize, &request, self.secrets));
+        drafts.extend(rules::pkce(authorize, grant, self.secrets));
 
-        if let Some(c) = code.as_deref() {
+        if let Some(c) = code {
             self.record_redemption(c, exchange.id, time, &request);
         }
         let client_id = request
@@ -362,12 +374,12 @@ impl Analyzer {
             content_type: request.content_type.clone(),
             client_id: client_id.clone(),
             client_auth: request.client_auth_methods(),
-            grant_type: request.param("grant_type").map(str::to_owned),
+            grant_type: request.grant.as_ref().map(|g| g.name().to_owned()),
             code: code_shown.clone(),
-            redirect_uri: request.param("redirect_uri").map(str::to_owned),
+            redirect_uri: grant.redirect_uri.clone(),
             code_verifier: self
                 .secrets
-                .show_opt("code_verifier", request.param("code_verifier")),
+                .show_opt("code_verifier", grant.code_verifier.as_deref()),
             scope: request.param("scope").map(str::to_owned),
             code_age: record
                 .as_ref()
@@ -427,7 +439,7 @@ impl Analyzer {
                 .find(|d| d.severity == Severity::Error)
                 .map(|d| format!(" ({}: {})", d.rule.id(), d.gist))
                 .unwrap_or_default();
-            if let Some(c) = code.as_deref() {
+            if let Some(c) = code {
                 self.set_outcome(c, exchange.id, RedemptionOutcome::Refused(label.clone()));
             }
             self.push_findings(vec![draft], attempt_id, exchange.id, at, out);
@@ -436,7 +448,7 @@ impl Analyzer {
                 format!("sign-in failed at /token: {label}{cause}"),
             )
         } else {
-            if let Some(c) = code.as_deref() {
+            if let Some(c) = code {
                 self.set_outcome(c, exchange.id, RedemptionOutcome::TokensIssued);
             }
             let id_token = decoded

@@ -15,7 +15,8 @@ use super::catalogue::{Entry, lookup_error_response};
 use super::event::{Rule, Severity, clock, human_duration};
 use super::jwt::Jwt;
 use super::message::{
-    AuthorizationResponse, AuthorizeRequest, BodyFormat, TokenRequest, TokenResponse,
+    AuthorizationResponse, AuthorizeRequest, BodyFormat, CodeGrant, Grant, TokenRequest,
+    TokenResponse,
 };
 use super::params::has_percent_escape;
 use super::pkce::{ChallengeCheck, check_challenge, check_verifier};
@@ -83,6 +84,7 @@ const TOKEN_PARAMS: &[&str] = &[
 /// parameters, client authentication.
 pub fn malformed(
     req: &TokenRequest,
+    grant: &CodeGrant,
     authorize: Option<&AuthorizeRequest>,
     secrets: SecretPolicy,
 ) -> Vec<Draft> {
@@ -164,22 +166,25 @@ pub fn malformed(
         return out;
     }
 
-    match req.param("grant_type") {
+    match &req.grant {
         None => out.push(missing(
             req,
             "grant_type",
             "Send grant_type=authorization_code in the form body.",
         )),
-        Some("authorization_code") => {}
+        Some(Grant::AuthorizationCode(_)) => {}
         Some(other) => out.push(Draft::new(
             rule,
             Some("grant_type"),
-            format!("grant_type is `{other}`, expected `authorization_code`"),
+            format!(
+                "grant_type is `{}`, expected `authorization_code`",
+                other.name()
+            ),
             "Send grant_type=authorization_code when redeeming a code.",
-            json!({ "grant_type": other }),
+            json!({ "grant_type": other.name() }),
         )),
     }
-    if req.code().is_none() {
+    if grant.code.is_none() {
         out.push(missing(
             req,
             "code",
@@ -195,7 +200,7 @@ pub fn malformed(
     }
     if let Some(authorize) = authorize
         && let Some(sent) = authorize.redirect_uri.as_deref()
-        && req.param("redirect_uri").is_none()
+        && grant.redirect_uri.is_none()
     {
         let mut d = missing(
             req,
@@ -405,12 +410,18 @@ pub fn endpoint_mismatch(
 // === param-mismatch ===
 
 /// `param-mismatch`: redirect_uri, client_id, scope, resource.
-pub fn param_mismatch(authorize: &AuthorizeRequest, req: &TokenRequest) -> Vec<Draft> {
+pub fn param_mismatch(
+    authorize: &AuthorizeRequest,
+    req: &TokenRequest,
+    grant: &CodeGrant,
+) -> Vec<Draft> {
     let rule = Rule::ParamMismatch;
     let mut out = Vec::new();
 
-    if let (Some(a), Some(t)) = (authorize.redirect_uri.as_deref(), req.param("redirect_uri"))
-        && let Some(diff) = compare(a, t)
+    if let (Some(a), Some(t)) = (
+        authorize.redirect_uri.as_deref(),
+        grant.redirect_uri.as_deref(),
+    ) && let Some(diff) = compare(a, t)
     {
         let fix = if diff.loopback_port_only {
             "Loopback redirect URIs may use any port (RFC 8252 §7.3), but reuse the port of /authorize if the IdP refuses it."
@@ -575,10 +586,10 @@ impl Scope {
 /// `pkce-*`: challenge at /authorize versus verifier at /token.
 pub fn pkce(
     authorize: Option<&AuthorizeRequest>,
-    req: &TokenRequest,
+    grant: &CodeGrant,
     secrets: SecretPolicy,
 ) -> Vec<Draft> {
-    let verifier = req.param("code_verifier");
+    let verifier = grant.code_verifier.as_deref();
     let challenge = authorize.and_then(|a| a.code_challenge.as_deref());
     let method = authorize.and_then(|a| a.code_challenge_method.as_deref());
     let shown = verifier.map(|v| secrets.show("code_verifier", v));
