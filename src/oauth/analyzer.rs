@@ -20,7 +20,7 @@ use super::message::{
     TokenResponse, error_page_text, request_host,
 };
 use super::provider::{Discovery, Endpoint, KnownEndpoints};
-use super::rules::{self, Draft, IdpErrorInput, LifetimeSource};
+use super::rules::{self, CodeRedemption, Draft, IdpErrorInput};
 use super::secret::SecretPolicy;
 use crate::exchange::Exchange;
 
@@ -325,36 +325,17 @@ impl Analyzer {
         let attempt = attempt_id.and_then(|id| self.store.get(id)).cloned();
         let authorize = attempt.as_ref().map(|a| &a.authorize);
 
-        let mut drafts = rules::malformed(&request, grant, authorize, self.secrets);
-        if let Some(shown) = code_shown.as_deref() {
-            match &record {
-                None => drafts.push(rules::token_without_authorize(shown)),
-                Some(r) => {
-                    if let Some(first) = &r.first_redemption {
-                        drafts.push(rules::code_reused(shown, first, r.redemptions, time));
-                    }
-                    if let Some(issued) = r.issued_at {
-                        let (lifetime, source) = match self.config.code_lifetime {
-                            Some(l) => (l, LifetimeSource::Override),
-                            None => (
-                                r.provider.default_code_lifetime(),
-                                LifetimeSource::Provider(r.provider),
-                            ),
-                        };
-                        drafts.extend(rules::code_age(shown, issued, time, lifetime, source));
-                    }
-                }
-            }
-        }
-        if let Some(a) = authorize {
-            drafts.extend(rules::endpoint_mismatch(
-                &a.endpoint,
-                &request.endpoint,
-                &self.known,
-            ));
-            drafts.extend(rules::param_mismatch(a, &request, grant));
-        }
-        drafts.extend(rules::pkce(authorize, grant, self.secrets));
+        let mut drafts = rules::code_redemption(&CodeRedemption {
+            request: &request,
+            grant,
+            authorize,
+            code_shown: code_shown.as_deref(),
+            record: record.as_ref(),
+            time,
+            code_lifetime: self.config.code_lifetime,
+            known: &self.known,
+            secrets: self.secrets,
+        });
 
         if let Some(c) = code {
             self.record_redemption(c, exchange.id, time, &request);
@@ -456,13 +437,7 @@ impl Analyzer {
                 .find(|d| d.kind == "id_token")
                 .and_then(|d| d.jwt.as_ref().ok());
             if let (Some(a), Some(jwt)) = (authorize, id_token) {
-                let checks: Vec<Draft> = [
-                    rules::nonce_mismatch(a.nonce.as_deref(), jwt),
-                    rules::token_issuer_mismatch(&a.endpoint, &self.known, jwt),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
+                let checks = rules::tokens_issued(a, &self.known, jwt);
                 drafts.extend(checks.iter().cloned());
                 self.push_findings(checks, attempt_id, exchange.id, at, out);
             }
