@@ -16,11 +16,11 @@ use super::event::{
 };
 use super::jwt;
 use super::message::{
-    AuthorizationResponse, AuthorizeRequest, ResponseMode, TokenRequest, TokenResponse,
-    error_page_text, request_host,
+    AuthorizationResponse, AuthorizeRequest, CodeGrant, Grant, ResponseMode, TokenRequest,
+    TokenResponse, error_page_text, request_host,
 };
 use super::provider::{Discovery, Endpoint, KnownEndpoints};
-use super::rules::{self, Draft, IdpErrorInput, LifetimeSource};
+use super::rules::{self, CodeRedemption, Draft, IdpErrorInput};
 use super::secret::SecretPolicy;
 use crate::exchange::Exchange;
 
@@ -306,45 +306,38 @@ impl Analyzer {
 
     fn token_leg(&mut self, exchange: &Exchange, request: TokenRequest, out: &mut Vec<Event>) {
         let time = exchange.started_at;
-        let code = request.code().map(str::to_owned);
-        let code_shown = code.as_deref().map(|c| self.secrets.show("code", c));
-        let record = code.as_deref().and_then(|c| self.store.code(c)).cloned();
+        // Only code redemptions are judged so far. A request naming another
+        // grant_type, or none, was recognised by its code or its token URL:
+        // it is judged as a code redemption under the wrong grant_type, which
+        // malformed-token-request names.
+        let read;
+        let grant = match &request.grant {
+            Some(Grant::AuthorizationCode(grant)) => grant,
+            Some(Grant::Other(_)) | None => {
+                read = CodeGrant::read(|name| request.param(name));
+                &read
+            }
+        };
+        let code = grant.code.as_deref();
+        let code_shown = code.map(|c| self.secrets.show("code", c));
+        let record = code.and_then(|c| self.store.code(c)).cloned();
         let attempt_id = record.as_ref().and_then(|r| r.attempt);
         let attempt = attempt_id.and_then(|id| self.store.get(id)).cloned();
         let authorize = attempt.as_ref().map(|a| &a.authorize);
 
-        let mut drafts = rules::malformed(&request, authorize, self.secrets);
-        if let Some(shown) = code_shown.as_deref() {
-            match &record {
-                None => drafts.push(rules::token_without_authorize(shown)),
-                Some(r) => {
-                    if let Some(first) = &r.first_redemption {
-                        drafts.push(rules::code_reused(shown, first, r.redemptions, time));
-                    }
-                    if let Some(issued) = r.issued_at {
-                        let (lifetime, source) = match self.config.code_lifetime {
-                            Some(l) => (l, LifetimeSource::Override),
-                            None => (
-                                r.provider.default_code_lifetime(),
-                                LifetimeSource::Provider(r.provider),
-                            ),
-                        };
-                        drafts.extend(rules::code_age(shown, issued, time, lifetime, source));
-                    }
-                }
-            }
-        }
-        if let Some(a) = authorize {
-            drafts.extend(rules::endpoint_mismatch(
-                &a.endpoint,
-                &request.endpoint,
-                &self.known,
-            ));
-            drafts.extend(rules::param_mismatch(a, &request));
-        }
-        drafts.extend(rules::pkce(authorize, &request, self.secrets));
+        let mut drafts = rules::code_redemption(&CodeRedemption {
+            request: &request,
+            grant,
+            authorize,
+            code_shown: code_shown.as_deref(),
+            record: record.as_ref(),
+            time,
+            code_lifetime: self.config.code_lifetime,
+            known: &self.known,
+            secrets: self.secrets,
+        });
 
-        if let Some(c) = code.as_deref() {
+        if let Some(c) = code {
             self.record_redemption(c, exchange.id, time, &request);
         }
         let client_id = request
@@ -362,12 +355,12 @@ impl Analyzer {
             content_type: request.content_type.clone(),
             client_id: client_id.clone(),
             client_auth: request.client_auth_methods(),
-            grant_type: request.param("grant_type").map(str::to_owned),
+            grant_type: request.grant.as_ref().map(|g| g.name().to_owned()),
             code: code_shown.clone(),
-            redirect_uri: request.param("redirect_uri").map(str::to_owned),
+            redirect_uri: grant.redirect_uri.clone(),
             code_verifier: self
                 .secrets
-                .show_opt("code_verifier", request.param("code_verifier")),
+                .show_opt("code_verifier", grant.code_verifier.as_deref()),
             scope: request.param("scope").map(str::to_owned),
             code_age: record
                 .as_ref()
@@ -427,7 +420,7 @@ impl Analyzer {
                 .find(|d| d.severity == Severity::Error)
                 .map(|d| format!(" ({}: {})", d.rule.id(), d.gist))
                 .unwrap_or_default();
-            if let Some(c) = code.as_deref() {
+            if let Some(c) = code {
                 self.set_outcome(c, exchange.id, RedemptionOutcome::Refused(label.clone()));
             }
             self.push_findings(vec![draft], attempt_id, exchange.id, at, out);
@@ -436,7 +429,7 @@ impl Analyzer {
                 format!("sign-in failed at /token: {label}{cause}"),
             )
         } else {
-            if let Some(c) = code.as_deref() {
+            if let Some(c) = code {
                 self.set_outcome(c, exchange.id, RedemptionOutcome::TokensIssued);
             }
             let id_token = decoded
@@ -444,13 +437,7 @@ impl Analyzer {
                 .find(|d| d.kind == "id_token")
                 .and_then(|d| d.jwt.as_ref().ok());
             if let (Some(a), Some(jwt)) = (authorize, id_token) {
-                let checks: Vec<Draft> = [
-                    rules::nonce_mismatch(a.nonce.as_deref(), jwt),
-                    rules::token_issuer_mismatch(&a.endpoint, &self.known, jwt),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
+                let checks = rules::tokens_issued(a, &self.known, jwt);
                 drafts.extend(checks.iter().cloned());
                 self.push_findings(checks, attempt_id, exchange.id, at, out);
             }

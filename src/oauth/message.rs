@@ -1,5 +1,6 @@
 //! The four messages of the authorization-code flow, parsed once into typed
-//! values that keep the raw text for evidence.
+//! values that keep the raw text for evidence. A token request's [`Grant`]
+//! has its own file.
 //!
 //! Recognition is by content, on any host (OAUTH.md §1): nothing here knows
 //! about attempts or rules, and no input (arbitrary bytes in a query, a form,
@@ -14,6 +15,10 @@ use super::form_post::parse_form;
 use super::params::{Params, decode_component};
 use super::provider::{Endpoint, EndpointKind, KnownEndpoints};
 use crate::exchange::{CaptureState, CapturedBody, RequestRecord, ResponseRecord};
+
+mod grant;
+
+pub use grant::{CodeGrant, Grant};
 
 /// Raw text kept for evidence is cut to this many bytes.
 pub const RAW_CAP: usize = 4096;
@@ -226,14 +231,6 @@ pub enum BodyFormat {
     NotRecorded,
 }
 
-/// Where a token request parameter was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamSource {
-    Form,
-    Json,
-    Query,
-}
-
 /// Client credentials sent with HTTP Basic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BasicAuth {
@@ -241,12 +238,14 @@ pub struct BasicAuth {
     pub secret: String,
 }
 
-/// `POST …/token` with `grant_type=authorization_code` (or anything sent to
-/// a token endpoint, however broken).
+/// `POST …/token`: what it asks for ([`Grant`]), how it was sent and how the
+/// client authenticates, however broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRequest {
     pub method: Method,
     pub endpoint: Endpoint,
+    /// `None` when no `grant_type` was sent (or an empty one).
+    pub grant: Option<Grant>,
     pub content_type: Option<String>,
     pub body_format: BodyFormat,
     /// Parameters of a form body.
@@ -263,7 +262,10 @@ pub struct TokenRequest {
 
 impl TokenRequest {
     /// Recognises a token request by its content (`grant_type=authorization_code`
-    /// anywhere) or by its URL (a known or learnt token endpoint).
+    /// anywhere) or by its URL (a known or learnt token endpoint). At a token
+    /// URL, a request naming another grant is read only when it carries a
+    /// code: a code redemption under the wrong grant_type. The other grants
+    /// are not analysed yet.
     pub fn parse(req: &RequestRecord, known: &KnownEndpoints) -> Option<TokenRequest> {
         if req.method == Method::OPTIONS || req.method == Method::HEAD {
             return None;
@@ -306,8 +308,9 @@ impl TokenRequest {
             BodyFormat::Json => json_params(&body),
             _ => Params::default(),
         };
-        let request = TokenRequest {
+        let mut request = TokenRequest {
             method: req.method.clone(),
+            grant: None,
             content_type,
             body_format,
             form,
@@ -318,11 +321,12 @@ impl TokenRequest {
             raw_body: cap(&body),
             endpoint,
         };
+        request.grant = Grant::parse(|name| request.param(name));
         let at_token_url = request.endpoint.kind == EndpointKind::Token
             || known.is_token_endpoint(&request.endpoint.url());
-        let recognised = match request.param("grant_type") {
-            Some("authorization_code") => true,
-            Some(_) => at_token_url && request.param("code").is_some(),
+        let recognised = match &request.grant {
+            Some(Grant::AuthorizationCode(_)) => true,
+            Some(Grant::Other(_)) => at_token_url && request.param("code").is_some(),
             None => at_token_url,
         };
         recognised.then_some(request)
@@ -334,23 +338,6 @@ impl TokenRequest {
             .get(name)
             .or_else(|| self.json.get(name))
             .or_else(|| self.query.get(name))
-    }
-
-    /// Where [`TokenRequest::param`] found `name`.
-    pub fn source(&self, name: &str) -> Option<ParamSource> {
-        if self.form.get(name).is_some() {
-            Some(ParamSource::Form)
-        } else if self.json.get(name).is_some() {
-            Some(ParamSource::Json)
-        } else if self.query.get(name).is_some() {
-            Some(ParamSource::Query)
-        } else {
-            None
-        }
-    }
-
-    pub fn code(&self) -> Option<&str> {
-        self.param("code")
     }
 
     /// `client_id` from the body, else from HTTP Basic.

@@ -7,13 +7,18 @@
 //!
 //! - [`params`], [`form_post`]: lenient parsing of forms, queries and form_post pages;
 //! - [`message`]: the four typed messages (authorize request, authorization
-//!   response, token request, token response), parsed once;
+//!   response, token request, token response), parsed once; a token request
+//!   carries the [`message::Grant`] it asks for (only the authorization-code
+//!   grant has its own fields so far, any other is kept by name);
 //! - [`provider`]: what an endpoint URL says (Entra cloud, tenant, version,
 //!   B2C policy, other providers' shapes) and endpoints learnt from discovery;
 //! - [`pkce`], [`redirect_uri`], [`secret`]: single facts, each in its file;
 //! - [`jwt`]: the header and claims of a token, read without verifying it;
 //! - [`attempt`]: the bounded store of attempts and codes;
-//! - [`rules`]: the rules, as pure functions;
+//! - [`rules`]: the rules, as pure functions, one file per family (token
+//!   request shape, code, endpoint, parameters, PKCE, IdP error, id_token);
+//!   its `mod.rs` holds the entry points the analyzer calls, which fix the
+//!   order findings are reported in;
 //! - [`catalogue`]: what an IdP error code means;
 //! - [`event`]: what comes out; [`analyzer`]: ties it together.
 

@@ -735,6 +735,78 @@ fn malformed_requests_are_still_paired_by_their_code() {
 }
 
 #[test]
+fn a_token_request_with_another_or_no_grant_type_is_judged_as_a_code_redemption() {
+    // Recognised at a token URL by its code (or by the URL alone when no
+    // grant_type is sent): authlens judges it as a code redemption sent with
+    // the wrong grant_type, pairs it by its code and runs every code rule.
+    let token_url = format!("{TENANT_BASE}/token");
+    let wrong_verifier = "x".repeat(43);
+    for (grant_type, finding) in [
+        (
+            Some("authorisation_code"),
+            "grant_type is `authorisation_code`, expected `authorization_code`",
+        ),
+        (
+            Some("refresh_token"),
+            "grant_type is `refresh_token`, expected `authorization_code`",
+        ),
+        (None, "token request has no grant_type"),
+    ] {
+        let events = run(&[
+            authorize(&[]),
+            code_issued(2.0),
+            token(&[
+                ("grant_type", grant_type),
+                ("code_verifier", Some(&wrong_verifier)),
+            ]),
+            token_on(&token_url, 20.0, &[]).id(4).build(),
+        ]);
+        assert_eq!(
+            summary(&events),
+            vec![
+                (
+                    "malformed-token-request",
+                    Some("grant_type".to_owned()),
+                    Severity::Error
+                ),
+                (
+                    "pkce-mismatch",
+                    Some("code_verifier".to_owned()),
+                    Severity::Error
+                ),
+                ("code-reused", Some("code".to_owned()), Severity::Error),
+            ],
+            "{grant_type:?}"
+        );
+        assert_eq!(findings(&events)[0].message, finding);
+        let token = events
+            .iter()
+            .find_map(|e| match e {
+                Event::Token(t) => Some(t),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(token.attempt, Some(AttemptId(1)));
+        assert_eq!(token.grant_type.as_deref(), grant_type);
+        assert_eq!(token.code, Some(fingerprint("code", CODE)));
+        assert_eq!(token.redirect_uri.as_deref(), Some(REDIRECT));
+        assert_eq!(
+            token.code_verifier,
+            Some(fingerprint("code_verifier", &wrong_verifier))
+        );
+    }
+
+    // Without a code, another grant is not a token request authlens reads.
+    let refresh = token_on(
+        &token_url,
+        3.0,
+        &[("grant_type", Some("refresh_token")), ("code", None)],
+    )
+    .build();
+    assert_eq!(run(&[refresh]), vec![]);
+}
+
+#[test]
 fn redirect_uri_message_names_the_difference() {
     let events = run(&[
         authorize(&[]),

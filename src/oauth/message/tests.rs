@@ -120,7 +120,13 @@ fn token_request_recognition() {
     )
     .unwrap();
     assert_eq!(ok.body_format, BodyFormat::Form);
-    assert_eq!(ok.code(), Some("C"));
+    assert_eq!(
+        ok.grant,
+        Some(Grant::AuthorizationCode(CodeGrant {
+            code: Some("C".into()),
+            ..CodeGrant::default()
+        }))
+    );
     assert_eq!(
         ok.basic,
         Some(BasicAuth {
@@ -142,9 +148,13 @@ fn token_request_recognition() {
     .unwrap();
     assert_eq!(json.body_format, BodyFormat::Json);
     assert_eq!(
-        (json.code(), json.source("code")),
-        (Some("J"), Some(ParamSource::Json))
+        (json.json.get("code"), json.form.get("code")),
+        (Some("J"), None)
     );
+    assert!(matches!(
+        &json.grant,
+        Some(Grant::AuthorizationCode(g)) if g.code.as_deref() == Some("J")
+    ));
     assert_eq!(json.client_id(), Some("1"));
 
     let get = parse(
@@ -156,8 +166,8 @@ fn token_request_recognition() {
     )
     .unwrap();
     assert_eq!(
-        (get.code(), get.source("code")),
-        (Some("Q"), Some(ParamSource::Query))
+        (get.query.get("code"), get.param("code"), &get.grant),
+        (Some("Q"), Some("Q"), &None)
     );
 
     let bare = parse(
@@ -192,6 +202,27 @@ fn token_request_recognition() {
     );
     assert_eq!(
         parse(ex("POST", "https://app.example/api").form("code=x").build()),
+        None
+    );
+
+    // Another grant carrying a code at a token URL: a code redemption under
+    // the wrong grant_type, kept by its name.
+    let typo = parse(
+        ex(
+            "POST",
+            "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+        )
+        .form("grant_type=authorisation_code&code=C")
+        .build(),
+    )
+    .unwrap();
+    assert_eq!(typo.grant, Some(Grant::Other("authorisation_code".into())));
+    assert_eq!(
+        parse(
+            ex("POST", "https://app.example/api")
+                .form("grant_type=authorisation_code&code=C")
+                .build()
+        ),
         None
     );
 }

@@ -1,0 +1,137 @@
+//! The rules: each one looks at one redemption (and the attempt it belongs
+//! to) and says what is wrong, why, and how to fix it.
+//!
+//! Every rule is a pure function returning [`Draft`]s; the analyzer stamps
+//! them with attempt, exchange and time. Facts come from OAUTH.md; a clean
+//! sign-in must produce nothing. One file per family:
+//!
+//! - `shape`: `malformed-token-request`;
+//! - `code`: `token-without-authorize`, `code-reused`, `code-expired`,
+//!   `code-near-expiry`;
+//! - `endpoint`: `endpoint-mismatch`; `param`: `param-mismatch`;
+//! - `pkce`: `pkce-mismatch`, `pkce-missing-verifier`,
+//!   `pkce-unexpected-verifier`, `pkce-invalid-verifier`;
+//! - `idp_error`: `idp-error`;
+//! - `id_token`: `nonce-mismatch`, `token-issuer-mismatch`.
+//!
+//! This file holds what they share and the entry points the analyzer calls:
+//! [`code_redemption`], [`idp_error()`] and [`tokens_issued`]. The entry points
+//! fix the order findings are reported in; a family never calls another.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use super::attempt::CodeRecord;
+use super::event::{Rule, Severity};
+use super::jwt::Jwt;
+use super::message::{AuthorizeRequest, CodeGrant, TokenRequest};
+use super::provider::KnownEndpoints;
+use super::secret::SecretPolicy;
+
+mod code;
+mod endpoint;
+mod id_token;
+mod idp_error;
+mod param;
+mod pkce;
+mod shape;
+
+pub use idp_error::{IdpErrorInput, idp_error};
+
+/// A finding before the analyzer gives it an attempt, an exchange and a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub rule: Rule,
+    pub severity: Severity,
+    pub field: Option<String>,
+    pub message: String,
+    pub fix: String,
+    pub evidence: Map<String, Value>,
+    /// A few words for an `idp-error` that this finding explains
+    /// ("code first redeemed at 10:02:11").
+    pub gist: String,
+}
+
+impl Draft {
+    fn new(rule: Rule, field: Option<&str>, message: String, fix: &str, evidence: Value) -> Draft {
+        Draft {
+            rule,
+            severity: rule.default_severity(),
+            field: field.map(str::to_owned),
+            gist: message.clone(),
+            message,
+            fix: fix.to_owned(),
+            evidence: match evidence {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }
+    }
+
+    fn severity(mut self, severity: Severity) -> Draft {
+        self.severity = severity;
+        self
+    }
+
+    fn gist(mut self, gist: String) -> Draft {
+        self.gist = gist;
+        self
+    }
+}
+
+/// One code redemption, as the rules see it.
+#[derive(Debug)]
+pub struct CodeRedemption<'a> {
+    pub request: &'a TokenRequest,
+    /// The request's code-flow parameters (also for a request that named
+    /// another grant_type, or none).
+    pub grant: &'a CodeGrant,
+    /// The authorization request of the attempt the code belongs to.
+    pub authorize: Option<&'a AuthorizeRequest>,
+    /// The code as it may be shown (a fingerprint unless `--show-secrets`).
+    pub code_shown: Option<&'a str>,
+    /// What the store knew of the code before this redemption.
+    pub record: Option<&'a CodeRecord>,
+    pub time: OffsetDateTime,
+    /// `--code-lifetime`, overriding the provider's default.
+    pub code_lifetime: Option<Duration>,
+    pub known: &'a KnownEndpoints,
+    pub secrets: SecretPolicy,
+}
+
+/// Every rule on a code redemption, in report order: the request's shape,
+/// the code's history, then the endpoint, the parameters and PKCE against
+/// /authorize.
+pub fn code_redemption(r: &CodeRedemption<'_>) -> Vec<Draft> {
+    let mut out = shape::malformed(r.request, r.grant, r.authorize, r.secrets);
+    if let Some(shown) = r.code_shown {
+        out.extend(code::history(shown, r.record, r.time, r.code_lifetime));
+    }
+    if let Some(a) = r.authorize {
+        out.extend(endpoint::endpoint_mismatch(
+            &a.endpoint,
+            &r.request.endpoint,
+            r.known,
+        ));
+        out.extend(param::param_mismatch(a, r.request, r.grant));
+    }
+    out.extend(pkce::pkce(r.authorize, r.grant, r.secrets));
+    out
+}
+
+/// The id_token a redemption returned, against its /authorize request.
+pub fn tokens_issued(
+    authorize: &AuthorizeRequest,
+    known: &KnownEndpoints,
+    id_token: &Jwt,
+) -> Vec<Draft> {
+    [
+        id_token::nonce_mismatch(authorize.nonce.as_deref(), id_token),
+        id_token::token_issuer_mismatch(&authorize.endpoint, known, id_token),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
