@@ -147,6 +147,7 @@ async fn intercept(
             // one the client asked for.
             let absolute = with_path_of(&absolute, &head.uri);
             head.uri = absolute.clone();
+            fit_content_length(&mut head.headers, &body);
             record.request_sent(&head, &absolute);
             if let Some(mark) = ctx.take_mark(None) {
                 record.intervention(mark);
@@ -552,6 +553,18 @@ fn with_path_of(absolute: &Uri, uri: &Uri) -> Uri {
             .unwrap_or_else(|| PathAndQuery::from_static("/")),
     );
     Uri::from_parts(parts).unwrap_or_else(|_| absolute.clone())
+}
+
+/// A rewritten body of known size must not travel under the old body's
+/// `Content-Length`: the header is corrected when present.
+fn fit_content_length(headers: &mut http::HeaderMap, body: &Body) {
+    if let Some(size) = http_body::Body::size_hint(body).exact()
+        && headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != size.to_string().as_bytes())
+    {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
 }
 
 /// Rewrites the head for the upstream connection's HTTP version.

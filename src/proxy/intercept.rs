@@ -62,7 +62,8 @@ pub trait Interceptor: Send + Sync + 'static {
 #[derive(Debug)]
 pub enum Verdict {
     /// Send it upstream: unchanged, or rewritten (method, path and query,
-    /// headers, body). The exchange records what is actually sent.
+    /// headers, body). The exchange records what is actually sent. A body of
+    /// known size gets a matching `Content-Length` if the head has one.
     Forward(Request<Body>),
     /// Answer the client with this; the upstream is never contacted.
     Answer(Response<Body>),

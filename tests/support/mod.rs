@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use authlens::config::{ConnectTo, HostPattern, ProxyConfig};
 use authlens::exchange::Exchange;
-use authlens::proxy::{Proxy, ShutdownHandle};
+use authlens::proxy::{Hooks, Proxy, ShutdownHandle};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     PKCS_ECDSA_P256_SHA256,
@@ -83,6 +83,8 @@ pub struct ProxyOptions {
     pub passthrough: Vec<String>,
     pub insecure: bool,
     pub tweak: Option<fn(&mut ProxyConfig)>,
+    /// The interceptor and local service to install (none by default).
+    pub hooks: Hooks,
 }
 
 /// The proxy, running in-process on `127.0.0.1:0`.
@@ -131,7 +133,9 @@ impl TestProxy {
         if let Some(tweak) = options.tweak {
             tweak(&mut config);
         }
-        let proxy = Proxy::bind(config).await.expect("proxy starts");
+        let proxy = Proxy::bind_with(config, options.hooks)
+            .await
+            .expect("proxy starts");
         let addr = proxy.local_addr();
         let exchanges = proxy.subscribe();
         let shutdown = proxy.shutdown_handle();
