@@ -54,7 +54,9 @@ pub struct ConnectionInfo {
     pub alpn: Option<String>,
 }
 
-/// The request as the client sent it (hop-by-hop headers included).
+/// The request as the client sent it, or as authlens rewrote it when an
+/// interceptor did (see [`Exchange::intervention`]); hop-by-hop headers
+/// included.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
     pub method: Method,

@@ -296,7 +296,7 @@ async fn a_rewritten_body_is_what_the_upstream_gets_and_what_is_recorded() {
         let exchange = proxy.exchange_for("/other").await;
         assert!(exchange.intervention.is_none());
     }
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     let tokens: Vec<_> = seen
         .iter()
         .filter(|(_, path, _)| path == "/token")
@@ -307,7 +307,6 @@ async fn a_rewritten_body_is_what_the_upstream_gets_and_what_is_recorded() {
             .iter()
             .all(|(_, _, body)| &body[..] == SWAPPED.as_bytes())
     );
-    drop(seen);
     proxy.stop().await;
 }
 
@@ -453,12 +452,11 @@ async fn a_replay_goes_upstream_first_and_is_published_as_made_by_authlens() {
             "the side request started after the client's, and ended first"
         );
     }
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 4, "two requests upstream per client request");
     assert!(seen.iter().all(|(method, path, body)| method == "POST"
         && path == "/token"
         && &body[..] == FORM.as_bytes()));
-    drop(seen);
     proxy.stop().await;
 }
 
