@@ -34,6 +34,9 @@ pub struct Exchange {
     /// Set when the exchange did not complete normally; says which side failed.
     pub error: Option<ExchangeError>,
     pub timings: Timings,
+    /// Set when authlens itself rewrote, answered, held, dropped or made this
+    /// request (a proxy interceptor was at work); `None` for untouched traffic.
+    pub intervention: Option<Intervention>,
 }
 
 /// Facts about the client connection an exchange travelled on.
@@ -51,7 +54,9 @@ pub struct ConnectionInfo {
     pub alpn: Option<String>,
 }
 
-/// The request as the client sent it (hop-by-hop headers included).
+/// The request as the client sent it, or as authlens rewrote it when an
+/// interceptor did (see [`Exchange::intervention`]); hop-by-hop headers
+/// included.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
     pub method: Method,
@@ -143,6 +148,45 @@ pub struct ExchangeError {
     pub side: FailureSide,
     /// One line, suitable for a log: names the host and the cause.
     pub message: String,
+}
+
+/// What authlens did to an exchange on purpose, and why, in the words of
+/// the interceptor that did it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intervention {
+    pub kind: InterventionKind,
+    /// A short stable name for the action (`reuse-code`), for filters and reports.
+    pub label: String,
+    /// One line for a person: what was done and why.
+    pub note: String,
+}
+
+/// The kinds of [`Intervention`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterventionKind {
+    /// The request was changed before it went upstream; the exchange records
+    /// what was actually sent.
+    Rewritten,
+    /// authlens answered the request itself; the upstream never saw it.
+    Answered,
+    /// The request was held back for a while, then sent on.
+    Held,
+    /// authlens failed the request as a network error (the connection was
+    /// closed or the stream reset); the upstream never saw it.
+    Dropped,
+    /// authlens made this request itself (a replay or side request); no
+    /// client sent it.
+    Made,
+}
+
+impl Intervention {
+    pub fn new(kind: InterventionKind, label: impl Into<String>, note: impl Into<String>) -> Self {
+        Intervention {
+            kind,
+            label: label.into(),
+            note: note.into(),
+        }
+    }
 }
 
 impl Exchange {

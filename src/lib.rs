@@ -16,7 +16,9 @@
 //! - [`proxy`]: the network half. Accepts clients, intercepts `CONNECT`
 //!   tunnels, forwards upstream, and publishes every finished request/response
 //!   pair as an [`exchange::Exchange`] on a broadcast channel. It knows
-//!   nothing about OAuth.
+//!   nothing about OAuth. Two hooks let other code in: an interceptor in the
+//!   forward path (forward, rewrite, hold, replay, answer locally or drop a
+//!   request) and a local service for requests addressed to the proxy itself.
 //! - [`exchange`]: that plain value, the only thing the network half hands on.
 //! - [`decode`]: undoes content codings on captured bodies (for observers
 //!   only; forwarded bytes are never touched).

@@ -1,7 +1,7 @@
 //! Finding out whether an authlens proxy already listens at an address, so
 //! `authlens run` and `authlens browser` join it instead of starting their
-//! own. The probe sends one request the proxy answers itself (a request for
-//! the proxy rather than through it), which records no exchange.
+//! own. The probe asks for the proxy's identity route (a request for the
+//! proxy rather than through it), which records no exchange.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,13 +10,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::connectable;
+use crate::proxy::IDENTITY_PATH;
 
 /// How long the probe waits for a connection and for the answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// The answer authlens gives to a request addressed to the proxy itself
-/// starts its body with this (see `proxy::handler`).
+/// Versions of authlens without the identity route answer any request
+/// addressed to the proxy itself with a page starting with this.
 const AUTHLENS_SELF_ANSWER: &[u8] = b"authlens: 400 Bad Request";
-/// Enough of the answer to see the body's start.
+/// Enough for the identity answer (or the old page's start).
 const MAX_ANSWER: usize = 4096;
 
 /// What listens at an address.
@@ -40,7 +41,7 @@ pub async fn probe(addr: SocketAddr) -> Listener {
         Err(_) => return Listener::Other,
     };
     let request = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: authlens-probe\r\nConnection: close\r\n\r\n"
+        "GET {IDENTITY_PATH} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: authlens-probe\r\nConnection: close\r\n\r\n"
     );
     let answer = tokio::time::timeout(PROBE_TIMEOUT, async {
         stream.write_all(request.as_bytes()).await?;
@@ -52,7 +53,7 @@ pub async fn probe(addr: SocketAddr) -> Listener {
                 break;
             }
             answer.extend_from_slice(&chunk[..n]);
-            if contains(&answer, AUTHLENS_SELF_ANSWER) {
+            if is_authlens(&answer) {
                 break;
             }
         }
@@ -60,9 +61,25 @@ pub async fn probe(addr: SocketAddr) -> Listener {
     })
     .await;
     match answer {
-        Ok(Ok(answer)) if contains(&answer, AUTHLENS_SELF_ANSWER) => Listener::Authlens,
+        Ok(Ok(answer)) if is_authlens(&answer) => Listener::Authlens,
         _ => Listener::Other,
     }
+}
+
+/// True when `answer` (the start of an HTTP response) is authlens's: its
+/// identity, or the page older versions give instead.
+fn is_authlens(answer: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Identity {
+        #[serde(rename = "authlens")]
+        _version: String,
+    }
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let (head, body) = (&answer[..end], &answer[end + 4..]);
+    (head.starts_with(b"HTTP/1.1 200 ") && serde_json::from_slice::<Identity>(body).is_ok())
+        || contains(body, AUTHLENS_SELF_ANSWER)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -132,7 +149,7 @@ mod tests {
         .await
         .unwrap();
         let addr = proxy.local_addr();
-        let mut exchanges = proxy.subscribe();
+        let mut exchanges = proxy.feed().subscribe();
         let stop = proxy.shutdown_handle();
         let task = tokio::spawn(proxy.run(std::future::pending()));
         assert_eq!(probe(addr).await, Listener::Authlens);
@@ -184,5 +201,21 @@ mod tests {
         assert!(exchanges.try_recv().is_err(), "probing records no exchange");
         stop.shutdown();
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn recognises_versions_without_the_identity_route_by_their_page() {
+        let old = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = old.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = old.accept().await {
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 40\r\n\r\nauthlens: 400 Bad Request (client side)\n",
+                    )
+                    .await;
+            }
+        });
+        assert_eq!(probe(addr).await, Listener::Authlens);
     }
 }

@@ -446,6 +446,7 @@ fn to_exchange(raw: RawEntry, limit: usize) -> Result<Option<Entry>, String> {
         response,
         error,
         timings: timings(raw.timings, raw.time),
+        intervention: None,
     };
     Ok(Some(Entry {
         exchange,

@@ -34,6 +34,7 @@ pub fn ex(method: &str, url: &str) -> Ex {
         response: None,
         error: None,
         timings: Timings::default(),
+        intervention: None,
     })
 }
 

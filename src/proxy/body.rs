@@ -1,299 +1,182 @@
-//! Bodies that stream through the proxy while observers get a capped copy.
+//! Bodies: [`Body`], the one type every request and response body travels
+//! in (a client's or upstream's stream, owned bytes, nothing, or a stream
+//! made by authlens), and the wrappers that report what passes to the
+//! exchange's [`Record`].
 //!
-//! Frames are forwarded as they arrive, untouched; when someone subscribes to
-//! exchanges, the first `capture_limit` bytes are copied aside. The response
-//! body is the last thing of an exchange to finish, so it carries the pending
-//! exchange and publishes it when it ends, breaks off or is dropped.
+//! Frames are forwarded as they arrive, untouched: nothing here buffers or
+//! copies a body unless someone observes (then the first `capture_limit`
+//! bytes are copied aside), or an interceptor asks for the whole body.
 
+use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
+use tokio::sync::oneshot;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::exchange::{
-    CaptureState, CapturedBody, Exchange, ExchangeError, FailureSide, ResponseRecord,
-};
+use super::record::{Record, RequestCapture, lock};
+use crate::exchange::CaptureState;
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The error type of a streamed body.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Accumulates the first bytes of a body and counts the rest.
+/// A request or response body: what a client or upstream is sending
+/// ([`From<Incoming>`]), owned bytes ([`Body::full`]: rewritten or made
+/// locally), nothing ([`Body::empty`]), or any stream ([`Body::stream`]: a
+/// Server-Sent Events feed, say).
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    Empty,
+    Full(Bytes),
+    Incoming(Incoming),
+    Stream(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+/// The outcome of [`Body::into_bytes`].
 #[derive(Debug)]
-pub(crate) struct Recorder {
-    buf: BytesMut,
-    limit: usize,
-    size: u64,
-    truncated: bool,
-    state: Option<CaptureState>,
-    done_at: Option<Duration>,
-    /// Counting only: nobody needs this body's bytes.
-    skip: bool,
+pub enum Buffered {
+    /// The whole body.
+    Bytes(Bytes),
+    /// The body is larger than the limit: here it is whole again (the bytes
+    /// already read come first), so it can still be sent on untouched.
+    TooLarge(Body),
 }
 
-impl Recorder {
-    pub(crate) fn new(limit: usize) -> Self {
-        Recorder {
-            buf: BytesMut::new(),
-            limit,
-            size: 0,
-            truncated: false,
-            state: None,
-            done_at: None,
-            skip: false,
+/// A body stream broke off while it was being read.
+#[derive(Debug, thiserror::Error)]
+#[error("the body broke off: {0}")]
+pub struct BodyError(#[source] BoxError);
+
+// === impl Body ===
+
+impl Body {
+    pub fn empty() -> Body {
+        Body { kind: Kind::Empty }
+    }
+
+    /// A body of owned bytes.
+    pub fn full(bytes: impl Into<Bytes>) -> Body {
+        Body {
+            kind: Kind::Full(bytes.into()),
         }
     }
 
-    /// A recorder that counts bytes and timing but keeps no copy.
-    pub(crate) fn counting_only() -> Self {
-        Recorder {
-            skip: true,
-            ..Recorder::new(0)
+    /// A body streamed from any [`http_body::Body`] (boxed).
+    pub fn stream<B>(body: B) -> Body
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Body {
+            kind: Kind::Stream(body.map_err(Into::into).boxed_unsync()),
         }
     }
 
-    fn push(&mut self, data: &[u8]) {
-        self.size += data.len() as u64;
-        let room = self.limit.saturating_sub(self.buf.len());
-        if data.len() > room {
-            self.truncated = true;
-        }
-        self.buf.extend_from_slice(&data[..data.len().min(room)]);
-    }
-
-    pub(crate) fn end(&mut self, state: CaptureState, at: Duration) {
-        if self.state.is_none() {
-            self.state = Some(match state {
-                _ if self.skip => CaptureState::NotCaptured,
-                CaptureState::Complete if self.truncated => CaptureState::Truncated,
-                other => other,
-            });
-            self.done_at = Some(at);
+    /// The bytes of a body made of owned bytes (`None` for a stream, which
+    /// [`Body::into_bytes`] reads).
+    pub fn as_bytes(&self) -> Option<&Bytes> {
+        match &self.kind {
+            Kind::Full(bytes) => Some(bytes),
+            _ => None,
         }
     }
 
-    /// Takes what was captured; a body still streaming counts as aborted.
-    fn take(&mut self) -> (CapturedBody, Option<Duration>) {
-        (
-            CapturedBody {
-                bytes: std::mem::take(&mut self.buf).freeze(),
-                size: self.size,
-                state: self.state.unwrap_or(CaptureState::Aborted),
-            },
-            self.done_at,
-        )
-    }
-}
-
-/// The request body on its way upstream.
-pub(crate) struct RequestBody {
-    inner: Option<Incoming>,
-    recorder: Option<(Arc<Mutex<Recorder>>, Instant)>,
-    /// Fired once the body has been sent (or broke off): the upstream's
-    /// response-head timeout only starts counting then.
-    done: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl RequestBody {
-    pub(crate) fn new(inner: Incoming, recorder: Option<(Arc<Mutex<Recorder>>, Instant)>) -> Self {
-        RequestBody {
-            inner: Some(inner),
-            recorder,
-            done: None,
+    /// Reads the whole body into memory, up to `limit` bytes. A larger body
+    /// comes back unharmed as [`Buffered::TooLarge`]. Trailers are dropped.
+    pub async fn into_bytes(self, limit: usize) -> Result<Buffered, BodyError> {
+        match self.kind {
+            Kind::Empty => return Ok(Buffered::Bytes(Bytes::new())),
+            Kind::Full(bytes) if bytes.len() <= limit => return Ok(Buffered::Bytes(bytes)),
+            Kind::Full(bytes) => return Ok(Buffered::TooLarge(Body::full(bytes))),
+            _ => {}
+        }
+        let mut body = self;
+        match read_capped(&mut body, limit).await.map_err(BodyError)? {
+            Ok(bytes) => Ok(Buffered::Bytes(bytes)),
+            Err(prefix) => Ok(Buffered::TooLarge(Body::stream(Replay {
+                prefix: Some(prefix),
+                rest: body,
+            }))),
         }
     }
 
-    /// Signals `done` when the body has been read to its end.
-    pub(crate) fn notify_done(mut self, done: tokio::sync::oneshot::Sender<()>) -> Self {
-        self.done = Some(done);
-        self
-    }
-
-    /// A body with nothing in it (upgrade requests).
-    pub(crate) fn empty() -> Self {
-        RequestBody {
-            inner: None,
-            recorder: None,
-            done: None,
-        }
-    }
-
-    fn finished(&mut self) {
-        if let Some(done) = self.done.take() {
-            let _ = done.send(());
-        }
-    }
-
-    fn record(&self, f: impl FnOnce(&mut Recorder, Duration)) {
-        if let Some((rec, start)) = &self.recorder {
-            f(
-                &mut rec.lock().unwrap_or_else(|e| e.into_inner()),
-                start.elapsed(),
-            );
+    /// This body, ending early (cleanly) once `shutdown` fires when it is a
+    /// stream made by authlens: an endless feed must not hold a closing
+    /// connection open.
+    pub(crate) fn ending_at(self, shutdown: &CancellationToken) -> Body {
+        match self.kind {
+            Kind::Stream(inner) => Body::stream(Until {
+                inner,
+                shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+            }),
+            kind => Body { kind },
         }
     }
 }
 
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
+impl From<Incoming> for Body {
+    fn from(incoming: Incoming) -> Body {
+        Body {
+            kind: Kind::Incoming(incoming),
+        }
+    }
+}
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let Some(inner) = self.inner.as_mut() else {
-            return Poll::Ready(None);
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Body {
+        Body::full(bytes)
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Body {
+        Body::full(bytes)
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Body {
+        Body::full(text)
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Body {
+        Body::full(text)
+    }
+}
+
+impl Default for Body {
+    fn default() -> Body {
+        Body::empty()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Empty => "empty",
+            Kind::Full(_) => "bytes",
+            Kind::Incoming(_) => "incoming",
+            Kind::Stream(_) => "stream",
         };
-        let polled = Pin::new(inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.record(|r, _| r.push(data));
-                }
-            }
-            Poll::Ready(None) => {
-                self.record(|r, at| r.end(CaptureState::Complete, at));
-                self.finished();
-            }
-            Poll::Ready(Some(Err(_))) => {
-                self.record(|r, at| r.end(CaptureState::Aborted, at));
-                self.finished();
-            }
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Body::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+        f.debug_struct("Body")
+            .field("kind", &kind)
+            .field("size_hint", &http_body::Body::size_hint(self))
+            .finish()
     }
 }
 
-impl Drop for RequestBody {
-    fn drop(&mut self) {
-        // A body hyper never polled because it was empty still completed.
-        let state = if self.is_end_stream() {
-            CaptureState::Complete
-        } else {
-            CaptureState::Aborted
-        };
-        self.record(|r, at| r.end(state, at));
-        self.finished();
-    }
-}
-
-/// Everything needed to publish an exchange once its response body is done.
-pub(crate) struct PendingExchange {
-    pub(crate) exchange: Exchange,
-    pub(crate) request_body: Arc<Mutex<Recorder>>,
-    pub(crate) start: Instant,
-    pub(crate) publish: Publisher,
-}
-
-/// Sends finished exchanges to subscribers.
-#[derive(Clone)]
-pub(crate) struct Publisher(pub(crate) tokio::sync::broadcast::Sender<Arc<Exchange>>);
-
-impl Publisher {
-    /// True when anybody listens; capturing is skipped otherwise.
-    pub(crate) fn wanted(&self) -> bool {
-        self.0.receiver_count() > 0
-    }
-
-    pub(crate) fn send(&self, exchange: Exchange) {
-        // No receiver is not an error: outputs may have gone.
-        let _ = self.0.send(Arc::new(exchange));
-    }
-}
-
-impl PendingExchange {
-    /// Fills in the request body and publishes.
-    pub(crate) fn publish(mut self) {
-        let (body, done) = self
-            .request_body
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        self.exchange.request.body = body;
-        self.exchange.timings.request_done = done;
-        self.publish.send(self.exchange);
-    }
-
-    fn finish_response(
-        mut self,
-        recorder: Recorder,
-        state: CaptureState,
-        error: Option<ExchangeError>,
-    ) {
-        let mut recorder = recorder;
-        recorder.end(state, self.start.elapsed());
-        let (body, done) = recorder.take();
-        if let Some(resp) = self.exchange.response.as_mut() {
-            resp.body = body;
-        }
-        self.exchange.timings.response_done = done;
-        if self.exchange.error.is_none() {
-            self.exchange.error = error;
-        }
-        self.publish();
-    }
-}
-
-/// The response body on its way to the client.
-pub(crate) enum ResponseBody {
-    Relayed {
-        inner: Incoming,
-        /// The capture, the exchange to publish, and since when the upstream
-        /// has had nothing to give (to blame a stall on the right side).
-        observed: Option<Box<(Recorder, PendingExchange, Option<Instant>)>>,
-    },
-    /// A body the proxy made itself (error pages); already published.
-    Synthetic(Option<Bytes>),
-}
-
-impl ResponseBody {
-    pub(crate) fn text(text: impl Into<Bytes>) -> Self {
-        ResponseBody::Synthetic(Some(text.into()))
-    }
-
-    pub(crate) fn empty() -> Self {
-        ResponseBody::Synthetic(None)
-    }
-
-    /// Relays `inner`; when observed, copies up to `limit` bytes (or, when
-    /// `limit` is `None`, only counts them).
-    pub(crate) fn relayed(
-        inner: Incoming,
-        pending: Option<PendingExchange>,
-        limit: Option<usize>,
-    ) -> Self {
-        let recorder = || limit.map_or_else(Recorder::counting_only, Recorder::new);
-        ResponseBody::Relayed {
-            inner,
-            observed: pending.map(|p| Box::new((recorder(), p, None))),
-        }
-    }
-
-    fn finish(&mut self, state: CaptureState, error: Option<ExchangeError>) {
-        if let ResponseBody::Relayed { observed, .. } = self
-            && let Some(boxed) = observed.take()
-        {
-            let (recorder, pending, _) = *boxed;
-            pending.finish_response(recorder, state, error);
-        }
-    }
-}
-
-impl Body for ResponseBody {
+impl http_body::Body for Body {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -301,142 +184,281 @@ impl Body for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match &mut *self {
-            ResponseBody::Synthetic(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            ResponseBody::Relayed { inner, observed } => {
-                let polled = Pin::new(inner).poll_frame(cx);
-                match polled {
-                    Poll::Pending => {
-                        if let Some(obs) = observed.as_mut() {
-                            obs.2.get_or_insert_with(Instant::now);
-                        }
-                        Poll::Pending
-                    }
-                    Poll::Ready(Some(Ok(frame))) => {
-                        if let Some(obs) = observed.as_mut() {
-                            obs.2 = None;
-                            if let Some(data) = frame.data_ref() {
-                                obs.0.push(data);
-                            }
-                        }
-                        Poll::Ready(Some(Ok(frame)))
-                    }
-                    Poll::Ready(None) => {
-                        self.finish(CaptureState::Complete, None);
-                        Poll::Ready(None)
-                    }
-                    Poll::Ready(Some(Err(e))) => {
-                        let host = match &*self {
-                            ResponseBody::Relayed {
-                                observed: Some(obs),
-                                ..
-                            } => obs
-                                .1
-                                .exchange
-                                .request
-                                .uri
-                                .authority()
-                                .map(|a| a.to_string()),
-                            _ => None,
-                        };
-                        let error = ExchangeError {
-                            side: FailureSide::Upstream,
-                            message: format!(
-                                "upstream {} broke off the response body: {e}",
-                                host.as_deref().unwrap_or("server")
-                            ),
-                        };
-                        tracing::warn!("{}", error.message);
-                        self.finish(CaptureState::Aborted, Some(error));
-                        Poll::Ready(Some(Err(e.into())))
-                    }
-                }
-            }
+        match &mut self.kind {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(_) => match std::mem::replace(&mut self.kind, Kind::Empty) {
+                Kind::Full(bytes) if !bytes.is_empty() => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                _ => Poll::Ready(None),
+            },
+            Kind::Incoming(inner) => Pin::new(inner).poll_frame(cx).map_err(Into::into),
+            Kind::Stream(inner) => Pin::new(inner).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            ResponseBody::Synthetic(data) => data.is_none(),
-            ResponseBody::Relayed { inner, .. } => inner.is_end_stream(),
+        match &self.kind {
+            Kind::Empty => true,
+            Kind::Full(bytes) => bytes.is_empty(),
+            Kind::Incoming(inner) => inner.is_end_stream(),
+            Kind::Stream(inner) => inner.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            ResponseBody::Synthetic(data) => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-            ResponseBody::Relayed { inner, .. } => inner.size_hint(),
+        match &self.kind {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.len() as u64),
+            Kind::Incoming(inner) => inner.size_hint(),
+            Kind::Stream(inner) => inner.size_hint(),
         }
     }
 }
 
-/// An upstream silent for this long when the body is dropped is blamed for
-/// the cut, rather than the client.
-const STALL_BLAME: Duration = Duration::from_secs(10);
-
-impl Drop for ResponseBody {
-    fn drop(&mut self) {
-        let ended = self.is_end_stream();
-        let stalled_for = match self {
-            ResponseBody::Relayed {
-                observed: Some(obs),
-                ..
-            } => obs.2.map(|since| since.elapsed()),
-            _ => None,
+/// Reads `body` to its end, or until more than `limit` bytes arrived: then
+/// `Err` holds the bytes read so far (the rest is still in `body`).
+pub(crate) async fn read_capped<B>(
+    body: &mut B,
+    limit: usize,
+) -> Result<Result<Bytes, Bytes>, B::Error>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    // One frame (the common case for a small body) is kept without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
+    let mut size = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
         };
-        let error = (!ended).then(|| match stalled_for {
-            Some(silent) if silent >= STALL_BLAME => ExchangeError {
-                side: FailureSide::Upstream,
-                message: format!(
-                    "the upstream sent nothing for {} s mid-body, and the connection was closed",
-                    silent.as_secs()
-                ),
-            },
-            _ => ExchangeError {
-                side: FailureSide::Client,
-                message: "the client went away before the response body was complete".into(),
-            },
-        });
-        let state = if ended {
+        size += data.len();
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            Some(previous) => {
+                joined.extend_from_slice(&previous);
+                joined.extend_from_slice(&data);
+            }
+            None => joined.extend_from_slice(&data),
+        }
+        if size > limit {
+            return Ok(Err(first.unwrap_or_else(|| joined.freeze())));
+        }
+    }
+    Ok(Ok(first.unwrap_or_else(|| joined.freeze())))
+}
+
+/// Bytes already read from `rest`, then the rest.
+struct Replay {
+    prefix: Option<Bytes>,
+    rest: Body,
+}
+
+impl http_body::Body for Replay {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.prefix.take() {
+            Some(prefix) => Poll::Ready(Some(Ok(Frame::data(prefix)))),
+            None => Pin::new(&mut self.rest).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none() && self.rest.is_end_stream()
+    }
+}
+
+/// A stream that ends when the proxy shuts down.
+struct Until {
+    inner: UnsyncBoxBody<Bytes, BoxError>,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl http_body::Body for Until {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.shutdown.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // It may end early: only the upper bound still holds.
+        let mut hint = SizeHint::new();
+        if let Some(upper) = self.inner.size_hint().upper() {
+            hint.set_upper(upper);
+        }
+        hint
+    }
+}
+
+// === impl RequestBody ===
+
+/// A request body on its way upstream (or into an interceptor), copying
+/// its bytes into the exchange's capture as they pass.
+pub(crate) struct RequestBody {
+    body: Body,
+    capture: Option<RequestCapture>,
+    /// Fired once the body has been sent (or broke off): the upstream's
+    /// response-head timeout only starts counting then.
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl RequestBody {
+    pub(crate) fn new(body: Body, capture: Option<RequestCapture>) -> Self {
+        RequestBody {
+            body,
+            capture,
+            done: None,
+        }
+    }
+
+    /// Signals `done` when the body has been read to its end.
+    pub(crate) fn notify_done(mut self, done: oneshot::Sender<()>) -> Self {
+        self.done = Some(done);
+        self
+    }
+
+    /// `body`, reporting to `capture` as it is read (for an interceptor
+    /// that may read it, or answer without forwarding it).
+    pub(crate) fn tap(body: Body, capture: Option<RequestCapture>) -> Body {
+        match capture {
+            Some(capture) => Body::stream(RequestBody::new(body, Some(capture))),
+            None => body,
+        }
+    }
+
+    fn ended(&mut self, state: CaptureState) {
+        if let Some((recorder, start)) = &self.capture {
+            lock(recorder).end(state, start.elapsed());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some((recorder, _)), Some(data)) = (&self.capture, frame.data_ref()) {
+                    lock(recorder).push(data);
+                }
+            }
+            Poll::Ready(None) => self.ended(CaptureState::Complete),
+            Poll::Ready(Some(Err(_))) => self.ended(CaptureState::Aborted),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        // A body hyper never polled because it was empty still completed.
+        let state = if self.body.is_end_stream() {
             CaptureState::Complete
         } else {
             CaptureState::Aborted
         };
-        self.finish(state, error);
+        self.ended(state);
     }
 }
 
-/// True when a body with these headers is worth copying for observers:
-/// text, JSON, XML, forms and bodies of unknown type. Images, fonts, media
-/// and other binary payloads are counted but not copied, which keeps memory
-/// and CPU flat on heavy pages.
-pub(crate) fn worth_capturing(headers: &http::HeaderMap) -> bool {
-    let Some(ct) = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return true;
-    };
-    let ct = ct.trim().to_ascii_lowercase();
-    ct.starts_with("text/")
-        || ct.contains("json")
-        || ct.contains("xml")
-        || ct.contains("x-www-form-urlencoded")
-        || ct.contains("javascript")
-        || ct.contains("graphql")
-        || ct.contains("jwt")
-        || ct.starts_with("multipart/form-data")
+// === impl ResponseBody ===
+
+/// A response body on its way to the client. It carries the exchange's
+/// [`Record`], since the response body is the last thing of an exchange to
+/// finish: the record is published when the body ends, breaks off or is
+/// dropped.
+pub(crate) struct ResponseBody {
+    body: Body,
+    record: Record,
 }
 
-/// Builds the response record of an exchange from a response head.
-pub(crate) fn response_record(head: &http::response::Parts, synthetic: bool) -> ResponseRecord {
-    ResponseRecord {
-        status: head.status,
-        version: head.version,
-        headers: head.headers.clone(),
-        body: CapturedBody::default(),
-        synthetic,
+impl ResponseBody {
+    pub(crate) fn new(body: Body, record: Record) -> Self {
+        ResponseBody { body, record }
+    }
+
+    /// A body that is not part of a recorded exchange (the proxy's own
+    /// pages and services, or a page already recorded).
+    pub(crate) fn unrecorded(body: Body) -> Self {
+        ResponseBody::new(body, Record::none())
     }
 }
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            Poll::Pending => this.record.response_waiting(),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.record.response_data(data);
+                }
+            }
+            Poll::Ready(None) => this.record.response_done(),
+            Poll::Ready(Some(Err(e))) => this.record.response_broke(e),
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // A body hyper never polled because it was empty still completed;
+        // otherwise the record, dropped next, tells who went away.
+        if self.body.is_end_stream() {
+            self.record.response_done();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

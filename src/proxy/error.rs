@@ -3,8 +3,11 @@
 
 use std::io;
 
-use http::StatusCode;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
 
+use super::body::{Body, ResponseBody};
 use crate::exchange::FailureSide;
 
 /// A failure while reaching or talking to an upstream server.
@@ -34,6 +37,8 @@ pub enum UpstreamError {
     Loop { host: String, addr: String },
     #[error("{target} is not a valid request target: {detail}")]
     BadTarget { target: String, detail: String },
+    #[error("{host} answered with a body larger than {limit} bytes")]
+    TooLarge { host: String, limit: usize },
 }
 
 impl UpstreamError {
@@ -80,6 +85,11 @@ impl UpstreamError {
         text
     }
 
+    /// The error page the client gets.
+    pub(crate) fn page(&self) -> Response<ResponseBody> {
+        page(self.status(), self.body())
+    }
+
     fn hint(&self) -> Option<&'static str> {
         match self {
             UpstreamError::Tls { cause, .. } if cause.contains("unknown issuer") => Some(
@@ -92,6 +102,25 @@ impl UpstreamError {
         }
     }
 }
+
+/// A plain-text page made by the proxy (a refusal, an explained error),
+/// not part of any recorded exchange.
+pub(crate) fn page(status: StatusCode, text: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::unrecorded(Body::full(text)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// The request was failed as a network error on purpose (an interceptor
+/// dropped it): the service returns this, so hyper closes the connection
+/// (HTTP/1.1) or resets the stream (HTTP/2) without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("authlens dropped the request on purpose")]
+pub(crate) struct Dropped;
 
 /// Describes a rustls failure in words a developer recognises.
 pub(crate) fn describe_tls(err: &io::Error) -> String {

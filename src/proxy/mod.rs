@@ -5,16 +5,29 @@
 //! local CA, forwards every request upstream, and publishes each finished
 //! exchange on a broadcast channel. It knows nothing about OAuth.
 //!
-//! Layout: [`Proxy`] (this file) owns the listener and the shutdown signal;
-//! `handler` forwards one request; `tunnel` handles `CONNECT`; `upstream`
-//! connects and pools; `body` streams and captures; `headers` strips
-//! hop-by-hop headers; `error` explains failures; `io` holds stream adapters.
+//! It offers two hooks, installed with [`Proxy::bind_with`]: an
+//! [`Interceptor`] in the forward path (forward, rewrite, hold, replay,
+//! answer locally or drop each request) and a [`LocalService`] for requests
+//! addressed to the proxy itself. What plugs into them lives outside.
+//!
+//! Layout: [`Proxy`] (this file) owns the listener, the hooks and the
+//! shutdown signal; `conn` serves client connections and dispatches each
+//! request; `tunnel` handles `CONNECT`; `forward` sends one request upstream
+//! (calling the interceptor); `intercept` and `local` define the two hooks;
+//! `record` builds and publishes each exchange exactly once; `body` holds
+//! [`Body`] and the capturing wrappers; `upstream` connects and pools;
+//! `headers` strips hop-by-hop headers; `error` explains failures; `io`
+//! holds stream adapters.
 
 mod body;
+mod conn;
 mod error;
-mod handler;
+mod forward;
 mod headers;
+mod intercept;
 mod io;
+mod local;
+mod record;
 mod tunnel;
 mod upstream;
 
@@ -23,22 +36,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use bytes::Bytes;
+use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use body::{Body, BodyError, BoxError, Buffered};
 pub use error::UpstreamError;
 pub use headers::strip_hop_by_hop;
+pub use intercept::{BoxFuture, InterceptContext, Interceptor, Verdict};
+pub use local::{IDENTITY_PATH, LocalContext, LocalService};
 
 use crate::ca::{CaError, CertificateAuthority};
 use crate::config::ProxyConfig;
-use crate::exchange::{ConnectionInfo, Exchange};
+use crate::exchange::Exchange;
 use crate::tls::{InterceptTls, TrustError, UpstreamTls};
-use body::Publisher;
+use record::Recording;
 use upstream::Upstream;
 
 /// How many exchanges a slow subscriber may lag behind before it misses some.
@@ -60,15 +74,27 @@ pub enum StartError {
     },
 }
 
+/// The hooks a proxy calls; none by default.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Sees every forwarded request (not spliced `--passthrough` tunnels).
+    pub interceptor: Option<Arc<dyn Interceptor>>,
+    /// Answers requests addressed to the proxy itself.
+    pub local: Option<Arc<dyn LocalService>>,
+}
+
 /// State shared by every connection of one proxy.
 pub(crate) struct Shared {
     pub(crate) config: ProxyConfig,
+    pub(crate) hooks: Hooks,
+    /// The identity route's answer (see [`IDENTITY_PATH`]).
+    pub(crate) identity: Bytes,
     pub(crate) local_addr: SocketAddr,
     pub(crate) intercept: InterceptTls,
     pub(crate) upstream: Upstream,
-    pub(crate) publisher: Publisher,
+    /// Numbers, builds and publishes exchanges.
+    pub(crate) recording: Recording,
     next_connection: AtomicU64,
-    next_exchange: AtomicU64,
     /// Cancelled on shutdown: connections finish their current exchange and close.
     pub(crate) shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for them.
@@ -76,24 +102,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn next_exchange_id(&self) -> u64 {
-        self.next_exchange.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
     pub(crate) fn next_connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    /// The HTTP/1.1 server settings used for every client connection.
-    pub(crate) fn http1_server(&self) -> http1::Builder {
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.config.timeouts.header_read)
-            .preserve_header_case(true)
-            .auto_date_header(false)
-            .keep_alive(true);
-        builder
     }
 }
 
@@ -125,8 +135,13 @@ impl ShutdownHandle {
 
 impl Proxy {
     /// Loads the CA, builds every TLS configuration and binds the listener,
-    /// so the first request pays for none of it.
+    /// so the first request pays for none of it. No hooks are installed.
     pub async fn bind(config: ProxyConfig) -> Result<Proxy, StartError> {
+        Proxy::bind_with(config, Hooks::default()).await
+    }
+
+    /// [`Proxy::bind`], with `hooks` installed.
+    pub async fn bind_with(config: ProxyConfig, hooks: Hooks) -> Result<Proxy, StartError> {
         let provider = crate::tls::provider();
         let ca = Arc::new(CertificateAuthority::load_or_create(
             &config.certs_dir,
@@ -156,16 +171,19 @@ impl Proxy {
         // Warm the minting path so the first intercepted host costs only its
         // own signature.
         let _ = intercept.ca().leaf_for("authlens.invalid");
+        let identity = local::identity_json(intercept.ca(), local_addr);
+        let capture_limit = config.capture_limit;
         Ok(Proxy {
             listener,
             shared: Arc::new(Shared {
                 config,
+                hooks,
+                identity,
                 local_addr,
                 intercept,
                 upstream,
-                publisher: Publisher(events),
+                recording: Recording::new(events, capture_limit),
                 next_connection: AtomicU64::new(0),
-                next_exchange: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
             }),
@@ -182,17 +200,13 @@ impl Proxy {
         self.shared.intercept.ca()
     }
 
-    /// A new receiver of finished exchanges. Subscribe before traffic starts
-    /// to see all of it; with no receiver, bodies are not even copied.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Exchange>> {
-        self.shared.publisher.0.subscribe()
-    }
-
-    /// A handle that subscribes to finished exchanges, usable after the
-    /// proxy has moved into its task. It is not a receiver itself, so it
-    /// neither pins exchanges in memory nor makes the proxy copy bodies.
+    /// A handle that subscribes to finished exchanges, also after the proxy
+    /// has moved into its task. Subscribe before traffic starts to see all
+    /// of it; with no receiver, bodies are not even copied. The handle is not
+    /// a receiver itself, so it neither pins exchanges in memory nor makes
+    /// the proxy copy bodies.
     pub fn feed(&self) -> ExchangeFeed {
-        ExchangeFeed(self.shared.publisher.0.clone())
+        ExchangeFeed(self.shared.recording.channel())
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -222,7 +236,7 @@ impl Proxy {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let shared = shared.clone();
-                        shared.tasks.clone().spawn(serve_client(shared, stream, peer));
+                        shared.tasks.clone().spawn(conn::serve_client(shared, stream, peer));
                     }
                     Err(e) => {
                         // Usually EMFILE: back off instead of spinning.
@@ -247,27 +261,4 @@ impl Proxy {
         }
         sweeper.abort();
     }
-}
-
-/// Serves one client connection to the proxy port: absolute-form requests
-/// and `CONNECT`.
-async fn serve_client(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let info = Arc::new(ConnectionInfo {
-        id: shared.next_connection_id(),
-        client_addr: Some(peer),
-        ..ConnectionInfo::default()
-    });
-    let activity = io::Activity::new();
-    let io = TokioIo::new(io::Watched::new(stream, activity.clone()));
-    let ctx = Arc::new(handler::ConnCtx::plain(info));
-    let service = {
-        let shared = shared.clone();
-        service_fn(move |req| handler::handle(shared.clone(), ctx.clone(), req))
-    };
-    let conn = shared
-        .http1_server()
-        .serve_connection(io, service)
-        .with_upgrades();
-    handler::drive(conn, &shared, &activity).await;
 }

@@ -30,7 +30,7 @@ use crate::exchange::Exchange;
 use crate::har::{HarRecorder, Recording};
 use crate::oauth::{Analyzer, Event};
 use crate::output::{Outlet, TextOutlet, open_sink};
-use crate::proxy::{ExchangeFeed, Proxy, ShutdownHandle, StartError};
+use crate::proxy::{ExchangeFeed, Hooks, Proxy, ShutdownHandle, StartError};
 use crate::report::ReportOutlet;
 use drive::drain;
 
@@ -82,6 +82,16 @@ impl Session {
     /// Binds the proxy (warning about settings that expose it or its
     /// clients), creates every output file, and starts serving.
     pub async fn start(proxy: ProxyConfig, output: OutputConfig) -> Result<Session, SessionError> {
+        Session::start_with(proxy, output, Hooks::default()).await
+    }
+
+    /// [`Session::start`] with an interceptor and a local service plugged
+    /// into the proxy (the fault injector and the web view plug in here).
+    pub async fn start_with(
+        proxy: ProxyConfig,
+        output: OutputConfig,
+        hooks: Hooks,
+    ) -> Result<Session, SessionError> {
         if !proxy.listen.ip().is_loopback() {
             tracing::warn!(
                 "listening on {}: the proxy is open to the network, and anyone who can reach it can use it and see decrypted traffic",
@@ -96,7 +106,7 @@ impl Session {
         // Files first, so a bad path fails before anything listens.
         let recorder = open_recorder(&output)?;
         let outlets = open_outlets(&output)?;
-        let proxy = Proxy::bind(proxy).await?;
+        let proxy = Proxy::bind_with(proxy, hooks).await?;
 
         let feed = proxy.feed();
         let events = EventHub::new(output.history);

@@ -16,6 +16,7 @@ use std::time::Duration;
 use authlens::config::{ConnectTo, HostPattern, OutputConfig, ProxyConfig};
 use authlens::exchange::Exchange;
 use authlens::oauth::AnalyzerConfig;
+use authlens::proxy::Hooks;
 use authlens::session::{Session, SessionSummary};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
@@ -92,6 +93,8 @@ pub struct ProxyOptions {
     pub tweak: Option<fn(&mut ProxyConfig)>,
     /// The analysis settings (the default unless a test needs others).
     pub analyzer: AnalyzerConfig,
+    /// The interceptor and local service to install (none by default).
+    pub hooks: Hooks,
 }
 
 /// authlens, running in-process on `127.0.0.1:0` through a [`Session`]
@@ -152,7 +155,7 @@ impl TestProxy {
         if let Some(tweak) = options.tweak {
             tweak(&mut config);
         }
-        let session = Session::start(config, output)
+        let session = Session::start_with(config, output, options.hooks)
             .await
             .expect("authlens starts");
         let addr = session.local_addr();

@@ -5,6 +5,7 @@ mod cli;
 mod clients;
 mod explain;
 mod har;
+mod hooks;
 mod parsers_fuzz;
 mod proxy;
 mod robustness;

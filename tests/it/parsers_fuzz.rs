@@ -131,6 +131,7 @@ fn exchange(id: u64, leg: Leg) -> Exchange {
         }),
         error: None,
         timings: Timings::default(),
+        intervention: None,
     }
 }
 

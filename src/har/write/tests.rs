@@ -50,6 +50,7 @@ fn token_exchange() -> Exchange {
             response_head: Some(Duration::from_millis(52)),
             response_done: Some(Duration::from_millis(60)),
         },
+        intervention: None,
     }
 }
 

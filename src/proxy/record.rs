@@ -1,0 +1,455 @@
+//! The exchange being built for one request, and its publication.
+//!
+//! A [`Record`] is published exactly once, by [`Record::publish`], however
+//! the exchange ends: its response body ends or breaks off, the proxy
+//! answers with an error page, an interceptor drops the request, or the
+//! client goes away (the record is dropped unpublished). It knows nothing of
+//! sockets or body types: the bodies report their bytes and their end here.
+//! With nobody subscribed, a record holds nothing and copies nothing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::Uri;
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+
+use crate::exchange::{
+    CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, FailureSide, Intervention,
+    RequestRecord, ResponseRecord, Timings,
+};
+
+/// An upstream silent for this long when the response body is dropped is
+/// blamed for the cut, rather than the client.
+const STALL_BLAME: Duration = Duration::from_secs(10);
+
+/// Where a proxy's records come from and go to: exchange numbers, the
+/// capture limit, and the subscribers.
+pub(crate) struct Recording {
+    publisher: Publisher,
+    capture_limit: usize,
+    next_id: AtomicU64,
+}
+
+/// Sends finished exchanges to subscribers.
+#[derive(Clone)]
+struct Publisher(broadcast::Sender<Arc<Exchange>>);
+
+impl Recording {
+    pub(crate) fn new(events: broadcast::Sender<Arc<Exchange>>, capture_limit: usize) -> Self {
+        Recording {
+            publisher: Publisher(events),
+            capture_limit,
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    /// The channel itself, to subscribe later without being a receiver.
+    pub(crate) fn channel(&self) -> broadcast::Sender<Arc<Exchange>> {
+        self.publisher.0.clone()
+    }
+
+    /// Starts the record of a request whose head is `head`, sent to `uri`
+    /// (absolute). Copies the head only when someone observes.
+    pub(crate) fn begin(
+        &self,
+        connection: &Arc<ConnectionInfo>,
+        head: &http::request::Parts,
+        uri: &Uri,
+    ) -> Record {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        // Nobody listens: capture nothing.
+        if self.publisher.0.receiver_count() == 0 {
+            return Record { id, building: None };
+        }
+        let building = Building {
+            exchange: Exchange {
+                id,
+                connection: connection.clone(),
+                started_at: OffsetDateTime::now_utc(),
+                request: request_record(head, uri),
+                response: None,
+                error: None,
+                timings: Timings::default(),
+                intervention: None,
+            },
+            start: Instant::now(),
+            capture_limit: self.capture_limit,
+            request_body: Arc::new(Mutex::new(Recorder::for_headers(
+                &head.headers,
+                self.capture_limit,
+            ))),
+            response_body: None,
+            waiting_since: None,
+            publisher: self.publisher.clone(),
+        };
+        Record {
+            id,
+            building: Some(Box::new(building)),
+        }
+    }
+}
+
+impl Publisher {
+    fn send(&self, exchange: Exchange) {
+        // No receiver is not an error: outputs may have gone.
+        let _ = self.0.send(Arc::new(exchange));
+    }
+}
+
+/// The request body's capture, shared with the body on its way upstream
+/// (which may still stream after the response head arrived), and the
+/// instant the exchange started.
+pub(crate) type RequestCapture = (Arc<Mutex<Recorder>>, Instant);
+
+/// The exchange being built for one request; see the module docs.
+pub(crate) struct Record {
+    id: u64,
+    /// `None` when nobody observes, and once published.
+    building: Option<Box<Building>>,
+}
+
+struct Building {
+    exchange: Exchange,
+    start: Instant,
+    capture_limit: usize,
+    request_body: Arc<Mutex<Recorder>>,
+    /// Set with the response head.
+    response_body: Option<Recorder>,
+    /// Since when the response body has had nothing to give (to blame a
+    /// stall on the right side).
+    waiting_since: Option<Instant>,
+    publisher: Publisher,
+}
+
+/// How the exchange ended.
+enum End {
+    /// The response body ended (or broke off).
+    Body {
+        state: CaptureState,
+        error: Option<ExchangeError>,
+    },
+    /// No response body follows: the exchange failed.
+    Failed(ExchangeError),
+}
+
+// === impl Record ===
+
+impl Record {
+    /// A record of nothing: for answers that are not exchanges (the proxy's
+    /// own pages and services).
+    pub(crate) fn none() -> Record {
+        Record {
+            id: 0,
+            building: None,
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The request actually sent differs from the one received (an
+    /// interceptor rewrote it): record what is sent.
+    pub(crate) fn request_sent(&mut self, head: &http::request::Parts, uri: &Uri) {
+        if let Some(b) = self.building.as_mut() {
+            b.exchange.request = request_record(head, uri);
+            b.request_body = Arc::new(Mutex::new(Recorder::for_headers(
+                &head.headers,
+                b.capture_limit,
+            )));
+        }
+    }
+
+    pub(crate) fn intervention(&mut self, intervention: Intervention) {
+        if let Some(b) = self.building.as_mut() {
+            b.exchange.intervention = Some(intervention);
+        }
+    }
+
+    /// Where the request body reports its bytes, when anyone observes.
+    pub(crate) fn request_capture(&self) -> Option<RequestCapture> {
+        self.building
+            .as_ref()
+            .map(|b| (b.request_body.clone(), b.start))
+    }
+
+    /// The response head arrived (or was made): its body follows.
+    pub(crate) fn response_head(&mut self, head: &http::response::Parts, synthetic: bool) {
+        if let Some(b) = self.building.as_mut() {
+            b.exchange.response = Some(response_record(head, synthetic));
+            b.exchange.timings.response_head = Some(b.start.elapsed());
+            b.response_body = Some(Recorder::for_headers(&head.headers, b.capture_limit));
+        }
+    }
+
+    pub(crate) fn response_data(&mut self, data: &[u8]) {
+        if let Some(b) = self.building.as_mut() {
+            b.waiting_since = None;
+            if let Some(r) = b.response_body.as_mut() {
+                r.push(data);
+            }
+        }
+    }
+
+    /// The response body has nothing to give right now.
+    pub(crate) fn response_waiting(&mut self) {
+        if let Some(b) = self.building.as_mut() {
+            b.waiting_since.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// The response body ended normally.
+    pub(crate) fn response_done(&mut self) {
+        self.publish(End::Body {
+            state: CaptureState::Complete,
+            error: None,
+        });
+    }
+
+    /// The response body broke off with `cause`.
+    pub(crate) fn response_broke(&mut self, cause: &dyn std::fmt::Display) {
+        let local = self
+            .building
+            .as_ref()
+            .and_then(|b| b.exchange.response.as_ref())
+            .is_some_and(|r| r.synthetic);
+        let error = if local {
+            ExchangeError {
+                side: FailureSide::Proxy,
+                message: format!("a response made by authlens broke off: {cause}"),
+            }
+        } else {
+            let host = self
+                .building
+                .as_ref()
+                .and_then(|b| b.exchange.request.uri.authority().map(|a| a.to_string()));
+            ExchangeError {
+                side: FailureSide::Upstream,
+                message: format!(
+                    "upstream {} broke off the response body: {cause}",
+                    host.as_deref().unwrap_or("server")
+                ),
+            }
+        };
+        tracing::warn!(exchange = self.id, "{}", error.message);
+        self.publish(End::Body {
+            state: CaptureState::Aborted,
+            error: Some(error),
+        });
+    }
+
+    /// The exchange failed before any response body: `page` is the answer
+    /// the client got instead (an error page), if any.
+    pub(crate) fn fail(
+        &mut self,
+        error: ExchangeError,
+        page: Option<(&http::response::Parts, Bytes)>,
+    ) {
+        if let Some(b) = self.building.as_mut()
+            && let Some((head, text)) = page
+        {
+            let elapsed = b.start.elapsed();
+            let mut record = response_record(head, true);
+            record.body = CapturedBody::complete(text);
+            b.exchange.response = Some(record);
+            b.exchange.timings.response_head = Some(elapsed);
+            b.exchange.timings.response_done = Some(elapsed);
+        }
+        self.publish(End::Failed(error));
+    }
+
+    /// The one place an exchange is published; later calls do nothing.
+    fn publish(&mut self, end: End) {
+        let Some(mut b) = self.building.take() else {
+            return;
+        };
+        let (body, done) = lock(&b.request_body).take();
+        b.exchange.request.body = body;
+        b.exchange.timings.request_done = done;
+        let error = match end {
+            End::Body { state, error } => {
+                if let Some(mut recorder) = b.response_body.take() {
+                    recorder.end(state, b.start.elapsed());
+                    let (body, done) = recorder.take();
+                    if let Some(response) = b.exchange.response.as_mut() {
+                        response.body = body;
+                    }
+                    b.exchange.timings.response_done = done;
+                }
+                error
+            }
+            End::Failed(error) => Some(error),
+        };
+        if b.exchange.error.is_none() {
+            b.exchange.error = error;
+        }
+        b.publisher.send(b.exchange);
+    }
+}
+
+impl Drop for Record {
+    /// Dropped unpublished: the request future was dropped before a response
+    /// head (the client closed or reset the stream, the connection was cut),
+    /// or the response body was dropped before its end. The request may well
+    /// have reached the upstream, so it is still published, blaming the side
+    /// that most likely went away.
+    fn drop(&mut self) {
+        let Some(b) = self.building.as_ref() else {
+            return;
+        };
+        let end = if b.response_body.is_none() {
+            End::Failed(ExchangeError {
+                side: FailureSide::Client,
+                message: "the client went away before the response arrived".into(),
+            })
+        } else {
+            let error = match b.waiting_since.map(|since| since.elapsed()) {
+                Some(silent) if silent >= STALL_BLAME => ExchangeError {
+                    side: FailureSide::Upstream,
+                    message: format!(
+                        "the upstream sent nothing for {} s mid-body, and the connection was closed",
+                        silent.as_secs()
+                    ),
+                },
+                _ => ExchangeError {
+                    side: FailureSide::Client,
+                    message: "the client went away before the response body was complete".into(),
+                },
+            };
+            End::Body {
+                state: CaptureState::Aborted,
+                error: Some(error),
+            }
+        };
+        self.publish(end);
+    }
+}
+
+// === impl Recorder ===
+
+/// Accumulates the first bytes of a body and counts the rest.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    buf: BytesMut,
+    limit: usize,
+    size: u64,
+    truncated: bool,
+    state: Option<CaptureState>,
+    done_at: Option<Duration>,
+    /// Counting only: nobody needs this body's bytes.
+    skip: bool,
+}
+
+impl Recorder {
+    pub(crate) fn new(limit: usize) -> Self {
+        Recorder {
+            buf: BytesMut::new(),
+            limit,
+            size: 0,
+            truncated: false,
+            state: None,
+            done_at: None,
+            skip: false,
+        }
+    }
+
+    /// A recorder that copies up to `limit` bytes of a body worth reading
+    /// (see [`worth_capturing`]), and only counts the bytes of others.
+    fn for_headers(headers: &http::HeaderMap, limit: usize) -> Self {
+        if worth_capturing(headers) {
+            Recorder::new(limit)
+        } else {
+            Recorder {
+                skip: true,
+                ..Recorder::new(0)
+            }
+        }
+    }
+
+    pub(crate) fn push(&mut self, data: &[u8]) {
+        self.size += data.len() as u64;
+        let room = self.limit.saturating_sub(self.buf.len());
+        if data.len() > room {
+            self.truncated = true;
+        }
+        self.buf.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    /// Records how the body ended; only the first end counts.
+    pub(crate) fn end(&mut self, state: CaptureState, at: Duration) {
+        if self.state.is_none() {
+            self.state = Some(match state {
+                _ if self.skip => CaptureState::NotCaptured,
+                CaptureState::Complete if self.truncated => CaptureState::Truncated,
+                other => other,
+            });
+            self.done_at = Some(at);
+        }
+    }
+
+    /// Takes what was captured; a body still streaming counts as aborted.
+    pub(crate) fn take(&mut self) -> (CapturedBody, Option<Duration>) {
+        (
+            CapturedBody {
+                bytes: std::mem::take(&mut self.buf).freeze(),
+                size: self.size,
+                state: self.state.unwrap_or(CaptureState::Aborted),
+            },
+            self.done_at,
+        )
+    }
+}
+
+/// Locks a capture shared with a body, ignoring poisoning (a panicking
+/// observer must not stop the traffic).
+pub(crate) fn lock(recorder: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
+    recorder.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// True when a body with these headers is worth copying for observers:
+/// text, JSON, XML, forms and bodies of unknown type. Images, fonts, media
+/// and other binary payloads are counted but not copied, which keeps memory
+/// and CPU flat on heavy pages.
+fn worth_capturing(headers: &http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return true;
+    };
+    let ct = ct.trim().to_ascii_lowercase();
+    ct.starts_with("text/")
+        || ct.contains("json")
+        || ct.contains("xml")
+        || ct.contains("x-www-form-urlencoded")
+        || ct.contains("javascript")
+        || ct.contains("graphql")
+        || ct.contains("jwt")
+        || ct.starts_with("multipart/form-data")
+}
+
+fn request_record(head: &http::request::Parts, uri: &Uri) -> RequestRecord {
+    RequestRecord {
+        method: head.method.clone(),
+        uri: uri.clone(),
+        version: head.version,
+        headers: head.headers.clone(),
+        body: CapturedBody::default(),
+    }
+}
+
+fn response_record(head: &http::response::Parts, synthetic: bool) -> ResponseRecord {
+    ResponseRecord {
+        status: head.status,
+        version: head.version,
+        headers: head.headers.clone(),
+        body: CapturedBody::default(),
+        synthetic,
+    }
+}
+
+#[cfg(test)]
+mod tests;

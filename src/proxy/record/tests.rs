@@ -1,0 +1,161 @@
+use super::*;
+use crate::exchange::InterventionKind;
+
+fn recording() -> (Recording, broadcast::Receiver<Arc<Exchange>>) {
+    let (events, receiver) = broadcast::channel(16);
+    (Recording::new(events, 8), receiver)
+}
+
+fn request(uri: &str) -> (http::request::Parts, Uri) {
+    let uri: Uri = uri.parse().unwrap();
+    let head = http::Request::post(uri.clone())
+        .header("content-type", "text/plain")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    (head, uri)
+}
+
+fn response(status: u16) -> http::response::Parts {
+    http::Response::builder()
+        .status(status)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0
+}
+
+/// Every exchange published so far; panics if one was published twice.
+fn published(receiver: &mut broadcast::Receiver<Arc<Exchange>>) -> Vec<Arc<Exchange>> {
+    let mut out: Vec<Arc<Exchange>> = Vec::new();
+    while let Ok(exchange) = receiver.try_recv() {
+        assert!(
+            out.iter().all(|e| e.id != exchange.id),
+            "exchange {} published twice",
+            exchange.id
+        );
+        out.push(exchange);
+    }
+    out
+}
+
+#[test]
+fn a_complete_exchange_is_published_once_with_both_bodies() {
+    let (recording, mut receiver) = recording();
+    let conn = Arc::new(ConnectionInfo::default());
+    let (head, uri) = request("https://idp.test/token");
+    let mut record = recording.begin(&conn, &head, &uri);
+    let (capture, start) = record.request_capture().unwrap();
+    lock(&capture).push(b"code=abc");
+    lock(&capture).end(CaptureState::Complete, start.elapsed());
+    record.response_head(&response(200), false);
+    record.response_data(b"0123");
+    record.response_data(b"456789");
+    record.response_done();
+    record.response_done();
+    drop(record);
+
+    let all = published(&mut receiver);
+    assert_eq!(all.len(), 1);
+    let exchange = &all[0];
+    assert_eq!(exchange.request.uri, uri);
+    assert_eq!(&exchange.request.body.bytes[..], b"code=abc");
+    assert_eq!(exchange.request.body.state, CaptureState::Complete);
+    let body = &exchange.response.as_ref().unwrap().body;
+    assert_eq!(&body.bytes[..], b"01234567", "capped at the limit");
+    assert_eq!(body.size, 10);
+    assert_eq!(body.state, CaptureState::Truncated);
+    assert!(exchange.error.is_none());
+    assert!(exchange.timings.response_done.is_some());
+}
+
+#[test]
+fn a_failure_is_published_once_with_its_page() {
+    let (recording, mut receiver) = recording();
+    let conn = Arc::new(ConnectionInfo::default());
+    let (head, uri) = request("https://idp.test/x");
+    let mut record = recording.begin(&conn, &head, &uri);
+    record.fail(
+        ExchangeError {
+            side: FailureSide::Upstream,
+            message: "refused".into(),
+        },
+        Some((&response(502), Bytes::from_static(b"page"))),
+    );
+    record.response_done();
+    drop(record);
+
+    let all = published(&mut receiver);
+    assert_eq!(all.len(), 1);
+    let response = all[0].response.as_ref().unwrap();
+    assert!(response.synthetic);
+    assert_eq!(&response.body.bytes[..], b"page");
+    assert_eq!(all[0].error.as_ref().unwrap().side, FailureSide::Upstream);
+}
+
+#[test]
+fn a_record_dropped_early_blames_the_client() {
+    let (recording, mut receiver) = recording();
+    let conn = Arc::new(ConnectionInfo::default());
+    let (head, uri) = request("https://idp.test/x");
+
+    // Before the response head.
+    drop(recording.begin(&conn, &head, &uri));
+    // Mid-body.
+    let mut record = recording.begin(&conn, &head, &uri);
+    record.response_head(&response(200), false);
+    record.response_data(b"abc");
+    drop(record);
+
+    let all = published(&mut receiver);
+    assert_eq!(all.len(), 2);
+    assert!(all[0].response.is_none());
+    assert_eq!(all[0].error.as_ref().unwrap().side, FailureSide::Client);
+    let body = &all[1].response.as_ref().unwrap().body;
+    assert_eq!(body.state, CaptureState::Aborted);
+    assert_eq!(&body.bytes[..], b"abc");
+    assert_eq!(all[1].error.as_ref().unwrap().side, FailureSide::Client);
+}
+
+#[test]
+fn a_rewritten_request_is_recorded_as_sent_and_marked() {
+    let (recording, mut receiver) = recording();
+    let conn = Arc::new(ConnectionInfo::default());
+    let (head, uri) = request("https://idp.test/a");
+    let mut record = recording.begin(&conn, &head, &uri);
+    let (old, _) = record.request_capture().unwrap();
+    lock(&old).push(b"original");
+    let (sent, sent_uri) = request("https://idp.test/b");
+    record.request_sent(&sent, &sent_uri);
+    let (capture, start) = record.request_capture().unwrap();
+    lock(&capture).push(b"new");
+    lock(&capture).end(CaptureState::Complete, start.elapsed());
+    record.intervention(Intervention::new(InterventionKind::Rewritten, "x", "y"));
+    record.response_head(&response(204), false);
+    record.response_done();
+
+    let all = published(&mut receiver);
+    assert_eq!(all[0].request.uri.path(), "/b");
+    assert_eq!(&all[0].request.body.bytes[..], b"new");
+    let mark = all[0].intervention.as_ref().unwrap();
+    assert_eq!(mark.kind, InterventionKind::Rewritten);
+    assert_eq!(mark.label, "x");
+}
+
+#[test]
+fn with_nobody_listening_nothing_is_built() {
+    let (events, receiver) = broadcast::channel(16);
+    drop(receiver);
+    let recording = Recording::new(events, 8);
+    let conn = Arc::new(ConnectionInfo::default());
+    let (head, uri) = request("https://idp.test/a");
+    let first = recording.begin(&conn, &head, &uri);
+    assert!(first.request_capture().is_none());
+    let second = recording.begin(&conn, &head, &uri);
+    assert_eq!(
+        second.id(),
+        first.id() + 1,
+        "exchanges are numbered all the same"
+    );
+}
