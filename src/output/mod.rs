@@ -12,7 +12,6 @@ pub mod live_log;
 
 use std::io::{self, Write};
 
-use crate::config::Sink;
 use crate::oauth::Event;
 
 /// Something that consumes the event stream of a run.
@@ -27,16 +26,6 @@ pub trait Outlet: Send {
 
     /// The run is over: write what is written at the end and flush.
     fn finish(&mut self) -> io::Result<()>;
-}
-
-/// A writer for a sink: stdout, stderr, or a file created (truncated) now,
-/// so a bad path fails before the run starts.
-pub fn open_sink(sink: &Sink) -> io::Result<Box<dyn Write + Send>> {
-    Ok(match sink {
-        Sink::Stdout => Box::new(io::stdout()),
-        Sink::Stderr => Box::new(io::stderr()),
-        Sink::File(path) => Box::new(io::BufWriter::new(std::fs::File::create(path)?)),
-    })
 }
 
 /// Renders each event to lines and writes them in one go, so outlets

@@ -29,7 +29,7 @@ use crate::config::{OutputConfig, ProxyConfig, Sink};
 use crate::exchange::Exchange;
 use crate::har::{HarRecorder, Recording};
 use crate::oauth::{Analyzer, Event};
-use crate::output::{Outlet, TextOutlet, open_sink};
+use crate::output::{Outlet, TextOutlet};
 use crate::proxy::{ExchangeFeed, Hooks, Proxy, ShutdownHandle, StartError};
 use crate::report::ReportOutlet;
 use drive::drain;
@@ -305,6 +305,16 @@ fn open_outlets(output: &OutputConfig) -> Result<Vec<Box<dyn Outlet>>, SessionEr
         )));
     }
     Ok(outlets)
+}
+
+/// A writer for a sink: stdout, stderr, or a file created (truncated) now,
+/// so a bad path fails before the run starts.
+fn open_sink(sink: &Sink) -> io::Result<Box<dyn io::Write + Send>> {
+    Ok(match sink {
+        Sink::Stdout => Box::new(io::stdout()),
+        Sink::Stderr => Box::new(io::stderr()),
+        Sink::File(path) => Box::new(io::BufWriter::new(std::fs::File::create(path)?)),
+    })
 }
 
 fn open_recorder(output: &OutputConfig) -> Result<Option<(PathBuf, HarRecorder)>, SessionError> {
