@@ -64,8 +64,10 @@ pub fn connectable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// How many recent analysis events a session keeps for subscribers that
-/// join late (a web page opened mid-session sees what already happened).
-pub const DEFAULT_EVENT_HISTORY: usize = 10_000;
+/// join late (a web page opened mid-session sees what already happened):
+/// about 300 sign-ins, a few MiB at most, so a long busy run's memory stays
+/// flat. An outlet that wants more history keeps its own.
+pub const DEFAULT_EVENT_HISTORY: usize = 2_048;
 
 /// Where a text output goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
