@@ -1,3 +1,6 @@
+//! The live log as a reader sees it: what each line says (unwrapped), and
+//! the demo's sign-ins fitted to 120 columns with nothing lost.
+
 use super::*;
 use crate::oauth::analyzer::{Analyzer, AnalyzerConfig};
 use crate::oauth::testing::{T0, ex, jwt};
