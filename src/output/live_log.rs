@@ -176,6 +176,20 @@ fn words<'a>(text: &'a str, style: Option<&'static str>) -> impl Iterator<Item =
         .map(move |w| Piece::new(" ", w, style))
 }
 
+/// A field of a few words (`aud 11111111-… (id_token), …`): one piece
+/// when it fits in `room`, the columns of a wrapped row, else one per word
+/// (a narrow terminal).
+fn field(sep: &'static str, text: &str, style: Option<&'static str>, room: usize) -> Vec<Piece> {
+    if columns(text) <= room {
+        return vec![Piece::new(sep, text, style)];
+    }
+    let mut pieces: Vec<Piece> = words(text, style).collect();
+    if let Some(first) = pieces.first_mut() {
+        first.sep = sep;
+    }
+    pieces
+}
+
 /// Columns a text takes on a terminal (a wide character two). Pieces are
 /// measured before they are painted, so colour takes none.
 fn columns(text: &str) -> usize {
@@ -269,29 +283,51 @@ fn leg(
 }
 
 /// The fields of a leg line.
-#[derive(Default)]
-struct Fields(Vec<Piece>);
+struct Fields {
+    pieces: Vec<Piece>,
+    /// The columns of a wrapped row.
+    room: usize,
+    options: LiveLogOptions,
+}
 
 impl Fields {
+    fn new(o: LiveLogOptions) -> Fields {
+        Fields {
+            pieces: Vec::new(),
+            room: o.width.saturating_sub(leg_hang(o)),
+            options: o,
+        }
+    }
+
     /// What separates the next field from the one before (the head ends
     /// with its padding, one space away).
     fn sep(&self) -> &'static str {
-        if self.0.is_empty() { " " } else { "  " }
+        if self.pieces.is_empty() { " " } else { "  " }
     }
 
     fn add(&mut self, text: impl AsRef<str>) {
-        self.0.push(piece(self.sep(), text));
+        let pieces = field(self.sep(), text.as_ref(), None, self.room);
+        self.pieces.extend(pieces);
     }
 
     fn paint(&mut self, style: &'static str, text: impl AsRef<str>) {
-        self.0.push(painted(self.sep(), style, text));
+        let pieces = field(self.sep(), text.as_ref(), Some(style), self.room);
+        self.pieces.extend(pieces);
+    }
+
+    /// Items one space apart (token fingerprints), each its own piece.
+    fn list(&mut self, items: &[String]) {
+        for (i, item) in items.iter().enumerate() {
+            let sep = if i == 0 { self.sep() } else { " " };
+            self.pieces.push(piece(sep, item));
+        }
     }
 
     /// `label` and a text that wraps between its words (an IdP's description).
     fn prose(&mut self, label: &str, text: Option<&str>) {
         if let Some(text) = text {
             self.add(label);
-            self.0.extend(words(text, None));
+            self.pieces.extend(words(text, None));
         }
     }
 
@@ -306,26 +342,21 @@ impl Fields {
 
     /// `→ https://app.example.com/callback`, shortened in the middle by
     /// default when it would not fit on a row of its own.
-    fn url(&mut self, label: &str, url: Option<&str>, o: LiveLogOptions) {
+    fn url(&mut self, label: &str, url: Option<&str>) {
         if let Some(url) = url {
-            let room = o.width.saturating_sub(leg_hang(o) + columns(label) + 1);
-            let url = if o.verbose {
+            let url = if self.options.verbose {
                 Cow::Borrowed(url)
             } else {
-                elide_middle(url, room)
+                elide_middle(url, self.room.saturating_sub(columns(label) + 1))
             };
-            self.add(format!("{label} {url}"));
+            // Never split from its label: whole with --verbose, even if wider than a row.
+            self.pieces
+                .push(piece(self.sep(), format!("{label} {url}")));
         }
     }
 
-    fn line(
-        self,
-        time: OffsetDateTime,
-        attempt: Option<u64>,
-        name: &str,
-        o: LiveLogOptions,
-    ) -> Line {
-        leg(time, attempt, name, self.0, o)
+    fn line(self, time: OffsetDateTime, attempt: Option<u64>, name: &str) -> Line {
+        leg(time, attempt, name, self.pieces, self.options)
     }
 }
 
@@ -377,7 +408,7 @@ fn is_guid(value: &str) -> bool {
 // === legs ===
 
 fn authorize(e: &AuthorizeEvent, o: LiveLogOptions) -> Line {
-    let mut f = Fields::default();
+    let mut f = Fields::new(o);
     f.add(e.host.clone());
     f.add(format!("client {}", short_id(&e.client_id, o)));
     let mut where_ = e.provider.to_owned();
@@ -390,7 +421,7 @@ fn authorize(e: &AuthorizeEvent, o: LiveLogOptions) -> Line {
         where_.push_str(part);
     }
     f.add(where_);
-    f.url("→", e.redirect_uri.as_deref(), o);
+    f.url("→", e.redirect_uri.as_deref());
     f.labelled("mode", e.response_mode.as_deref());
     f.labelled("pkce", e.pkce_method.as_deref());
     f.labelled("state", e.state.as_deref());
@@ -399,7 +430,7 @@ fn authorize(e: &AuthorizeEvent, o: LiveLogOptions) -> Line {
         f.labelled("scope", e.scope.as_deref());
         f.labelled("nonce", e.nonce.as_deref());
     }
-    f.line(e.time, Some(e.attempt.0), "authorize", o)
+    f.line(e.time, Some(e.attempt.0), "authorize")
 }
 
 fn code(e: &CodeEvent, o: LiveLogOptions) -> Line {
@@ -408,7 +439,7 @@ fn code(e: &CodeEvent, o: LiveLogOptions) -> Line {
     } else {
         "code"
     };
-    let mut f = Fields::default();
+    let mut f = Fields::new(o);
     f.add(e.host.clone());
     client(&mut f, e.client_id.as_deref(), o);
     if let Some(error) = &e.error {
@@ -420,7 +451,7 @@ fn code(e: &CodeEvent, o: LiveLogOptions) -> Line {
         f.paint(RED, text);
     }
     f.labelled("", e.code.as_deref());
-    f.url("→", e.redirect_to.as_deref(), o);
+    f.url("→", e.redirect_to.as_deref());
     let mut how = vec![
         e.mode.to_owned(),
         format!("paired by {}", e.pairing.as_str()),
@@ -434,7 +465,7 @@ fn code(e: &CodeEvent, o: LiveLogOptions) -> Line {
         f.labelled("iss", e.iss.as_deref());
         f.prose("description", e.error_description.as_deref());
     }
-    f.line(e.time, e.attempt.map(|a| a.0), leg, o)
+    f.line(e.time, e.attempt.map(|a| a.0), leg)
 }
 
 fn client(f: &mut Fields, client_id: Option<&str>, o: LiveLogOptions) {
@@ -444,7 +475,7 @@ fn client(f: &mut Fields, client_id: Option<&str>, o: LiveLogOptions) {
 }
 
 fn token(e: &TokenEvent, o: LiveLogOptions) -> Line {
-    let mut f = Fields::default();
+    let mut f = Fields::new(o);
     f.add(e.host.clone());
     client(&mut f, e.client_id.as_deref(), o);
     if let Some(code) = &e.code {
@@ -459,17 +490,17 @@ fn token(e: &TokenEvent, o: LiveLogOptions) -> Line {
     }
     f.labelled("pkce", e.code_verifier.as_deref());
     if o.verbose {
-        f.url("endpoint", Some(&e.endpoint), o);
+        f.url("endpoint", Some(&e.endpoint));
         f.labelled("content-type", e.content_type.as_deref());
         f.labelled("grant_type", e.grant_type.as_deref());
-        f.url("redirect_uri", e.redirect_uri.as_deref(), o);
+        f.url("redirect_uri", e.redirect_uri.as_deref());
         f.labelled("scope", e.scope.as_deref());
     }
-    f.line(e.time, e.attempt.map(|a| a.0), "token", o)
+    f.line(e.time, e.attempt.map(|a| a.0), "token")
 }
 
 fn token_response(e: &TokenResponseEvent, o: LiveLogOptions) -> Line {
-    let mut f = Fields::default();
+    let mut f = Fields::new(o);
     f.add(e.host.clone());
     client(&mut f, e.client_id.as_deref(), o);
     let mut status = e.status.to_string();
@@ -482,9 +513,7 @@ fn token_response(e: &TokenResponseEvent, o: LiveLogOptions) -> Line {
         status.push_str(c);
     }
     f.paint(if e.failed { RED } else { GREEN }, status);
-    if !e.tokens.is_empty() {
-        f.add(e.tokens.join(" "));
-    }
+    f.list(&e.tokens);
     if let Some(d) = e.elapsed {
         f.add(format!("({})", human_duration(d)));
     }
@@ -495,7 +524,7 @@ fn token_response(e: &TokenResponseEvent, o: LiveLogOptions) -> Line {
         f.labelled("correlation_id", e.correlation_id.as_deref());
         f.prose("description", e.error_description.as_deref());
     }
-    f.line(e.time, e.attempt.map(|a| a.0), "token-response", o)
+    f.line(e.time, e.attempt.map(|a| a.0), "token-response")
 }
 
 /// A detail under a leg (`      tokens: …`), its parts two spaces apart.
@@ -516,25 +545,27 @@ fn token_claims(e: &TokenResponseEvent, o: LiveLogOptions) -> Vec<Line> {
     }
     let unverified = || painted("  ", DIM, "(signature not verified)");
     if !o.verbose {
+        let label = "tokens:";
+        let room = o.width.saturating_sub(DETAIL_INDENT + columns(label) + 1);
         let mut parts: Vec<Piece> = token_summary(&e.decoded, e.time, o)
-            .into_iter()
-            .map(|part| piece("  ", part))
+            .iter()
+            .flat_map(|part| field("  ", part, None, room))
             .collect();
         parts.push(unverified());
         parts[0].sep = " ";
-        return vec![detail("tokens:", parts)];
+        return vec![detail(label, parts)];
     }
     let mut lines = Vec::new();
     for d in &e.decoded {
-        let mut head = Fields::default();
+        let mut head = Fields::new(o);
         match &d.jwt {
             Ok(jwt) => {
                 head.add("JWT");
                 head.labelled("alg", jwt.alg.as_deref());
                 head.labelled("kid", jwt.kid.as_deref());
                 head.labelled("typ", jwt.typ.as_deref());
-                head.0.push(unverified());
-                lines.push(token_line(&d.shown, head.0));
+                head.pieces.push(unverified());
+                lines.push(token_line(&d.shown, head.pieces));
                 lines.push(Line {
                     indent: DETAIL_INDENT + 2,
                     hang: DETAIL_INDENT + 4,
@@ -544,7 +575,7 @@ fn token_claims(e: &TokenResponseEvent, o: LiveLogOptions) -> Vec<Line> {
             }
             Err(err) => {
                 head.paint(YELLOW, format!("cannot read: {err}"));
-                lines.push(token_line(&d.shown, head.0));
+                lines.push(token_line(&d.shown, head.pieces));
             }
         }
     }

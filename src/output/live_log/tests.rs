@@ -459,6 +459,18 @@ fn strip_ansi(text: &str) -> String {
 #[test]
 fn the_demo_fits_in_120_columns_without_losing_a_word() {
     let events = Demo::new().all_scenes();
+    // And on a narrow terminal (the demo's longest word takes 47 columns).
+    for width in [60, 80] {
+        let rows = render_all(
+            &events,
+            LiveLogOptions {
+                width,
+                ..LiveLogOptions::default()
+            },
+        );
+        let too_wide: Vec<&String> = rows.iter().filter(|r| columns(r) > width).collect();
+        assert!(too_wide.is_empty(), "{too_wide:#?}");
+    }
     let rows = default_log(&events);
     let too_wide: Vec<&String> = rows.iter().filter(|r| columns(r) > DEFAULT_WIDTH).collect();
     assert!(too_wide.is_empty(), "{too_wide:#?}");
