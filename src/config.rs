@@ -3,8 +3,9 @@
 //!
 //! Raw command-line values are parsed once into these types; the rest of
 //! authlens never sees a string it has to re-check. Every output decision
-//! (which stream the live log goes to, colour, whether a file is truncated,
-//! progress bars) is made here, once, from the flags and the kind of command.
+//! (which stream the live log goes to, colour, its width, whether a file is
+//! truncated, progress bars) is made here, once, from the flags and the kind
+//! of command.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use crate::exchange::DEFAULT_CAPTURE_LIMIT;
 use crate::oauth::AnalyzerConfig;
-use crate::output::live_log::LiveLogOptions;
+use crate::output::live_log::{self, LiveLogOptions};
 
 /// Where the proxy listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -99,6 +100,17 @@ impl Sink {
         }
     }
 
+    /// The terminal's width in columns, when this sink is a terminal.
+    fn terminal_width(&self) -> Option<usize> {
+        let term = match self {
+            Sink::Stdout => console::Term::stdout(),
+            Sink::Stderr => console::Term::stderr(),
+            Sink::File(_) => return None,
+        };
+        term.size_checked()
+            .map(|(_rows, columns)| usize::from(columns))
+    }
+
     /// How the sink is named in messages (`--json signins.jsonl`, `stdout`).
     pub fn describe(&self) -> String {
         match self {
@@ -169,7 +181,8 @@ impl OutputConfig {
     /// The outputs the flags ask for. `--json -` and `--report -` own stdout,
     /// so the live log then moves to stderr; so it does under `run`, whose
     /// stdout is the command's. Colour only on a terminal, without
-    /// `--no-color` and without a non-empty `NO_COLOR`.
+    /// `--no-color` and without a non-empty `NO_COLOR`. The width: see
+    /// [`live_log_width`].
     pub fn decide(flags: &OutputFlags, audience: Audience) -> OutputConfig {
         let json = flags.json.as_deref().map(Sink::from_flag);
         let report = flags.report.as_deref().map(Sink::from_flag);
@@ -185,6 +198,10 @@ impl OutputConfig {
                 options: LiveLogOptions {
                     color: !flags.no_color && !no_color_env && sink.is_terminal(),
                     verbose: flags.verbose,
+                    width: live_log_width(
+                        std::env::var("COLUMNS").ok().as_deref(),
+                        sink.terminal_width(),
+                    ),
                 },
                 sink,
             }
@@ -219,6 +236,23 @@ impl OutputConfig {
             history: DEFAULT_EVENT_HISTORY,
         }
     }
+}
+
+/// Narrower than this, a log line would be mostly indent.
+const MIN_LIVE_LOG_WIDTH: usize = 40;
+
+/// How wide the live log's lines may be: `COLUMNS` when it holds a number
+/// (the usual override, for a terminal that misreports or a file meant for
+/// a given width), else the terminal's width when the log goes to one, else
+/// [`live_log::DEFAULT_WIDTH`] (a file, a pipe). Decided once: a terminal
+/// resized later keeps the width the run started with.
+fn live_log_width(columns: Option<&str>, terminal: Option<usize>) -> usize {
+    columns
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+        .or(terminal)
+        .unwrap_or(live_log::DEFAULT_WIDTH)
+        .max(MIN_LIVE_LOG_WIDTH)
 }
 
 /// Time limits that keep a stuck peer from holding resources forever.
@@ -414,6 +448,18 @@ mod tests {
         let exact: HostPattern = "idp.test".parse().unwrap();
         assert!(exact.matches("idp.test") && !exact.matches("xidp.test"));
         assert!("".parse::<HostPattern>().is_err());
+    }
+
+    #[test]
+    fn live_log_width_columns_then_terminal_then_default() {
+        assert_eq!(live_log_width(Some("100"), Some(80)), 100);
+        assert_eq!(live_log_width(None, Some(80)), 80);
+        assert_eq!(live_log_width(None, None), live_log::DEFAULT_WIDTH);
+        // Not a number, or zero: ignored.
+        assert_eq!(live_log_width(Some("wide"), Some(80)), 80);
+        assert_eq!(live_log_width(Some("0"), None), live_log::DEFAULT_WIDTH);
+        // Never so narrow that a line is all indent.
+        assert_eq!(live_log_width(Some("12"), None), MIN_LIVE_LOG_WIDTH);
     }
 }
 

@@ -1,45 +1,108 @@
 //! The live terminal log: one line per leg, findings indented under the leg
 //! that triggered them, a one-line verdict when an attempt completes.
 //!
-//! Pure: event in, lines out (without newlines). Whether to colour (a
-//! terminal, NO_COLOR) is decided once, in `config`, and passed in
-//! [`LiveLogOptions`].
+//! Pure: events in, lines out (without newlines). Colour and the width are
+//! decided once, in `config`, and passed in [`LiveLogOptions`]. Lines wider
+//! than that wrap with a hanging indent, between a leg's fields or a
+//! finding's words: nothing a finding says is ever cut. By default GUIDs are
+//! shortened (`11111111-…`), the verdict names its cause without repeating
+//! it, and each fix is shown once; `--verbose` shows every value in full,
+//! as the JSON lines always do.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 
 use time::OffsetDateTime;
 
 use crate::oauth::event::{
-    AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Severity, TokenEvent,
+    AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Rule, Severity, TokenEvent,
     TokenResponseEvent, Verdict, human_duration,
 };
 use crate::oauth::jwt::Jwt;
 
+/// The width of a log that goes to a file or a pipe (and of tests): wide
+/// enough for a leg line, narrow enough to read in an editor or a ticket.
+pub const DEFAULT_WIDTH: usize = 120;
+
 /// How the log looks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveLogOptions {
     /// ANSI colours (decided once in `config::OutputConfig::decide`).
     pub color: bool,
-    /// Extra facts on each leg, and the evidence under each finding.
+    /// Every value in full, extra facts on each leg, the evidence under each
+    /// finding.
     pub verbose: bool,
+    /// Columns a line may take (decided once, with the colour).
+    pub width: usize,
 }
 
-/// The lines for one event.
-pub fn render(event: &Event, options: LiveLogOptions) -> Vec<String> {
-    let paint = Paint(options.color);
-    match event {
-        Event::Authorize(e) => vec![authorize(e, options, paint)],
-        Event::Code(e) => vec![code(e, options, paint)],
-        Event::Token(e) => vec![token(e, options, paint)],
-        Event::TokenResponse(e) => {
-            let mut lines = vec![token_response(e, options, paint)];
-            lines.extend(token_claims(e, options, paint));
-            lines
+impl Default for LiveLogOptions {
+    fn default() -> Self {
+        LiveLogOptions {
+            color: false,
+            verbose: false,
+            width: DEFAULT_WIDTH,
         }
-        Event::Finding(f) => finding(f, options, paint),
-        Event::Verdict(v) => vec![verdict(v, paint)],
     }
 }
+
+/// The live log of one run: renders each event to its lines.
+///
+/// It remembers the fixes already shown for the exchange being rendered:
+/// the IdP's refusal (`idp-error`) carries the fix of the finding that
+/// explains it, and one fix is shown once. The analyzer hands on the events
+/// of one exchange together, so the last exchange is all it needs to keep.
+#[derive(Debug)]
+pub struct LiveLog {
+    options: LiveLogOptions,
+    /// The exchange of the last finding, and the fixes shown under it.
+    fixes: Option<(u64, Vec<String>)>,
+}
+
+impl LiveLog {
+    pub fn new(options: LiveLogOptions) -> LiveLog {
+        LiveLog {
+            options,
+            fixes: None,
+        }
+    }
+
+    /// The lines for one event.
+    pub fn render(&mut self, event: &Event) -> Vec<String> {
+        let o = self.options;
+        let lines = match event {
+            Event::Authorize(e) => vec![authorize(e, o)],
+            Event::Code(e) => vec![code(e, o)],
+            Event::Token(e) => vec![token(e, o)],
+            Event::TokenResponse(e) => {
+                let mut lines = vec![token_response(e, o)];
+                lines.extend(token_claims(e, o));
+                lines
+            }
+            Event::Finding(f) => {
+                let show_fix = self.first_time_fix(f);
+                finding(f, show_fix, o)
+            }
+            Event::Verdict(v) => vec![verdict(v, o)],
+        };
+        lines.iter().flat_map(|l| l.lay_out(o)).collect()
+    }
+
+    /// False when this finding's fix was already shown for its exchange.
+    fn first_time_fix(&mut self, f: &Finding) -> bool {
+        let (exchange, shown) = self.fixes.get_or_insert_with(|| (f.exchange, Vec::new()));
+        if *exchange != f.exchange {
+            *exchange = f.exchange;
+            shown.clear();
+        }
+        if shown.contains(&f.fix) {
+            return false;
+        }
+        shown.push(f.fix.clone());
+        true
+    }
+}
+
+// === layout ===
 
 const BOLD: &str = "1";
 const DIM: &str = "2";
@@ -48,21 +111,157 @@ const GREEN: &str = "32";
 const YELLOW: &str = "33";
 const CYAN: &str = "36";
 
-#[derive(Clone, Copy)]
-struct Paint(bool);
+/// Columns taken by the head of a leg line (`10:02:11.250 #3   token-response `):
+/// a wrapped leg line continues under its first field.
+const HEAD_WIDTH: usize = 34;
+/// Findings are indented under their leg; their wrapped text, fix and
+/// evidence a little further.
+const FINDING_INDENT: usize = 4;
+const DETAIL_INDENT: usize = 6;
+/// Below this many columns for a leg's fields, wrapped fields go under the
+/// findings' details instead of under the first field.
+const MIN_FIELDS_WIDTH: usize = 40;
 
-impl Paint {
-    fn on(self, code: &str, text: &str) -> String {
-        if self.0 {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
+/// One logical line of the log, kept in pieces so that it can be wrapped
+/// between them, and painted only once laid out (colour takes no columns).
+struct Line {
+    indent: usize,
+    /// Where wrapped rows start.
+    hang: usize,
+    /// Always on the first row (time, attempt and leg; a finding's rule).
+    head: Vec<Piece>,
+    /// Laid out after the head, as many per row as fit.
+    body: Vec<Piece>,
+}
+
+/// Text that is never cut, with what separates it from the piece before.
+struct Piece {
+    sep: &'static str,
+    text: String,
+    style: Option<&'static str>,
+}
+
+impl Piece {
+    /// Control characters in `text` (a line break in an IdP's description,
+    /// an escape sequence in a hostile `state`) are shown escaped (`\r`,
+    /// `\u{1b}`): they would break the layout, or drive the terminal.
+    fn new(sep: &'static str, text: &str, style: Option<&'static str>) -> Piece {
+        let mut shown = String::with_capacity(text.len());
+        for c in text.chars() {
+            if c.is_control() {
+                shown.extend(c.escape_default());
+            } else {
+                shown.push(c);
+            }
+        }
+        Piece {
+            sep,
+            text: shown,
+            style,
         }
     }
 }
 
-/// `10:02:11.250 #3   token-response  ` — time, attempt, leg name.
-fn head(time: OffsetDateTime, attempt: Option<u64>, leg: &str, paint: Paint) -> String {
+fn piece(sep: &'static str, text: impl AsRef<str>) -> Piece {
+    Piece::new(sep, text.as_ref(), None)
+}
+
+fn painted(sep: &'static str, style: &'static str, text: impl AsRef<str>) -> Piece {
+    Piece::new(sep, text.as_ref(), Some(style))
+}
+
+/// Prose (a message, a fix) as one piece per word, so it wraps between words.
+fn words<'a>(text: &'a str, style: Option<&'static str>) -> impl Iterator<Item = Piece> + 'a {
+    text.split_whitespace()
+        .map(move |w| Piece::new(" ", w, style))
+}
+
+/// A field of a few words (`aud 11111111-… (id_token), …`): one piece
+/// when it fits in `room`, the columns of a wrapped row, else one per word
+/// (a narrow terminal).
+fn field(sep: &'static str, text: &str, style: Option<&'static str>, room: usize) -> Vec<Piece> {
+    if columns(text) <= room {
+        return vec![Piece::new(sep, text, style)];
+    }
+    let mut pieces: Vec<Piece> = words(text, style).collect();
+    if let Some(first) = pieces.first_mut() {
+        first.sep = sep;
+    }
+    pieces
+}
+
+/// Columns a text takes on a terminal (a wide character two). Pieces are
+/// measured before they are painted, so colour takes none.
+fn columns(text: &str) -> usize {
+    console::measure_text_width(text)
+}
+
+impl Line {
+    /// The rows, at most `width` columns wide. A piece that does not fit
+    /// starts a new row at `hang`; one wider than a whole row (a long URL in
+    /// a message) has a row of its own and overflows it rather than be cut.
+    fn lay_out(&self, o: LiveLogOptions) -> Vec<String> {
+        let mut rows: Vec<(usize, Vec<(&str, &Piece)>)> = vec![(self.indent, Vec::new())];
+        let mut used = self.indent;
+        for p in &self.head {
+            let row = &mut rows[0].1;
+            let sep = if row.is_empty() { "" } else { p.sep };
+            used += columns(sep) + columns(&p.text);
+            row.push((sep, p));
+        }
+        for p in &self.body {
+            let width = columns(&p.text);
+            let empty = rows.last().is_some_and(|(_, row)| row.is_empty());
+            if !empty && used + columns(p.sep) + width > o.width {
+                rows.push((self.hang, Vec::new()));
+                used = self.hang;
+            }
+            let (_, row) = rows.last_mut().expect("there is always a row");
+            let sep = if row.is_empty() { "" } else { p.sep };
+            used += columns(sep) + width;
+            row.push((sep, p));
+        }
+        rows.into_iter()
+            .map(|(indent, row)| paint_row(indent, &row, o.color))
+            .collect()
+    }
+}
+
+/// One row as text: pieces of one style in a row share one colour run.
+fn paint_row(indent: usize, row: &[(&str, &Piece)], color: bool) -> String {
+    let mut out = " ".repeat(indent);
+    let mut run: Option<&str> = None;
+    for (sep, p) in row {
+        let style = p.style.filter(|_| color);
+        if run.is_some() && style != run {
+            out.push_str("\x1b[0m");
+            run = None;
+        }
+        out.push_str(sep);
+        if let Some(code) = style
+            && run.is_none()
+        {
+            out.push_str(&format!("\x1b[{code}m"));
+            run = Some(code);
+        }
+        out.push_str(&p.text);
+    }
+    if run.is_some() {
+        out.push_str("\x1b[0m");
+    }
+    out
+}
+
+/// A leg line: `10:02:11.250 #3   token-response ` (time, attempt, leg),
+/// then its fields, two spaces apart; wrapped fields continue under the
+/// first one.
+fn leg(
+    time: OffsetDateTime,
+    attempt: Option<u64>,
+    name: &str,
+    fields: Vec<Piece>,
+    o: LiveLogOptions,
+) -> Line {
     let time = format!(
         "{:02}:{:02}:{:02}.{:03}",
         time.hour(),
@@ -71,69 +270,188 @@ fn head(time: OffsetDateTime, attempt: Option<u64>, leg: &str, paint: Paint) -> 
         time.millisecond()
     );
     let attempt = attempt.map_or_else(|| "--".to_owned(), |a| format!("#{a}"));
-    format!(
-        "{} {:<4} {} ",
-        paint.on(DIM, &time),
-        attempt,
-        paint.on(BOLD, &format!("{leg:<15}"))
-    )
-}
-
-fn push(line: &mut String, label: &str, value: Option<&str>) {
-    match (value, label) {
-        (Some(v), "") => {
-            let _ = write!(line, "  {v}");
-        }
-        (Some(v), _) => {
-            let _ = write!(line, "  {label} {v}");
-        }
-        (None, _) => {}
+    Line {
+        indent: 0,
+        hang: leg_hang(o),
+        head: vec![
+            painted("", DIM, time),
+            piece(" ", format!("{attempt:<4}")),
+            painted(" ", BOLD, format!("{name:<15}")),
+        ],
+        body: fields,
     }
 }
 
-fn authorize(e: &AuthorizeEvent, options: LiveLogOptions, paint: Paint) -> String {
-    let mut line = head(e.time, Some(e.attempt.0), "authorize", paint);
-    let _ = write!(line, "{}  client {}", e.host, e.client_id);
+/// The fields of a leg line.
+struct Fields {
+    pieces: Vec<Piece>,
+    /// The columns of a wrapped row.
+    room: usize,
+    options: LiveLogOptions,
+}
+
+impl Fields {
+    fn new(o: LiveLogOptions) -> Fields {
+        Fields {
+            pieces: Vec::new(),
+            room: o.width.saturating_sub(leg_hang(o)),
+            options: o,
+        }
+    }
+
+    /// What separates the next field from the one before (the head ends
+    /// with its padding, one space away).
+    fn sep(&self) -> &'static str {
+        if self.pieces.is_empty() { " " } else { "  " }
+    }
+
+    fn add(&mut self, text: impl AsRef<str>) {
+        let pieces = field(self.sep(), text.as_ref(), None, self.room);
+        self.pieces.extend(pieces);
+    }
+
+    fn paint(&mut self, style: &'static str, text: impl AsRef<str>) {
+        let pieces = field(self.sep(), text.as_ref(), Some(style), self.room);
+        self.pieces.extend(pieces);
+    }
+
+    /// Items one space apart (token fingerprints), each its own piece.
+    fn list(&mut self, items: &[String]) {
+        for (i, item) in items.iter().enumerate() {
+            let sep = if i == 0 { self.sep() } else { " " };
+            self.pieces.push(piece(sep, item));
+        }
+    }
+
+    /// `label` and a text that wraps between its words (an IdP's description).
+    fn prose(&mut self, label: &str, text: Option<&str>) {
+        if let Some(text) = text {
+            self.add(label);
+            self.pieces.extend(words(text, None));
+        }
+    }
+
+    /// `label value` (or the value alone), when there is a value.
+    fn labelled(&mut self, label: &str, value: Option<&str>) {
+        match value {
+            Some(v) if label.is_empty() => self.add(v),
+            Some(v) => self.add(format!("{label} {v}")),
+            None => {}
+        }
+    }
+
+    /// `→ https://app.example.com/callback`, shortened in the middle by
+    /// default when it would not fit on a row of its own.
+    fn url(&mut self, label: &str, url: Option<&str>) {
+        if let Some(url) = url {
+            let url = if self.options.verbose {
+                Cow::Borrowed(url)
+            } else {
+                elide_middle(url, self.room.saturating_sub(columns(label) + 1))
+            };
+            // Never split from its label: whole with --verbose, even if wider than a row.
+            self.pieces
+                .push(piece(self.sep(), format!("{label} {url}")));
+        }
+    }
+
+    fn line(self, time: OffsetDateTime, attempt: Option<u64>, name: &str) -> Line {
+        leg(time, attempt, name, self.pieces, self.options)
+    }
+}
+
+/// Where a leg's wrapped fields start: under the first field, unless that
+/// leaves too little room.
+fn leg_hang(o: LiveLogOptions) -> usize {
+    if o.width >= HEAD_WIDTH + MIN_FIELDS_WIDTH {
+        HEAD_WIDTH
+    } else {
+        DETAIL_INDENT
+    }
+}
+
+/// `https://app.example.com/sig…/callback`: the start (scheme, host) and the
+/// end kept, the middle elided when the text is wider than `room`.
+fn elide_middle(text: &str, room: usize) -> Cow<'_, str> {
+    let count = text.chars().count();
+    if count <= room || room < 16 {
+        return Cow::Borrowed(text);
+    }
+    let keep = room - 1;
+    let tail = keep / 3;
+    let start: String = text.chars().take(keep - tail).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    Cow::Owned(format!("{start}…{end}"))
+}
+
+/// A GUID (a client id, a tenant id, an audience) as its first group,
+/// `11111111-…`, unless `--verbose`: enough to tell apps apart at a glance,
+/// while `--verbose` and the JSON lines keep it whole. Anything else as is.
+fn short_id(value: &str, o: LiveLogOptions) -> Cow<'_, str> {
+    if o.verbose || !is_guid(value) {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(format!("{}-…", &value[..8]))
+    }
+}
+
+/// `8-4-4-4-12` hexadecimal digits.
+fn is_guid(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+// === legs ===
+
+fn authorize(e: &AuthorizeEvent, o: LiveLogOptions) -> Line {
+    let mut f = Fields::new(o);
+    f.add(e.host.clone());
+    f.add(format!("client {}", short_id(&e.client_id, o)));
     let mut where_ = e.provider.to_owned();
-    for part in [e.version, e.tenant.as_deref(), e.policy.as_deref()]
+    let tenant = e.tenant.as_deref().map(|t| short_id(t, o));
+    for part in [e.version, tenant.as_deref(), e.policy.as_deref()]
         .into_iter()
         .flatten()
     {
         where_.push(' ');
         where_.push_str(part);
     }
-    let _ = write!(line, "  {where_}");
-    push(&mut line, "→", e.redirect_uri.as_deref());
-    push(&mut line, "mode", e.response_mode.as_deref());
-    push(&mut line, "pkce", e.pkce_method.as_deref());
-    push(&mut line, "state", e.state.as_deref());
-    if options.verbose {
-        push(&mut line, "response_type", Some(&e.response_type));
-        push(&mut line, "scope", e.scope.as_deref());
-        push(&mut line, "nonce", e.nonce.as_deref());
+    f.add(where_);
+    f.url("→", e.redirect_uri.as_deref());
+    f.labelled("mode", e.response_mode.as_deref());
+    f.labelled("pkce", e.pkce_method.as_deref());
+    f.labelled("state", e.state.as_deref());
+    if o.verbose {
+        f.labelled("response_type", Some(&e.response_type));
+        f.labelled("scope", e.scope.as_deref());
+        f.labelled("nonce", e.nonce.as_deref());
     }
-    line
+    f.line(e.time, Some(e.attempt.0), "authorize")
 }
 
-fn code(e: &CodeEvent, options: LiveLogOptions, paint: Paint) -> String {
+fn code(e: &CodeEvent, o: LiveLogOptions) -> Line {
     let leg = if e.error.is_some() {
         "authorize-error"
     } else {
         "code"
     };
-    let mut line = head(e.time, e.attempt.map(|a| a.0), leg, paint);
-    line.push_str(&e.host);
-    push(&mut line, "client", e.client_id.as_deref());
+    let mut f = Fields::new(o);
+    f.add(e.host.clone());
+    client(&mut f, e.client_id.as_deref(), o);
     if let Some(error) = &e.error {
         let mut text = error.clone();
         for c in &e.error_codes {
             text.push(' ');
             text.push_str(c);
         }
-        let _ = write!(line, "  {}", paint.on(RED, &text));
+        f.paint(RED, text);
     }
-    push(&mut line, "", e.code.as_deref());
-    push(&mut line, "→", e.redirect_to.as_deref());
+    f.labelled("", e.code.as_deref());
+    f.url("→", e.redirect_to.as_deref());
     let mut how = vec![
         e.mode.to_owned(),
         format!("paired by {}", e.pairing.as_str()),
@@ -141,43 +459,50 @@ fn code(e: &CodeEvent, options: LiveLogOptions, paint: Paint) -> String {
     if let Some(d) = e.since_authorize {
         how.push(format!("{} after authorize", human_duration(d)));
     }
-    let _ = write!(line, "  ({})", how.join(", "));
-    if options.verbose {
-        push(&mut line, "state", e.state.as_deref());
-        push(&mut line, "iss", e.iss.as_deref());
-        push(&mut line, "description", e.error_description.as_deref());
+    f.add(format!("({})", how.join(", ")));
+    if o.verbose {
+        f.labelled("state", e.state.as_deref());
+        f.labelled("iss", e.iss.as_deref());
+        f.prose("description", e.error_description.as_deref());
     }
-    line
+    f.line(e.time, e.attempt.map(|a| a.0), leg)
 }
 
-fn token(e: &TokenEvent, options: LiveLogOptions, paint: Paint) -> String {
-    let mut line = head(e.time, e.attempt.map(|a| a.0), "token", paint);
-    line.push_str(&e.host);
-    push(&mut line, "client", e.client_id.as_deref());
-    push(&mut line, "", e.code.as_deref());
-    if let Some(age) = e.code_age {
-        let _ = write!(line, " (age {})", human_duration(age));
+fn client(f: &mut Fields, client_id: Option<&str>, o: LiveLogOptions) {
+    if let Some(id) = client_id {
+        f.add(format!("client {}", short_id(id, o)));
     }
-    let _ = write!(line, "  {}", e.method);
+}
+
+fn token(e: &TokenEvent, o: LiveLogOptions) -> Line {
+    let mut f = Fields::new(o);
+    f.add(e.host.clone());
+    client(&mut f, e.client_id.as_deref(), o);
+    if let Some(code) = &e.code {
+        match e.code_age {
+            Some(age) => f.add(format!("{code} (age {})", human_duration(age))),
+            None => f.add(code.clone()),
+        }
+    }
+    f.add(e.method.clone());
     if !e.client_auth.is_empty() {
-        push(&mut line, "auth", Some(&e.client_auth.join("+")));
+        f.labelled("auth", Some(&e.client_auth.join("+")));
     }
-    push(&mut line, "pkce", e.code_verifier.as_deref());
-    if options.verbose {
-        push(&mut line, "endpoint", Some(&e.endpoint));
-        push(&mut line, "content-type", e.content_type.as_deref());
-        push(&mut line, "grant_type", e.grant_type.as_deref());
-        push(&mut line, "redirect_uri", e.redirect_uri.as_deref());
-        push(&mut line, "scope", e.scope.as_deref());
+    f.labelled("pkce", e.code_verifier.as_deref());
+    if o.verbose {
+        f.url("endpoint", Some(&e.endpoint));
+        f.labelled("content-type", e.content_type.as_deref());
+        f.labelled("grant_type", e.grant_type.as_deref());
+        f.url("redirect_uri", e.redirect_uri.as_deref());
+        f.labelled("scope", e.scope.as_deref());
     }
-    line
+    f.line(e.time, e.attempt.map(|a| a.0), "token")
 }
 
-fn token_response(e: &TokenResponseEvent, options: LiveLogOptions, paint: Paint) -> String {
-    let mut line = head(e.time, e.attempt.map(|a| a.0), "token-response", paint);
-    line.push_str(&e.host);
-    push(&mut line, "client", e.client_id.as_deref());
-    let failed = e.failed;
+fn token_response(e: &TokenResponseEvent, o: LiveLogOptions) -> Line {
+    let mut f = Fields::new(o);
+    f.add(e.host.clone());
+    client(&mut f, e.client_id.as_deref(), o);
     let mut status = e.status.to_string();
     if let Some(error) = &e.error {
         status.push(' ');
@@ -187,67 +512,93 @@ fn token_response(e: &TokenResponseEvent, options: LiveLogOptions, paint: Paint)
         status.push(' ');
         status.push_str(c);
     }
-    let _ = write!(
-        line,
-        "  {}",
-        paint.on(if failed { RED } else { GREEN }, &status)
-    );
-    if !e.tokens.is_empty() {
-        let _ = write!(line, "  {}", e.tokens.join(" "));
-    }
+    f.paint(if e.failed { RED } else { GREEN }, status);
+    f.list(&e.tokens);
     if let Some(d) = e.elapsed {
-        let _ = write!(line, "  ({})", human_duration(d));
+        f.add(format!("({})", human_duration(d)));
     }
-    if options.verbose {
-        push(&mut line, "scope", e.scope.as_deref());
-        push(&mut line, "expires_in", e.expires_in.as_deref());
-        push(&mut line, "trace_id", e.trace_id.as_deref());
-        push(&mut line, "correlation_id", e.correlation_id.as_deref());
-        push(&mut line, "description", e.error_description.as_deref());
+    if o.verbose {
+        f.labelled("scope", e.scope.as_deref());
+        f.labelled("expires_in", e.expires_in.as_deref());
+        f.labelled("trace_id", e.trace_id.as_deref());
+        f.labelled("correlation_id", e.correlation_id.as_deref());
+        f.prose("description", e.error_description.as_deref());
     }
-    line
+    f.line(e.time, e.attempt.map(|a| a.0), "token-response")
+}
+
+/// A detail under a leg (`      tokens: …`), its parts two spaces apart.
+fn detail(label: &str, parts: Vec<Piece>) -> Line {
+    Line {
+        indent: DETAIL_INDENT,
+        hang: DETAIL_INDENT + columns(label) + 1,
+        head: vec![painted("", DIM, label)],
+        body: parts,
+    }
 }
 
 /// Under a token response: by default one line saying who the tokens are
 /// for and until when; with `--verbose`, each token's header and claims.
-fn token_claims(e: &TokenResponseEvent, options: LiveLogOptions, paint: Paint) -> Vec<String> {
+fn token_claims(e: &TokenResponseEvent, o: LiveLogOptions) -> Vec<Line> {
     if e.decoded.is_empty() {
         return Vec::new();
     }
-    let unverified = paint.on(DIM, "(signature not verified)");
-    if !options.verbose {
-        return vec![format!(
-            "      {} {}  {unverified}",
-            paint.on(DIM, "tokens:"),
-            token_summary(&e.decoded, e.time)
-        )];
+    let unverified = || painted("  ", DIM, "(signature not verified)");
+    if !o.verbose {
+        let label = "tokens:";
+        let room = o.width.saturating_sub(DETAIL_INDENT + columns(label) + 1);
+        let mut parts: Vec<Piece> = token_summary(&e.decoded, e.time, o)
+            .iter()
+            .flat_map(|part| field("  ", part, None, room))
+            .collect();
+        parts.push(unverified());
+        parts[0].sep = " ";
+        return vec![detail(label, parts)];
     }
     let mut lines = Vec::new();
     for d in &e.decoded {
+        let mut head = Fields::new(o);
         match &d.jwt {
             Ok(jwt) => {
-                let mut head = format!("      {}  JWT", d.shown);
-                push(&mut head, "alg", jwt.alg.as_deref());
-                push(&mut head, "kid", jwt.kid.as_deref());
-                push(&mut head, "typ", jwt.typ.as_deref());
-                let _ = write!(head, "  {unverified}");
-                lines.push(head);
-                lines.push(format!("        {}", claims_line(jwt)));
+                head.add("JWT");
+                head.labelled("alg", jwt.alg.as_deref());
+                head.labelled("kid", jwt.kid.as_deref());
+                head.labelled("typ", jwt.typ.as_deref());
+                head.pieces.push(unverified());
+                lines.push(token_line(&d.shown, head.pieces));
+                lines.push(Line {
+                    indent: DETAIL_INDENT + 2,
+                    hang: DETAIL_INDENT + 4,
+                    head: Vec::new(),
+                    body: claims(jwt).into_iter().map(|c| piece("  ", c)).collect(),
+                });
             }
-            Err(err) => lines.push(format!(
-                "      {}  {}",
-                d.shown,
-                paint.on(YELLOW, &format!("cannot read: {err}"))
-            )),
+            Err(err) => {
+                head.paint(YELLOW, format!("cannot read: {err}"));
+                lines.push(token_line(&d.shown, head.pieces));
+            }
         }
     }
     lines
 }
 
-/// `sub 8kq…  aud 1111… (id_token), https://graph… (access_token)  expires 11:00:00 (in 60 min)`:
-/// the user (the id_token's subject), who each token is for, and when the
-/// access token (else the id_token) expires.
-fn token_summary(decoded: &[DecodedToken], now: OffsetDateTime) -> String {
+/// `      id_token#e119ca  JWT  alg RS256 …`
+fn token_line(shown: &str, mut parts: Vec<Piece>) -> Line {
+    for p in &mut parts {
+        p.sep = "  ";
+    }
+    Line {
+        indent: DETAIL_INDENT,
+        hang: DETAIL_INDENT + 2,
+        head: vec![piece("", shown)],
+        body: parts,
+    }
+}
+
+/// `sub 8kq…`, `aud 1111… (id_token), https://graph… (access_token)`,
+/// `expires 11:00:00 (in 60 min)`: the user (the id_token's subject), who
+/// each token is for, and when the access token (else the id_token) expires.
+fn token_summary(decoded: &[DecodedToken], now: OffsetDateTime, o: LiveLogOptions) -> Vec<String> {
     let readable: Vec<(&str, &Jwt)> = decoded
         .iter()
         .filter_map(|d| d.jwt.as_ref().ok().map(|jwt| (d.kind, jwt)))
@@ -269,7 +620,10 @@ fn token_summary(decoded: &[DecodedToken], now: OffsetDateTime) -> String {
     let audiences: Vec<String> = readable
         .iter()
         .filter(|(_, jwt)| !jwt.aud.is_empty())
-        .map(|(kind, jwt)| format!("{} ({kind})", jwt.aud.join(",")))
+        .map(|(kind, jwt)| {
+            let aud: Vec<Cow<'_, str>> = jwt.aud.iter().map(|a| short_id(a, o)).collect();
+            format!("{} ({kind})", aud.join(","))
+        })
         .collect();
     if !audiences.is_empty() {
         parts.push(format!("aud {}", audiences.join(", ")));
@@ -292,32 +646,36 @@ fn token_summary(decoded: &[DecodedToken], now: OffsetDateTime) -> String {
             parts.push(format!("{} unreadable ({err})", d.kind));
         }
     }
-    parts.join("  ")
+    parts
 }
 
 /// Every claim a developer checks, times in RFC 3339.
-fn claims_line(jwt: &Jwt) -> String {
+fn claims(jwt: &Jwt) -> Vec<String> {
     let time = |t: Option<OffsetDateTime>| t.map(crate::oauth::event::rfc3339);
-    let mut line = String::new();
-    push(&mut line, "iss", jwt.iss.as_deref());
-    if !jwt.aud.is_empty() {
-        push(&mut line, "aud", Some(&jwt.aud.join(",")));
-    }
-    push(&mut line, "tid", jwt.tid.as_deref());
-    push(&mut line, "oid", jwt.oid.as_deref());
-    push(&mut line, "sub", jwt.sub.as_deref());
-    push(&mut line, "scp", jwt.scp.as_deref());
-    if !jwt.roles.is_empty() {
-        push(&mut line, "roles", Some(&jwt.roles.join(",")));
-    }
-    push(&mut line, "exp", time(jwt.exp).as_deref());
-    push(&mut line, "iat", time(jwt.iat).as_deref());
-    push(&mut line, "nbf", time(jwt.nbf).as_deref());
-    push(&mut line, "nonce", jwt.nonce.as_deref());
-    line.trim_start().to_owned()
+    let list = |values: &[String]| (!values.is_empty()).then(|| values.join(","));
+    [
+        ("iss", jwt.iss.clone()),
+        ("aud", list(&jwt.aud)),
+        ("tid", jwt.tid.clone()),
+        ("oid", jwt.oid.clone()),
+        ("sub", jwt.sub.clone()),
+        ("scp", jwt.scp.clone()),
+        ("roles", list(&jwt.roles)),
+        ("exp", time(jwt.exp)),
+        ("iat", time(jwt.iat)),
+        ("nbf", time(jwt.nbf)),
+        ("nonce", jwt.nonce.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| format!("{name} {v}")))
+    .collect()
 }
 
-fn finding(f: &Finding, options: LiveLogOptions, paint: Paint) -> Vec<String> {
+// === findings and verdicts ===
+
+/// `    ✖ error code-reused [code]: message`, then its fix (unless already
+/// shown for this exchange) and, with `--verbose`, its evidence.
+fn finding(f: &Finding, show_fix: bool, o: LiveLogOptions) -> Vec<Line> {
     let (mark, colour) = match f.severity {
         Severity::Error => ("✖ error", RED),
         Severity::Warning => ("▲ warning", YELLOW),
@@ -328,222 +686,86 @@ fn finding(f: &Finding, options: LiveLogOptions, paint: Paint) -> Vec<String> {
         .as_deref()
         .map(|x| format!(" [{x}]"))
         .unwrap_or_default();
-    let mut lines = vec![
-        format!(
-            "    {} {}{field}: {}",
-            paint.on(colour, mark),
-            paint.on(BOLD, f.rule.id()),
-            f.message
-        ),
-        format!("      {} {}", paint.on(DIM, "fix:"), f.fix),
-    ];
-    if options.verbose && !f.evidence.is_empty() {
-        let evidence = serde_json::Value::Object(f.evidence.clone()).to_string();
-        lines.push(format!("      {} {evidence}", paint.on(DIM, "evidence:")));
+    let mut lines = vec![Line {
+        indent: FINDING_INDENT,
+        hang: DETAIL_INDENT,
+        head: vec![
+            painted("", colour, mark),
+            painted(" ", BOLD, f.rule.id()),
+            piece("", format!("{field}:")),
+        ],
+        body: words(&f.message, None).collect(),
+    }];
+    if show_fix {
+        lines.push(detail("fix:", words(&f.fix, None).collect()));
+    }
+    if o.verbose && !f.evidence.is_empty() {
+        lines.push(detail("evidence:", evidence(&f.evidence)));
     }
     lines
 }
 
-fn verdict(v: &Verdict, paint: Paint) -> String {
-    let mut line = head(v.time, v.attempt.map(|a| a.0), "verdict", paint);
+/// The evidence as compact JSON, one piece per member so that it wraps
+/// between members and still reads as JSON.
+fn evidence(evidence: &serde_json::Map<String, serde_json::Value>) -> Vec<Piece> {
+    let last = evidence.len().saturating_sub(1);
+    evidence
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| {
+            let member = format!("{}:{value}", serde_json::Value::from(key.as_str()));
+            let open = if i == 0 { "{" } else { "" };
+            let close = if i == last { "}" } else { "," };
+            piece(
+                if i == 0 { " " } else { "" },
+                format!("{open}{member}{close}"),
+            )
+        })
+        .collect()
+}
+
+fn verdict(v: &Verdict, o: LiveLogOptions) -> Line {
     let (mark, colour) = match (v.outcome, v.errors + v.warnings) {
         (Outcome::SignedIn, 0) => ("✔", GREEN),
         (Outcome::SignedIn, _) => ("✔", YELLOW),
         (Outcome::Failed, _) => ("✖", RED),
     };
-    line.push_str(&paint.on(colour, &format!("{mark} {}", v.summary)));
+    let summary = if o.verbose {
+        Cow::Borrowed(v.summary.as_str())
+    } else {
+        compact(&v.summary)
+    };
+    let mut body: Vec<Piece> = std::iter::once(painted(" ", colour, mark))
+        .chain(words(&summary, Some(colour)))
+        .collect();
     if let Some(d) = v.duration {
-        let _ = write!(line, "  ({} since authorize)", human_duration(d));
+        body.push(piece(
+            "  ",
+            format!("({} since authorize)", human_duration(d)),
+        ));
     }
-    line
+    leg(v.time, v.attempt.map(|a| a.0), "verdict", body, o)
+}
+
+/// The verdict naming its cause without repeating it:
+/// `sign-in failed at /token: AADSTS54005 (code-reused: code first redeemed
+/// at 10:02:11)` becomes `… AADSTS54005 (code-reused)`, the finding above
+/// it saying the rest. A summary of any other shape is shown as it is.
+fn compact(summary: &str) -> Cow<'_, str> {
+    if !summary.ends_with(')') {
+        return Cow::Borrowed(summary);
+    }
+    Rule::ALL
+        .into_iter()
+        .filter_map(|rule| {
+            let at = summary.find(&format!(" ({}: ", rule.id()))?;
+            Some((at, rule))
+        })
+        .min_by_key(|(at, _)| *at)
+        .map_or(Cow::Borrowed(summary), |(at, rule)| {
+            Cow::Owned(format!("{} ({})", &summary[..at], rule.id()))
+        })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::oauth::analyzer::{Analyzer, AnalyzerConfig};
-    use crate::oauth::testing::ex;
-
-    fn sign_in() -> Vec<Event> {
-        let mut analyzer = Analyzer::new(AnalyzerConfig::default());
-        let mut events = analyzer.observe(
-            &ex("GET", "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?response_type=code&client_id=app-1&redirect_uri=https%3A%2F%2Fapp%2Fcb&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256")
-                .build(),
-        );
-        events.extend(
-            analyzer.observe(
-                &ex(
-                    "POST",
-                    "https://login.microsoftonline.com/contoso.onmicrosoft.com/login",
-                )
-                .at(1.5)
-                .redirect("https://app/cb?code=abc&state=s")
-                .build(),
-            ),
-        );
-        events.extend(analyzer.observe(
-            &ex("POST", "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token")
-                .at(2.0)
-                .form("grant_type=authorization_code&code=abc&client_id=app-1&redirect_uri=https%3A%2F%2Fapp%2Fcb%2F&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
-                .json(200, r#"{"access_token":"at","token_type":"Bearer"}"#)
-                .build(),
-        ));
-        events
-    }
-
-    fn plain(events: &[Event], verbose: bool) -> Vec<String> {
-        let options = LiveLogOptions {
-            color: false,
-            verbose,
-        };
-        events.iter().flat_map(|e| render(e, options)).collect()
-    }
-
-    #[test]
-    fn one_line_per_leg_findings_indented_and_a_verdict() {
-        let lines = plain(&sign_in(), false);
-        let expected = [
-            "10:00:00.000 #1   authorize       login.microsoftonline.com  client app-1  entra v2.0 contoso.onmicrosoft.com  → https://app/cb  pkce S256  state s",
-            "10:00:01.600 #1   code            login.microsoftonline.com  client app-1  code#ba7816  → https://app/cb  (query, paired by state, 1.6 s after authorize)",
-            "10:00:02.000 #1   token           login.microsoftonline.com  client app-1  code#ba7816 (age 400 ms)  POST  pkce code_verifier#",
-        ];
-        for (line, want) in lines.iter().zip(expected) {
-            assert!(line.starts_with(want), "\n got: {line}\nwant: {want}");
-        }
-        assert!(lines[3].starts_with("    ✖ error param-mismatch [redirect_uri]: redirect_uri differs from /authorize (trailing slash)"), "{}", lines[3]);
-        assert!(lines[4].starts_with("      fix: "), "{}", lines[4]);
-        assert!(lines[5].starts_with("10:00:02.100 #1   token-response  login.microsoftonline.com  client app-1  200  access_token#"), "{}", lines[5]);
-        assert!(lines[6].starts_with("10:00:02.100 #1   verdict         ✔ signed in: tokens issued, but authlens found 1 error"), "{}", lines[6]);
-        assert_eq!(lines.len(), 7);
-        assert!(lines.iter().all(|l| !l.contains('\x1b')));
-    }
-
-    #[test]
-    fn verbose_adds_evidence_and_colour_adds_ansi() {
-        let events = sign_in();
-        let verbose = plain(&events, true);
-        assert!(
-            verbose
-                .iter()
-                .any(|l| l.trim_start().starts_with("evidence: {"))
-        );
-        assert!(verbose[0].contains("response_type code"));
-        let coloured: Vec<String> = events
-            .iter()
-            .flat_map(|e| {
-                render(
-                    e,
-                    LiveLogOptions {
-                        color: true,
-                        verbose: false,
-                    },
-                )
-            })
-            .collect();
-        assert!(coloured[3].contains("\x1b[31m✖ error\x1b[0m"));
-    }
-
-    fn token_response_with(decoded: Vec<DecodedToken>) -> Event {
-        use crate::oauth::testing::T0;
-        Event::TokenResponse(TokenResponseEvent {
-            time: T0,
-            exchange: 3,
-            attempt: Some(crate::oauth::AttemptId(1)),
-            host: "login.microsoftonline.com".into(),
-            client_id: Some("app-1".into()),
-            status: 200,
-            failed: false,
-            error: None,
-            error_description: None,
-            error_codes: Vec::new(),
-            trace_id: None,
-            correlation_id: None,
-            tokens: vec!["id_token#e119ca".into()],
-            token_type: Some("Bearer".into()),
-            scope: None,
-            expires_in: None,
-            decoded,
-            elapsed: None,
-        })
-    }
-
-    #[test]
-    fn token_claims_one_line_by_default_and_in_full_with_verbose() {
-        use crate::oauth::jwt::{JwtError, decode};
-        use crate::oauth::testing::jwt;
-        let token = jwt(&serde_json::json!({
-            "iss": "https://login.microsoftonline.com/t-1/v2.0", "aud": "app-1", "tid": "t-1",
-            "oid": "o-1", "sub": "s-1", "nonce": "n-1", "roles": ["A", "B"],
-            "exp": 1714561200, "iat": 1714557600, "nbf": 1714557600,
-        }));
-        let event = token_response_with(vec![
-            DecodedToken {
-                kind: "id_token",
-                shown: "id_token#e119ca".into(),
-                jwt: decode(&token),
-            },
-            DecodedToken {
-                kind: "access_token",
-                shown: "access_token#65e00d".into(),
-                jwt: Err(JwtError::Base64("payload")),
-            },
-        ]);
-        let lines = plain(std::slice::from_ref(&event), false);
-        assert_eq!(lines.len(), 2, "{lines:#?}");
-        assert_eq!(
-            lines[1],
-            "      tokens: sub s-1  aud app-1 (id_token)  expires 11:00:00 (in 60 min)  access_token unreadable (the JWT payload is not valid base64url)  (signature not verified)"
-        );
-        let lines = plain(std::slice::from_ref(&event), true);
-        assert_eq!(lines.len(), 4, "{lines:#?}");
-        assert_eq!(
-            lines[1],
-            "      id_token#e119ca  JWT  alg RS256  kid k-1  typ JWT  (signature not verified)"
-        );
-        assert_eq!(
-            lines[2],
-            "        iss https://login.microsoftonline.com/t-1/v2.0  aud app-1  tid t-1  oid o-1  sub s-1  roles A,B  exp 2024-05-01T11:00:00Z  iat 2024-05-01T10:00:00Z  nbf 2024-05-01T10:00:00Z  nonce n-1"
-        );
-        assert!(
-            lines[3].contains("access_token#65e00d  cannot read:"),
-            "{}",
-            lines[3]
-        );
-        assert!(!lines.concat().contains(&token));
-        // Nothing decoded (an error response, opaque tokens): no extra line.
-        assert_eq!(plain(&[token_response_with(Vec::new())], false).len(), 1);
-    }
-
-    #[test]
-    fn token_summary_prefers_the_user_s_subject_and_the_access_token_s_expiry() {
-        use crate::oauth::jwt::Jwt;
-        use crate::oauth::testing::T0;
-        let at = |secs: i64| Some(T0 + time::Duration::seconds(secs));
-        let decoded = vec![
-            DecodedToken {
-                kind: "access_token",
-                shown: "access_token#1".into(),
-                jwt: Ok(Jwt {
-                    sub: Some("api-pairwise".into()),
-                    aud: vec!["https://graph.microsoft.com".into()],
-                    exp: at(-300),
-                    ..Jwt::default()
-                }),
-            },
-            DecodedToken {
-                kind: "id_token",
-                shown: "id_token#2".into(),
-                jwt: Ok(Jwt {
-                    sub: Some("user".into()),
-                    aud: vec!["app-1".into()],
-                    exp: at(3600),
-                    ..Jwt::default()
-                }),
-            },
-        ];
-        assert_eq!(
-            token_summary(&decoded, T0),
-            "sub user  aud https://graph.microsoft.com (access_token), app-1 (id_token)  expires 09:55:00 (expired 5 min ago)"
-        );
-    }
-}
+mod tests;

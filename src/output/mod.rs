@@ -5,7 +5,7 @@
 //! asked to finish once. Outlets never reach back into the proxy or the
 //! analysis, and one driver (in `crate::session`) feeds them all, live or
 //! from a recording. The renderers ([`live_log`], [`json_lines`]) stay pure:
-//! event in, text out; the outlets here own the writer and the flushing.
+//! events in, text out; the outlets here own the writer and the flushing.
 
 pub mod json_lines;
 pub mod live_log;
@@ -36,8 +36,8 @@ pub struct TextOutlet {
     render: Render,
 }
 
-/// Turns one event into its lines.
-type Render = Box<dyn Fn(&Event) -> Vec<String> + Send>;
+/// Turns one event into its lines (the live log remembers what it showed).
+type Render = Box<dyn FnMut(&Event) -> Vec<String> + Send>;
 
 impl TextOutlet {
     /// The live terminal log.
@@ -46,10 +46,11 @@ impl TextOutlet {
         name: String,
         options: live_log::LiveLogOptions,
     ) -> TextOutlet {
+        let mut log = live_log::LiveLog::new(options);
         TextOutlet {
             name,
             out,
-            render: Box::new(move |event| live_log::render(event, options)),
+            render: Box::new(move |event| log.render(event)),
         }
     }
 

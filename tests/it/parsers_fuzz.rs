@@ -155,13 +155,14 @@ proptest! {
         )
     ) {
         let mut analyzer = Analyzer::new(AnalyzerConfig::default());
+        let mut live_log = authlens::output::live_log::LiveLog::new(Default::default());
         for (i, leg) in legs.into_iter().enumerate() {
             let ex = exchange(i as u64 + 1, leg);
             let events = analyzer.observe(&ex);
             // Every event renders in both outlets.
             for event in &events {
                 let _ = authlens::output::json_lines::to_line(event);
-                let _ = authlens::output::live_log::render(event, Default::default());
+                let _ = live_log.render(event);
             }
         }
     }
