@@ -137,7 +137,7 @@ async fn main() {
 
     scene(
         &mut lab,
-        "8. /token posted as JSON instead of a form",
+        "8. /token posted as JSON instead of a form, then fixed: the code was not used up",
         async |lab| {
             let code = lab
                 .authorize(&tenant, &authorize_params("demo-json", &[]))
@@ -153,6 +153,8 @@ async fn main() {
                 .json(&body)
                 .send()
                 .await;
+            let _ = lab.lines_until_verdict().await;
+            lab.redeem(&tenant, &token_form(&code)).await;
         },
     )
     .await;

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 
 use super::attempt::{AttemptStore, CodeRecord, Redemption, RedemptionOutcome};
 use super::event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Severity,
-    TokenEvent, TokenResponseEvent, Verdict,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Rule,
+    Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 use super::jwt;
 use super::message::{
@@ -274,6 +274,7 @@ impl Analyzer {
                     provider,
                     first_redemption: None,
                     redemptions: 0,
+                    refused_as_malformed: 0,
                     last_seen: time,
                 },
             );
@@ -325,7 +326,7 @@ impl Analyzer {
         let attempt = attempt_id.and_then(|id| self.store.get(id)).cloned();
         let authorize = attempt.as_ref().map(|a| &a.authorize);
 
-        let mut drafts = rules::code_redemption(&CodeRedemption {
+        let redemption = CodeRedemption {
             request: &request,
             grant,
             authorize,
@@ -335,10 +336,13 @@ impl Analyzer {
             code_lifetime: self.config.code_lifetime,
             known: &self.known,
             secrets: self.secrets,
-        });
+        };
+        let mut drafts = rules::code_redemption(&redemption);
 
+        let answer = exchange.response.as_ref().map(TokenResponse::parse);
         if let Some(c) = code {
-            self.record_redemption(c, exchange.id, time, &request);
+            let outcome = redemption_outcome(answer.as_ref(), &drafts);
+            self.record_redemption(c, exchange.id, time, &request, outcome);
         }
         let client_id = request
             .client_id()
@@ -369,10 +373,9 @@ impl Analyzer {
         }));
         self.push_findings(drafts.clone(), attempt_id, exchange.id, time, out);
 
-        let Some(resp) = &exchange.response else {
+        let Some(answer) = answer else {
             return;
         };
-        let answer = TokenResponse::parse(resp);
         let at = exchange.response_at().unwrap_or(time);
         let token =
             |kind: &str, v: &Option<String>| v.as_deref().map(|v| self.secrets.show(kind, v));
@@ -420,18 +423,12 @@ impl Analyzer {
                 .find(|d| d.severity == Severity::Error)
                 .map(|d| format!(" ({}: {})", d.rule.id(), d.gist))
                 .unwrap_or_default();
-            if let Some(c) = code {
-                self.set_outcome(c, exchange.id, RedemptionOutcome::Refused(label.clone()));
-            }
             self.push_findings(vec![draft], attempt_id, exchange.id, at, out);
             (
                 Outcome::Failed,
                 format!("sign-in failed at /token: {label}{cause}"),
             )
         } else {
-            if let Some(c) = code {
-                self.set_outcome(c, exchange.id, RedemptionOutcome::TokensIssued);
-            }
             let id_token = decoded
                 .iter()
                 .find(|d| d.kind == "id_token")
@@ -479,23 +476,31 @@ impl Analyzer {
         out
     }
 
+    /// Records a redemption in the code's history. One refused as malformed
+    /// is counted apart: the IdP never read the code, so it is still unused.
     fn record_redemption(
         &mut self,
         code: &str,
         exchange: u64,
         time: OffsetDateTime,
         request: &TokenRequest,
+        outcome: RedemptionOutcome,
     ) {
-        let first = Redemption {
+        let consumes = outcome.consumes_code();
+        let redemption = Redemption {
             exchange,
             time,
-            outcome: RedemptionOutcome::Pending,
+            outcome,
         };
         match self.store.code_mut(code) {
             Some(r) => {
-                r.redemptions += 1;
                 r.last_seen = time;
-                r.first_redemption.get_or_insert(first);
+                if consumes {
+                    r.redemptions += 1;
+                    r.first_redemption.get_or_insert(redemption);
+                } else {
+                    r.refused_as_malformed += 1;
+                }
             }
             None => self.store.insert_code(
                 code,
@@ -503,23 +508,12 @@ impl Analyzer {
                     attempt: None,
                     issued_at: None,
                     provider: request.endpoint.provider,
-                    first_redemption: Some(first),
-                    redemptions: 1,
+                    redemptions: u32::from(consumes),
+                    refused_as_malformed: u32::from(!consumes),
+                    first_redemption: consumes.then_some(redemption),
                     last_seen: time,
                 },
             ),
-        }
-    }
-
-    /// Sets the outcome of the first redemption, when `exchange` is it.
-    fn set_outcome(&mut self, code: &str, exchange: u64, outcome: RedemptionOutcome) {
-        if let Some(first) = self
-            .store
-            .code_mut(code)
-            .and_then(|r| r.first_redemption.as_mut())
-            .filter(|f| f.exchange == exchange)
-        {
-            first.outcome = outcome;
         }
     }
 
@@ -614,6 +608,34 @@ impl Analyzer {
             warnings,
             duration: started.and_then(|s| elapsed(s, time)),
         }));
+    }
+}
+
+/// How a redemption ended, for the code's history. A refusal for the
+/// request's shape leaves the code unused: the IdP said so (`invalid_request`,
+/// `AADSTS900144`, …), or authlens found the request malformed and the IdP
+/// refused it without blaming the grant (`invalid_grant` means it read the code).
+fn redemption_outcome(answer: Option<&TokenResponse>, drafts: &[Draft]) -> RedemptionOutcome {
+    let Some(answer) = answer else {
+        return RedemptionOutcome::Pending;
+    };
+    if !answer.is_error() {
+        return RedemptionOutcome::TokensIssued;
+    }
+    let label = answer
+        .error_codes
+        .first()
+        .cloned()
+        .or_else(|| answer.error.clone())
+        .unwrap_or_else(|| format!("HTTP {}", answer.status));
+    let malformed = drafts
+        .iter()
+        .any(|d| d.rule == Rule::MalformedTokenRequest && d.severity == Severity::Error);
+    let blames_grant = answer.error.as_deref() == Some("invalid_grant");
+    if answer.refuses_request_shape() || (malformed && !blames_grant) {
+        RedemptionOutcome::RefusedMalformed(label)
+    } else {
+        RedemptionOutcome::Refused(label)
     }
 }
 

@@ -331,3 +331,64 @@ async fn pkce_mismatch_and_missing_verifier() {
     let lines = lab.lines_until_verdict().await;
     assert!(has(&lines, "pkce-missing-verifier", None), "{lines:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_refused_as_malformed_is_not_reused_by_the_next_redemption() {
+    let mut lab = Lab::default().await;
+    let tenant = lab.tenant();
+    // JSON body: Entra (and the mock) read only forms, so it answers 900144.
+    let code = lab
+        .authorize(&tenant, &authorize_params("st-json-then-form", &[]))
+        .await
+        .unwrap();
+    let json: serde_json::Map<String, Value> = token_form(&code)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    let resp = lab
+        .client
+        .post(lab.endpoint(&tenant, "token"))
+        .json(&json)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(body["error_codes"].to_string().contains("900144"), "{body}");
+    let lines = lab.lines_until_verdict().await;
+    assert!(has(&lines, "malformed-token-request", Some("content-type")));
+
+    // The same code, correctly as a form: accepted, and not a reuse.
+    let (status, body) = lab.redeem(&tenant, &token_form(&code)).await;
+    assert_eq!(status, 200, "{body}");
+    let lines = lab.lines_until_verdict().await;
+    assert!(!has(&lines, "code-reused", None), "{lines:#?}");
+    assert_eq!(problems(&lines), vec![], "{lines:#?}");
+
+    // A first redemption the IdP refused after reading the code
+    // (invalid_grant: the PKCE verifier) may have used it: still a reuse.
+    let code = lab
+        .authorize(&tenant, &authorize_params("st-grant-then-form", &[]))
+        .await
+        .unwrap();
+    let mut form = token_form(&code);
+    form[5] = (
+        "code_verifier",
+        "a-different-verifier-that-is-long-enough-0123456789",
+    );
+    let (status, body) = lab.redeem(&tenant, &form).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let _ = lab.lines_until_verdict().await;
+    let _ = lab.redeem(&tenant, &token_form(&code)).await;
+    let lines = lab.lines_until_verdict().await;
+    let reused = lines
+        .iter()
+        .find(|l| l["rule"] == "code-reused")
+        .unwrap_or_else(|| panic!("no code-reused: {lines:#?}"));
+    assert_eq!(
+        reused["evidence"]["first_redemption"]["outcome"],
+        "refused with AADSTS501481"
+    );
+}

@@ -962,6 +962,94 @@ fn second_redemption_of_a_refused_code_records_the_refusal() {
 }
 
 #[test]
+fn a_redemption_refused_as_malformed_does_not_use_the_code() {
+    let token_url = format!("{TENANT_BASE}/token");
+    let json_body = ex("POST", &token_url)
+        .at(3.0)
+        .header("content-type", "application/json")
+        .body(&format!(
+            r#"{{"grant_type":"authorization_code","code":"{CODE}","client_id":"{CLIENT}","redirect_uri":"{REDIRECT}","code_verifier":"{VERIFIER}","client_secret":"{SECRET}"}}"#
+        ))
+        .json(400, r#"{"error":"invalid_request","error_description":"AADSTS900144: The request body must contain the following parameter: 'grant_type'.","error_codes":[900144]}"#)
+        .build();
+    let get = ex("GET", &format!("{token_url}?{}", form(&token_params(), &[])))
+        .at(3.0)
+        .json(400, r#"{"error":"invalid_request","error_description":"AADSTS900561: The endpoint only accepts POST requests. Received a GET request.","error_codes":[900561]}"#)
+        .build();
+    // Refused without a body naming the cause: authlens's own finding (no
+    // grant_type) says the IdP could not have read the code.
+    let without_grant_type = || {
+        ex("POST", &token_url)
+            .at(3.0)
+            .form(&form(&token_params(), &[("grant_type", None)]))
+    };
+    let no_grant_type = without_grant_type()
+        .json(400, r#"{"error":"unsupported_grant_type"}"#)
+        .build();
+    let bare_400 = without_grant_type().status(400).build();
+    for (name, refused) in [
+        ("JSON body", json_body),
+        ("GET", get),
+        ("no grant_type", no_grant_type),
+        ("bare 400 on a request without grant_type", bare_400),
+    ] {
+        let events = run(&[
+            authorize(&[]),
+            code_issued(2.0),
+            refused,
+            token_on(&token_url, 4.0, &[]).id(4).build(),
+        ]);
+        let rules: Vec<&str> = summary(&events).iter().map(|(r, _, _)| *r).collect();
+        assert!(!rules.contains(&"code-reused"), "{name}: {rules:?}");
+        let v = verdict(&events);
+        assert_eq!(v.outcome, Outcome::SignedIn, "{name}: {v:?}");
+    }
+
+    // A refusal after the IdP read the code (invalid_grant) may have used it.
+    let pkce = ex("POST", &token_url)
+        .at(3.0)
+        .form(&form(&token_params(), &[]))
+        .json(400, r#"{"error":"invalid_grant","error_description":"AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.","error_codes":[501481]}"#)
+        .build();
+    let events = run(&[
+        authorize(&[]),
+        code_issued(2.0),
+        pkce,
+        token_on(&token_url, 4.0, &[]).id(4).build(),
+    ]);
+    let reused = findings(&events)
+        .into_iter()
+        .find(|f| f.rule == Rule::CodeReused)
+        .expect("code-reused after an invalid_grant refusal");
+    assert_eq!(
+        reused.evidence["first_redemption"]["outcome"],
+        "refused with AADSTS501481"
+    );
+
+    // A code never seen issued stays "never seen issued" after a malformed
+    // refusal: the second request is not its reuse either.
+    let json_only = ex("POST", &token_url)
+        .at(3.0)
+        .header("content-type", "application/json")
+        .body(&format!(
+            r#"{{"grant_type":"authorization_code","code":"{CODE}"}}"#
+        ))
+        .json(400, r#"{"error":"invalid_request","error_codes":[900144]}"#)
+        .build();
+    let events = run(&[json_only, token_on(&token_url, 4.0, &[]).id(4).build()]);
+    let rules: Vec<&str> = summary(&events).iter().map(|(r, _, _)| *r).collect();
+    assert!(!rules.contains(&"code-reused"), "{rules:?}");
+    assert_eq!(
+        rules
+            .iter()
+            .filter(|r| **r == "token-without-authorize")
+            .count(),
+        2,
+        "{rules:?}"
+    );
+}
+
+#[test]
 fn authorize_leg_errors_from_location_form_post_and_error_page() {
     let location = vec![
         authorize(&[]),

@@ -22,7 +22,10 @@ pub(super) fn history(
     now: OffsetDateTime,
     lifetime: Option<Duration>,
 ) -> Vec<Draft> {
-    let Some(record) = record else {
+    // A code first seen at /token whose earlier redemptions were all refused
+    // as malformed is still one authlens never saw issued.
+    let Some(record) = record.filter(|r| r.issued_at.is_some() || r.first_redemption.is_some())
+    else {
         return vec![token_without_authorize(shown)];
     };
     let mut out = Vec::new();
