@@ -192,7 +192,7 @@ impl Analyzer {
             trace_id: None,
             correlation_id: None,
         };
-        let draft = rules::idp_error(&input, &[]);
+        let draft = rules::idp_error(&input, &[], &[]);
         let summary = format!(
             "sign-in failed at /authorize: {}",
             draft.field.as_deref().unwrap_or("error page")
@@ -286,7 +286,7 @@ impl Analyzer {
         }
 
         // An error instead of a code.
-        let draft = rules::idp_error(&IdpErrorInput::from_authorize(&answer), &[]);
+        let draft = rules::idp_error(&IdpErrorInput::from_authorize(&answer), &[], &[]);
         let summary = format!(
             "sign-in failed at /authorize: {}",
             draft.field.as_deref().unwrap_or("error")
@@ -338,6 +338,7 @@ impl Analyzer {
             secrets: self.secrets,
         };
         let mut drafts = rules::code_redemption(&redemption);
+        let checked = rules::redemption_checks(&redemption, &drafts);
 
         let answer = exchange.response.as_ref().map(TokenResponse::parse);
         if let Some(c) = code {
@@ -413,7 +414,7 @@ impl Analyzer {
         }));
 
         let (outcome, summary) = if answer.is_error() {
-            let draft = rules::idp_error(&IdpErrorInput::from_token(&answer), &drafts);
+            let draft = rules::idp_error(&IdpErrorInput::from_token(&answer), &drafts, &checked);
             let label = draft
                 .field
                 .clone()

@@ -911,7 +911,7 @@ fn code_reused_names_the_first_redemption_and_idp_error_agrees() {
 }
 
 #[test]
-fn idp_error_that_authlens_cannot_explain_says_so() {
+fn idp_error_that_authlens_cannot_explain_lists_what_it_checked() {
     let events = run(&[
         authorize(&[]),
         code_issued(2.0),
@@ -930,11 +930,120 @@ fn idp_error_that_authlens_cannot_explain_says_so() {
     let idp = findings(&events)[0];
     assert!(
         idp.message
-            .contains("IdP error not explained by anything authlens saw"),
+            .ends_with("— authlens checked this redemption and found nothing wrong"),
         "{}",
         idp.message
     );
+    let checked = idp.evidence["checked"].as_array().unwrap();
+    assert_eq!(checked.len(), 9, "{checked:#?}");
+    assert!(
+        checked[2].as_str().unwrap().starts_with(
+            "age: redeemed 900 ms after issue, within its 10 min lifetime (entra default)"
+        ),
+        "{checked:#?}"
+    );
+    // No cause of 7000215 can be seen on the wire: all are left.
+    let entry = crate::oauth::catalogue::lookup("AADSTS7000215").unwrap();
+    assert_eq!(
+        idp.evidence["likely_causes"],
+        serde_json::json!(entry.causes)
+    );
+    assert!(
+        idp.fix
+            .contains(&entry.causes[0].trim_end_matches('.').to_owned()),
+        "{}",
+        idp.fix
+    );
+    assert!(
+        idp.fix.ends_with("More: `authlens explain AADSTS7000215`."),
+        "{}",
+        idp.fix
+    );
     assert_eq!(verdict(&events).outcome, Outcome::Failed);
+}
+
+#[test]
+fn aadsts90056_without_a_visible_cause_is_not_answered_with_itself() {
+    let refused = r#"{"error":"invalid_request","error_description":"AADSTS90056: BadResourceRequest: Invalid token redemption request.","error_codes":[90056],"trace_id":"t-9","correlation_id":"c-9"}"#;
+    let token_url = format!("{TENANT_BASE}/token");
+    let events = run(&[
+        authorize(&[]),
+        code_issued(2.0),
+        token_on(&token_url, 3.0, &[]).json(400, refused).build(),
+    ]);
+    let idp = findings(&events)[0];
+    assert_eq!(idp.field.as_deref(), Some("AADSTS90056"));
+    assert!(
+        !idp.fix.contains("Check the authlens findings"),
+        "{}",
+        idp.fix
+    );
+    assert!(
+        idp.fix.contains("`authlens explain AADSTS90056`"),
+        "{}",
+        idp.fix
+    );
+    assert_eq!(idp.evidence["not_checked"], serde_json::json!([]));
+    // The three wire causes are ruled out by the checks; the unseen ones stay.
+    let entry = crate::oauth::catalogue::lookup("AADSTS90056").unwrap();
+    assert_eq!(
+        idp.evidence["ruled_out_causes"],
+        serde_json::json!(entry.causes[..3])
+    );
+    assert_eq!(
+        idp.evidence["likely_causes"],
+        serde_json::json!(entry.causes[3..])
+    );
+
+    // Without the /authorize request, the pairing checks are not claimed:
+    // they are listed as not done, and their causes stay open.
+    let events = run(&[
+        code_location(2.0, &format!("{REDIRECT}?code={}", enc(CODE))),
+        token_on(&token_url, 3.0, &[]).json(400, refused).build(),
+    ]);
+    let idp = findings(&events)
+        .into_iter()
+        .find(|f| f.rule == Rule::IdpError)
+        .unwrap();
+    assert!(
+        idp.message
+            .ends_with("— nothing authlens could check on this redemption explains it"),
+        "{}",
+        idp.message
+    );
+    let checked: Vec<&str> = idp.evidence["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    for pairing in ["endpoint", "redirect_uri", "client_id", "scope", "PKCE"] {
+        assert!(
+            !checked
+                .iter()
+                .any(|c| c.starts_with(&format!("{pairing}:"))),
+            "{pairing} claimed fine: {checked:#?}"
+        );
+    }
+    assert_eq!(
+        idp.evidence["not_checked"],
+        serde_json::json!([
+            "endpoint, redirect_uri, client_id, scope, PKCE: authlens saw no /authorize request for this code"
+        ])
+    );
+    assert!(
+        idp.fix.contains("Not checked: endpoint, redirect_uri, client_id, scope, PKCE: authlens saw no /authorize request for this code."),
+        "{}",
+        idp.fix
+    );
+    let likely = idp.evidence["likely_causes"].as_array().unwrap();
+    assert!(
+        likely.iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .starts_with("redirect_uri, client_id or scope differ")),
+        "{likely:#?}"
+    );
 }
 
 #[test]

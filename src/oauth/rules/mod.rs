@@ -14,9 +14,13 @@
 //! - `idp_error`: `idp-error`;
 //! - `id_token`: `nonce-mismatch`, `token-issuer-mismatch`.
 //!
+//! Beside them, `checks` lists what the rules verified on a redemption, for
+//! an `idp-error` none of their findings explains.
+//!
 //! This file holds what they share and the entry points the analyzer calls:
-//! [`code_redemption`], [`idp_error()`] and [`tokens_issued`]. The entry points
-//! fix the order findings are reported in; a family never calls another.
+//! [`code_redemption`], [`redemption_checks`], [`idp_error()`] and
+//! [`tokens_issued`]. The entry points fix the order findings are reported
+//! in; a family never calls another.
 
 use std::time::Duration;
 
@@ -30,6 +34,7 @@ use super::message::{AuthorizeRequest, CodeGrant, TokenRequest};
 use super::provider::KnownEndpoints;
 use super::secret::SecretPolicy;
 
+mod checks;
 mod code;
 mod endpoint;
 mod id_token;
@@ -38,6 +43,7 @@ mod param;
 mod pkce;
 mod shape;
 
+pub use checks::{Check, CheckResult};
 pub use idp_error::{IdpErrorInput, idp_error};
 
 /// A finding before the analyzer gives it an attempt, an exchange and a time.
@@ -119,6 +125,12 @@ pub fn code_redemption(r: &CodeRedemption<'_>) -> Vec<Draft> {
     }
     out.extend(pkce::pkce(r.authorize, r.grant, r.secrets));
     out
+}
+
+/// What the rules checked on a code redemption and how each check came out,
+/// given the redemption's findings (`found`, from [`code_redemption`]).
+pub fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<Check> {
+    checks::redemption_checks(r, found)
 }
 
 /// The id_token a redemption returned, against its /authorize request.
