@@ -20,8 +20,8 @@ use super::message::{
     TokenResponse, error_page_text, request_host,
 };
 use super::provider::{Discovery, Endpoint, KnownEndpoints};
-use super::rules::{self, CodeRedemption, Draft, IdpErrorInput};
-use super::secret::SecretPolicy;
+use super::rules::{self, CodeRedemption, Draft, IdpErrorInput, RedactedToken};
+use super::secret::{SecretPolicy, is_fingerprint};
 use crate::exchange::Exchange;
 
 /// How the analyzer behaves; built once from the command line.
@@ -430,6 +430,10 @@ impl Analyzer {
                 format!("sign-in failed at /token: {label}{cause}"),
             )
         } else {
+            if let Some(note) = rules::tokens_redacted(&redacted_tokens(&answer)) {
+                drafts.push(note.clone());
+                self.push_findings(vec![note], attempt_id, exchange.id, at, out);
+            }
             let id_token = decoded
                 .iter()
                 .find(|d| d.kind == "id_token")
@@ -453,10 +457,15 @@ impl Analyzer {
     }
 
     /// The id_token, and the access token when it is a JWT (an opaque one is
-    /// not an error), read without verifying signatures.
+    /// not an error), read without verifying signatures. An id_token a
+    /// recording holds only as its fingerprint has nothing to read.
     fn decode_tokens(&self, answer: &TokenResponse) -> Vec<DecodedToken> {
         let mut out = Vec::new();
-        if let Some(t) = answer.id_token.as_deref() {
+        if let Some(t) = answer
+            .id_token
+            .as_deref()
+            .filter(|t| !is_fingerprint("id_token", t))
+        {
             out.push(DecodedToken {
                 kind: "id_token",
                 shown: self.secrets.show("id_token", t),
@@ -638,6 +647,33 @@ fn redemption_outcome(answer: Option<&TokenResponse>, drafts: &[Draft]) -> Redem
     } else {
         RedemptionOutcome::Refused(label)
     }
+}
+
+/// The tokens of a response read from a redacted recording: redacted JWTs,
+/// and an id_token recorded as its fingerprint only.
+fn redacted_tokens(answer: &TokenResponse) -> Vec<RedactedToken> {
+    [
+        ("id_token", answer.id_token.as_deref()),
+        ("access_token", answer.access_token.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(kind, token)| {
+        let token = token?;
+        match jwt::redacted_fingerprint(token) {
+            Some(shown) => Some(RedactedToken {
+                kind,
+                shown,
+                claims_kept: true,
+            }),
+            None if kind == "id_token" && is_fingerprint(kind, token) => Some(RedactedToken {
+                kind,
+                shown: token.to_owned(),
+                claims_kept: false,
+            }),
+            None => None,
+        }
+    })
+    .collect()
 }
 
 fn counts(errors: usize, warnings: usize) -> String {

@@ -417,6 +417,7 @@ mod tests {
         "idp-error",
         "nonce-mismatch",
         "token-issuer-mismatch",
+        "token-redacted",
     ];
     const PROVIDERS: &[&str] = &[
         "entra", "b2c", "rfc6749", "oidc", "okta", "auth0", "google", "keycloak", "github",

@@ -1489,3 +1489,89 @@ fn id_token_with_another_nonce_and_tenant_is_flagged_after_the_token_response() 
     );
     assert!(findings(&events)[0].message.contains("has no nonce claim"));
 }
+
+#[test]
+fn tokens_of_a_redacted_recording_are_read_and_said_to_be_redacted() {
+    use crate::oauth::jwt::redact;
+    use crate::oauth::testing::jwt;
+    let id_token = jwt(&serde_json::json!({
+        "iss": format!("https://login.microsoftonline.com/{GUID_TENANT}/v2.0"),
+        "aud": CLIENT, "tid": GUID_TENANT, "nonce": "N-other", "sub": "s-1",
+        "name": "Alex Mock", "exp": 1714561200,
+    }));
+    let access_token =
+        jwt(&serde_json::json!({ "aud": "https://graph.microsoft.com", "oid": "o-1" }));
+    let (id_print, at_print) = (
+        fingerprint("id_token", &id_token),
+        fingerprint("access_token", &access_token),
+    );
+    let events = sign_in_with_tokens(
+        &redact(&id_token, &id_print).unwrap(),
+        &redact(&access_token, &at_print).unwrap(),
+    );
+    // The kept claims still carry the nonce: the check works on a recording.
+    assert_eq!(
+        summary(&events),
+        vec![
+            (
+                "token-redacted",
+                Some("id_token".to_owned()),
+                Severity::Info
+            ),
+            ("nonce-mismatch", Some("nonce".to_owned()), Severity::Error),
+        ]
+    );
+    let note = findings(&events)[0];
+    assert!(
+        note.message.starts_with(&format!(
+            "{id_print}, {at_print}: signature removed by redaction; the claims shown are the ones authlens keeps"
+        )),
+        "{}",
+        note.message
+    );
+    assert_eq!(
+        note.evidence["tokens"],
+        serde_json::json!([id_print, at_print])
+    );
+    let tokens = decoded(&events);
+    assert_eq!(tokens[0].shown, id_print, "the fingerprint of the live run");
+    let claims = tokens[0].jwt.as_ref().unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some("N-other"));
+    assert_eq!(claims.sub, None);
+    let Some(Event::TokenResponse(r)) = events.iter().find(|e| e.kind() == "token-response") else {
+        panic!()
+    };
+    assert_eq!(r.tokens, [at_print.clone(), id_print.clone()]);
+    let text = format!("{events:?}");
+    for word in ["unreadable", "not a JWT", "Alex Mock"] {
+        assert!(!text.contains(word), "{word} in {text}");
+    }
+    // The verdict counts the nonce error only.
+    assert_eq!((verdict(&events).errors, verdict(&events).warnings), (1, 0));
+
+    // A recording that kept only the id_token's fingerprint: nothing to
+    // decode, and the note says the checks were skipped, not "unreadable".
+    let events = sign_in_with_tokens(&id_print, &at_print);
+    assert!(decoded(&events).is_empty());
+    assert_eq!(
+        summary(&events),
+        vec![(
+            "token-redacted",
+            Some("id_token".to_owned()),
+            Severity::Info
+        )]
+    );
+    let note = findings(&events)[0];
+    assert!(
+        note.message.contains(
+            "redacted to a fingerprint in this recording, so its claims are not available"
+        ),
+        "{}",
+        note.message
+    );
+    assert_eq!(
+        note.evidence["fingerprint_only"],
+        serde_json::json!([id_print])
+    );
+    assert!(!format!("{events:?}").contains("unreadable"));
+}

@@ -12,7 +12,8 @@
 //! - `pkce`: `pkce-mismatch`, `pkce-missing-verifier`,
 //!   `pkce-unexpected-verifier`, `pkce-invalid-verifier`;
 //! - `idp_error`: `idp-error`;
-//! - `id_token`: `nonce-mismatch`, `token-issuer-mismatch`.
+//! - `id_token`: `nonce-mismatch`, `token-issuer-mismatch`;
+//! - `redacted`: `token-redacted` (information about a redacted recording).
 //!
 //! Beside them, `checks` lists what the rules verified on a redemption, for
 //! an `idp-error` none of their findings explains.
@@ -41,10 +42,12 @@ mod id_token;
 mod idp_error;
 mod param;
 mod pkce;
+mod redacted;
 mod shape;
 
 pub use checks::{Check, CheckResult};
 pub use idp_error::{IdpErrorInput, idp_error};
+pub use redacted::RedactedToken;
 
 /// A finding before the analyzer gives it an attempt, an exchange and a time.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,4 +149,9 @@ pub fn tokens_issued(
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// The tokens of a response that a redacted recording altered, if any.
+pub fn tokens_redacted(tokens: &[RedactedToken]) -> Option<Draft> {
+    redacted::token_redacted(tokens)
 }
