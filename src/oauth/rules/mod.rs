@@ -3,7 +3,8 @@
 //!
 //! Every rule is a pure function returning [`Draft`]s; the analyzer stamps
 //! them with attempt, exchange and time. Facts come from OAUTH.md; a clean
-//! sign-in must produce nothing. One file per family:
+//! sign-in must produce nothing (replayed from a redacted recording, only
+//! the `token-redacted` note). One file per family:
 //!
 //! - `shape`: `malformed-token-request`;
 //! - `code`: `token-without-authorize`, `code-reused`, `code-expired`,
@@ -19,9 +20,9 @@
 //! an `idp-error` none of their findings explains.
 //!
 //! This file holds what they share and the entry points the analyzer calls:
-//! [`code_redemption`], [`redemption_checks`], [`idp_error()`] and
-//! [`tokens_issued`]. The entry points fix the order findings are reported
-//! in; a family never calls another.
+//! [`code_redemption`], [`redemption_checks`], [`idp_error()`],
+//! [`tokens_redacted`] and [`tokens_issued`]. The entry points fix the order
+//! findings are reported in; a family never calls another.
 
 use std::time::Duration;
 
