@@ -249,7 +249,7 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
             NotChecked("the request body was not recorded".to_owned()),
         )
     } else {
-        let mut shape = "POST with a form body, no parameter repeated or in the query string, grant_type, code and client_id present".to_owned();
+        let mut shape = "POST with a form body, no parameter repeated or in the query string, the required parameters present".to_owned();
         let auth = r.request.client_auth_methods();
         if !auth.is_empty() {
             shape.push_str(&format!(", client authentication {}", auth.join(" + ")));
