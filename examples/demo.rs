@@ -1,6 +1,7 @@
 //! The authlens demo: a mock Entra ID, an app and the proxy run in-process,
 //! and a clean sign-in plus every common failure is replayed through the
-//! proxy while the live log flags them.
+//! proxy while the live log flags them, ending with the seed error: an
+//! AADSTS90056 that nothing on the wire explains.
 //!
 //! `cargo run --example demo` (add `-- --json` to see the JSON lines instead).
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use authlens::config::{Audience, OutputConfig, OutputFlags};
 use testkit::lab::{Lab, PUBLIC_CLIENT, authorize_params, token_form};
-use testkit::mock_idp::MockIdp;
+use testkit::mock_idp::{Faults, MockIdp};
 
 /// Short enough to show an expired code within seconds.
 const DEMO_CODE_LIFETIME: Duration = Duration::from_secs(3);
@@ -137,7 +138,7 @@ async fn main() {
 
     scene(
         &mut lab,
-        "8. /token posted as JSON instead of a form",
+        "8. /token posted as JSON instead of a form, then fixed: the code was not used up",
         async |lab| {
             let code = lab
                 .authorize(&tenant, &authorize_params("demo-json", &[]))
@@ -153,6 +154,8 @@ async fn main() {
                 .json(&body)
                 .send()
                 .await;
+            let _ = lab.lines_until_verdict().await;
+            lab.redeem(&tenant, &token_form(&code)).await;
         },
     )
     .await;
@@ -171,6 +174,24 @@ async fn main() {
                 "a-fresh-verifier-from-another-instance-0123456789",
             );
             lab.redeem(&tenant, &form).await;
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "10. AADSTS90056 with nothing wrong on the wire: what authlens checked, what is left",
+        async |lab| {
+            lab.idp.set_faults(Faults {
+                refuse_redemption: Some(90056),
+                ..Faults::default()
+            });
+            let code = lab
+                .authorize(&tenant, &authorize_params("demo-90056", &[]))
+                .await
+                .unwrap();
+            lab.redeem(&tenant, &token_form(&code)).await;
+            lab.idp.set_faults(Faults::default());
         },
     )
     .await;

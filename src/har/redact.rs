@@ -8,6 +8,26 @@
 //! Then, a net: every secret value learnt so far in the session is replaced
 //! wherever else it shows up (a later `Referer`, a page quoting it), raw,
 //! percent-encoded, JSON- or HTML-escaped. Nothing here writes files.
+//!
+//! A token that is a signed JWT (an id_token, a JWT access token, a client
+//! assertion) is not reduced to its fingerprint: the nonce and issuer checks
+//! need some of its claims. It becomes `header.claims.` (see
+//! [`crate::oauth::jwt::redact`]):
+//!
+//! - the signature is removed (the third part is empty), so the token is no
+//!   longer a credential anywhere;
+//! - the header keeps only `alg`, `kid` and `typ`;
+//! - the claims keep only `iss`, `aud`, `tid`, `nonce`, `exp`, `iat`, `nbf`,
+//!   `azp` and `ver`; every other claim is removed, in particular all that
+//!   name a person (`sub`, `oid`, `upn`, `email`, `name`,
+//!   `preferred_username`, `unique_name`, roles, groups, custom claims);
+//! - a marker claim, `"authlens_redacted": "id_token#e119ca"`, holds the
+//!   fingerprint of the original token, so the same token is followed from
+//!   one leg to the next and `authlens analyze` shows the fingerprint the
+//!   live log showed, and says the signature was removed by redaction.
+//!
+//! An opaque token (or one that cannot be read as a JWT) keeps being
+//! replaced by its fingerprint.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -15,9 +35,22 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
+use crate::oauth::jwt;
 use crate::oauth::params::encode_component;
 use crate::oauth::params::{Params, decode_component};
 use crate::oauth::secret::{fingerprint, is_fingerprint, secret_kind};
+
+/// Secret kinds whose values are often JWTs: those are redacted to their
+/// claims subset ([`jwt::redact`]) rather than to a fingerprint.
+const TOKEN_KINDS: [&str; 7] = [
+    "id_token",
+    "access_token",
+    "refresh_token",
+    "client_assertion",
+    "assertion",
+    "subject_token",
+    "token",
+];
 
 /// Values shorter than this are not hunted down across texts (too likely to
 /// match innocent text); they are still redacted where their name is seen.
@@ -40,23 +73,44 @@ impl Redactor {
 
     /// The fingerprint standing for `value`, remembered for the net.
     fn learn(&mut self, kind: &str, value: &str) -> String {
-        if value.is_empty() || is_fingerprint(kind, value) {
+        if value.is_empty() || is_fingerprint(kind, value) || is_redacted(value) {
             return value.to_owned();
         }
         if let Some(known) = self.known.get(value) {
             return known.clone();
         }
         let print = fingerprint(kind, value);
-        if value.len() >= MIN_NET_LEN {
-            if self.order.len() >= MAX_KNOWN
-                && let Some(old) = self.order.pop_front()
-            {
-                self.known.remove(&old);
-            }
-            self.order.push_back(value.to_owned());
-            self.known.insert(value.to_owned(), print.clone());
-        }
+        self.remember(value, &print);
         print
+    }
+
+    /// What stands for a secret of `kind`: a JWT of a [`TOKEN_KINDS`] kind
+    /// becomes its redacted form, anything else its fingerprint.
+    fn learn_value(&mut self, kind: &str, value: &str) -> String {
+        if !TOKEN_KINDS.contains(&kind) || is_redacted(value) || self.known.contains_key(value) {
+            return self.learn(kind, value);
+        }
+        match jwt::redact(value, &fingerprint(kind, value)) {
+            Some(redacted) => {
+                self.remember(value, &redacted);
+                redacted
+            }
+            None => self.learn(kind, value),
+        }
+    }
+
+    /// Lets the net replace `value` with `replacement` from now on.
+    fn remember(&mut self, value: &str, replacement: &str) {
+        if value.len() < MIN_NET_LEN {
+            return;
+        }
+        if self.order.len() >= MAX_KNOWN
+            && let Some(old) = self.order.pop_front()
+        {
+            self.known.remove(&old);
+        }
+        self.order.push_back(value.to_owned());
+        self.known.insert(value.to_owned(), replacement.to_owned());
     }
 
     /// A URL with secret query and fragment parameters redacted.
@@ -95,7 +149,7 @@ impl Redactor {
                     None if plain_challenge && decoded_name == "code_challenge" => "code_verifier",
                     None => return piece.to_owned(),
                 };
-                let print = self.learn(kind, &decode_component(value));
+                let print = self.learn_value(kind, &decode_component(value));
                 format!("{name}={}", encode_component(&print))
             })
             .collect::<Vec<_>>()
@@ -151,7 +205,7 @@ impl Redactor {
             return format!("{scheme} {}", STANDARD.encode(rebuilt));
         }
         if scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty() {
-            return format!("{scheme} {}", self.learn("access_token", credentials));
+            return format!("{scheme} {}", self.learn_value("access_token", credentials));
         }
         self.learn("authorization", trimmed)
     }
@@ -177,7 +231,7 @@ impl Redactor {
             if let Some(form) = crate::oauth::form_post::parse_form(text) {
                 for field in form.fields.iter() {
                     if let Some(kind) = secret_kind(&field.name) {
-                        self.learn(kind, &field.value);
+                        self.learn_value(kind, &field.value);
                     }
                 }
             }
@@ -198,7 +252,7 @@ impl Redactor {
                 for (key, v) in map.iter_mut() {
                     match (secret_kind(key), &*v) {
                         (Some(kind), Value::String(s)) => {
-                            let print = self.learn(kind, s);
+                            let print = self.learn_value(kind, s);
                             *v = Value::String(print);
                         }
                         _ => self.json(v),
@@ -229,6 +283,11 @@ impl Redactor {
         }
         out
     }
+}
+
+/// True for a JWT authlens already redacted: it holds no secret.
+fn is_redacted(value: &str) -> bool {
+    jwt::redacted_fingerprint(value).is_some()
 }
 
 /// The forms a secret takes in URLs, forms, JSON and HTML, each with the
@@ -379,6 +438,81 @@ mod tests {
         let text =
             r.net(r#"{"x":"a\/b c+secret","y":"a%2Fb%20c%2Bsecret","z":"a%2Fb+c%2Bsecret"}"#);
         assert!(!text.contains("secret\""), "{text}");
+    }
+
+    /// A signed JWT with personal claims (a fake signature).
+    fn id_token() -> String {
+        crate::oauth::testing::jwt(&serde_json::json!({
+            "iss": "https://login.microsoftonline.com/t-1/v2.0", "aud": "app-1", "tid": "t-1",
+            "nonce": "n-1", "exp": 1714561200, "sub": "subject-123", "oid": "object-456",
+            "name": "Alex Mock", "preferred_username": "alex@contoso.test",
+        }))
+    }
+
+    fn claims_of(token: &str) -> serde_json::Map<String, Value> {
+        let payload = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn jwts_keep_the_analysed_claims_without_signature_or_person() {
+        let token = id_token();
+        let print = fingerprint("id_token", &token);
+        let mut r = Redactor::new();
+        let body = r.body(
+            Some("application/json"),
+            &serde_json::json!({"id_token": token, "access_token": "opaque-access-1", "token_type": "Bearer"}).to_string(),
+        );
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let redacted = v["id_token"].as_str().unwrap();
+        assert!(redacted.ends_with('.'), "{redacted}");
+        let claims = claims_of(redacted);
+        let mut names: Vec<&str> = claims.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["aud", "authlens_redacted", "exp", "iss", "nonce", "tid"]
+        );
+        assert_eq!(claims["authlens_redacted"], print.as_str());
+        assert_eq!(claims["nonce"], "n-1");
+        // An opaque token is still a fingerprint.
+        assert_eq!(
+            v["access_token"],
+            fingerprint("access_token", "opaque-access-1")
+        );
+        for personal in [
+            "subject-123",
+            "object-456",
+            "Alex Mock",
+            "alex@contoso.test",
+        ] {
+            assert!(!body.contains(personal) && !redacted.contains(personal));
+        }
+
+        // The same token later, in a fragment, a Bearer header or a page, is
+        // the same redacted token; a redacted token is left as it is.
+        let url = r.url(&format!("https://app/cb#id_token={token}&state=s"));
+        assert_eq!(url, format!("https://app/cb#id_token={redacted}&state=s"));
+        assert_eq!(
+            r.header("Authorization", &format!("Bearer {token}")),
+            format!("Bearer {redacted}")
+        );
+        assert_eq!(
+            r.net(&format!("<p>{token}</p>")),
+            format!("<p>{redacted}</p>")
+        );
+        assert_eq!(
+            r.pairs(&format!("id_token={redacted}")),
+            format!("id_token={redacted}")
+        );
+        let mut fresh = Redactor::new();
+        assert_eq!(
+            fresh.pairs(&format!("client_assertion={redacted}")),
+            format!("client_assertion={redacted}")
+        );
     }
 
     #[test]

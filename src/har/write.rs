@@ -42,7 +42,7 @@ impl HarWriter {
         let head = format!(
             "{{\"log\":{{\"version\":\"1.2\",\"creator\":{{\"name\":\"authlens\",\"version\":\"{}\",\"comment\":\"{}\"}},\"pages\":[],\"entries\":[",
             env!("CARGO_PKG_VERSION"),
-            "secrets are shown as fingerprints (kind#xxxxxx) unless recorded with --show-secrets"
+            "unless recorded with --show-secrets, secrets are shown as fingerprints (kind#xxxxxx) and JWTs without their signature and personal claims (header.claims.)"
         );
         file.write_all(&[head.as_bytes(), TAIL].concat())?;
         file.flush()?;

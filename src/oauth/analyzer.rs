@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 
 use super::attempt::{AttemptStore, CodeRecord, Redemption, RedemptionOutcome};
 use super::event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Severity,
-    TokenEvent, TokenResponseEvent, Verdict,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Rule,
+    Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 use super::jwt;
 use super::message::{
@@ -20,8 +20,8 @@ use super::message::{
     TokenResponse, error_page_text, request_host,
 };
 use super::provider::{Discovery, Endpoint, KnownEndpoints};
-use super::rules::{self, CodeRedemption, Draft, IdpErrorInput};
-use super::secret::SecretPolicy;
+use super::rules::{self, CodeRedemption, Draft, IdpErrorInput, RedactedToken};
+use super::secret::{SecretPolicy, is_fingerprint};
 use crate::exchange::Exchange;
 
 /// How the analyzer behaves; built once from the command line.
@@ -192,7 +192,7 @@ impl Analyzer {
             trace_id: None,
             correlation_id: None,
         };
-        let draft = rules::idp_error(&input, &[]);
+        let draft = rules::idp_error(&input, &[], &[]);
         let summary = format!(
             "sign-in failed at /authorize: {}",
             draft.field.as_deref().unwrap_or("error page")
@@ -274,6 +274,7 @@ impl Analyzer {
                     provider,
                     first_redemption: None,
                     redemptions: 0,
+                    refused_as_malformed: 0,
                     last_seen: time,
                 },
             );
@@ -285,7 +286,7 @@ impl Analyzer {
         }
 
         // An error instead of a code.
-        let draft = rules::idp_error(&IdpErrorInput::from_authorize(&answer), &[]);
+        let draft = rules::idp_error(&IdpErrorInput::from_authorize(&answer), &[], &[]);
         let summary = format!(
             "sign-in failed at /authorize: {}",
             draft.field.as_deref().unwrap_or("error")
@@ -325,7 +326,7 @@ impl Analyzer {
         let attempt = attempt_id.and_then(|id| self.store.get(id)).cloned();
         let authorize = attempt.as_ref().map(|a| &a.authorize);
 
-        let mut drafts = rules::code_redemption(&CodeRedemption {
+        let redemption = CodeRedemption {
             request: &request,
             grant,
             authorize,
@@ -335,10 +336,14 @@ impl Analyzer {
             code_lifetime: self.config.code_lifetime,
             known: &self.known,
             secrets: self.secrets,
-        });
+        };
+        let mut drafts = rules::code_redemption(&redemption);
+        let checked = rules::redemption_checks(&redemption, &drafts);
 
+        let answer = exchange.response.as_ref().map(TokenResponse::parse);
         if let Some(c) = code {
-            self.record_redemption(c, exchange.id, time, &request);
+            let outcome = redemption_outcome(answer.as_ref(), &drafts);
+            self.record_redemption(c, exchange.id, time, &request, outcome);
         }
         let client_id = request
             .client_id()
@@ -369,10 +374,9 @@ impl Analyzer {
         }));
         self.push_findings(drafts.clone(), attempt_id, exchange.id, time, out);
 
-        let Some(resp) = &exchange.response else {
+        let Some(answer) = answer else {
             return;
         };
-        let answer = TokenResponse::parse(resp);
         let at = exchange.response_at().unwrap_or(time);
         let token =
             |kind: &str, v: &Option<String>| v.as_deref().map(|v| self.secrets.show(kind, v));
@@ -410,7 +414,7 @@ impl Analyzer {
         }));
 
         let (outcome, summary) = if answer.is_error() {
-            let draft = rules::idp_error(&IdpErrorInput::from_token(&answer), &drafts);
+            let draft = rules::idp_error(&IdpErrorInput::from_token(&answer), &drafts, &checked);
             let label = draft
                 .field
                 .clone()
@@ -420,17 +424,15 @@ impl Analyzer {
                 .find(|d| d.severity == Severity::Error)
                 .map(|d| format!(" ({}: {})", d.rule.id(), d.gist))
                 .unwrap_or_default();
-            if let Some(c) = code {
-                self.set_outcome(c, exchange.id, RedemptionOutcome::Refused(label.clone()));
-            }
             self.push_findings(vec![draft], attempt_id, exchange.id, at, out);
             (
                 Outcome::Failed,
                 format!("sign-in failed at /token: {label}{cause}"),
             )
         } else {
-            if let Some(c) = code {
-                self.set_outcome(c, exchange.id, RedemptionOutcome::TokensIssued);
+            if let Some(note) = rules::tokens_redacted(&redacted_tokens(&answer)) {
+                drafts.push(note.clone());
+                self.push_findings(vec![note], attempt_id, exchange.id, at, out);
             }
             let id_token = decoded
                 .iter()
@@ -455,10 +457,15 @@ impl Analyzer {
     }
 
     /// The id_token, and the access token when it is a JWT (an opaque one is
-    /// not an error), read without verifying signatures.
+    /// not an error), read without verifying signatures. An id_token a
+    /// recording holds only as its fingerprint has nothing to read.
     fn decode_tokens(&self, answer: &TokenResponse) -> Vec<DecodedToken> {
         let mut out = Vec::new();
-        if let Some(t) = answer.id_token.as_deref() {
+        if let Some(t) = answer
+            .id_token
+            .as_deref()
+            .filter(|t| !is_fingerprint("id_token", t))
+        {
             out.push(DecodedToken {
                 kind: "id_token",
                 shown: self.secrets.show("id_token", t),
@@ -479,23 +486,31 @@ impl Analyzer {
         out
     }
 
+    /// Records a redemption in the code's history. One refused as malformed
+    /// is counted apart: the IdP never read the code, so it is still unused.
     fn record_redemption(
         &mut self,
         code: &str,
         exchange: u64,
         time: OffsetDateTime,
         request: &TokenRequest,
+        outcome: RedemptionOutcome,
     ) {
-        let first = Redemption {
+        let consumes = outcome.consumes_code();
+        let redemption = Redemption {
             exchange,
             time,
-            outcome: RedemptionOutcome::Pending,
+            outcome,
         };
         match self.store.code_mut(code) {
             Some(r) => {
-                r.redemptions += 1;
                 r.last_seen = time;
-                r.first_redemption.get_or_insert(first);
+                if consumes {
+                    r.redemptions += 1;
+                    r.first_redemption.get_or_insert(redemption);
+                } else {
+                    r.refused_as_malformed += 1;
+                }
             }
             None => self.store.insert_code(
                 code,
@@ -503,23 +518,12 @@ impl Analyzer {
                     attempt: None,
                     issued_at: None,
                     provider: request.endpoint.provider,
-                    first_redemption: Some(first),
-                    redemptions: 1,
+                    redemptions: u32::from(consumes),
+                    refused_as_malformed: u32::from(!consumes),
+                    first_redemption: consumes.then_some(redemption),
                     last_seen: time,
                 },
             ),
-        }
-    }
-
-    /// Sets the outcome of the first redemption, when `exchange` is it.
-    fn set_outcome(&mut self, code: &str, exchange: u64, outcome: RedemptionOutcome) {
-        if let Some(first) = self
-            .store
-            .code_mut(code)
-            .and_then(|r| r.first_redemption.as_mut())
-            .filter(|f| f.exchange == exchange)
-        {
-            first.outcome = outcome;
         }
     }
 
@@ -615,6 +619,61 @@ impl Analyzer {
             duration: started.and_then(|s| elapsed(s, time)),
         }));
     }
+}
+
+/// How a redemption ended, for the code's history. A refusal for the
+/// request's shape leaves the code unused: the IdP said so (`invalid_request`,
+/// `AADSTS900144`, …), or authlens found the request malformed and the IdP
+/// refused it without blaming the grant (`invalid_grant` means it read the code).
+fn redemption_outcome(answer: Option<&TokenResponse>, drafts: &[Draft]) -> RedemptionOutcome {
+    let Some(answer) = answer else {
+        return RedemptionOutcome::Pending;
+    };
+    if !answer.is_error() {
+        return RedemptionOutcome::TokensIssued;
+    }
+    let label = answer
+        .error_codes
+        .first()
+        .cloned()
+        .or_else(|| answer.error.clone())
+        .unwrap_or_else(|| format!("HTTP {}", answer.status));
+    let malformed = drafts
+        .iter()
+        .any(|d| d.rule == Rule::MalformedTokenRequest && d.severity == Severity::Error);
+    let blames_grant = answer.error.as_deref() == Some("invalid_grant");
+    if answer.refuses_request_shape() || (malformed && !blames_grant) {
+        RedemptionOutcome::RefusedMalformed(label)
+    } else {
+        RedemptionOutcome::Refused(label)
+    }
+}
+
+/// The tokens of a response read from a redacted recording: redacted JWTs,
+/// and an id_token recorded as its fingerprint only.
+fn redacted_tokens(answer: &TokenResponse) -> Vec<RedactedToken> {
+    [
+        ("id_token", answer.id_token.as_deref()),
+        ("access_token", answer.access_token.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(kind, token)| {
+        let token = token?;
+        match jwt::redacted_fingerprint(token) {
+            Some(shown) => Some(RedactedToken {
+                kind,
+                shown,
+                claims_kept: true,
+            }),
+            None if kind == "id_token" && is_fingerprint(kind, token) => Some(RedactedToken {
+                kind,
+                shown: token.to_owned(),
+                claims_kept: false,
+            }),
+            None => None,
+        }
+    })
+    .collect()
 }
 
 fn counts(errors: usize, warnings: usize) -> String {

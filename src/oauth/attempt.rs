@@ -38,8 +38,12 @@ pub enum RedemptionOutcome {
     /// Still waiting for (or never got) a response.
     Pending,
     TokensIssued,
-    /// The IdP error (`AADSTS54005`, `invalid_grant`, `HTTP 500`).
+    /// The IdP error (`AADSTS54005`, `invalid_grant`, `HTTP 500`), given
+    /// after the IdP may have read the code.
     Refused(String),
+    /// Refused for the request's shape (`AADSTS900144`, `invalid_request`):
+    /// the IdP stopped before it read the code, so the code is still unused.
+    RefusedMalformed(String),
 }
 
 impl RedemptionOutcome {
@@ -48,7 +52,14 @@ impl RedemptionOutcome {
             RedemptionOutcome::Pending => "no response seen".to_owned(),
             RedemptionOutcome::TokensIssued => "tokens issued".to_owned(),
             RedemptionOutcome::Refused(e) => format!("refused with {e}"),
+            RedemptionOutcome::RefusedMalformed(e) => format!("refused as malformed with {e}"),
         }
+    }
+
+    /// True unless the IdP refused the request before reading its code. A
+    /// redemption without an answer counts: the IdP may have consumed it.
+    pub fn consumes_code(&self) -> bool {
+        !matches!(self, RedemptionOutcome::RefusedMalformed(_))
     }
 }
 
@@ -68,8 +79,13 @@ pub struct CodeRecord {
     pub issued_at: Option<OffsetDateTime>,
     /// The provider that issued it (for the default lifetime).
     pub provider: Provider,
+    /// The first redemption that may have consumed the code.
     pub first_redemption: Option<Redemption>,
+    /// Redemptions that may have consumed the code.
     pub redemptions: u32,
+    /// Redemptions refused as malformed, which left the code unused (a JSON
+    /// body, a GET, a missing parameter).
+    pub refused_as_malformed: u32,
     pub last_seen: OffsetDateTime,
 }
 
@@ -279,6 +295,7 @@ mod tests {
                     provider: Provider::Generic,
                     first_redemption: None,
                     redemptions: 0,
+                    refused_as_malformed: 0,
                     last_seen: T0,
                 },
             );

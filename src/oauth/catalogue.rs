@@ -39,6 +39,12 @@ pub struct Entry {
     pub causes: Vec<String>,
     pub fix: Vec<String>,
     pub rules: Vec<String>,
+    /// For each of `causes`, the authlens rules that see that cause on the
+    /// wire (`[]`: it cannot be seen). When every rule of a cause ran on a
+    /// redemption and found nothing, `idp-error` leaves the cause out. Empty
+    /// when not worked out for this entry: then no cause is left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cause_rules: Vec<Vec<String>>,
     /// Older or alternative codes for the same error (`AADSTS50148` for `AADSTS501481`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
@@ -411,6 +417,7 @@ mod tests {
         "idp-error",
         "nonce-mismatch",
         "token-issuer-mismatch",
+        "token-redacted",
     ];
     const PROVIDERS: &[&str] = &[
         "entra", "b2c", "rfc6749", "oidc", "okta", "auth0", "google", "keycloak", "github",
@@ -458,6 +465,21 @@ mod tests {
                 "b2c" => assert!(e.code.starts_with("AADB2C"), "{}", e.code),
                 "rfc6749" | "oidc" => assert_eq!(e.error.as_deref(), Some(e.code.as_str())),
                 provider => assert!(e.code.starts_with(&format!("{provider}:")), "{}", e.code),
+            }
+            if !e.cause_rules.is_empty() {
+                assert_eq!(
+                    e.cause_rules.len(),
+                    e.causes.len(),
+                    "{}: one cause_rules list per cause",
+                    e.code
+                );
+                for rule in e.cause_rules.iter().flatten() {
+                    assert!(
+                        e.rules.contains(rule),
+                        "{}: cause rule {rule} is not among the entry's rules",
+                        e.code
+                    );
+                }
             }
             if e.code.matches(':').count() == 2 {
                 assert!(

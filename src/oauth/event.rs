@@ -59,10 +59,11 @@ pub enum Rule {
     IdpError,
     NonceMismatch,
     TokenIssuerMismatch,
+    TokenRedacted,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
         Rule::TokenWithoutAuthorize,
         Rule::CodeExpired,
         Rule::CodeNearExpiry,
@@ -77,6 +78,7 @@ impl Rule {
         Rule::IdpError,
         Rule::NonceMismatch,
         Rule::TokenIssuerMismatch,
+        Rule::TokenRedacted,
     ];
 
     /// The stable id, e.g. `code-reused`.
@@ -96,6 +98,7 @@ impl Rule {
             Rule::IdpError => "idp-error",
             Rule::NonceMismatch => "nonce-mismatch",
             Rule::TokenIssuerMismatch => "token-issuer-mismatch",
+            Rule::TokenRedacted => "token-redacted",
         }
     }
 
@@ -105,9 +108,11 @@ impl Rule {
     }
 
     /// The severity a finding of this rule has unless the rule says otherwise
-    /// (a loopback port difference is only a warning).
+    /// (a loopback port difference is only a warning). `token-redacted` is
+    /// information about the recording, not a problem of the sign-in.
     pub fn default_severity(self) -> Severity {
         match self {
+            Rule::TokenRedacted => Severity::Info,
             Rule::TokenWithoutAuthorize | Rule::CodeNearExpiry | Rule::TokenIssuerMismatch => {
                 Severity::Warning
             }
@@ -410,6 +415,7 @@ mod tests {
                 "idp-error",
                 "nonce-mismatch",
                 "token-issuer-mismatch",
+                "token-redacted",
             ]
         );
         for r in Rule::ALL {

@@ -4,7 +4,9 @@
 //!
 //! The signature is NOT verified (there are no keys here, and authlens is a
 //! debugging aid, not a relying party): nothing decoded by this module may be
-//! trusted for a security decision, and every outlet says so. Pure and
+//! trusted for a security decision, and every outlet says so. It also makes
+//! and recognises the redacted form of a JWT that recordings keep
+//! ([`redact`]): no signature, only the claims the analysis needs. Pure and
 //! defensive: any input, however large or broken, gives a value or a
 //! [`JwtError`], never a panic.
 
@@ -22,6 +24,12 @@ pub const MAX_TOKEN_LEN: usize = 64 * 1024;
 const BASE64URL: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Base64url without padding, as JWTs are written.
+const BASE64URL_NOPAD: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_encode_padding(false),
 );
 
 /// Why a token could not be read.
@@ -65,6 +73,74 @@ pub struct Jwt {
     pub iat: Option<OffsetDateTime>,
     pub nbf: Option<OffsetDateTime>,
     pub nonce: Option<String>,
+}
+
+// === redacted tokens ===
+
+/// The claims a redacted JWT keeps: those the analysis reads (the nonce, the
+/// issuer and tenant, the audience, the times, the version). None names a
+/// person; every other claim is removed.
+pub const KEPT_CLAIMS: [&str; 9] = [
+    "iss", "aud", "tid", "nonce", "exp", "iat", "nbf", "azp", "ver",
+];
+
+/// The header members a redacted JWT keeps.
+const KEPT_HEADER: [&str; 3] = ["alg", "kid", "typ"];
+
+/// The claim that marks a JWT redacted by authlens. Its value is the
+/// fingerprint of the original token (`id_token#e119ca`), so pairing still
+/// works on the redacted one.
+pub const REDACTED_CLAIM: &str = "authlens_redacted";
+
+/// `token` with its signature removed and only [`KEPT_CLAIMS`] (and
+/// `alg`, `kid`, `typ` in its header) left, marked with [`REDACTED_CLAIM`]:
+/// `header.claims.`, which reads as a JWT but is no credential. `print` is the
+/// original's fingerprint. `None` when `token` is not a readable signed JWT
+/// (opaque, encrypted, broken): those are fingerprinted whole instead. A token
+/// already redacted comes back unchanged.
+pub fn redact(token: &str, print: &str) -> Option<String> {
+    let token = token.trim();
+    if redacted_fingerprint(token).is_some() {
+        return Some(token.to_owned());
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, claims, _signature] = parts.as_slice() else {
+        return None;
+    };
+    let keep = |map: Map<String, Value>, names: &[&str]| -> Map<String, Value> {
+        map.into_iter()
+            .filter(|(k, _)| names.contains(&k.as_str()))
+            .collect()
+    };
+    let header = keep(json_object(header, "header").ok()?, &KEPT_HEADER);
+    let mut claims = keep(json_object(claims, "payload").ok()?, &KEPT_CLAIMS);
+    claims.insert(REDACTED_CLAIM.to_owned(), Value::String(print.to_owned()));
+    let encode = |map: Map<String, Value>| BASE64URL_NOPAD.encode(Value::Object(map).to_string());
+    Some(format!("{}.{}.", encode(header), encode(claims)))
+}
+
+/// The fingerprint of the original token, when `token` is a JWT redacted by
+/// [`redact`] (empty signature, a [`REDACTED_CLAIM`] holding `kind#xxxxxx`).
+pub fn redacted_fingerprint(token: &str) -> Option<String> {
+    let token = token.trim();
+    let (head, signature) = token.rsplit_once('.')?;
+    if !signature.is_empty() || !token.starts_with("eyJ") || token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let (_, claims) = head.split_once('.')?;
+    let print = match json_object(claims, "payload")
+        .ok()?
+        .remove(REDACTED_CLAIM)?
+    {
+        Value::String(print) => print,
+        _ => return None,
+    };
+    let (kind, hex) = print.split_once('#')?;
+    let hex_ok = hex.len() == 6 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (!kind.is_empty() && hex_ok).then_some(print)
 }
 
 /// Decodes `token` without verifying its signature.
@@ -233,6 +309,73 @@ mod tests {
         assert_eq!(decode(&huge), Err(JwtError::TooLarge(huge.len())));
         assert!(!looks_like_jwt("opaque-access-token"));
         assert!(!looks_like_jwt("eyJ.only-two"));
+    }
+
+    #[test]
+    fn a_redacted_jwt_keeps_the_analysed_claims_and_nothing_personal() {
+        let token = format!(
+            "{}.{}.c2lnbmF0dXJl",
+            b64(r#"{"alg":"RS256","kid":"k-1","typ":"JWT","x5t":"thumb","nonce":"header-nonce"}"#),
+            b64(
+                r#"{"iss":"https://login.microsoftonline.com/t-1/v2.0","aud":"app-1","tid":"t-1","nonce":"n-1","exp":1714561200,"iat":1714557600,"nbf":1714557600,"azp":"app-1","ver":"2.0","sub":"s-1","oid":"o-1","upn":"alex@contoso.test","email":"alex@contoso.test","name":"Alex Mock","preferred_username":"alex@contoso.test","unique_name":"alex","roles":["Admin"],"custom":"x"}"#
+            )
+        );
+        let redacted = redact(&token, "id_token#e119ca").unwrap();
+        assert!(redacted.ends_with('.'), "no signature: {redacted}");
+        for personal in [
+            "s-1",
+            "o-1",
+            "alex",
+            "Alex Mock",
+            "Admin",
+            "thumb",
+            "header-nonce",
+            "custom",
+            "c2lnbmF0dXJl",
+        ] {
+            let parts: Vec<String> = redacted
+                .split('.')
+                .map(|p| String::from_utf8(BASE64URL.decode(p).unwrap()).unwrap())
+                .collect();
+            assert!(
+                !parts.concat().contains(personal),
+                "{personal} in {parts:?}"
+            );
+        }
+        let t = decode(&redacted).unwrap();
+        assert_eq!(t.alg.as_deref(), Some("RS256"));
+        assert_eq!(t.kid.as_deref(), Some("k-1"));
+        assert_eq!(
+            t.iss.as_deref(),
+            Some("https://login.microsoftonline.com/t-1/v2.0")
+        );
+        assert_eq!(t.aud, ["app-1"]);
+        assert_eq!(t.tid.as_deref(), Some("t-1"));
+        assert_eq!(t.nonce.as_deref(), Some("n-1"));
+        assert_eq!(t.exp, Some(datetime!(2024-05-01 11:00:00 UTC)));
+        assert_eq!((t.sub, t.oid, t.roles.len()), (None, None, 0));
+        assert!(looks_like_jwt(&redacted));
+        assert_eq!(
+            redacted_fingerprint(&redacted).as_deref(),
+            Some("id_token#e119ca")
+        );
+        // Once redacted, always the same: a second pass changes nothing.
+        assert_eq!(
+            redact(&redacted, "id_token#000000").as_deref(),
+            Some(redacted.as_str())
+        );
+        // Not a signed JWT: nothing to keep.
+        for other in ["opaque-token", "a.b.c.d.e", "e30.***.sig", ""] {
+            assert_eq!(redact(other, "x#000000"), None, "{other}");
+        }
+        assert_eq!(redacted_fingerprint(&token), None);
+        assert_eq!(redacted_fingerprint("eyJ.e30."), None);
+        let forged = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none"}"#),
+            b64(r#"{"authlens_redacted":"not a print"}"#)
+        );
+        assert_eq!(redacted_fingerprint(&forged), None);
     }
 
     #[test]

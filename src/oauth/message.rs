@@ -454,7 +454,39 @@ impl TokenResponse {
     pub fn is_error(&self) -> bool {
         self.error.is_some() || self.status >= 400
     }
+
+    /// True when the IdP refused the request for its shape, before reading
+    /// the code: OAuth `invalid_request` or `unsupported_grant_type`, or an
+    /// Entra / B2C number for a malformed request ([`MALFORMED_REQUEST_CODES`]).
+    pub fn refuses_request_shape(&self) -> bool {
+        self.is_error()
+            && (self
+                .error
+                .as_deref()
+                .is_some_and(|e| matches!(e, "invalid_request" | "unsupported_grant_type"))
+                || self
+                    .error_codes
+                    .iter()
+                    .any(|c| MALFORMED_REQUEST_CODES.contains(&c.as_str())))
+    }
 }
+
+/// Numbers an IdP answers for a token request refused for its shape, before
+/// it reads the code (OAUTH.md §5): a missing parameter (`AADSTS900144`, older
+/// `90014`; B2C `90083`; no client credential, `7000218`), GET instead of POST
+/// (`900561`, `90056`), a malformed request (`9002313`), an unsupported grant
+/// type (`70003`, B2C `90086`).
+pub const MALFORMED_REQUEST_CODES: &[&str] = &[
+    "AADSTS900144",
+    "AADSTS90014",
+    "AADSTS7000218",
+    "AADSTS900561",
+    "AADSTS90056",
+    "AADSTS9002313",
+    "AADSTS70003",
+    "AADB2C90083",
+    "AADB2C90086",
+];
 
 // === helpers ===
 

@@ -13,12 +13,14 @@
 //! - [`provider`]: what an endpoint URL says (Entra cloud, tenant, version,
 //!   B2C policy, other providers' shapes) and endpoints learnt from discovery;
 //! - [`pkce`], [`redirect_uri`], [`secret`]: single facts, each in its file;
-//! - [`jwt`]: the header and claims of a token, read without verifying it;
+//! - [`jwt`]: the header and claims of a token, read without verifying it,
+//!   and the redacted form recordings keep;
 //! - [`attempt`]: the bounded store of attempts and codes;
 //! - [`rules`]: the rules, as pure functions, one file per family (token
-//!   request shape, code, endpoint, parameters, PKCE, IdP error, id_token);
-//!   its `mod.rs` holds the entry points the analyzer calls, which fix the
-//!   order findings are reported in;
+//!   request shape, code, endpoint, parameters, PKCE, IdP error, id_token,
+//!   redacted tokens), and what they checked on a redemption; its `mod.rs`
+//!   holds the entry points the analyzer calls, which fix the order findings
+//!   are reported in;
 //! - [`catalogue`]: what an IdP error code means;
 //! - [`event`]: what comes out; [`analyzer`]: ties it together.
 

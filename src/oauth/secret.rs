@@ -8,6 +8,8 @@
 
 use sha2::{Digest, Sha256};
 
+use super::jwt::redacted_fingerprint;
+
 /// Parameter and JSON member names whose values are credentials: the live
 /// log, the findings and the HAR redaction all hide exactly these.
 pub const SECRET_NAMES: [&str; 12] = [
@@ -59,8 +61,12 @@ pub struct SecretPolicy {
 impl SecretPolicy {
     /// The value as it may appear in an event, a finding or its evidence.
     /// A value that is already a fingerprint of `kind` (read from a redacted
-    /// HAR) is shown as it is, so a recording reads like the live run.
+    /// HAR) is shown as it is, and a redacted JWT as the fingerprint of the
+    /// token it stands for, so a recording reads like the live run.
     pub fn show(&self, kind: &str, value: &str) -> String {
+        if let Some(print) = redacted_fingerprint(value) {
+            return print;
+        }
         if self.show_secrets || is_fingerprint(kind, value) {
             value.to_owned()
         } else {
@@ -129,5 +135,15 @@ mod tests {
         assert!(!is_fingerprint("code", "code#ba781"));
         assert!(!is_fingerprint("code", "code#BA7816"));
         assert_eq!(SecretPolicy::default().show("code", &print), print);
+    }
+
+    #[test]
+    fn a_redacted_jwt_is_shown_as_the_token_it_stands_for() {
+        let token = crate::oauth::testing::jwt(&serde_json::json!({"aud": "a", "sub": "s"}));
+        let print = fingerprint("id_token", &token);
+        let redacted = crate::oauth::jwt::redact(&token, &print).unwrap();
+        for policy in [SecretPolicy::default(), SecretPolicy { show_secrets: true }] {
+            assert_eq!(policy.show("id_token", &redacted), print);
+        }
     }
 }

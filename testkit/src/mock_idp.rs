@@ -99,13 +99,19 @@ pub struct MockStats {
     pub live_codes: usize,
 }
 
-/// Deliberate faults in successful token responses, to exercise the
-/// token-checking rules (`nonce-mismatch`, `token-issuer-mismatch`).
+/// Deliberate faults: in successful token responses, to exercise the
+/// token-checking rules (`nonce-mismatch`, `token-issuer-mismatch`), and a
+/// refusal with no visible cause, to exercise `idp-error` when nothing on the
+/// wire explains it.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     pub nonce: NonceFault,
     /// Issue id_tokens as if from this tenant (`tid` and `iss`).
     pub issuer_tenant: Option<String>,
+    /// Refuse every redemption that passes all the checks with this AADSTS
+    /// number (`90056`: Entra's "invalid token redemption request" that
+    /// nothing in the request explains). The code stays unused.
+    pub refuse_redemption: Option<u64>,
 }
 
 /// What the id_token's `nonce` claim carries.
@@ -198,6 +204,18 @@ fn fail(code: u64, message: impl Into<String>) -> EntraError {
         code,
         message: message.into(),
     }
+}
+
+/// The [`Faults::refuse_redemption`] answer: Entra's text for 90056, a
+/// neutral one for any other number.
+fn refusal_without_cause(code: u64) -> EntraError {
+    let message = match code {
+        90056 => {
+            "BadResourceRequest: Invalid token redemption request. To redeem the code for an access token, the app should send a POST request to the /token endpoint with an authorization code."
+        }
+        _ => "The token request was refused.",
+    };
+    fail(code, message)
 }
 
 fn missing(param: &str) -> EntraError {
@@ -757,6 +775,9 @@ impl MockIdp {
         }
         check_resource_and_scope(grant, version, &params)?;
         check_pkce(grant, params.get("code_verifier"))?;
+        if let Some(number) = state.faults.refuse_redemption {
+            return Err(refusal_without_cause(number));
+        }
 
         let grant = grant.clone();
         if let Some(issued) = state.codes.get_mut(code) {
@@ -2395,6 +2416,7 @@ mod tests {
         idp.set_faults(Faults {
             nonce: NonceFault::Replace("other".into()),
             issuer_tenant: Some("00000000-0000-0000-0000-0000000000aa".into()),
+            ..Faults::default()
         });
         let code = code_for(&idp, "v2", TENANT, &[]);
         let v = json_body(&redeem(&idp, "v2", TENANT, &code, &[]));
@@ -2416,6 +2438,43 @@ mod tests {
         let code = code_for(&idp, "v2", TENANT, &[("scope", "User.Read")]);
         let v = json_body(&redeem(&idp, "v2", TENANT, &code, &[]));
         assert!(v.get("id_token").is_none() && v.get("refresh_token").is_none());
+    }
+
+    #[test]
+    fn a_refusal_fault_answers_90056_to_a_valid_redemption_and_keeps_the_code() {
+        let idp = idp();
+        idp.set_faults(Faults {
+            refuse_redemption: Some(90056),
+            ..Faults::default()
+        });
+        let code = code_for(&idp, "v2", TENANT, &[]);
+        let v = assert_entra_error(
+            &redeem(&idp, "v2", TENANT, &code, &[]),
+            400,
+            "invalid_request",
+            90056,
+        );
+        assert!(
+            v["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("Invalid token redemption request"),
+            "{v}"
+        );
+        // A request that is wrong anyway still gets its own error first.
+        let other = code_for(&idp, "v2", TENANT, &[]);
+        assert_entra_error(
+            &redeem(&idp, "v2", "common", &other, &[]),
+            400,
+            "invalid_grant",
+            700005,
+        );
+        // Without the fault, the same code is redeemed: the refusal left it unused.
+        idp.set_faults(Faults::default());
+        assert_eq!(
+            redeem(&idp, "v2", TENANT, &code, &[]).status(),
+            StatusCode::OK
+        );
     }
 
     #[test]

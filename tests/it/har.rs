@@ -13,9 +13,9 @@ use authlens::session::{Session, Tally};
 use base64::Engine;
 use serde_json::Value;
 use testkit::lab::{
-    Lab, VERIFIER, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, authorize_params, token_form,
+    Lab, VERIFIER, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, authorize_params, has, token_form,
 };
-use testkit::mock_idp::MockIdp;
+use testkit::mock_idp::{Faults, MockIdp, NonceFault};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -466,7 +466,18 @@ async fn the_har_of_a_proxied_session_hides_secrets_and_reanalyses_the_same() {
     let live_findings = finding_texts(&live);
     assert!(live_findings.iter().any(|f| f.0 == "code-reused"));
     assert!(live_findings.iter().any(|f| f.0 == "param-mismatch"));
-    assert_eq!(finding_texts(&again), live_findings);
+    // The same findings, plus a note on each response whose tokens the
+    // recording redacted.
+    let (notes, again_findings): (Vec<_>, Vec<_>) = finding_texts(&again)
+        .into_iter()
+        .partition(|f| f.0 == "token-redacted");
+    assert_eq!(again_findings, live_findings);
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.1 == "info" && n.3.contains("signature removed by redaction"))
+    );
     let verdicts = |lines: &[Value]| -> Vec<Value> {
         lines
             .iter()
@@ -515,6 +526,117 @@ async fn with_show_secrets_the_har_keeps_them_and_pkce_is_rechecked() {
         "{again:#?}"
     );
     assert_eq!(finding_texts(&again), finding_texts(&live));
+}
+
+/// The claims of a JWT, decoded without checking anything.
+fn jwt_claims(token: &str) -> serde_json::Map<String, Value> {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// Every JWT-shaped string (`eyJ….….…`) in `text`.
+fn jwts_in(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .filter(|w| w.starts_with("eyJ") && w.matches('.').count() == 2)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redacted_recording_keeps_the_nonce_check_and_no_personal_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nonce.har");
+    let mut lab = Lab::start_with_output(MockIdp::default_config(), recording(&path, false)).await;
+    let tenant = lab.tenant();
+    lab.idp.set_faults(Faults {
+        nonce: NonceFault::Replace("n-from-another-tab".into()),
+        ..Faults::default()
+    });
+    let code = lab
+        .authorize(&tenant, &authorize_params("st-har-nonce", &[]))
+        .await
+        .unwrap();
+    let (status, body) = lab.redeem(&tenant, &token_form(&code)).await;
+    assert_eq!(status, 200, "{body}");
+    let live = lab.lines_until_verdict().await;
+    assert!(has(&live, "nonce-mismatch", Some("nonce")), "{live:#?}");
+    lab.stop().await.har.expect("the HAR was written");
+
+    // No personal claim value of either token is in the file, and every JWT
+    // left in it is unsigned and holds only the kept claims and the marker.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut personal = Vec::new();
+    for name in ["id_token", "access_token"] {
+        let claims = jwt_claims(body[name].as_str().unwrap());
+        for claim in ["sub", "oid", "name", "preferred_username"] {
+            if let Some(v) = claims.get(claim).and_then(Value::as_str)
+                && !v.is_empty()
+            {
+                personal.push(v.to_string());
+            }
+        }
+    }
+    assert!(personal.len() >= 5, "{personal:?}");
+    for value in &personal {
+        assert!(!text.contains(value.as_str()), "{value} in the HAR");
+    }
+    let jwts = jwts_in(&text);
+    assert_eq!(jwts.len(), 2, "the id_token and the access token: {jwts:?}");
+    let kept = authlens::oauth::jwt::KEPT_CLAIMS;
+    for token in &jwts {
+        assert!(token.ends_with('.'), "signature removed: {token}");
+        for claim in jwt_claims(token).keys() {
+            assert!(
+                kept.contains(&claim.as_str()) || claim == "authlens_redacted",
+                "{claim} kept in {token}"
+            );
+        }
+    }
+
+    // Re-analysed from the file: the same nonce-mismatch, the same token
+    // fingerprints, and a note that the signature was removed.
+    let (again, _) = analyse_har(&path, false);
+    let messages = |lines: &[Value], rule: &str| -> Vec<String> {
+        finding_texts(lines)
+            .into_iter()
+            .filter(|f| f.0 == rule)
+            .map(|f| f.3)
+            .collect()
+    };
+    assert_eq!(
+        messages(&again, "nonce-mismatch"),
+        messages(&live, "nonce-mismatch")
+    );
+    let prints = |lines: &[Value]| -> Vec<Value> {
+        lines
+            .iter()
+            .filter(|l| l["type"] == "token-response")
+            .flat_map(|l| l["decoded_tokens"].as_array().cloned().unwrap_or_default())
+            .map(|d| d["fingerprint"].clone())
+            .collect()
+    };
+    assert_eq!(prints(&again), prints(&live));
+    let note = messages(&again, "token-redacted");
+    assert_eq!(note.len(), 1, "{again:#?}");
+    assert!(
+        note[0].contains("signature removed by redaction"),
+        "{note:?}"
+    );
+
+    // The binary's log says so too, and never calls the tokens unreadable.
+    let out = authlens(&["analyze", path_str(&path)]);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("signature removed by redaction"), "{log}");
+    assert!(log.contains("nonce-mismatch"), "{log}");
+    for word in ["unreadable", "not a JWT", "cannot read"] {
+        assert!(!log.contains(word), "{word}: {log}");
+    }
+    for value in &personal {
+        assert!(!log.contains(value.as_str()), "{value} in the log");
+    }
 }
 
 // === the binary with --har ===

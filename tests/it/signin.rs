@@ -10,7 +10,7 @@ use testkit::lab::{
     IDP, Lab, PUBLIC_CLIENT, VERIFIER, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, authorize_params,
     findings, has, token_form,
 };
-use testkit::mock_idp::MockIdp;
+use testkit::mock_idp::{Faults, MockIdp};
 
 fn problems(lines: &[Value]) -> Vec<(String, String, Option<String>)> {
     findings(lines)
@@ -330,4 +330,166 @@ async fn pkce_mismatch_and_missing_verifier() {
     assert_eq!(status, 400);
     let lines = lab.lines_until_verdict().await;
     assert!(has(&lines, "pkce-missing-verifier", None), "{lines:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aadsts90056_that_nothing_explains_lists_what_authlens_checked() {
+    let mut lab = Lab::default().await;
+    let tenant = lab.tenant();
+    lab.idp.set_faults(Faults {
+        refuse_redemption: Some(90056),
+        ..Faults::default()
+    });
+    let code = lab
+        .authorize(&tenant, &authorize_params("st-90056", &[]))
+        .await
+        .unwrap();
+    let (status, body) = lab.redeem(&tenant, &token_form(&code)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error_codes"].to_string().contains("90056"), "{body}");
+    let lines = lab.lines_until_verdict().await;
+    assert_eq!(
+        findings(&lines),
+        vec![(
+            "idp-error".to_owned(),
+            "error".to_owned(),
+            Some("AADSTS90056".to_owned())
+        )],
+        "{lines:#?}"
+    );
+    let idp = lines.iter().find(|l| l["rule"] == "idp-error").unwrap();
+    let message = idp["message"].as_str().unwrap();
+    let fix = idp["fix"].as_str().unwrap();
+    assert!(
+        message.ends_with("authlens checked this redemption and found nothing wrong"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "one line: {message}");
+    for circular in [
+        "not explained by anything authlens saw",
+        "check the app registration",
+        "Check the authlens findings",
+    ] {
+        assert!(
+            !message.contains(circular) && !fix.contains(circular),
+            "{idp}"
+        );
+    }
+    assert!(fix.contains("`authlens explain AADSTS90056`"), "{fix}");
+    assert!(fix.starts_with("authlens checked and found fine: code issued and seen, first use, age, endpoint, redirect_uri, client_id, scope, request shape, PKCE."), "{fix}");
+
+    let evidence = &idp["evidence"];
+    let checked: Vec<&str> = evidence["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for (check, detail) in [
+        ("code issued and seen", "paired with its /authorize request"),
+        ("first use", "no earlier redemption"),
+        ("age", "lifetime"),
+        (
+            "endpoint",
+            &format!("tenant {tenant}, v2.0 as at /authorize"),
+        ),
+        ("redirect_uri", "identical to /authorize"),
+        ("client_id", WEB_CLIENT),
+        ("scope", "not sent at /token (optional)"),
+        (
+            "request shape",
+            "POST with a form body, no parameter repeated or in the query string",
+        ),
+        ("PKCE", "matches the S256 code_challenge"),
+    ] {
+        assert!(
+            checked
+                .iter()
+                .any(|c| c.starts_with(&format!("{check}: ")) && c.contains(detail)),
+            "{check} ({detail}) not in {checked:#?}"
+        );
+    }
+    assert_eq!(evidence["not_checked"], serde_json::json!([]), "{evidence}");
+    // The causes the catalogue lists that these checks rule out are set
+    // apart; what is left is what authlens cannot see.
+    assert_eq!(evidence["ruled_out_causes"].as_array().unwrap().len(), 3);
+    let likely = evidence["likely_causes"].as_array().unwrap();
+    assert!(!likely.is_empty(), "{evidence}");
+    assert!(
+        likely.iter().all(|c| !c
+            .as_str()
+            .unwrap()
+            .contains("redirect_uri, client_id or scope differ")),
+        "{evidence}"
+    );
+    assert_eq!(evidence["explain"], "authlens explain AADSTS90056");
+
+    // The refusal left the code unused: redeemed again without the fault, it
+    // succeeds and is not a reuse.
+    lab.idp.set_faults(Faults::default());
+    let (status, _) = lab.redeem(&tenant, &token_form(&code)).await;
+    assert_eq!(status, 200);
+    let lines = lab.lines_until_verdict().await;
+    assert_eq!(problems(&lines), vec![], "{lines:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_refused_as_malformed_is_not_reused_by_the_next_redemption() {
+    let mut lab = Lab::default().await;
+    let tenant = lab.tenant();
+    // JSON body: Entra (and the mock) read only forms, so it answers 900144.
+    let code = lab
+        .authorize(&tenant, &authorize_params("st-json-then-form", &[]))
+        .await
+        .unwrap();
+    let json: serde_json::Map<String, Value> = token_form(&code)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    let resp = lab
+        .client
+        .post(lab.endpoint(&tenant, "token"))
+        .json(&json)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(body["error_codes"].to_string().contains("900144"), "{body}");
+    let lines = lab.lines_until_verdict().await;
+    assert!(has(&lines, "malformed-token-request", Some("content-type")));
+
+    // The same code, correctly as a form: accepted, and not a reuse.
+    let (status, body) = lab.redeem(&tenant, &token_form(&code)).await;
+    assert_eq!(status, 200, "{body}");
+    let lines = lab.lines_until_verdict().await;
+    assert!(!has(&lines, "code-reused", None), "{lines:#?}");
+    assert_eq!(problems(&lines), vec![], "{lines:#?}");
+
+    // A first redemption the IdP refused after reading the code
+    // (invalid_grant: the PKCE verifier) may have used it: still a reuse.
+    let code = lab
+        .authorize(&tenant, &authorize_params("st-grant-then-form", &[]))
+        .await
+        .unwrap();
+    let mut form = token_form(&code);
+    form[5] = (
+        "code_verifier",
+        "a-different-verifier-that-is-long-enough-0123456789",
+    );
+    let (status, body) = lab.redeem(&tenant, &form).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let _ = lab.lines_until_verdict().await;
+    let _ = lab.redeem(&tenant, &token_form(&code)).await;
+    let lines = lab.lines_until_verdict().await;
+    let reused = lines
+        .iter()
+        .find(|l| l["rule"] == "code-reused")
+        .unwrap_or_else(|| panic!("no code-reused: {lines:#?}"));
+    assert_eq!(
+        reused["evidence"]["first_redemption"]["outcome"],
+        "refused with AADSTS501481"
+    );
 }

@@ -911,7 +911,7 @@ fn code_reused_names_the_first_redemption_and_idp_error_agrees() {
 }
 
 #[test]
-fn idp_error_that_authlens_cannot_explain_says_so() {
+fn idp_error_that_authlens_cannot_explain_lists_what_it_checked() {
     let events = run(&[
         authorize(&[]),
         code_issued(2.0),
@@ -930,11 +930,120 @@ fn idp_error_that_authlens_cannot_explain_says_so() {
     let idp = findings(&events)[0];
     assert!(
         idp.message
-            .contains("IdP error not explained by anything authlens saw"),
+            .ends_with("— authlens checked this redemption and found nothing wrong"),
         "{}",
         idp.message
     );
+    let checked = idp.evidence["checked"].as_array().unwrap();
+    assert_eq!(checked.len(), 9, "{checked:#?}");
+    assert!(
+        checked[2].as_str().unwrap().starts_with(
+            "age: redeemed 900 ms after issue, within its 10 min lifetime (entra default)"
+        ),
+        "{checked:#?}"
+    );
+    // No cause of 7000215 can be seen on the wire: all are left.
+    let entry = crate::oauth::catalogue::lookup("AADSTS7000215").unwrap();
+    assert_eq!(
+        idp.evidence["likely_causes"],
+        serde_json::json!(entry.causes)
+    );
+    assert!(
+        idp.fix
+            .contains(&entry.causes[0].trim_end_matches('.').to_owned()),
+        "{}",
+        idp.fix
+    );
+    assert!(
+        idp.fix.ends_with("More: `authlens explain AADSTS7000215`."),
+        "{}",
+        idp.fix
+    );
     assert_eq!(verdict(&events).outcome, Outcome::Failed);
+}
+
+#[test]
+fn aadsts90056_without_a_visible_cause_is_not_answered_with_itself() {
+    let refused = r#"{"error":"invalid_request","error_description":"AADSTS90056: BadResourceRequest: Invalid token redemption request.","error_codes":[90056],"trace_id":"t-9","correlation_id":"c-9"}"#;
+    let token_url = format!("{TENANT_BASE}/token");
+    let events = run(&[
+        authorize(&[]),
+        code_issued(2.0),
+        token_on(&token_url, 3.0, &[]).json(400, refused).build(),
+    ]);
+    let idp = findings(&events)[0];
+    assert_eq!(idp.field.as_deref(), Some("AADSTS90056"));
+    assert!(
+        !idp.fix.contains("Check the authlens findings"),
+        "{}",
+        idp.fix
+    );
+    assert!(
+        idp.fix.contains("`authlens explain AADSTS90056`"),
+        "{}",
+        idp.fix
+    );
+    assert_eq!(idp.evidence["not_checked"], serde_json::json!([]));
+    // The three wire causes are ruled out by the checks; the unseen ones stay.
+    let entry = crate::oauth::catalogue::lookup("AADSTS90056").unwrap();
+    assert_eq!(
+        idp.evidence["ruled_out_causes"],
+        serde_json::json!(entry.causes[..3])
+    );
+    assert_eq!(
+        idp.evidence["likely_causes"],
+        serde_json::json!(entry.causes[3..])
+    );
+
+    // Without the /authorize request, the pairing checks are not claimed:
+    // they are listed as not done, and their causes stay open.
+    let events = run(&[
+        code_location(2.0, &format!("{REDIRECT}?code={}", enc(CODE))),
+        token_on(&token_url, 3.0, &[]).json(400, refused).build(),
+    ]);
+    let idp = findings(&events)
+        .into_iter()
+        .find(|f| f.rule == Rule::IdpError)
+        .unwrap();
+    assert!(
+        idp.message
+            .ends_with("— nothing authlens could check on this redemption explains it"),
+        "{}",
+        idp.message
+    );
+    let checked: Vec<&str> = idp.evidence["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    for pairing in ["endpoint", "redirect_uri", "client_id", "scope", "PKCE"] {
+        assert!(
+            !checked
+                .iter()
+                .any(|c| c.starts_with(&format!("{pairing}:"))),
+            "{pairing} claimed fine: {checked:#?}"
+        );
+    }
+    assert_eq!(
+        idp.evidence["not_checked"],
+        serde_json::json!([
+            "endpoint, redirect_uri, client_id, scope, PKCE: authlens saw no /authorize request for this code"
+        ])
+    );
+    assert!(
+        idp.fix.contains("Not checked: endpoint, redirect_uri, client_id, scope, PKCE: authlens saw no /authorize request for this code."),
+        "{}",
+        idp.fix
+    );
+    let likely = idp.evidence["likely_causes"].as_array().unwrap();
+    assert!(
+        likely.iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .starts_with("redirect_uri, client_id or scope differ")),
+        "{likely:#?}"
+    );
 }
 
 #[test]
@@ -958,6 +1067,94 @@ fn second_redemption_of_a_refused_code_records_the_refusal() {
     assert_eq!(
         reused.evidence["first_redemption"]["outcome"],
         "refused with AADSTS70008"
+    );
+}
+
+#[test]
+fn a_redemption_refused_as_malformed_does_not_use_the_code() {
+    let token_url = format!("{TENANT_BASE}/token");
+    let json_body = ex("POST", &token_url)
+        .at(3.0)
+        .header("content-type", "application/json")
+        .body(&format!(
+            r#"{{"grant_type":"authorization_code","code":"{CODE}","client_id":"{CLIENT}","redirect_uri":"{REDIRECT}","code_verifier":"{VERIFIER}","client_secret":"{SECRET}"}}"#
+        ))
+        .json(400, r#"{"error":"invalid_request","error_description":"AADSTS900144: The request body must contain the following parameter: 'grant_type'.","error_codes":[900144]}"#)
+        .build();
+    let get = ex("GET", &format!("{token_url}?{}", form(&token_params(), &[])))
+        .at(3.0)
+        .json(400, r#"{"error":"invalid_request","error_description":"AADSTS900561: The endpoint only accepts POST requests. Received a GET request.","error_codes":[900561]}"#)
+        .build();
+    // Refused without a body naming the cause: authlens's own finding (no
+    // grant_type) says the IdP could not have read the code.
+    let without_grant_type = || {
+        ex("POST", &token_url)
+            .at(3.0)
+            .form(&form(&token_params(), &[("grant_type", None)]))
+    };
+    let no_grant_type = without_grant_type()
+        .json(400, r#"{"error":"unsupported_grant_type"}"#)
+        .build();
+    let bare_400 = without_grant_type().status(400).build();
+    for (name, refused) in [
+        ("JSON body", json_body),
+        ("GET", get),
+        ("no grant_type", no_grant_type),
+        ("bare 400 on a request without grant_type", bare_400),
+    ] {
+        let events = run(&[
+            authorize(&[]),
+            code_issued(2.0),
+            refused,
+            token_on(&token_url, 4.0, &[]).id(4).build(),
+        ]);
+        let rules: Vec<&str> = summary(&events).iter().map(|(r, _, _)| *r).collect();
+        assert!(!rules.contains(&"code-reused"), "{name}: {rules:?}");
+        let v = verdict(&events);
+        assert_eq!(v.outcome, Outcome::SignedIn, "{name}: {v:?}");
+    }
+
+    // A refusal after the IdP read the code (invalid_grant) may have used it.
+    let pkce = ex("POST", &token_url)
+        .at(3.0)
+        .form(&form(&token_params(), &[]))
+        .json(400, r#"{"error":"invalid_grant","error_description":"AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization request.","error_codes":[501481]}"#)
+        .build();
+    let events = run(&[
+        authorize(&[]),
+        code_issued(2.0),
+        pkce,
+        token_on(&token_url, 4.0, &[]).id(4).build(),
+    ]);
+    let reused = findings(&events)
+        .into_iter()
+        .find(|f| f.rule == Rule::CodeReused)
+        .expect("code-reused after an invalid_grant refusal");
+    assert_eq!(
+        reused.evidence["first_redemption"]["outcome"],
+        "refused with AADSTS501481"
+    );
+
+    // A code never seen issued stays "never seen issued" after a malformed
+    // refusal: the second request is not its reuse either.
+    let json_only = ex("POST", &token_url)
+        .at(3.0)
+        .header("content-type", "application/json")
+        .body(&format!(
+            r#"{{"grant_type":"authorization_code","code":"{CODE}"}}"#
+        ))
+        .json(400, r#"{"error":"invalid_request","error_codes":[900144]}"#)
+        .build();
+    let events = run(&[json_only, token_on(&token_url, 4.0, &[]).id(4).build()]);
+    let rules: Vec<&str> = summary(&events).iter().map(|(r, _, _)| *r).collect();
+    assert!(!rules.contains(&"code-reused"), "{rules:?}");
+    assert_eq!(
+        rules
+            .iter()
+            .filter(|r| **r == "token-without-authorize")
+            .count(),
+        2,
+        "{rules:?}"
     );
 }
 
@@ -1291,4 +1488,90 @@ fn id_token_with_another_nonce_and_tenant_is_flagged_after_the_token_response() 
         vec![("nonce-mismatch", Some("nonce".to_owned()), Severity::Error)]
     );
     assert!(findings(&events)[0].message.contains("has no nonce claim"));
+}
+
+#[test]
+fn tokens_of_a_redacted_recording_are_read_and_said_to_be_redacted() {
+    use crate::oauth::jwt::redact;
+    use crate::oauth::testing::jwt;
+    let id_token = jwt(&serde_json::json!({
+        "iss": format!("https://login.microsoftonline.com/{GUID_TENANT}/v2.0"),
+        "aud": CLIENT, "tid": GUID_TENANT, "nonce": "N-other", "sub": "s-1",
+        "name": "Alex Mock", "exp": 1714561200,
+    }));
+    let access_token =
+        jwt(&serde_json::json!({ "aud": "https://graph.microsoft.com", "oid": "o-1" }));
+    let (id_print, at_print) = (
+        fingerprint("id_token", &id_token),
+        fingerprint("access_token", &access_token),
+    );
+    let events = sign_in_with_tokens(
+        &redact(&id_token, &id_print).unwrap(),
+        &redact(&access_token, &at_print).unwrap(),
+    );
+    // The kept claims still carry the nonce: the check works on a recording.
+    assert_eq!(
+        summary(&events),
+        vec![
+            (
+                "token-redacted",
+                Some("id_token".to_owned()),
+                Severity::Info
+            ),
+            ("nonce-mismatch", Some("nonce".to_owned()), Severity::Error),
+        ]
+    );
+    let note = findings(&events)[0];
+    assert!(
+        note.message.starts_with(&format!(
+            "{id_print}, {at_print}: signature removed by redaction; the claims shown are the ones authlens keeps"
+        )),
+        "{}",
+        note.message
+    );
+    assert_eq!(
+        note.evidence["tokens"],
+        serde_json::json!([id_print, at_print])
+    );
+    let tokens = decoded(&events);
+    assert_eq!(tokens[0].shown, id_print, "the fingerprint of the live run");
+    let claims = tokens[0].jwt.as_ref().unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some("N-other"));
+    assert_eq!(claims.sub, None);
+    let Some(Event::TokenResponse(r)) = events.iter().find(|e| e.kind() == "token-response") else {
+        panic!()
+    };
+    assert_eq!(r.tokens, [at_print.clone(), id_print.clone()]);
+    let text = format!("{events:?}");
+    for word in ["unreadable", "not a JWT", "Alex Mock"] {
+        assert!(!text.contains(word), "{word} in {text}");
+    }
+    // The verdict counts the nonce error only.
+    assert_eq!((verdict(&events).errors, verdict(&events).warnings), (1, 0));
+
+    // A recording that kept only the id_token's fingerprint: nothing to
+    // decode, and the note says the checks were skipped, not "unreadable".
+    let events = sign_in_with_tokens(&id_print, &at_print);
+    assert!(decoded(&events).is_empty());
+    assert_eq!(
+        summary(&events),
+        vec![(
+            "token-redacted",
+            Some("id_token".to_owned()),
+            Severity::Info
+        )]
+    );
+    let note = findings(&events)[0];
+    assert!(
+        note.message.contains(
+            "redacted to a fingerprint in this recording, so its claims are not available"
+        ),
+        "{}",
+        note.message
+    );
+    assert_eq!(
+        note.evidence["fingerprint_only"],
+        serde_json::json!([id_print])
+    );
+    assert!(!format!("{events:?}").contains("unreadable"));
 }

@@ -11,7 +11,6 @@ use time::OffsetDateTime;
 use super::Draft;
 use crate::oauth::attempt::{CodeRecord, Redemption};
 use crate::oauth::event::{Rule, clock, human_duration, rfc3339};
-use crate::oauth::provider::Provider;
 
 /// The code's findings: `shown` is the code as it may be displayed, `record`
 /// what the store knew before this redemption, `lifetime` the
@@ -22,7 +21,10 @@ pub(super) fn history(
     now: OffsetDateTime,
     lifetime: Option<Duration>,
 ) -> Vec<Draft> {
-    let Some(record) = record else {
+    // A code first seen at /token whose earlier redemptions were all refused
+    // as malformed is still one authlens never saw issued.
+    let Some(record) = record.filter(|r| r.issued_at.is_some() || r.first_redemption.is_some())
+    else {
         return vec![token_without_authorize(shown)];
     };
     let mut out = Vec::new();
@@ -30,23 +32,23 @@ pub(super) fn history(
         out.push(code_reused(shown, first, record.redemptions, now));
     }
     if let Some(issued) = record.issued_at {
-        let (lifetime, source) = match lifetime {
-            Some(l) => (l, LifetimeSource::Override),
-            None => (
-                record.provider.default_code_lifetime(),
-                LifetimeSource::Provider(record.provider),
-            ),
-        };
-        out.extend(code_age(shown, issued, now, lifetime, source));
+        let (lifetime, source) = self::lifetime(record, lifetime);
+        out.extend(code_age(shown, issued, now, lifetime, &source));
     }
     out
 }
 
-/// Where the lifetime came from, for evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LifetimeSource {
-    Override,
-    Provider(Provider),
+/// The code's lifetime and where it comes from (`--code-lifetime`, or
+/// `Microsoft Entra ID default`): the `--code-lifetime` override, else the
+/// issuing provider's default.
+pub(super) fn lifetime(record: &CodeRecord, lifetime: Option<Duration>) -> (Duration, String) {
+    match lifetime {
+        Some(l) => (l, "--code-lifetime".to_owned()),
+        None => (
+            record.provider.default_code_lifetime(),
+            format!("{} default", record.provider),
+        ),
+    }
 }
 
 /// `code-expired` / `code-near-expiry`.
@@ -55,13 +57,9 @@ fn code_age(
     issued_at: OffsetDateTime,
     redeemed_at: OffsetDateTime,
     lifetime: Duration,
-    source: LifetimeSource,
+    source_text: &str,
 ) -> Option<Draft> {
     let age: Duration = (redeemed_at - issued_at).try_into().unwrap_or_default();
-    let source_text = match source {
-        LifetimeSource::Override => "--code-lifetime".to_owned(),
-        LifetimeSource::Provider(p) => format!("{p} default"),
-    };
     let evidence = json!({
         "code": code_shown,
         "issued_at": rfc3339(issued_at),

@@ -3,7 +3,8 @@
 //!
 //! Every rule is a pure function returning [`Draft`]s; the analyzer stamps
 //! them with attempt, exchange and time. Facts come from OAUTH.md; a clean
-//! sign-in must produce nothing. One file per family:
+//! sign-in must produce nothing (replayed from a redacted recording, only
+//! the `token-redacted` note). One file per family:
 //!
 //! - `shape`: `malformed-token-request`;
 //! - `code`: `token-without-authorize`, `code-reused`, `code-expired`,
@@ -12,11 +13,16 @@
 //! - `pkce`: `pkce-mismatch`, `pkce-missing-verifier`,
 //!   `pkce-unexpected-verifier`, `pkce-invalid-verifier`;
 //! - `idp_error`: `idp-error`;
-//! - `id_token`: `nonce-mismatch`, `token-issuer-mismatch`.
+//! - `id_token`: `nonce-mismatch`, `token-issuer-mismatch`;
+//! - `redacted`: `token-redacted` (information about a redacted recording).
+//!
+//! Beside them, `checks` lists what the rules verified on a redemption, for
+//! an `idp-error` none of their findings explains.
 //!
 //! This file holds what they share and the entry points the analyzer calls:
-//! [`code_redemption`], [`idp_error()`] and [`tokens_issued`]. The entry points
-//! fix the order findings are reported in; a family never calls another.
+//! [`code_redemption`], [`redemption_checks`], [`idp_error()`],
+//! [`tokens_redacted`] and [`tokens_issued`]. The entry points fix the order
+//! findings are reported in; a family never calls another.
 
 use std::time::Duration;
 
@@ -30,15 +36,19 @@ use super::message::{AuthorizeRequest, CodeGrant, TokenRequest};
 use super::provider::KnownEndpoints;
 use super::secret::SecretPolicy;
 
+mod checks;
 mod code;
 mod endpoint;
 mod id_token;
 mod idp_error;
 mod param;
 mod pkce;
+mod redacted;
 mod shape;
 
+pub use checks::{Check, CheckResult};
 pub use idp_error::{IdpErrorInput, idp_error};
+pub use redacted::RedactedToken;
 
 /// A finding before the analyzer gives it an attempt, an exchange and a time.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +131,12 @@ pub fn code_redemption(r: &CodeRedemption<'_>) -> Vec<Draft> {
     out
 }
 
+/// What the rules checked on a code redemption and how each check came out,
+/// given the redemption's findings (`found`, from [`code_redemption`]).
+pub fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<Check> {
+    checks::redemption_checks(r, found)
+}
+
 /// The id_token a redemption returned, against its /authorize request.
 pub fn tokens_issued(
     authorize: &AuthorizeRequest,
@@ -134,4 +150,9 @@ pub fn tokens_issued(
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// The tokens of a response that a redacted recording altered, if any.
+pub fn tokens_redacted(tokens: &[RedactedToken]) -> Option<Draft> {
+    redacted::token_redacted(tokens)
 }

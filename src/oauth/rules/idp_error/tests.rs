@@ -14,7 +14,7 @@ fn token_error(codes: &[String], numbers: &[u64], error: &str, description: &str
         trace_id: None,
         correlation_id: None,
     };
-    idp_error(&input, &[])
+    idp_error(&input, &[], &[])
 }
 
 #[test]
@@ -27,12 +27,25 @@ fn idp_error_agreement_lines() {
         "AADSTS7000215: Invalid client secret provided.",
     );
     assert!(
-        d.message.ends_with(
-            "IdP error not explained by anything authlens saw: check the app registration"
-        ),
+        d.message
+            .ends_with("— authlens has no finding that explains it"),
         "{}",
         d.message
     );
+    // The catalogue's causes, and where to read the whole entry.
+    assert!(
+        d.fix.starts_with(
+            "Likely causes: (1) The secret's ID was sent instead of its value. (2) A typo"
+        ),
+        "{}",
+        d.fix
+    );
+    assert!(
+        d.fix.ends_with("More: `authlens explain AADSTS7000215`."),
+        "{}",
+        d.fix
+    );
+    assert_eq!(d.evidence["explain"], "authlens explain AADSTS7000215");
 
     // Explained by a redirect_uri difference: both values named, and the
     // redirect_uri finding wins over a scope finding of the same rule.
@@ -62,7 +75,7 @@ fn idp_error_agreement_lines() {
         trace_id: None,
         correlation_id: None,
     };
-    let d = idp_error(&input, &[scope, redirect]);
+    let d = idp_error(&input, &[scope, redirect], &[]);
     assert!(
         d.message.ends_with(
             "confirmed: authlens saw `https://a/cb/` at /token vs `https://a/cb` at /authorize"
