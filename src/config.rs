@@ -6,6 +6,7 @@
 //! (which stream the live log goes to, colour, whether a file is truncated,
 //! progress bars) is made here, once, from the flags and the kind of command.
 
+use std::ffi::OsStr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -122,9 +123,51 @@ pub struct OutputFlags {
     pub show_secrets: bool,
     pub code_lifetime: Option<Duration>,
     pub verbose: bool,
-    pub no_color: bool,
+    /// Whether colour may be used (`--no-color`, `NO_COLOR`).
+    pub color: ColorChoice,
     /// The live log is not wanted at all (`report`).
     pub no_live_log: bool,
+}
+
+/// Whether a run may use colour at all: not with `--no-color`, not with a
+/// non-empty `NO_COLOR` (<https://no-color.org>). Decided once per run, in
+/// `main`, and used for every stream it writes: the diagnostics on stderr
+/// and each output. A stream is then coloured only when it is a terminal
+/// ([`ColorChoice::on`]), so nothing redirected to a file carries ANSI codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColorChoice {
+    allowed: bool,
+}
+
+impl ColorChoice {
+    /// No colour anywhere.
+    pub const NEVER: ColorChoice = ColorChoice { allowed: false };
+
+    /// The choice for a run given `--no-color` (or not), reading `NO_COLOR`.
+    pub fn decide(no_color_flag: bool) -> ColorChoice {
+        ColorChoice::from_settings(no_color_flag, std::env::var_os("NO_COLOR").as_deref())
+    }
+
+    /// The rule itself: colour unless the flag is given or `NO_COLOR` is
+    /// set to anything but the empty string.
+    pub fn from_settings(no_color_flag: bool, no_color_env: Option<&OsStr>) -> ColorChoice {
+        let env_says_no = no_color_env.is_some_and(|v| !v.is_empty());
+        ColorChoice {
+            allowed: !no_color_flag && !env_says_no,
+        }
+    }
+
+    /// Whether to colour what goes to `sink`: only a terminal is coloured.
+    pub fn on(self, sink: &Sink) -> bool {
+        self.allowed && sink.is_terminal()
+    }
+}
+
+/// No `--no-color` given: colour unless `NO_COLOR` says otherwise.
+impl Default for ColorChoice {
+    fn default() -> Self {
+        ColorChoice::decide(false)
+    }
 }
 
 /// Which command the outputs serve: it decides who owns stdout.
@@ -168,8 +211,8 @@ pub struct OutputConfig {
 impl OutputConfig {
     /// The outputs the flags ask for. `--json -` and `--report -` own stdout,
     /// so the live log then moves to stderr; so it does under `run`, whose
-    /// stdout is the command's. Colour only on a terminal, without
-    /// `--no-color` and without a non-empty `NO_COLOR`.
+    /// stdout is the command's. Colour follows `flags.color` (see
+    /// [`ColorChoice`]).
     pub fn decide(flags: &OutputFlags, audience: Audience) -> OutputConfig {
         let json = flags.json.as_deref().map(Sink::from_flag);
         let report = flags.report.as_deref().map(Sink::from_flag);
@@ -180,10 +223,9 @@ impl OutputConfig {
             } else {
                 Sink::Stdout
             };
-            let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             LiveLogConfig {
                 options: LiveLogOptions {
-                    color: !flags.no_color && !no_color_env && sink.is_terminal(),
+                    color: flags.color.on(&sink),
                     verbose: flags.verbose,
                 },
                 sink,
@@ -414,6 +456,29 @@ mod tests {
         let exact: HostPattern = "idp.test".parse().unwrap();
         assert!(exact.matches("idp.test") && !exact.matches("xidp.test"));
         assert!("".parse::<HostPattern>().is_err());
+    }
+
+    #[test]
+    fn colour_needs_no_flag_and_no_no_color_and_a_terminal() {
+        let cases: [(bool, Option<&str>, bool); 5] = [
+            (false, None, true),
+            (false, Some(""), true),
+            (false, Some("1"), false),
+            (true, None, false),
+            (true, Some("1"), false),
+        ];
+        for (flag, env, allowed) in cases {
+            let choice = ColorChoice::from_settings(flag, env.map(OsStr::new));
+            assert_eq!(
+                choice,
+                ColorChoice { allowed },
+                "flag {flag}, NO_COLOR {env:?}"
+            );
+            // A file is never a terminal, whatever the choice.
+            let file = Sink::File("out.log".into());
+            assert!(!choice.on(&file));
+        }
+        assert!(!ColorChoice::NEVER.on(&Sink::Stderr));
     }
 }
 

@@ -10,13 +10,13 @@ use super::args::{AnalyzeArgs, BrowserArgs, CaArgs, ExplainArgs, ProxyArgs, Repo
 use super::{Failure, Outcome};
 use crate::ca::CertificateAuthority;
 use crate::clients::join::{Joined, join_or_start};
-use crate::config::Audience;
+use crate::config::{Audience, ColorChoice};
 use crate::har::ReadOptions;
 use crate::session::{self, Session, SessionSummary};
 
 /// The proxy, until Ctrl-C or SIGTERM.
-pub async fn proxy(args: ProxyArgs) -> Result<Outcome, Failure> {
-    let (config, output) = args.into_configs(Audience::Terminal);
+pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failure> {
+    let (config, output) = args.into_configs(Audience::Terminal, color);
     let session = Session::start(config, output)
         .await
         .map_err(Failure::failed)?;
@@ -62,8 +62,8 @@ async fn shutdown_signal() {
 
 /// `authlens analyze`: clean, flagged when errors were found, unusable when
 /// an input or the output cannot be used.
-pub fn analyze(args: AnalyzeArgs) -> Result<Outcome, Failure> {
-    let output = args.output();
+pub fn analyze(args: AnalyzeArgs, color: ColorChoice) -> Result<Outcome, Failure> {
+    let output = args.output(color);
     let read = ReadOptions {
         progress: output.progress,
         ..ReadOptions::default()
@@ -155,8 +155,9 @@ async fn join(
     explicit: Option<std::net::SocketAddr>,
     settings: ProxyArgs,
     audience: Audience,
+    color: ColorChoice,
 ) -> Result<Joined, Failure> {
-    let (config, output) = settings.into_configs(audience);
+    let (config, output) = settings.into_configs(audience, color);
     let wants_outputs = output.json.is_some() || output.har.is_some();
     let live_on = output
         .live_log
@@ -196,8 +197,8 @@ async fn leave(joined: Joined) {
 }
 
 /// `authlens run -- CMD`: CMD's own status.
-pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
-    let joined = join(args.proxy, args.settings, Audience::Command).await?;
+pub async fn run(args: RunArgs, color: ColorChoice) -> Result<Outcome, Failure> {
+    let joined = join(args.proxy, args.settings, Audience::Command, color).await?;
     let outcome = run_through(&joined, args.command).await;
     leave(joined).await;
     outcome
@@ -239,14 +240,14 @@ async fn run_through(joined: &Joined, command: Vec<OsString>) -> Result<Outcome,
 }
 
 /// `authlens browser`: the browser's own status.
-pub async fn browser(args: BrowserArgs) -> Result<Outcome, Failure> {
+pub async fn browser(args: BrowserArgs, color: ColorChoice) -> Result<Outcome, Failure> {
     use crate::clients::browser;
     let program = match args.browser {
         Some(path) => path,
         None => browser::find(std::env::var_os("PATH").as_deref())
             .ok_or_else(|| Failure::failed(browser::not_found_help()))?,
     };
-    let joined = join(args.proxy, args.settings, Audience::Terminal).await?;
+    let joined = join(args.proxy, args.settings, Audience::Terminal, color).await?;
     let outcome = open_browser(
         &joined,
         program,

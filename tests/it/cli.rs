@@ -151,3 +151,32 @@ fn bad_flags_and_a_corrupt_ca_are_clear_errors() {
         "never silently regenerated"
     );
 }
+
+fn authlens() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authlens"));
+    command.env_remove("NO_COLOR").env_remove("RUST_LOG");
+    command
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn diagnostics_on_a_redirected_stderr_carry_no_colour() {
+    let work = tempfile::tempdir().unwrap();
+    let out = authlens()
+        .args(["run", "--insecure", "--listen", "127.0.0.1:0", "--certs"])
+        .arg(work.path().join("certs"))
+        .args(["--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = stderr_of(&out);
+    assert!(
+        text.contains("--insecure: upstream certificates are NOT verified"),
+        "{text}"
+    );
+    assert!(!out.stderr.contains(&0x1b), "an ANSI escape in:\n{text:?}");
+}
