@@ -206,7 +206,7 @@ pub async fn run(args: RunArgs, color: ColorChoice) -> Result<Outcome, Failure> 
 
 async fn run_through(joined: &Joined, command: Vec<OsString>) -> Result<Outcome, Failure> {
     use crate::clients::env::ClientEnv;
-    use crate::clients::launch::{Launch, exit_code};
+    use crate::clients::launch::{ChildOutput, Launch, exit_code};
     use crate::clients::trust::{TrustFiles, TrustSet};
 
     let current = |name: &str| std::env::var_os(name);
@@ -231,10 +231,10 @@ async fn run_through(joined: &Joined, command: Vec<OsString>) -> Result<Outcome,
         program: program.into(),
         args: command.collect(),
         env,
-        quiet: false,
+        output: ChildOutput::Inherit,
     };
     match launch.run().await {
-        Ok(status) => Ok(Outcome::Child(exit_code(status))),
+        Ok(finished) => Ok(Outcome::Child(exit_code(finished.status))),
         Err(e) => Err(Failure::launch(e)),
     }
 }
@@ -268,18 +268,20 @@ async fn open_browser(
     show_output: bool,
 ) -> Result<Outcome, Failure> {
     use crate::clients::browser::{self, BrowserLaunch};
-    use crate::clients::launch::{Launch, exit_code};
+    use crate::clients::launch::{ChildOutput, Launch, exit_code};
 
     let profile = tempfile::Builder::new()
         .prefix("authlens-browser-")
         .tempdir()
         .map_err(|e| Failure::failed(format!("cannot create a temporary browser profile: {e}")))?;
+    let no_sandbox = browser::no_sandbox_needed(browser::effective_uid(), &extra);
     let launch = BrowserLaunch {
         proxy: joined.addr(),
         leaf_spki_sha256: joined.ca().leaf_spki_sha256_base64(),
         profile: profile.path().to_path_buf(),
         url,
         extra,
+        no_sandbox,
     };
     eprintln!(
         "authlens: starting {} with a fresh profile in {} (removed when it exits)",
@@ -294,11 +296,20 @@ async fn open_browser(
         "  authlens's certificates are accepted by key (--ignore-certificate-errors-spki-list={}); nothing is installed in any trust store",
         launch.leaf_spki_sha256
     );
-    let status = Launch {
-        program,
+    if no_sandbox {
+        eprintln!(
+            "  running as root, where Chromium refuses its sandbox: --no-sandbox is passed (pages run unsandboxed; a normal user is safer)"
+        );
+    }
+    let finished = Launch {
+        program: program.clone(),
         args: launch.args(),
         env: Default::default(),
-        quiet: !show_output,
+        output: if show_output {
+            ChildOutput::Inherit
+        } else {
+            ChildOutput::Tail(browser::TAIL_LINES)
+        },
     }
     .run()
     .await;
@@ -309,9 +320,38 @@ async fn open_browser(
             profile_path.display()
         );
     }
-    match status {
-        Ok(status) => Ok(Outcome::Child(exit_code(status))),
-        Err(e) => Err(Failure::launch(e)),
+    let finished = finished.map_err(Failure::launch)?;
+    if browser::failed_at_start(finished.status, finished.elapsed) {
+        explain_quick_failure(&program, &finished, show_output);
+    }
+    Ok(Outcome::Child(exit_code(finished.status)))
+}
+
+/// A browser that failed right away: its status and what it said.
+fn explain_quick_failure(
+    program: &std::path::Path,
+    finished: &crate::clients::launch::Finished,
+    shown: bool,
+) {
+    let program = program.display();
+    let status = match finished.status.code() {
+        Some(code) => format!("status {code}"),
+        None => finished.status.to_string(),
+    };
+    let after = format!("{:.1} s", finished.elapsed.as_secs_f64());
+    if shown {
+        eprintln!("authlens: {program} exited with {status} after {after} (its output is above)");
+        return;
+    }
+    if finished.tail.is_empty() {
+        eprintln!("authlens: {program} exited with {status} after {after} and printed nothing");
+        return;
+    }
+    eprintln!(
+        "authlens: {program} exited with {status} after {after}; the last lines of its output (all of it with --browser-output):"
+    );
+    for line in &finished.tail {
+        eprintln!("  | {line}");
     }
 }
 

@@ -600,6 +600,65 @@ async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy()
     assert!(!Path::new(profile).exists(), "{profile} still exists");
 }
 
+/// A "browser" that fails the way Chromium does as root without
+/// `--no-sandbox`: a line on stdout, the reason on stderr, exit 1 at once.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_fails_at_start_is_explained_by_its_last_lines() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let args_file = work.path().join("args");
+    let fake = work.path().join("fake-browser");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n\
+             printf '%s\\n' \"$@\" > '{}'\n\
+             echo 'fake browser starting'\n\
+             echo '[42:42:ERROR:zygote_host_impl_linux.cc(101)] Running as root without --no-sandbox is not supported.' >&2\n\
+             exit 1\n",
+            args_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = authlens();
+    command
+        .args(["browser", "--listen", "127.0.0.1:0", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--browser")
+        .arg(&fake)
+        .arg("http://localhost:3000/");
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("exited with status 1 after"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stderr.contains("  | fake browser starting")
+            && stderr.contains("  | [42:42:ERROR:zygote_host_impl_linux.cc(101)] Running as root"),
+        "both streams' last lines are shown: {}",
+        describe(&out)
+    );
+    assert!(stderr.contains("--browser-output"), "{stderr}");
+
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    let root = rustix::process::geteuid().is_root();
+    assert_eq!(
+        args.lines().any(|a| a == "--no-sandbox"),
+        root,
+        "--no-sandbox exactly when root: {args}"
+    );
+    assert_eq!(
+        stderr.contains("running as root") && stderr.contains("--no-sandbox is passed"),
+        root,
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_without_a_browser_says_what_to_do() {
     let empty = tempfile::tempdir().unwrap();
