@@ -7,7 +7,7 @@
 //! progress bars) is made here, once, from the flags and the kind of command.
 
 use std::ffi::OsStr;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -52,6 +52,57 @@ impl ProxyConfig {
             timeouts: Timeouts::default(),
         }
     }
+}
+
+/// Parses a `--listen` or `--proxy` value: an IP address and port
+/// (`127.0.0.1:8080`, `[::1]:8080`), or a host name and port, resolved once,
+/// here (`localhost:8091`). A name that resolves only to loopback addresses
+/// means loopback; a name with any other address means that address, and the
+/// proxy then warns, as for any address but loopback, that it is open to the
+/// network.
+pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let (host, port) = value
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty())
+        .ok_or_else(|| {
+            format!("{value:?}: expected HOST:PORT, such as 127.0.0.1:8080 or localhost:8080")
+        })?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{value:?}: {port:?} is not a port number"))?;
+    let host = unbracket(host);
+    let resolved: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            format!("cannot resolve {host:?} ({e}); give an IP address instead, such as 127.0.0.1:{port}")
+        })?
+        .collect();
+    pick_listen_addr(&resolved).ok_or_else(|| {
+        format!(
+            "{host:?} resolves to no address; give an IP address instead, such as 127.0.0.1:{port}"
+        )
+    })
+}
+
+/// The one address to listen on among those a name resolves to: loopback
+/// when every address is loopback, else the first other one (never a
+/// loopback address of a name that also has public ones: the user named a
+/// network interface). IPv4 first, like the default `127.0.0.1`.
+fn pick_listen_addr(resolved: &[SocketAddr]) -> Option<SocketAddr> {
+    let all_loopback = resolved.iter().all(|a| a.ip().is_loopback());
+    let candidates: Vec<SocketAddr> = resolved
+        .iter()
+        .copied()
+        .filter(|a| all_loopback || !a.ip().is_loopback())
+        .collect();
+    candidates
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(candidates.first())
+        .copied()
 }
 
 /// The address a local client connects to for a proxy listening on `addr`:
@@ -479,6 +530,55 @@ mod tests {
             assert!(!choice.on(&file));
         }
         assert!(!ColorChoice::NEVER.on(&Sink::Stderr));
+    }
+
+    #[test]
+    fn a_listen_name_means_loopback_only_when_every_address_is() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let cases = [
+            (
+                vec![a("[::1]:8091"), a("127.0.0.1:8091")],
+                Some(a("127.0.0.1:8091")),
+            ),
+            (vec![a("[::1]:8091")], Some(a("[::1]:8091"))),
+            (
+                vec![a("127.0.1.1:8091"), a("192.168.1.5:8091")],
+                Some(a("192.168.1.5:8091")),
+            ),
+            (
+                vec![a("[2001:db8::5]:8091"), a("10.0.0.5:8091")],
+                Some(a("10.0.0.5:8091")),
+            ),
+            (vec![a("[2001:db8::5]:8091")], Some(a("[2001:db8::5]:8091"))),
+            (vec![], None),
+        ];
+        for (resolved, want) in cases {
+            assert_eq!(pick_listen_addr(&resolved), want, "{resolved:?}");
+        }
+    }
+
+    #[test]
+    fn listen_takes_addresses_and_names() {
+        assert_eq!(
+            parse_listen("127.0.0.1:8080").unwrap(),
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_listen("[::1]:0").unwrap(),
+            "[::1]:0".parse::<SocketAddr>().unwrap()
+        );
+        let localhost = parse_listen("localhost:8091").unwrap();
+        assert!(localhost.ip().is_loopback(), "{localhost}");
+        assert_eq!(localhost.port(), 8091);
+        for bad in ["localhost", ":8080", "localhost:http", "localhost:70000"] {
+            let err = parse_listen(bad).unwrap_err();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        let err = parse_listen("no-such-host.invalid:8080").unwrap_err();
+        assert!(
+            err.contains("cannot resolve") && err.contains("127.0.0.1:8080"),
+            "{err}"
+        );
     }
 }
 

@@ -45,7 +45,7 @@ pub enum Command {
 #[derive(Args)]
 pub struct RunArgs {
     /// Use the authlens proxy already running at ADDR (with --certs naming its CA directory).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::config::parse_listen)]
     pub proxy: Option<SocketAddr>,
     /// Settings for the proxy started for this command when none is running at --listen.
     #[command(flatten)]
@@ -58,7 +58,7 @@ pub struct RunArgs {
 #[derive(Args)]
 pub struct BrowserArgs {
     /// Use the authlens proxy already running at ADDR (with --certs naming its CA directory).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::config::parse_listen)]
     pub proxy: Option<SocketAddr>,
     /// The browser executable (default: chromium, google-chrome… found on PATH).
     #[arg(long, value_name = "PATH")]
@@ -97,8 +97,8 @@ pub struct CaArgs {
 
 #[derive(Args, Clone)]
 pub struct ProxyArgs {
-    /// Address to listen on. Anything but loopback exposes the proxy to the network.
-    #[arg(long, default_value = crate::config::DEFAULT_LISTEN)]
+    /// Address to listen on (an IP or a host name, with a port). Anything but loopback exposes the proxy to the network.
+    #[arg(long, default_value = crate::config::DEFAULT_LISTEN, value_parser = crate::config::parse_listen)]
     pub listen: SocketAddr,
     /// Directory holding the local CA (created on first run).
     #[arg(long, default_value = crate::config::DEFAULT_CERTS_DIR)]

@@ -180,3 +180,34 @@ fn diagnostics_on_a_redirected_stderr_carry_no_colour() {
     );
     assert!(!out.stderr.contains(&0x1b), "an ANSI escape in:\n{text:?}");
 }
+
+#[test]
+fn listen_takes_a_name_that_resolves_to_loopback() {
+    let work = tempfile::tempdir().unwrap();
+    let out = authlens()
+        .args(["run", "--listen", "localhost:0", "--certs"])
+        .arg(work.path().join("certs"))
+        .args(["--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = stderr_of(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("authlens listening on http://127.0.0.1:")
+            || text.contains("authlens listening on http://[::1]:"),
+        "{text}"
+    );
+    assert!(!text.contains("open to the network"), "{text}");
+
+    let out = authlens()
+        .args(["--listen", "no-such-host.invalid:8080"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = stderr_of(&out);
+    assert!(
+        text.contains("cannot resolve") && text.contains("--listen"),
+        "{text}"
+    );
+}
