@@ -211,3 +211,47 @@ fn listen_takes_a_name_that_resolves_to_loopback() {
         "{text}"
     );
 }
+
+#[test]
+fn a_taken_port_names_its_cause_once_and_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let work = tempfile::tempdir().unwrap();
+    let out = authlens()
+        .args(["--listen", &addr, "--certs"])
+        .arg(work.path().join("certs"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr_of(&out);
+    assert!(text.contains(&format!("cannot listen on {addr}")), "{text}");
+    let cause = std::io::Error::from(std::io::ErrorKind::AddrInUse).to_string();
+    assert_eq!(
+        text.matches("(os error").count(),
+        1,
+        "the cause ({cause}) once: {text}"
+    );
+    assert!(
+        text.contains("another authlens") && text.contains("--listen"),
+        "{text}"
+    );
+}
+
+#[test]
+fn certs_naming_a_file_says_so() {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("hostname");
+    std::fs::write(&file, "a file\n").unwrap();
+    let out = authlens()
+        .args(["--listen", "127.0.0.1:0", "--certs"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr_of(&out);
+    assert!(
+        text.contains("--certs") && text.contains("is a file, not a directory"),
+        "{text}"
+    );
+    assert!(!text.contains("File exists"), "{text}");
+}
