@@ -158,6 +158,12 @@ fn authlens() -> Command {
     command
 }
 
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/har")
+        .join(name)
+}
+
 fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -254,4 +260,33 @@ fn certs_naming_a_file_says_so() {
         "{text}"
     );
     assert!(!text.contains("File exists"), "{text}");
+}
+
+#[test]
+fn analyze_given_a_json_lines_file_points_to_report_from_json() {
+    let work = tempfile::tempdir().unwrap();
+    let jsonl = work.path().join("signins.jsonl");
+    let out = authlens()
+        .arg("analyze")
+        .arg(fixture("chrome-browser.har"))
+        .arg("--json")
+        .arg(&jsonl)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let written = std::fs::read_to_string(&jsonl).unwrap();
+    let first = written.lines().next().expect("some events");
+    let one = work.path().join("one.jsonl");
+    std::fs::write(&one, format!("{first}\n")).unwrap();
+    // Several lines are not one JSON document; one line is, but not a HAR.
+    for path in [&jsonl, &one] {
+        let out = authlens().arg("analyze").arg(path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let text = stderr_of(&out);
+        assert!(
+            text.contains("JSON lines file of authlens events")
+                && text.contains(&format!("authlens report --from-json {}", path.display())),
+            "{text}"
+        );
+    }
 }
