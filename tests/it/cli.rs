@@ -290,3 +290,58 @@ fn analyze_given_a_json_lines_file_points_to_report_from_json() {
         );
     }
 }
+
+/// The proxy's banner when PATH is `path`, up to its last line.
+fn banner_with_path(path: &std::ffi::OsStr, certs: &std::path::Path) -> String {
+    let mut child = authlens()
+        .args(["--listen", "127.0.0.1:0", "--certs"])
+        .arg(certs)
+        .env("PATH", path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.trim_start().starts_with("curl -x") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    banner
+}
+
+#[cfg(unix)]
+#[test]
+fn the_banner_shows_commands_that_work_here() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let certs = work.path().join("certs");
+    let empty = tempfile::tempdir().unwrap();
+    let banner = banner_with_path(empty.path().as_os_str(), &certs);
+    let ca = std::path::absolute(certs.join("authlens-ca.pem")).unwrap();
+    for line in [
+        "  run a program through it:  cargo run --release -- run --proxy 127.0.0.1:",
+        "  open a browser through it: cargo run --release -- browser --proxy 127.0.0.1:",
+        &format!("  export REQUESTS_CA_BUNDLE={}", ca.display()),
+        &format!("  export NODE_EXTRA_CA_CERTS={}", ca.display()),
+        &format!("--cacert {} https://", ca.display()),
+    ] {
+        assert!(banner.contains(line), "{line:?} missing:\n{banner}");
+    }
+
+    let installed = tempfile::tempdir().unwrap();
+    let program = installed.path().join("authlens");
+    std::fs::write(&program, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let banner = banner_with_path(installed.path().as_os_str(), &certs);
+    assert!(
+        banner.contains("  run a program through it:  authlens run --proxy 127.0.0.1:"),
+        "{banner}"
+    );
+    assert!(!banner.contains("cargo run"), "{banner}");
+}
