@@ -1,8 +1,9 @@
 //! A mock Microsoft Entra ID over TLS, for trying authlens by hand.
 //!
 //! `cargo run --example mock_idp [-- PORT]` serves it on 127.0.0.1:PORT
-//! (default 8443) as `login.microsoftonline.com`, with a CA made at start in
-//! a temporary directory, and prints the authlens and curl commands to use.
+//! (default 8443; 0 picks a free one) as `login.microsoftonline.com`, with a
+//! CA made at start in a temporary directory, and prints the authlens and
+//! curl commands to use.
 
 use testkit::mock_idp::MockIdp;
 
@@ -13,18 +14,28 @@ async fn main() {
         Some(Ok(port)) => port,
         Some(Err(_)) => {
             eprintln!(
-                "usage: cargo run --example mock_idp [-- PORT]  (PORT is a number, default 8443)"
+                "usage: cargo run --example mock_idp [-- PORT]  (PORT is a number, default 8443, 0 for any free port)"
             );
             std::process::exit(2);
         }
     };
     let ca = testkit::TestCa::new();
-    let (idp, server) = testkit::lab::serve_mock_idp(
-        &ca,
-        MockIdp::default_config(),
-        ([127, 0, 0, 1], port).into(),
-    )
-    .await;
+    let addr = ([127, 0, 0, 1], port).into();
+    let (idp, server) =
+        match testkit::lab::serve_mock_idp(&ca, MockIdp::default_config(), addr).await {
+            Ok(served) => served,
+            Err(e) => {
+                eprintln!("mock_idp: cannot listen on {addr}: {e}");
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    eprintln!(
+                        "  another program (another mock_idp?) uses port {port}: pass another one, \
+                         `cargo run --example mock_idp -- {}`, or 0 for any free port",
+                        port.wrapping_add(1).max(1024)
+                    );
+                }
+                std::process::exit(1);
+            }
+        };
     let config = idp.config();
     let tenant = &config.tenant;
     let web = &config.clients[0];

@@ -40,16 +40,20 @@ const LEAF_VALIDITY_DAYS: i64 = 397;
 /// Why the CA could not be loaded, created or used.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {source}{}", certs_hint(source, "read"))]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {source}{}", certs_hint(source, "write to"))]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "--certs {dir} is a file, not a directory: name the directory that holds (or will hold) the CA"
+    )]
+    NotADirectory { dir: PathBuf },
     #[error(
         "{path} is not a usable authlens CA file ({reason}); fix or delete it (deleting both CA files makes authlens create a new CA, which clients must trust again)"
     )]
@@ -64,6 +68,15 @@ pub enum CaError {
         "no authlens CA in {dir} ({CA_CERT_FILE} is missing); pass --certs with the directory the proxy uses"
     )]
     Missing { dir: PathBuf },
+}
+
+/// Points a permission problem at the flag that chose the directory.
+fn certs_hint(error: &std::io::Error, access: &str) -> String {
+    if error.kind() == std::io::ErrorKind::PermissionDenied {
+        format!(" (--certs names the CA directory: pass one you can {access})")
+    } else {
+        String::new()
+    }
 }
 
 /// The authlens certificate authority: loads or creates the CA and mints
@@ -96,6 +109,7 @@ impl CertificateAuthority {
     /// neither file exists. A present but unreadable or corrupt file is an
     /// error, never a reason to regenerate silently.
     pub fn load_or_create(dir: &Path, provider: &CryptoProvider) -> Result<Self, CaError> {
+        not_a_file(dir)?;
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
         let (cert_pem, key_pem) = match (cert_path.exists(), key_path.exists()) {
@@ -123,6 +137,7 @@ impl CertificateAuthority {
     /// Loads the CA from `dir` without ever creating one: for commands that
     /// join a proxy already running on that directory.
     pub fn load(dir: &Path, provider: &CryptoProvider) -> Result<Self, CaError> {
+        not_a_file(dir)?;
         if !dir.join(CA_CERT_FILE).exists() {
             return Err(CaError::Missing {
                 dir: dir.to_path_buf(),
@@ -329,6 +344,16 @@ fn random_serial() -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
+/// The certificate directory may be missing (it is created), not a file.
+fn not_a_file(dir: &Path) -> Result<(), CaError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(CaError::NotADirectory {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 fn read(path: &Path) -> Result<String, CaError> {
     fs::read_to_string(path).map_err(|source| CaError::Read {
         path: path.to_path_buf(),
@@ -530,6 +555,35 @@ mod tests {
         fs::remove_file(dir.path().join(CA_CERT_FILE)).unwrap();
         let err = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap_err();
         assert!(matches!(err, CaError::HalfPresent { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_or_a_forbidden_directory_is_blamed_on_certs() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hostname");
+        fs::write(&file, "a file").unwrap();
+        let err = CertificateAuthority::load_or_create(&file, &provider()).unwrap_err();
+        assert!(matches!(err, CaError::NotADirectory { .. }), "{err}");
+        assert!(
+            err.to_string().contains("is a file, not a directory"),
+            "{err}"
+        );
+
+        // Root may write anywhere, so the message is checked on its own.
+        let denied = CaError::Write {
+            path: "/srv/certs/authlens-ca-key.pem".into(),
+            source: std::io::ErrorKind::PermissionDenied.into(),
+        };
+        let text = denied.to_string();
+        assert!(
+            text.contains("--certs") && text.contains("write to"),
+            "{text}"
+        );
+        let other = CaError::Read {
+            path: "/srv/certs/authlens-ca.pem".into(),
+            source: std::io::ErrorKind::InvalidData.into(),
+        };
+        assert!(!other.to_string().contains("--certs"), "{other}");
     }
 
     #[test]

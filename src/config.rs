@@ -7,7 +7,8 @@
 //! truncated, progress bars) is made here, once, from the flags and the kind
 //! of command.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ffi::OsStr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -52,6 +53,57 @@ impl ProxyConfig {
             timeouts: Timeouts::default(),
         }
     }
+}
+
+/// Parses a `--listen` or `--proxy` value: an IP address and port
+/// (`127.0.0.1:8080`, `[::1]:8080`), or a host name and port, resolved once,
+/// here (`localhost:8091`). A name that resolves only to loopback addresses
+/// means loopback; a name with any other address means that address, and the
+/// proxy then warns, as for any address but loopback, that it is open to the
+/// network.
+pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let (host, port) = value
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty())
+        .ok_or_else(|| {
+            format!("{value:?}: expected HOST:PORT, such as 127.0.0.1:8080 or localhost:8080")
+        })?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{value:?}: {port:?} is not a port number"))?;
+    let host = unbracket(host);
+    let resolved: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            format!("cannot resolve {host:?} ({e}); give an IP address instead, such as 127.0.0.1:{port}")
+        })?
+        .collect();
+    pick_listen_addr(&resolved).ok_or_else(|| {
+        format!(
+            "{host:?} resolves to no address; give an IP address instead, such as 127.0.0.1:{port}"
+        )
+    })
+}
+
+/// The one address to listen on among those a name resolves to: loopback
+/// when every address is loopback, else the first other one (never a
+/// loopback address of a name that also has public ones: the user named a
+/// network interface). IPv4 first, like the default `127.0.0.1`.
+fn pick_listen_addr(resolved: &[SocketAddr]) -> Option<SocketAddr> {
+    let all_loopback = resolved.iter().all(|a| a.ip().is_loopback());
+    let candidates: Vec<SocketAddr> = resolved
+        .iter()
+        .copied()
+        .filter(|a| all_loopback || !a.ip().is_loopback())
+        .collect();
+    candidates
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(candidates.first())
+        .copied()
 }
 
 /// The address a local client connects to for a proxy listening on `addr`:
@@ -134,9 +186,51 @@ pub struct OutputFlags {
     pub show_secrets: bool,
     pub code_lifetime: Option<Duration>,
     pub verbose: bool,
-    pub no_color: bool,
+    /// Whether colour may be used (`--no-color`, `NO_COLOR`).
+    pub color: ColorChoice,
     /// The live log is not wanted at all (`report`).
     pub no_live_log: bool,
+}
+
+/// Whether a run may use colour at all: not with `--no-color`, not with a
+/// non-empty `NO_COLOR` (<https://no-color.org>). Decided once per run, in
+/// `main`, and used for every stream it writes: the diagnostics on stderr
+/// and each output. A stream is then coloured only when it is a terminal
+/// ([`ColorChoice::on`]), so nothing redirected to a file carries ANSI codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColorChoice {
+    allowed: bool,
+}
+
+impl ColorChoice {
+    /// No colour anywhere.
+    pub const NEVER: ColorChoice = ColorChoice { allowed: false };
+
+    /// The choice for a run given `--no-color` (or not), reading `NO_COLOR`.
+    pub fn decide(no_color_flag: bool) -> ColorChoice {
+        ColorChoice::from_settings(no_color_flag, std::env::var_os("NO_COLOR").as_deref())
+    }
+
+    /// The rule itself: colour unless the flag is given or `NO_COLOR` is
+    /// set to anything but the empty string.
+    pub fn from_settings(no_color_flag: bool, no_color_env: Option<&OsStr>) -> ColorChoice {
+        let env_says_no = no_color_env.is_some_and(|v| !v.is_empty());
+        ColorChoice {
+            allowed: !no_color_flag && !env_says_no,
+        }
+    }
+
+    /// Whether to colour what goes to `sink`: only a terminal is coloured.
+    pub fn on(self, sink: &Sink) -> bool {
+        self.allowed && sink.is_terminal()
+    }
+}
+
+/// No `--no-color` given: colour unless `NO_COLOR` says otherwise.
+impl Default for ColorChoice {
+    fn default() -> Self {
+        ColorChoice::decide(false)
+    }
 }
 
 /// Which command the outputs serve: it decides who owns stdout.
@@ -180,9 +274,8 @@ pub struct OutputConfig {
 impl OutputConfig {
     /// The outputs the flags ask for. `--json -` and `--report -` own stdout,
     /// so the live log then moves to stderr; so it does under `run`, whose
-    /// stdout is the command's. Colour only on a terminal, without
-    /// `--no-color` and without a non-empty `NO_COLOR`. The width: see
-    /// [`live_log_width`].
+    /// stdout is the command's. Colour follows `flags.color` (see
+    /// [`ColorChoice`]); the width: see [`live_log_width`].
     pub fn decide(flags: &OutputFlags, audience: Audience) -> OutputConfig {
         let json = flags.json.as_deref().map(Sink::from_flag);
         let report = flags.report.as_deref().map(Sink::from_flag);
@@ -193,10 +286,9 @@ impl OutputConfig {
             } else {
                 Sink::Stdout
             };
-            let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             LiveLogConfig {
                 options: LiveLogOptions {
-                    color: !flags.no_color && !no_color_env && sink.is_terminal(),
+                    color: flags.color.on(&sink),
                     verbose: flags.verbose,
                     width: live_log_width(
                         std::env::var("COLUMNS").ok().as_deref(),
@@ -460,6 +552,78 @@ mod tests {
         assert_eq!(live_log_width(Some("0"), None), live_log::DEFAULT_WIDTH);
         // Never so narrow that a line is all indent.
         assert_eq!(live_log_width(Some("12"), None), MIN_LIVE_LOG_WIDTH);
+    }
+
+    #[test]
+    fn colour_needs_no_flag_and_no_no_color_and_a_terminal() {
+        let cases: [(bool, Option<&str>, bool); 5] = [
+            (false, None, true),
+            (false, Some(""), true),
+            (false, Some("1"), false),
+            (true, None, false),
+            (true, Some("1"), false),
+        ];
+        for (flag, env, allowed) in cases {
+            let choice = ColorChoice::from_settings(flag, env.map(OsStr::new));
+            assert_eq!(
+                choice,
+                ColorChoice { allowed },
+                "flag {flag}, NO_COLOR {env:?}"
+            );
+            // A file is never a terminal, whatever the choice.
+            let file = Sink::File("out.log".into());
+            assert!(!choice.on(&file));
+        }
+        assert!(!ColorChoice::NEVER.on(&Sink::Stderr));
+    }
+
+    #[test]
+    fn a_listen_name_means_loopback_only_when_every_address_is() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let cases = [
+            (
+                vec![a("[::1]:8091"), a("127.0.0.1:8091")],
+                Some(a("127.0.0.1:8091")),
+            ),
+            (vec![a("[::1]:8091")], Some(a("[::1]:8091"))),
+            (
+                vec![a("127.0.1.1:8091"), a("192.168.1.5:8091")],
+                Some(a("192.168.1.5:8091")),
+            ),
+            (
+                vec![a("[2001:db8::5]:8091"), a("10.0.0.5:8091")],
+                Some(a("10.0.0.5:8091")),
+            ),
+            (vec![a("[2001:db8::5]:8091")], Some(a("[2001:db8::5]:8091"))),
+            (vec![], None),
+        ];
+        for (resolved, want) in cases {
+            assert_eq!(pick_listen_addr(&resolved), want, "{resolved:?}");
+        }
+    }
+
+    #[test]
+    fn listen_takes_addresses_and_names() {
+        assert_eq!(
+            parse_listen("127.0.0.1:8080").unwrap(),
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_listen("[::1]:0").unwrap(),
+            "[::1]:0".parse::<SocketAddr>().unwrap()
+        );
+        let localhost = parse_listen("localhost:8091").unwrap();
+        assert!(localhost.ip().is_loopback(), "{localhost}");
+        assert_eq!(localhost.port(), 8091);
+        for bad in ["localhost", ":8080", "localhost:http", "localhost:70000"] {
+            let err = parse_listen(bad).unwrap_err();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        let err = parse_listen("no-such-host.invalid:8080").unwrap_err();
+        assert!(
+            err.contains("cannot resolve") && err.contains("127.0.0.1:8080"),
+            "{err}"
+        );
     }
 }
 

@@ -7,29 +7,40 @@ use std::process::ExitCode;
 
 use authlens::cli::args::{Cli, Command};
 use authlens::cli::{Failure, FailureKind, Outcome, commands};
+use authlens::config::{ColorChoice, Sink};
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // One colour decision for every stream: the diagnostics set up here and
+    // every output the command opens.
+    let color = cli.color();
+    init_diagnostics(color);
+    let under_run = matches!(cli.command, Some(Command::Run(_)));
+    let result = match cli.command {
+        None => block_on(commands::proxy(cli.proxy, color)),
+        Some(Command::Proxy(args)) => block_on(commands::proxy(args, color)),
+        Some(Command::Explain(args)) => commands::explain(args),
+        Some(Command::Analyze(args)) => commands::analyze(args, color),
+        Some(Command::Report(args)) => commands::report(args),
+        Some(Command::Run(args)) => block_on(commands::run(args, color)),
+        Some(Command::Browser(args)) => block_on(commands::browser(args, color)),
+        Some(Command::Ca(args)) => commands::ca(args),
+    };
+    exit_status(result, under_run)
+}
+
+/// Diagnostics (`tracing`: warnings, `RUST_LOG`) go to stderr, coloured
+/// only when [`ColorChoice`] allows it there.
+fn init_diagnostics(color: ColorChoice) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("authlens=info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(color.on(&Sink::Stderr))
         .init();
-    let cli = Cli::parse();
-    let under_run = matches!(cli.command, Some(Command::Run(_)));
-    let result = match cli.command {
-        None => block_on(commands::proxy(cli.proxy)),
-        Some(Command::Proxy(args)) => block_on(commands::proxy(args)),
-        Some(Command::Explain(args)) => commands::explain(args),
-        Some(Command::Analyze(args)) => commands::analyze(args),
-        Some(Command::Report(args)) => commands::report(args),
-        Some(Command::Run(args)) => block_on(commands::run(args)),
-        Some(Command::Browser(args)) => block_on(commands::browser(args)),
-        Some(Command::Ca(args)) => commands::ca(args),
-    };
-    exit_status(result, under_run)
 }
 
 /// Every exit status authlens gives:

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Audience, ConnectTo, HostPattern, OutputConfig, OutputFlags, ProxyConfig};
+use crate::config::{
+    Audience, ColorChoice, ConnectTo, HostPattern, OutputConfig, OutputFlags, ProxyConfig,
+};
 
 #[derive(Parser)]
 #[command(
@@ -43,7 +45,7 @@ pub enum Command {
 #[derive(Args)]
 pub struct RunArgs {
     /// Use the authlens proxy already running at ADDR (with --certs naming its CA directory).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::config::parse_listen)]
     pub proxy: Option<SocketAddr>,
     /// Settings for the proxy started for this command when none is running at --listen.
     #[command(flatten)]
@@ -56,7 +58,7 @@ pub struct RunArgs {
 #[derive(Args)]
 pub struct BrowserArgs {
     /// Use the authlens proxy already running at ADDR (with --certs naming its CA directory).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::config::parse_listen)]
     pub proxy: Option<SocketAddr>,
     /// The browser executable (default: chromium, google-chrome… found on PATH).
     #[arg(long, value_name = "PATH")]
@@ -95,8 +97,8 @@ pub struct CaArgs {
 
 #[derive(Args, Clone)]
 pub struct ProxyArgs {
-    /// Address to listen on. Anything but loopback exposes the proxy to the network.
-    #[arg(long, default_value = crate::config::DEFAULT_LISTEN)]
+    /// Address to listen on (an IP or a host name, with a port). Anything but loopback exposes the proxy to the network.
+    #[arg(long, default_value = crate::config::DEFAULT_LISTEN, value_parser = crate::config::parse_listen)]
     pub listen: SocketAddr,
     /// Directory holding the local CA (created on first run).
     #[arg(long, default_value = crate::config::DEFAULT_CERTS_DIR)]
@@ -128,7 +130,7 @@ pub struct ProxyArgs {
     /// Show more detail under each leg of the live log.
     #[arg(short, long)]
     pub verbose: bool,
-    /// Never colour the live log (NO_COLOR is respected too).
+    /// Never colour the live log or the diagnostics (NO_COLOR is respected too).
     #[arg(long)]
     pub no_color: bool,
     /// Also record the session as a HAR 1.2 file (complete on disk after every exchange; secrets redacted unless --show-secrets).
@@ -153,7 +155,7 @@ pub struct AnalyzeArgs {
     /// Show more detail under each leg.
     #[arg(short, long)]
     pub verbose: bool,
-    /// Never colour the log (NO_COLOR is respected too).
+    /// Never colour the log or the diagnostics (NO_COLOR is respected too).
     #[arg(long)]
     pub no_color: bool,
 }
@@ -187,9 +189,29 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
+impl Cli {
+    /// Whether this run may use colour, from its command's `--no-color` and
+    /// `NO_COLOR`: decided once, in `main`, for the diagnostics on stderr
+    /// and every output the command opens. A `--no-color` before the
+    /// subcommand counts too.
+    pub fn color(&self) -> ColorChoice {
+        let no_color = self.proxy.no_color
+            || match &self.command {
+                None => false,
+                Some(Command::Proxy(args)) => args.no_color,
+                Some(Command::Run(args)) => args.settings.no_color,
+                Some(Command::Browser(args)) => args.settings.no_color,
+                Some(Command::Analyze(args)) => args.no_color,
+                Some(Command::Explain(_) | Command::Report(_) | Command::Ca(_)) => false,
+            };
+        ColorChoice::decide(no_color)
+    }
+}
+
 impl ProxyArgs {
-    /// The proxy's configuration and the outputs' flags.
-    pub fn into_config(self) -> (ProxyConfig, OutputFlags) {
+    /// The proxy's configuration and the outputs' flags; `--no-color` is
+    /// already part of `color`.
+    pub fn into_config(self, color: ColorChoice) -> (ProxyConfig, OutputFlags) {
         let mut config = ProxyConfig::new(self.listen, self.certs);
         config.upstream_cas = self.upstream_ca;
         config.insecure = self.insecure;
@@ -202,27 +224,32 @@ impl ProxyArgs {
             show_secrets: self.show_secrets,
             code_lifetime: self.code_lifetime,
             verbose: self.verbose,
-            no_color: self.no_color,
+            color,
             ..OutputFlags::default()
         };
         (config, flags)
     }
 
     /// The proxy's configuration and its outputs, for `audience`.
-    pub fn into_configs(self, audience: Audience) -> (ProxyConfig, OutputConfig) {
-        let (config, flags) = self.into_config();
+    pub fn into_configs(
+        self,
+        audience: Audience,
+        color: ColorChoice,
+    ) -> (ProxyConfig, OutputConfig) {
+        let (config, flags) = self.into_config(color);
         (config, OutputConfig::decide(&flags, audience))
     }
 }
 
 impl AnalyzeArgs {
-    pub fn output(&self) -> OutputConfig {
+    /// The outputs; `--no-color` is already part of `color`.
+    pub fn output(&self, color: ColorChoice) -> OutputConfig {
         let flags = OutputFlags {
             json: self.json.clone(),
             show_secrets: self.show_secrets,
             code_lifetime: self.code_lifetime,
             verbose: self.verbose,
-            no_color: self.no_color,
+            color,
             ..OutputFlags::default()
         };
         OutputConfig::decide(&flags, Audience::Terminal)
@@ -237,6 +264,7 @@ impl ReportArgs {
             report: Some(self.out.clone().unwrap_or_else(|| "-".into())),
             code_lifetime: self.code_lifetime,
             no_live_log: true,
+            color: ColorChoice::NEVER,
             ..OutputFlags::default()
         };
         OutputConfig::decide(&flags, Audience::Terminal)

@@ -10,13 +10,13 @@ use super::args::{AnalyzeArgs, BrowserArgs, CaArgs, ExplainArgs, ProxyArgs, Repo
 use super::{Failure, Outcome};
 use crate::ca::CertificateAuthority;
 use crate::clients::join::{Joined, join_or_start};
-use crate::config::Audience;
+use crate::config::{Audience, ColorChoice};
 use crate::har::ReadOptions;
 use crate::session::{self, Session, SessionSummary};
 
 /// The proxy, until Ctrl-C or SIGTERM.
-pub async fn proxy(args: ProxyArgs) -> Result<Outcome, Failure> {
-    let (config, output) = args.into_configs(Audience::Terminal);
+pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failure> {
+    let (config, output) = args.into_configs(Audience::Terminal, color);
     let session = Session::start(config, output)
         .await
         .map_err(Failure::failed)?;
@@ -62,8 +62,8 @@ async fn shutdown_signal() {
 
 /// `authlens analyze`: clean, flagged when errors were found, unusable when
 /// an input or the output cannot be used.
-pub fn analyze(args: AnalyzeArgs) -> Result<Outcome, Failure> {
-    let output = args.output();
+pub fn analyze(args: AnalyzeArgs, color: ColorChoice) -> Result<Outcome, Failure> {
+    let output = args.output(color);
     let read = ReadOptions {
         progress: output.progress,
         ..ReadOptions::default()
@@ -155,8 +155,9 @@ async fn join(
     explicit: Option<std::net::SocketAddr>,
     settings: ProxyArgs,
     audience: Audience,
+    color: ColorChoice,
 ) -> Result<Joined, Failure> {
-    let (config, output) = settings.into_configs(audience);
+    let (config, output) = settings.into_configs(audience, color);
     let wants_outputs = output.json.is_some() || output.har.is_some();
     let live_on = output
         .live_log
@@ -196,8 +197,8 @@ async fn leave(joined: Joined) {
 }
 
 /// `authlens run -- CMD`: CMD's own status.
-pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
-    let joined = join(args.proxy, args.settings, Audience::Command).await?;
+pub async fn run(args: RunArgs, color: ColorChoice) -> Result<Outcome, Failure> {
+    let joined = join(args.proxy, args.settings, Audience::Command, color).await?;
     let outcome = run_through(&joined, args.command).await;
     leave(joined).await;
     outcome
@@ -205,7 +206,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome, Failure> {
 
 async fn run_through(joined: &Joined, command: Vec<OsString>) -> Result<Outcome, Failure> {
     use crate::clients::env::ClientEnv;
-    use crate::clients::launch::{Launch, exit_code};
+    use crate::clients::launch::{ChildOutput, Launch, exit_code};
     use crate::clients::trust::{TrustFiles, TrustSet};
 
     let current = |name: &str| std::env::var_os(name);
@@ -230,23 +231,23 @@ async fn run_through(joined: &Joined, command: Vec<OsString>) -> Result<Outcome,
         program: program.into(),
         args: command.collect(),
         env,
-        quiet: false,
+        output: ChildOutput::Inherit,
     };
     match launch.run().await {
-        Ok(status) => Ok(Outcome::Child(exit_code(status))),
+        Ok(finished) => Ok(Outcome::Child(exit_code(finished.status))),
         Err(e) => Err(Failure::launch(e)),
     }
 }
 
 /// `authlens browser`: the browser's own status.
-pub async fn browser(args: BrowserArgs) -> Result<Outcome, Failure> {
+pub async fn browser(args: BrowserArgs, color: ColorChoice) -> Result<Outcome, Failure> {
     use crate::clients::browser;
     let program = match args.browser {
         Some(path) => path,
         None => browser::find(std::env::var_os("PATH").as_deref())
             .ok_or_else(|| Failure::failed(browser::not_found_help()))?,
     };
-    let joined = join(args.proxy, args.settings, Audience::Terminal).await?;
+    let joined = join(args.proxy, args.settings, Audience::Terminal, color).await?;
     let outcome = open_browser(
         &joined,
         program,
@@ -267,18 +268,20 @@ async fn open_browser(
     show_output: bool,
 ) -> Result<Outcome, Failure> {
     use crate::clients::browser::{self, BrowserLaunch};
-    use crate::clients::launch::{Launch, exit_code};
+    use crate::clients::launch::{ChildOutput, Launch, exit_code};
 
     let profile = tempfile::Builder::new()
         .prefix("authlens-browser-")
         .tempdir()
         .map_err(|e| Failure::failed(format!("cannot create a temporary browser profile: {e}")))?;
+    let no_sandbox = browser::no_sandbox_needed(browser::effective_uid(), &extra);
     let launch = BrowserLaunch {
         proxy: joined.addr(),
         leaf_spki_sha256: joined.ca().leaf_spki_sha256_base64(),
         profile: profile.path().to_path_buf(),
         url,
         extra,
+        no_sandbox,
     };
     eprintln!(
         "authlens: starting {} with a fresh profile in {} (removed when it exits)",
@@ -293,11 +296,20 @@ async fn open_browser(
         "  authlens's certificates are accepted by key (--ignore-certificate-errors-spki-list={}); nothing is installed in any trust store",
         launch.leaf_spki_sha256
     );
-    let status = Launch {
-        program,
+    if no_sandbox {
+        eprintln!(
+            "  running as root, where Chromium refuses its sandbox: --no-sandbox is passed (pages run unsandboxed; a normal user is safer)"
+        );
+    }
+    let finished = Launch {
+        program: program.clone(),
         args: launch.args(),
         env: Default::default(),
-        quiet: !show_output,
+        output: if show_output {
+            ChildOutput::Inherit
+        } else {
+            ChildOutput::Tail(browser::TAIL_LINES)
+        },
     }
     .run()
     .await;
@@ -308,9 +320,38 @@ async fn open_browser(
             profile_path.display()
         );
     }
-    match status {
-        Ok(status) => Ok(Outcome::Child(exit_code(status))),
-        Err(e) => Err(Failure::launch(e)),
+    let finished = finished.map_err(Failure::launch)?;
+    if browser::failed_at_start(finished.status, finished.elapsed) {
+        explain_quick_failure(&program, &finished, show_output);
+    }
+    Ok(Outcome::Child(exit_code(finished.status)))
+}
+
+/// A browser that failed right away: its status and what it said.
+fn explain_quick_failure(
+    program: &std::path::Path,
+    finished: &crate::clients::launch::Finished,
+    shown: bool,
+) {
+    let program = program.display();
+    let status = match finished.status.code() {
+        Some(code) => format!("status {code}"),
+        None => finished.status.to_string(),
+    };
+    let after = format!("{:.1} s", finished.elapsed.as_secs_f64());
+    if shown {
+        eprintln!("authlens: {program} exited with {status} after {after} (its output is above)");
+        return;
+    }
+    if finished.tail.is_empty() {
+        eprintln!("authlens: {program} exited with {status} after {after} and printed nothing");
+        return;
+    }
+    eprintln!(
+        "authlens: {program} exited with {status} after {after}; the last lines of its output (all of it with --browser-output):"
+    );
+    for line in &finished.tail {
+        eprintln!("  | {line}");
     }
 }
 

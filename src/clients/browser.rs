@@ -2,11 +2,18 @@
 //! with a fresh profile, the proxy for every URL including loopback (Chrome
 //! skips the proxy for localhost by default, which would hide the
 //! `http://localhost:3000/callback` leg of a sign-in), and the authlens leaf
-//! key accepted by its SPKI hash, so no trust store is touched.
+//! key accepted by its SPKI hash, so no trust store is touched. As root,
+//! where Chromium refuses to start with its sandbox, the sandbox is turned
+//! off (and the user told). A browser that fails right away is explained
+//! with the last lines of its own output.
 
 use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use super::program::{is_executable, on_path};
 
 /// Executable names tried on PATH, in order.
 pub const CANDIDATES: &[&str] = &[
@@ -48,38 +55,15 @@ pub fn not_found_help() -> String {
 /// The first Chromium-family browser on `path` (a PATH value) or in the
 /// usual install locations.
 pub fn find(path: Option<&OsStr>) -> Option<PathBuf> {
-    let dirs: Vec<PathBuf> = path
-        .map(|p| std::env::split_paths(p).collect())
-        .unwrap_or_default();
-    for name in CANDIDATES {
-        for dir in &dirs {
-            for file in [name.to_string(), format!("{name}.exe")] {
-                let candidate = dir.join(file);
-                if is_executable(&candidate) {
-                    return Some(candidate);
-                }
-            }
-        }
-    }
-    INSTALL_LOCATIONS
+    CANDIDATES
         .iter()
-        .map(PathBuf::from)
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(path: &Path) -> bool {
-    let Ok(meta) = path.metadata() else {
-        return false;
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.is_file() && meta.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    {
-        meta.is_file()
-    }
+        .find_map(|name| on_path(name, path))
+        .or_else(|| {
+            INSTALL_LOCATIONS
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| is_executable(p))
+        })
 }
 
 /// Everything the browser is started with.
@@ -94,6 +78,43 @@ pub struct BrowserLaunch {
     pub url: Option<String>,
     /// Extra flags from the command line (`--headless` in tests).
     pub extra: Vec<OsString>,
+    /// Pass `--no-sandbox` (see [`no_sandbox_needed`]).
+    pub no_sandbox: bool,
+}
+
+/// Chromium's flag that turns its sandbox off.
+pub const NO_SANDBOX: &str = "--no-sandbox";
+
+/// Whether `--no-sandbox` must be added for a process with effective user
+/// id `euid` (`None` where there is none): Chromium will not start as root
+/// with its sandbox ("Running as root without --no-sandbox is not
+/// supported"). Not added twice when the user passed it already.
+pub fn no_sandbox_needed(euid: Option<u32>, extra: &[OsString]) -> bool {
+    euid == Some(0) && !extra.iter().any(|a| a == NO_SANDBOX)
+}
+
+/// This process's effective user id, where there is one.
+pub fn effective_uid() -> Option<u32> {
+    #[cfg(unix)]
+    {
+        Some(rustix::process::geteuid().as_raw())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// A browser that exits with an error within this long after its start
+/// never got going (a flag it refuses, no display, the sandbox as root): its
+/// last lines of output say why.
+pub const QUICK_FAILURE: Duration = Duration::from_secs(10);
+/// How many lines of the hidden output are kept to explain a quick failure.
+pub const TAIL_LINES: usize = 20;
+
+/// True when the browser failed at start rather than being used and closed.
+pub fn failed_at_start(status: ExitStatus, elapsed: Duration) -> bool {
+    !status.success() && elapsed < QUICK_FAILURE
 }
 
 impl BrowserLaunch {
@@ -119,6 +140,9 @@ impl BrowserLaunch {
             "--disable-background-networking".into(),
             "--disable-component-update".into(),
         ];
+        if self.no_sandbox {
+            args.push(NO_SANDBOX.into());
+        }
         args.extend(self.extra.iter().cloned());
         if let Some(url) = &self.url {
             args.push(url.into());
@@ -162,6 +186,7 @@ mod tests {
             profile: "/tmp/profile".into(),
             url: Some("http://localhost:3000/".into()),
             extra: vec!["--headless".into()],
+            no_sandbox: true,
         };
         let args: Vec<String> = launch
             .args()
@@ -179,10 +204,40 @@ mod tests {
                 "--no-default-browser-check",
                 "--disable-background-networking",
                 "--disable-component-update",
+                "--no-sandbox",
                 "--headless",
                 "http://localhost:3000/",
             ]
         );
+    }
+
+    #[test]
+    fn the_sandbox_goes_off_only_for_root_and_only_once() {
+        let given = vec![OsString::from("--no-sandbox")];
+        let other = vec![OsString::from("--headless")];
+        let cases: [(Option<u32>, &[OsString], bool); 6] = [
+            (Some(0), &[], true),
+            (Some(0), &other, true),
+            (Some(0), &given, false),
+            (Some(1000), &[], false),
+            (Some(1), &[], false),
+            (None, &[], false),
+        ];
+        for (euid, extra, want) in cases {
+            assert_eq!(no_sandbox_needed(euid, extra), want, "{euid:?} {extra:?}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_a_quick_error_exit_is_a_failure_at_start() {
+        use std::os::unix::process::ExitStatusExt as _;
+        let failed = ExitStatus::from_raw(1 << 8);
+        let ok = ExitStatus::from_raw(0);
+        let second = Duration::from_secs(1);
+        assert!(failed_at_start(failed, second));
+        assert!(!failed_at_start(ok, second));
+        assert!(!failed_at_start(failed, QUICK_FAILURE + second));
     }
 
     #[cfg(unix)]

@@ -10,6 +10,7 @@
 //! - [`browser`]: finding Chromium or Chrome and the flags that make it use
 //!   the proxy, loopback included, without installing anything.
 //! - [`launch`]: running the child process and passing its exit status on.
+//! - [`program`]: finding a program on PATH.
 //! - [`join`]: the proxy a command goes through: a running authlens, or a
 //!   session started for the command's duration.
 //! - [`install_help`]: the text of `authlens ca --install-help`.
@@ -23,4 +24,5 @@ pub mod install_help;
 pub mod join;
 pub mod launch;
 pub mod probe;
+pub mod program;
 pub mod trust;

@@ -32,6 +32,10 @@ pub enum HarError {
     #[error("{path}: not valid JSON ({detail})")]
     NotJson { path: String, detail: String },
     #[error(
+        "{path}: this is a JSON lines file of authlens events (written with --json), not a HAR file; for a report from it: authlens report --from-json {path}"
+    )]
+    JsonLines { path: String },
+    #[error(
         "{path}: the file ends early at line {line}, column {column}: it is truncated (an interrupted export or copy?)"
     )]
     Truncated {

@@ -126,7 +126,35 @@ pub fn read_file(path: &Path, options: ReadOptions) -> Result<HarFile, HarError>
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    result
+    match result {
+        Err(HarError::NotJson { .. } | HarError::NotHar { .. }) if is_json_lines(path) => {
+            Err(HarError::JsonLines { path: source })
+        }
+        result => result,
+    }
+}
+
+/// True when the file's first line is an authlens event as `--json` writes
+/// it: someone gave `analyze` (or `report`) the JSON lines file instead of
+/// a HAR file.
+fn is_json_lines(path: &Path) -> bool {
+    use std::io::BufRead as _;
+    /// Far longer than any event line; a HAR file's first line can be
+    /// the whole file.
+    const FIRST_LINE_LIMIT: u64 = 1 << 20;
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let mut first = String::new();
+    let mut lines = BufReader::new(file.take(FIRST_LINE_LIMIT));
+    while first.trim().is_empty() {
+        first.clear();
+        match lines.read_line(&mut first) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+    crate::output::json_lines::from_line(first.trim()).is_ok()
 }
 
 fn progress_bar(path: &Path, len: u64) -> indicatif::ProgressBar {

@@ -67,11 +67,30 @@ pub enum StartError {
     Ca(#[from] CaError),
     #[error(transparent)]
     Trust(#[from] TrustError),
-    #[error("cannot listen on {addr}: {source}")]
+    /// The cause is part of the message and deliberately not also a
+    /// `source()`: whoever prints the chain of sources would say it twice.
+    #[error("cannot listen on {addr}: {cause}{}", listen_hint(cause))]
     Listen {
         addr: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
+}
+
+/// What to do about a listen error the user can act on.
+fn listen_hint(error: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::AddrInUse => {
+            "; is another authlens (or another program) using that port? Stop it, or pass --listen with another address (127.0.0.1:0 picks a free port)"
+        }
+        ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: pass --listen with a higher port"
+        }
+        ErrorKind::AddrNotAvailable => {
+            "; that address is not one of this machine's: pass --listen with one that is (127.0.0.1 for this machine only)"
+        }
+        _ => "",
+    }
 }
 
 /// The hooks a proxy calls; none by default.
@@ -152,13 +171,13 @@ impl Proxy {
         let listener =
             TcpListener::bind(config.listen)
                 .await
-                .map_err(|source| StartError::Listen {
+                .map_err(|cause| StartError::Listen {
                     addr: config.listen,
-                    source,
+                    cause,
                 })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Listen {
+        let local_addr = listener.local_addr().map_err(|cause| StartError::Listen {
             addr: config.listen,
-            source,
+            cause,
         })?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let upstream = Upstream::new(

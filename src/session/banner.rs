@@ -1,10 +1,12 @@
 //! The start-up banner: where the proxy and its CA are, the one-line client
 //! commands, and the variables for a shell. Text only; the binary prints it.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use super::Session;
+use crate::clients::program::on_path;
 use crate::config::connectable;
 use crate::config::{DEFAULT_CERTS_DIR, DEFAULT_LISTEN};
 
@@ -14,6 +16,7 @@ pub fn banner(session: &Session) -> String {
     let url = format!("http://{}", connectable(addr));
     let ca = session.ca();
     let ca_path = std::path::absolute(ca.cert_path()).unwrap_or_else(|_| ca.cert_path().into());
+    let authlens = invocation(std::env::var_os("PATH").as_deref());
     // `run` and `browser` find this proxy by themselves at the defaults.
     let mut join = String::new();
     if Ok(addr) != DEFAULT_LISTEN.parse::<SocketAddr>() {
@@ -35,25 +38,65 @@ pub fn banner(session: &Session) -> String {
     );
     let _ = writeln!(
         text,
-        "  run a program through it:  authlens run{join} -- <your command>"
+        "  run a program through it:  {authlens} run{join} -- <your command>"
     );
     let _ = writeln!(
         text,
-        "  open a browser through it: authlens browser{join} [URL]"
+        "  open a browser through it: {authlens} browser{join} [URL]"
     );
     let _ = writeln!(
         text,
-        "  trust the CA for good:     authlens ca --install-help"
+        "  trust the CA for good:     {authlens} ca --install-help"
     );
     let _ = writeln!(text, "  or, in a shell:");
     let _ = writeln!(
         text,
         "  export HTTPS_PROXY={url} HTTP_PROXY={url} https_proxy={url} http_proxy={url} NO_PROXY= no_proxy="
     );
-    let _ = writeln!(text, "  export NODE_EXTRA_CA_CERTS={ca_file}");
+    let _ = writeln!(
+        text,
+        "  export REQUESTS_CA_BUNDLE={ca_file}   # Python requests"
+    );
+    let _ = writeln!(text, "  export NODE_EXTRA_CA_CERTS={ca_file}  # Node.js");
     let _ = writeln!(
         text,
         "  curl -x {url} --cacert {ca_file} https://example.com/"
     );
     text
+}
+
+/// How the user starts authlens again from a shell, given PATH: by name
+/// when it is installed, else from the source tree it was built in.
+fn invocation(path: Option<&OsStr>) -> &'static str {
+    if on_path("authlens", path).is_some() {
+        "authlens"
+    } else {
+        "cargo run --release --"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn names_authlens_only_when_it_is_on_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let installed = tempfile::tempdir().unwrap();
+        let program = installed.path().join("authlens");
+        std::fs::write(&program, "").unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let empty = tempfile::tempdir().unwrap();
+        let path = |dirs: &[&std::path::Path]| std::env::join_paths(dirs).unwrap();
+        assert_eq!(
+            invocation(Some(&path(&[empty.path(), installed.path()]))),
+            "authlens"
+        );
+        assert_eq!(
+            invocation(Some(&path(&[empty.path()]))),
+            "cargo run --release --"
+        );
+        assert_eq!(invocation(None), "cargo run --release --");
+    }
 }

@@ -34,19 +34,27 @@ use crate::proxy::{ExchangeFeed, Hooks, Proxy, ShutdownHandle, StartError};
 use crate::report::ReportOutlet;
 use drive::drain;
 
-/// Why a session could not start or a replay could not finish.
+/// Why a session could not start or a replay could not finish. Each message
+/// includes its cause, which is therefore not also a `source()` (printing
+/// the chain of sources would repeat it).
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("cannot start the proxy: {0}")]
-    Proxy(#[from] StartError),
-    #[error("cannot create {flag} {path}: {source}")]
+    Proxy(StartError),
+    #[error("cannot create {flag} {path}: {cause}")]
     Create {
         flag: &'static str,
         path: String,
-        source: io::Error,
+        cause: io::Error,
     },
-    #[error("cannot write {outlet}: {source}")]
-    Write { outlet: String, source: io::Error },
+    #[error("cannot write {outlet}: {cause}")]
+    Write { outlet: String, cause: io::Error },
+}
+
+impl From<StartError> for SessionError {
+    fn from(error: StartError) -> Self {
+        SessionError::Proxy(error)
+    }
 }
 
 /// What a stopped session did.
@@ -271,16 +279,16 @@ fn feed(
 }
 
 fn write_error(outlet: String) -> impl FnOnce(io::Error) -> SessionError {
-    move |source| SessionError::Write { outlet, source }
+    move |cause| SessionError::Write { outlet, cause }
 }
 
 /// The outlets `output` asks for, their files created now.
 fn open_outlets(output: &OutputConfig) -> Result<Vec<Box<dyn Outlet>>, SessionError> {
     let open = |flag: &'static str, sink: &Sink| {
-        open_sink(sink).map_err(|source| SessionError::Create {
+        open_sink(sink).map_err(|cause| SessionError::Create {
             flag,
             path: sink.describe(),
-            source,
+            cause,
         })
     };
     let mut outlets: Vec<Box<dyn Outlet>> = Vec::new();
@@ -321,11 +329,11 @@ fn open_recorder(output: &OutputConfig) -> Result<Option<(PathBuf, HarRecorder)>
     let Some(path) = &output.har else {
         return Ok(None);
     };
-    let recorder = HarRecorder::create(path, output.analyzer.show_secrets).map_err(|source| {
+    let recorder = HarRecorder::create(path, output.analyzer.show_secrets).map_err(|cause| {
         SessionError::Create {
             flag: "--har",
             path: path.display().to_string(),
-            source,
+            cause,
         }
     })?;
     Ok(Some((path.clone(), recorder)))
@@ -383,4 +391,40 @@ fn spawn_outlet(
         }))?;
         outlet.finish()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message, the way a printer of error chains (anyhow's `{:#}`)
+    /// shows it.
+    fn with_sources(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn a_cause_is_said_once_even_with_the_chain_of_sources() {
+        let taken = SessionError::from(StartError::Listen {
+            addr: "127.0.0.1:8080".parse().unwrap(),
+            cause: io::ErrorKind::AddrInUse.into(),
+        });
+        let cause = io::Error::from(io::ErrorKind::AddrInUse).to_string();
+        let text = with_sources(&taken);
+        assert_eq!(text.matches(&cause).count(), 1, "{text}");
+        assert!(text.contains("--listen"), "{text}");
+        let create = SessionError::Create {
+            flag: "--json",
+            path: "/nope/x.jsonl".into(),
+            cause: io::ErrorKind::NotFound.into(),
+        };
+        let cause = io::Error::from(io::ErrorKind::NotFound).to_string();
+        assert_eq!(with_sources(&create).matches(&cause).count(), 1);
+    }
 }

@@ -39,24 +39,32 @@ pub struct Lab {
 }
 
 /// The mock IdP served over TLS as `login.microsoftonline.com` on
-/// `addr` (port 0 for any), with a certificate from `ca`.
+/// `addr` (port 0 for any), with a certificate from `ca`. A chosen port may
+/// be taken: the error is the listener's.
 pub async fn serve_mock_idp(
     ca: &TestCa,
     config: MockIdpConfig,
     addr: std::net::SocketAddr,
-) -> (Arc<MockIdp>, TestUpstream) {
+) -> std::io::Result<(Arc<MockIdp>, TestUpstream)> {
     let idp = Arc::new(MockIdp::new(config));
     let handler: Handler = {
         let idp = idp.clone();
         Arc::new(move |req| idp.handle(req))
     };
-    let server = TestUpstream::start_with_addr(ca, Tls::names(&[IDP]), handler, addr).await;
-    (idp, server)
+    let server = TestUpstream::start_with_addr(ca, Tls::names(&[IDP]), handler, addr).await?;
+    Ok((idp, server))
+}
+
+/// [`serve_mock_idp`] on any loopback port.
+async fn mock_idp_on_any_port(ca: &TestCa, config: MockIdpConfig) -> (Arc<MockIdp>, TestUpstream) {
+    serve_mock_idp(ca, config, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen on a loopback port: {e}"))
 }
 
 /// [`serve_mock_idp`] with the default configuration on any loopback port.
 pub async fn default_mock_idp(ca: &TestCa) -> (Arc<MockIdp>, TestUpstream) {
-    serve_mock_idp(ca, MockIdp::default_config(), ([127, 0, 0, 1], 0).into()).await
+    mock_idp_on_any_port(ca, MockIdp::default_config()).await
 }
 
 impl Lab {
@@ -68,7 +76,7 @@ impl Lab {
     /// live log).
     pub async fn start_with_output(idp_config: MockIdpConfig, output: OutputConfig) -> Lab {
         let ca = TestCa::new();
-        let (idp, idp_server) = serve_mock_idp(&ca, idp_config, ([127, 0, 0, 1], 0).into()).await;
+        let (idp, idp_server) = mock_idp_on_any_port(&ca, idp_config).await;
         let app: Handler = Arc::new(|_req| {
             Response::builder()
                 .header("content-type", "text/html")
@@ -303,4 +311,21 @@ pub fn token_form(code: &str) -> Vec<(&str, &str)> {
         ("client_secret", WEB_SECRET),
         ("code_verifier", VERIFIER),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_taken_port_is_an_error_not_a_panic() {
+        let ca = TestCa::new();
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = serve_mock_idp(&ca, MockIdp::default_config(), addr)
+            .await
+            .err()
+            .expect("the port is taken");
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod lab;
 pub mod mock_idp;
+pub mod skip;
 pub mod upstream;
 
 use std::net::SocketAddr;

@@ -78,18 +78,21 @@ impl TestUpstream {
         Self::serve(ca, tls, Some(handler)).await
     }
 
-    /// A custom handler on a chosen address.
+    /// A custom handler on a chosen address, which may be taken (the
+    /// error is the listener's).
     pub async fn start_with_addr(
         ca: &TestCa,
         tls: Tls,
         handler: Handler,
         addr: SocketAddr,
-    ) -> TestUpstream {
+    ) -> io::Result<TestUpstream> {
         Self::serve_on(ca, tls, Some(handler), addr).await
     }
 
     async fn serve(ca: &TestCa, tls: Tls, handler: Option<Handler>) -> TestUpstream {
-        Self::serve_on(ca, tls, handler, ([127, 0, 0, 1], 0).into()).await
+        Self::serve_on(ca, tls, handler, ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap_or_else(|e| panic!("cannot listen on a loopback port: {e}"))
     }
 
     async fn serve_on(
@@ -97,11 +100,9 @@ impl TestUpstream {
         tls: Tls,
         handler: Option<Handler>,
         addr: SocketAddr,
-    ) -> TestUpstream {
-        let listener = TcpListener::bind(addr)
-            .await
-            .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
-        let addr = listener.local_addr().unwrap();
+    ) -> io::Result<TestUpstream> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let acceptor = match tls {
             Tls::None => None,
             Tls::Ca { names, alpn } => {
@@ -151,11 +152,11 @@ impl TestUpstream {
                 });
             }
         });
-        TestUpstream {
+        Ok(TestUpstream {
             addr,
             connections,
             task,
-        }
+        })
     }
 }
 

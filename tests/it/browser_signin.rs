@@ -19,11 +19,11 @@ use testkit::{ProxyOptions, TestCa, TestProxy};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
     let Some(browser) = testkit::chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("Chromium is missing in CI (.ci/run installs it)");
-        }
-        eprintln!("\n!!!!!!!! SKIPPED: real-browser sign-in: no Chromium on PATH !!!!!!!!\n");
-        return;
+        return testkit::skip::skip(
+            "real-browser sign-in (Chromium)",
+            "no Chromium on PATH",
+            testkit::skip::InCi::Required,
+        );
     };
 
     let ca = TestCa::new();

@@ -3,7 +3,9 @@
 //! the local test upstreams (an HTTPS `app.test` and a plain-HTTP loopback
 //! server, the shape of a sign-in's `http://127.0.0.1:PORT/callback`).
 //! Everything stays on loopback. A client that is not installed is skipped
-//! with a loud message; CI installs curl and chromium.
+//! with a loud `SKIPPED` line that a passing `cargo test` shows too
+//! (`testkit::skip`); CI installs curl and chromium, so there their absence
+//! fails.
 
 use std::ffi::OsStr;
 use std::io::Read as _;
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Response;
+use testkit::skip::{InCi, skip};
 use testkit::upstream::{Handler, TestUpstream, Tls};
 use testkit::{ProxyOptions, TestCa, TestProxy};
 
@@ -224,18 +227,10 @@ fn describe(out: &Output) -> String {
     )
 }
 
-fn skip(what: &str, why: &str) {
-    // CI installs curl and Chromium itself: a missing one there is a failure.
-    if std::env::var_os("CI").is_some() && (what.contains("curl") || what.contains("Chromium")) {
-        panic!("{what} is missing in CI: {why}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: {what}: {why} !!!!!!!!\n");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_goes_through_the_proxy_for_https_and_loopback() {
     if testkit::on_path("curl").is_none() {
-        return skip("curl", "curl is not installed (CI installs it)");
+        return skip("curl", "curl is not installed", InCi::Required);
     }
     let mut rig = Rig::start().await;
     let urls = [rig.tls_url("curl"), rig.loopback_url("curl")];
@@ -302,7 +297,7 @@ async fn run_exits_with_the_commands_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_starts_a_proxy_for_the_command_when_none_is_running() {
     if testkit::on_path("curl").is_none() {
-        return skip("curl", "curl is not installed (CI installs it)");
+        return skip("curl", "curl is not installed", InCi::Required);
     }
     let ca = TestCa::new();
     let tls = TestUpstream::start(&ca, Tls::names(&[APP])).await;
@@ -416,7 +411,7 @@ async fn python_requests_goes_through_the_proxy() {
         .unwrap()
     {
         Ok(python) => python,
-        Err(why) => return skip("Python requests", &why),
+        Err(why) => return skip("Python requests", &why, InCi::Optional),
     };
     let mut rig = Rig::start().await;
     let urls = [rig.tls_url("python"), rig.loopback_url("python")];
@@ -432,7 +427,7 @@ async fn python_requests_goes_through_the_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_fetch_and_https_go_through_the_proxy() {
     let Some(node) = testkit::on_path("node") else {
-        return skip("Node.js", "node is not installed");
+        return skip("Node.js", "node is not installed", InCi::Optional);
     };
     let version = Command::new(&node).arg("--version").output().unwrap();
     eprintln!("node {}", text(&version.stdout).trim());
@@ -476,7 +471,11 @@ const get = (mod, url) => new Promise((resolve, reject) => {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_http_client_goes_through_the_proxy() {
     let (Some(javac), Some(java)) = (testkit::on_path("javac"), testkit::on_path("java")) else {
-        return skip("Java HttpClient", "no JDK (javac and java) on PATH");
+        return skip(
+            "Java HttpClient",
+            "no JDK (javac and java) on PATH",
+            InCi::Optional,
+        );
     };
     let work = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -530,7 +529,8 @@ async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy()
     let Some(browser) = testkit::chromium() else {
         return skip(
             "authlens browser (Chromium)",
-            "no Chromium on PATH (CI installs chromium)",
+            "no Chromium on PATH",
+            InCi::Required,
         );
     };
     let ca = TestCa::new();
@@ -598,6 +598,65 @@ async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy()
         .and_then(|rest| rest.split(" (removed").next())
         .expect("the profile is named");
     assert!(!Path::new(profile).exists(), "{profile} still exists");
+}
+
+/// A "browser" that fails the way Chromium does as root without
+/// `--no-sandbox`: a line on stdout, the reason on stderr, exit 1 at once.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_fails_at_start_is_explained_by_its_last_lines() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let args_file = work.path().join("args");
+    let fake = work.path().join("fake-browser");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n\
+             printf '%s\\n' \"$@\" > '{}'\n\
+             echo 'fake browser starting'\n\
+             echo '[42:42:ERROR:zygote_host_impl_linux.cc(101)] Running as root without --no-sandbox is not supported.' >&2\n\
+             exit 1\n",
+            args_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = authlens();
+    command
+        .args(["browser", "--listen", "127.0.0.1:0", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--browser")
+        .arg(&fake)
+        .arg("http://localhost:3000/");
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("exited with status 1 after"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stderr.contains("  | fake browser starting")
+            && stderr.contains("  | [42:42:ERROR:zygote_host_impl_linux.cc(101)] Running as root"),
+        "both streams' last lines are shown: {}",
+        describe(&out)
+    );
+    assert!(stderr.contains("--browser-output"), "{stderr}");
+
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    let root = rustix::process::geteuid().is_root();
+    assert_eq!(
+        args.lines().any(|a| a == "--no-sandbox"),
+        root,
+        "--no-sandbox exactly when root: {args}"
+    );
+    assert_eq!(
+        stderr.contains("running as root") && stderr.contains("--no-sandbox is passed"),
+        root,
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -724,7 +783,7 @@ fn ca_shows_exports_explains_and_regenerates_only_when_confirmed() {
 #[test]
 fn keytool_reads_the_exported_trust_store() {
     let Some(keytool) = testkit::on_path("keytool") else {
-        return skip("keytool", "no JDK on PATH");
+        return skip("keytool", "no JDK on PATH", InCi::Optional);
     };
     let work = tempfile::tempdir().unwrap();
     let export = work.path().join("export");
