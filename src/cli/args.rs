@@ -127,7 +127,7 @@ pub struct ProxyArgs {
     /// Treat codes older than this as expired (e.g. 90s, 10m); default: the provider's lifetime.
     #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
     pub code_lifetime: Option<std::time::Duration>,
-    /// Show more detail under each leg of the live log.
+    /// More detail in the live log: every id and URL whole, the verdict's cause in full, each finding's evidence.
     #[arg(short, long)]
     pub verbose: bool,
     /// Never colour the live log or the diagnostics (NO_COLOR is respected too).
@@ -152,7 +152,7 @@ pub struct AnalyzeArgs {
     /// Show codes, secrets, verifiers and tokens in clear instead of fingerprints.
     #[arg(long)]
     pub show_secrets: bool,
-    /// Show more detail under each leg.
+    /// More detail: every id and URL whole, the verdict's cause in full, each finding's evidence.
     #[arg(short, long)]
     pub verbose: bool,
     /// Never colour the log or the diagnostics (NO_COLOR is respected too).

@@ -26,7 +26,7 @@ pub const DEFAULT_WIDTH: usize = 120;
 /// How the log looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveLogOptions {
-    /// ANSI colours (decided once in `config::OutputConfig::decide`).
+    /// ANSI colours (decided once in `config`: see `ColorChoice`).
     pub color: bool,
     /// Every value in full, extra facts on each leg, the evidence under each
     /// finding.
