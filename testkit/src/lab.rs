@@ -312,20 +312,3 @@ pub fn token_form(code: &str) -> Vec<(&str, &str)> {
         ("code_verifier", VERIFIER),
     ]
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_taken_port_is_an_error_not_a_panic() {
-        let ca = TestCa::new();
-        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = taken.local_addr().unwrap();
-        let err = serve_mock_idp(&ca, MockIdp::default_config(), addr)
-            .await
-            .err()
-            .expect("the port is taken");
-        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
-    }
-}
