@@ -37,8 +37,7 @@ fn post_form(
     params: &[(&str, &str)],
     headers: &[(&str, &str)],
 ) -> Response<Bytes> {
-    let mut req =
-        Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
+    let mut req = Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
@@ -116,10 +115,7 @@ fn code_for(idp: &MockIdp, version: &str, tenant: &str, extra: &[(&str, &str)]) 
     params_of(&location(&resp), '?')["code"].clone()
 }
 
-fn web_token_params<'a>(
-    code: &'a str,
-    extra: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
+fn web_token_params<'a>(code: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut params = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
