@@ -31,7 +31,7 @@ async fn main() {
     let mut lab =
         Lab::start_with_output(idp, OutputConfig::decide(&flags, Audience::Terminal)).await;
     println!(
-        "authlens demo: proxy on {}, mock Entra ID as login.microsoftonline.com (tenant {}), code lifetime {}s",
+        "authlens demo: proxy on {}, mock Entra ID as login.microsoftonline.com\n  tenant {}, code lifetime {}s",
         lab.proxy.addr,
         lab.tenant(),
         DEMO_CODE_LIFETIME.as_secs()
