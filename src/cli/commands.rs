@@ -12,7 +12,7 @@ use crate::ca::CertificateAuthority;
 use crate::clients::join::{Joined, join_or_start};
 use crate::config::{Audience, ColorChoice};
 use crate::har::ReadOptions;
-use crate::session::{self, Session, SessionSummary};
+use crate::session::{Session, SessionSummary};
 
 /// The proxy, until Ctrl-C or SIGTERM.
 pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failure> {
@@ -20,7 +20,7 @@ pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failu
     let session = Session::start(config, output)
         .await
         .map_err(Failure::failed)?;
-    eprint!("{}", session::banner(&session));
+    eprint!("{}", super::banner::banner(&session));
     shutdown_signal().await;
     closing_lines(&session.stop().await);
     eprintln!("authlens stopped");

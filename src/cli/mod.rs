@@ -1,9 +1,11 @@
 //! The command line: the flags ([`args`], parsed once into validated
-//! configurations) and each subcommand's body ([`commands`]). This is the
+//! configurations), each subcommand's body ([`commands`]) and the start-up
+//! [`banner`]. This is the
 //! only part of the library that prints to the terminal; the binary turns
 //! each command's [`Outcome`] or [`Failure`] into the exit status.
 
 pub mod args;
+pub mod banner;
 pub mod commands;
 
 /// How a command ended when it did its job.

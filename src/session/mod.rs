@@ -9,7 +9,6 @@
 //! binary, the tests' lab, the demo, the examples and `run`/`browser` all
 //! start authlens here. Nothing here formats an event or knows a rule.
 
-mod banner;
 mod drive;
 
 use std::io;
@@ -21,7 +20,6 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use banner::banner;
 pub use drive::{EventHub, EventSubscription, Tally};
 
 use crate::ca::CertificateAuthority;

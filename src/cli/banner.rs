@@ -1,14 +1,15 @@
 //! The start-up banner: where the proxy and its CA are, the one-line client
-//! commands, and the variables for a shell. Text only; the binary prints it.
+//! commands, and the variables for a shell. Text only; the proxy command
+//! prints it.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use super::Session;
 use crate::clients::program::on_path;
 use crate::config::connectable;
 use crate::config::{DEFAULT_CERTS_DIR, DEFAULT_LISTEN};
+use crate::session::Session;
 
 /// The banner for `session`, one line per `\n`.
 pub fn banner(session: &Session) -> String {
