@@ -1,8 +1,8 @@
 //! The command line: the flags ([`args`], parsed once into validated
 //! configurations), each subcommand's body ([`commands`]) and the start-up
-//! [`banner`]. This is the
-//! only part of the library that prints to the terminal; the binary turns
-//! each command's [`Outcome`] or [`Failure`] into the exit status.
+//! [`banner`]. This is the only part of the library that prints to the
+//! terminal; the binary turns each command's [`Outcome`] or [`Failure`] into
+//! the exit status.
 
 pub mod args;
 pub mod banner;
