@@ -1575,3 +1575,33 @@ fn tokens_of_a_redacted_recording_are_read_and_said_to_be_redacted() {
     );
     assert!(!format!("{events:?}").contains("unreadable"));
 }
+
+#[test]
+fn a_plain_pkce_mismatch_never_shows_a_verifier_in_clear() {
+    // With the plain method the challenge is the verifier itself.
+    let sent = "plain-verifier-sent-at-authorize-0123456789abcdefghijk";
+    let other = "plain-verifier-sent-at-token-0123456789abcdefghijklmno";
+    let events = run(&[
+        authorize(&[
+            ("code_challenge", Some(sent)),
+            ("code_challenge_method", Some("plain")),
+        ]),
+        code_issued(2.0),
+        token(&[("code_verifier", Some(other))]),
+    ]);
+    let mismatch = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Finding(f) if f.rule == Rule::PkceMismatch => Some(f),
+            _ => None,
+        })
+        .expect("a pkce-mismatch finding");
+    let text = format!("{} {:?}", mismatch.message, mismatch.evidence);
+    for secret in [sent, other] {
+        assert!(!text.contains(secret), "{secret} in clear: {text}");
+        assert!(
+            text.contains(&fingerprint("code_verifier", secret)),
+            "{secret} fingerprinted: {text}"
+        );
+    }
+}

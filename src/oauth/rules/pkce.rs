@@ -24,6 +24,17 @@ pub(super) fn pkce(
     // its syntax and its S256 hash cannot be checked (a plain challenge was
     // redacted alike, so equality still can).
     let redacted = verifier.is_some_and(|v| is_fingerprint("code_verifier", v));
+    // With the plain method (also when none is named) the challenge is the
+    // verifier itself, so it is shown like one: a fingerprint unless the
+    // user asked for secrets.
+    let plain = method.is_none_or(|m| m == "plain");
+    let show_challenge = |c: &str| {
+        if plain {
+            secrets.show("code_verifier", c)
+        } else {
+            c.to_owned()
+        }
+    };
     let mut out = Vec::new();
 
     if let Some(v) = verifier
@@ -47,7 +58,7 @@ pub(super) fn pkce(
             Some("code_verifier"),
             "/authorize sent a code_challenge but the token request has no code_verifier".to_owned(),
             "Send the code_verifier that produced the challenge. It is usually lost when several instances don't share session storage, or a cookie holding it was dropped or rewritten.",
-            json!({ "code_challenge": c, "code_challenge_method": method }),
+            json!({ "code_challenge": show_challenge(c), "code_challenge_method": method }),
         )),
         (None, Some(_)) => out.push(Draft::new(
             Rule::PkceUnexpectedVerifier,
@@ -59,16 +70,19 @@ pub(super) fn pkce(
         (Some(_), Some(_)) if redacted && method == Some("S256") => {}
         (Some(c), Some(v)) if out.is_empty() => match check_challenge(c, method, v) {
             ChallengeCheck::Matches => {}
-            ChallengeCheck::Differs { computed } => out.push(Draft::new(
-                Rule::PkceMismatch,
-                Some("code_verifier"),
-                format!(
-                    "code_verifier does not match the code_challenge ({} of the verifier gives `{computed}`, /authorize sent `{c}`)",
-                    method.unwrap_or("plain")
-                ),
-                "Send the verifier generated with this challenge: it was probably regenerated or taken from another sign-in (several instances, a restart, a rewritten cookie).",
-                json!({ "code_challenge": c, "code_challenge_method": method, "computed_challenge": computed, "code_verifier": shown }),
-            )),
+            ChallengeCheck::Differs { computed } => {
+                let (computed, c) = (show_challenge(&computed), show_challenge(c));
+                out.push(Draft::new(
+                    Rule::PkceMismatch,
+                    Some("code_verifier"),
+                    format!(
+                        "code_verifier does not match the code_challenge ({} of the verifier gives `{computed}`, /authorize sent `{c}`)",
+                        method.unwrap_or("plain")
+                    ),
+                    "Send the verifier generated with this challenge: it was probably regenerated or taken from another sign-in (several instances, a restart, a rewritten cookie).",
+                    json!({ "code_challenge": c, "code_challenge_method": method, "computed_challenge": computed, "code_verifier": shown }),
+                ))
+            }
             ChallengeCheck::UnknownMethod(m) => out.push(Draft::new(
                 Rule::PkceMismatch,
                 Some("code_challenge_method"),
