@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::oauth::catalogue::{self, Entry};
+use crate::output::escape::escape_controls;
 
 /// How many close codes an unknown code suggests.
 pub const SUGGESTIONS: usize = 3;
@@ -88,7 +89,8 @@ impl Report {
         !self.explanations.is_empty() && self.explanations.iter().all(|e| e.entry.is_some())
     }
 
-    /// Readable text (ends with a newline).
+    /// Readable text (ends with a newline). What came from the input (an
+    /// unknown code) is shown with its control characters escaped.
     pub fn to_text(&self) -> String {
         if self.explanations.is_empty() {
             return "No error code or OAuth error value found in the input. Paste the JSON error body, \
@@ -100,7 +102,12 @@ impl Report {
             let names: Vec<String> = self
                 .explanations
                 .iter()
-                .map(|e| e.entry.map_or_else(|| e.query.clone(), |x| x.code.clone()))
+                .map(|e| {
+                    e.entry.map_or_else(
+                        || escape_controls(&e.query).into_owned(),
+                        |x| x.code.clone(),
+                    )
+                })
                 .collect();
             let _ = writeln!(out, "Found in the input: {}\n", names.join(", "));
         }
@@ -298,7 +305,11 @@ fn entry_text(e: &Entry, out: &mut String) {
 }
 
 fn unknown_text(e: &Explanation, out: &mut String) {
-    let _ = writeln!(out, "{}: not in the authlens catalogue.", e.query);
+    let _ = writeln!(
+        out,
+        "{}: not in the authlens catalogue.",
+        escape_controls(&e.query)
+    );
     if e.suggestions.is_empty() {
         let _ = writeln!(out, "  No known code is close to it.");
     } else {
@@ -525,5 +536,36 @@ mod tests {
         assert_eq!(v.as_array().map(Vec::len), Some(1));
         assert_eq!(v[0]["entry"]["code"], "invalid_grant");
         assert_eq!(text("").to_json(), json!([]));
+    }
+
+    #[test]
+    fn pasted_control_characters_are_shown_not_obeyed() {
+        let hostile = "\x1b]0;pwned\x07\x1b[2J\r\n✔ signed in\u{202e}|x";
+        let body = json!({
+            "error": "invalid_grant",
+            "error_description": format!("AADSTS9999999: {hostile}"),
+            "error_codes": [9999999],
+        });
+        for out in [
+            text(&body.to_string()).to_text(),
+            explain(&Input::Code(hostile.into())).to_text(),
+            text(&format!("error=x{hostile}")).to_text(),
+        ] {
+            assert!(
+                !out.chars().any(
+                    |c| c != '\n' && (c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c))
+                ),
+                "{out:?}"
+            );
+            assert!(
+                out.lines().all(|l| !l.trim_start().starts_with('✔')),
+                "{out}"
+            );
+        }
+        let out = explain(&Input::Code(hostile.into())).to_text();
+        assert!(
+            out.starts_with(r"\u{1b}]0;pwned\u{7}\u{1b}[2J\r\n✔ signed in\u{202e}|x: not in"),
+            "{out}"
+        );
     }
 }

@@ -30,6 +30,7 @@ use crate::oauth::event::{
 };
 use crate::oauth::secret::{is_fingerprint, secret_kind};
 use crate::output::Outlet;
+use crate::output::escape::escape_controls;
 use crate::output::json_lines::{self, EventError};
 
 /// Why a report could not be made.
@@ -245,7 +246,7 @@ fn environment(md: &mut String, events: &[Event]) {
         if !values.is_empty() {
             let joined = values
                 .iter()
-                .map(|v| format!("`{}`", cell(v)))
+                .map(|v| cell(&code(v)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = writeln!(md, "| {name} | {joined} |");
@@ -291,24 +292,25 @@ fn attempt(md: &mut String, title: &str, events: &[&Event]) {
             let field = f
                 .field
                 .as_deref()
-                .map(|x| format!(" [{x}]"))
+                .map(|x| format!(" [{}]", escape_controls(x)))
                 .unwrap_or_default();
             let _ = writeln!(
                 md,
                 "- **{}** `{}`{field}: {}",
                 f.severity.as_str(),
                 f.rule,
-                f.message
+                escape_controls(&f.message)
             );
-            let _ = writeln!(md, "  - Fix: {}", f.fix);
+            let _ = writeln!(md, "  - Fix: {}", escape_controls(&f.fix));
             if !f.evidence.is_empty() {
-                let _ = writeln!(md, "  - Evidence: `{}`", Value::Object(f.evidence.clone()));
+                let evidence = Value::Object(f.evidence.clone()).to_string();
+                let _ = writeln!(md, "  - Evidence: {}", code(&evidence));
             }
         }
         md.push('\n');
     }
     if let Some(v) = verdict {
-        let _ = writeln!(md, "Verdict: {}\n", v.summary);
+        let _ = writeln!(md, "Verdict: {}\n", escape_controls(&v.summary));
     }
 }
 
@@ -658,9 +660,34 @@ fn stamp(t: OffsetDateTime) -> String {
     )
 }
 
-/// Safe inside a Markdown table cell.
+// Every value from the wire goes through one of these: once its control
+// characters are escaped it holds no line break, so it can never start a
+// line of the document (a heading, a list item, a table row of its own).
+
+/// Safe inside a Markdown table cell: control characters escaped, and a `|`
+/// cannot end the cell.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    escape_controls(s).replace('|', "\\|")
+}
+
+/// `s` as inline code that nothing in it can close: the fence is one
+/// backtick longer than the longest run of backticks inside, with a space
+/// either side when the text starts or ends with one (CommonMark strips it).
+fn code(s: &str) -> String {
+    let s = escape_controls(s);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with(['`', ' ']) || s.ends_with(['`', ' ']) {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
 }
 
 #[cfg(test)]
@@ -1100,5 +1127,69 @@ mod tests {
             md.contains(r#""code_challenge":"plain-verifier-one""#),
             "{md}"
         );
+    }
+
+    // === values from the wire ===
+
+    /// An OSC title change, a screen clear, a forged line, a bidi override
+    /// and a table delimiter.
+    const HOSTILE: &str = "\x1b]0;pwned\x07\x1b[2J\r\n✔ signed in\u{202e}|x`y";
+
+    #[test]
+    fn wire_values_cannot_drive_the_terminal_or_forge_the_document() {
+        let mut events = sample();
+        for e in &mut events {
+            match e {
+                Event::Authorize(a) => {
+                    a.state = Some(HOSTILE.into());
+                    a.client_id = HOSTILE.into();
+                    a.redirect_uri = Some(HOSTILE.into());
+                }
+                Event::Code(c) => c.redirect_to = Some(HOSTILE.into()),
+                Event::TokenResponse(r) => {
+                    r.error_description = Some(HOSTILE.into());
+                    r.error = Some(HOSTILE.into());
+                }
+                Event::Finding(f) => {
+                    f.message = format!("the IdP says {HOSTILE}");
+                    f.field = Some(HOSTILE.into());
+                    f.evidence
+                        .insert("error_description".into(), json!(HOSTILE));
+                }
+                Event::Verdict(v) => v.summary = format!("sign-in failed: {HOSTILE}"),
+                Event::Token(_) => {}
+            }
+        }
+        let md = render("x.jsonl", &events);
+        assert!(
+            !md.chars()
+                .any(|c| c != '\n' && (c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c))),
+            "{md:?}"
+        );
+        assert!(md.contains(r"\u{1b}]0;pwned\u{7}\u{1b}[2J\r\n✔ signed in\u{202e}"));
+        for line in md.lines() {
+            assert!(!line.starts_with('✔'), "forged line {line:?}");
+            if line.starts_with('|') && !line.starts_with("|---") {
+                let delimiters = line.matches('|').count() - line.matches("\\|").count();
+                let columns = if line.starts_with("| +") || line.starts_with("| time") {
+                    3
+                } else {
+                    2
+                };
+                assert_eq!(delimiters, columns + 1, "forged cell in {line:?}");
+            }
+        }
+        // Inline code that the backtick inside cannot close.
+        assert!(
+            md.contains(r"| client_id | ``\u{1b}]0;pwned\u{7}\u{1b}[2J\r\n✔ signed in\u{202e}\|x`y``, `c1` |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn inline_code_outlasts_the_backticks_inside() {
+        assert_eq!(code("plain"), "`plain`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`a``"), "``` `a`` ```");
     }
 }

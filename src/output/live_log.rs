@@ -18,6 +18,7 @@ use crate::oauth::event::{
     TokenResponseEvent, Verdict, human_duration,
 };
 use crate::oauth::jwt::Jwt;
+use crate::output::escape::escape_controls;
 
 /// The width of a log that goes to a file or a pipe (and of tests): wide
 /// enough for a leg line, narrow enough to read in an editor or a ticket.
@@ -143,20 +144,13 @@ struct Piece {
 
 impl Piece {
     /// Control characters in `text` (a line break in an IdP's description,
-    /// an escape sequence in a hostile `state`) are shown escaped (`\r`,
-    /// `\u{1b}`): they would break the layout, or drive the terminal.
+    /// an escape sequence in a hostile `state`, a bidi override) are shown
+    /// escaped (`\r`, `\u{1b}`): they would break the layout, drive the
+    /// terminal, or reorder what is shown.
     fn new(sep: &'static str, text: &str, style: Option<&'static str>) -> Piece {
-        let mut shown = String::with_capacity(text.len());
-        for c in text.chars() {
-            if c.is_control() {
-                shown.extend(c.escape_default());
-            } else {
-                shown.push(c);
-            }
-        }
         Piece {
             sep,
-            text: shown,
+            text: escape_controls(text).into_owned(),
             style,
         }
     }

@@ -7,6 +7,7 @@
 //! from a recording. The renderers ([`live_log`], [`json_lines`]) stay pure:
 //! events in, text out; the outlets here own the writer and the flushing.
 
+pub mod escape;
 pub mod json_lines;
 pub mod live_log;
 

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -316,6 +317,33 @@ pub(crate) struct RequestBody {
     /// Fired once the body has been sent (or broke off): the upstream's
     /// response-head timeout only starts counting then.
     done: Option<oneshot::Sender<()>>,
+    /// Set when reading the body failed: the client's upload broke off.
+    broke: Option<UploadBroke>,
+}
+
+/// Why the client's upload broke off, if it did: set by the
+/// [`RequestBody`] that failed to read it, asked by the forwarder when the
+/// upstream exchange then fails, so the fault is the client's, not the
+/// upstream's.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UploadBroke(Arc<OnceLock<String>>);
+
+impl UploadBroke {
+    /// The read error, with its causes, when the upload broke off.
+    pub(crate) fn cause(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+
+    fn set(&self, error: &BoxError) {
+        let mut cause = error.to_string();
+        let mut source = error.source();
+        while let Some(e) = source {
+            cause.push_str(": ");
+            cause.push_str(&e.to_string());
+            source = e.source();
+        }
+        let _ = self.0.set(cause);
+    }
 }
 
 impl RequestBody {
@@ -324,7 +352,14 @@ impl RequestBody {
             body,
             capture,
             done: None,
+            broke: None,
         }
+    }
+
+    /// Reports to `broke` if reading the body fails.
+    pub(crate) fn watch_upload(mut self, broke: UploadBroke) -> Self {
+        self.broke = Some(broke);
+        self
     }
 
     /// Signals `done` when the body has been read to its end.
@@ -368,7 +403,12 @@ impl http_body::Body for RequestBody {
                 }
             }
             Poll::Ready(None) => self.ended(CaptureState::Complete),
-            Poll::Ready(Some(Err(_))) => self.ended(CaptureState::Aborted),
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(broke) = &self.broke {
+                    broke.set(e);
+                }
+                self.ended(CaptureState::Aborted)
+            }
             Poll::Pending => {}
         }
         polled

@@ -10,7 +10,8 @@ use http::{Response, StatusCode};
 use super::body::{Body, ResponseBody};
 use crate::exchange::FailureSide;
 
-/// A failure while reaching or talking to an upstream server.
+/// A failure while reaching or talking to an upstream server, including the
+/// client's upload breaking off on the way there.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("DNS lookup of {host} failed: {detail}")]
@@ -39,13 +40,17 @@ pub enum UpstreamError {
     BadTarget { target: String, detail: String },
     #[error("{host} answered with a body larger than {limit} bytes")]
     TooLarge { host: String, limit: usize },
+    #[error("the client's upload broke off before {host} got the whole request: {detail}")]
+    ClientUpload { host: String, detail: String },
 }
 
 impl UpstreamError {
     /// The side a 5xx/4xx answer should blame.
     pub fn side(&self) -> FailureSide {
         match self {
-            UpstreamError::Loop { .. } | UpstreamError::BadTarget { .. } => FailureSide::Client,
+            UpstreamError::Loop { .. }
+            | UpstreamError::BadTarget { .. }
+            | UpstreamError::ClientUpload { .. } => FailureSide::Client,
             _ => FailureSide::Upstream,
         }
     }
@@ -56,7 +61,9 @@ impl UpstreamError {
             UpstreamError::ConnectTimeout { .. } | UpstreamError::ResponseTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
-            UpstreamError::Loop { .. } | UpstreamError::BadTarget { .. } => StatusCode::BAD_REQUEST,
+            UpstreamError::Loop { .. }
+            | UpstreamError::BadTarget { .. }
+            | UpstreamError::ClientUpload { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
     }

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::Shared;
-use super::body::{Body, RequestBody, ResponseBody, read_capped};
+use super::body::{Body, RequestBody, ResponseBody, UploadBroke, read_capped};
 use super::error::{Dropped, UpstreamError, page};
 use super::headers::{is_upgrade_request, strip_hop_by_hop};
 use super::intercept::{InterceptContext, Interceptor, Verdict};
@@ -222,7 +222,8 @@ async fn send(
     let sender = shared.upstream.sender(&target, offer).await?;
     strip_hop_by_hop(&mut head.headers, false);
     adapt_for(sender.protocol(), &mut head, &absolute);
-    let mut body = RequestBody::new(body, capture);
+    let broke = UploadBroke::default();
+    let mut body = RequestBody::new(body, capture).watch_upload(broke.clone());
     let uploaded = if http_body::Body::is_end_stream(&body) {
         None
     } else {
@@ -238,15 +239,22 @@ async fn send(
         tokio::time::sleep(head_timeout).await;
     };
     let request = Request::from_parts(head, body);
-    let (response, sender) = tokio::select! {
-        sent = upstream::send(&shared.upstream, &target, offer, sender, request) => sent?,
-        _ = deadline => {
-            return Err(UpstreamError::ResponseTimeout {
-                host: target.to_string(),
-                secs: head_timeout.as_secs(),
-            });
-        }
+    let sent = tokio::select! {
+        sent = upstream::send(&shared.upstream, &target, offer, sender, request) => sent,
+        _ = deadline => Err(UpstreamError::ResponseTimeout {
+            host: target.to_string(),
+            secs: head_timeout.as_secs(),
+        }),
     };
+    // The upstream exchange failed because the client's upload did (hyper
+    // reports it as a failed send): the fault is the client's.
+    let (response, sender) = sent.map_err(|error| match broke.cause() {
+        Some(cause) => UpstreamError::ClientUpload {
+            host: target.to_string(),
+            detail: cause.to_owned(),
+        },
+        None => error,
+    })?;
     shared.upstream.release(&target, offer, sender);
     Ok(response)
 }

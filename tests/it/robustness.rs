@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use authlens::exchange::FailureSide;
 use futures_util::StreamExt;
-use testkit::{Http, TestProxy, pattern_bytes, sha256_hex};
+use testkit::upstream::{TestUpstream, Tls};
+use testkit::{Http, ProxyOptions, TestCa, TestProxy, pattern_bytes, sha256_hex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -229,5 +231,74 @@ async fn bad_input_never_affects_other_connections() {
             "after {name}"
         );
     }
+    proxy.stop().await;
+}
+
+/// Reads until the peer closes, `want` shows up, or 20 s pass.
+async fn read_until(tcp: &mut TcpStream, want: &str) -> String {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    out.extend_from_slice(&buf[..n]);
+                    if String::from_utf8_lossy(&out).contains(want) {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_upload_is_blamed_on_the_client() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::None).await;
+    let mut proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("plain.test".into(), 80, upstream.addr)],
+            ..Default::default()
+        },
+    )
+    .await;
+
+    // Invalid chunked encoding after a first good chunk: the client is
+    // still there to be told.
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(
+        b"POST http://plain.test/sink HTTP/1.1\r\nHost: plain.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ\r\nxx\r\n0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let answer = read_until(&mut tcp, "client side").await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.contains("(client side)"), "{answer}");
+    assert!(answer.contains("upload broke off"), "{answer}");
+    let exchange = proxy.exchange_for("/sink").await;
+    let error = exchange.error.as_ref().expect("a failed exchange");
+    assert_eq!(error.side, FailureSide::Client, "{error:?}");
+    assert!(error.message.contains("upload broke off"), "{error:?}");
+    drop(tcp);
+
+    // Half a Content-Length body, then the client closes.
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(
+        b"POST http://plain.test/sink HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 1000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    tcp.write_all(&[b'x'; 500]).await.unwrap();
+    tcp.shutdown().await.unwrap();
+    drop(tcp);
+    let exchange = proxy.exchange_for("/sink").await;
+    let error = exchange.error.as_ref().expect("a failed exchange");
+    assert_eq!(error.side, FailureSide::Client, "{error:?}");
+    assert!(error.message.contains("upload broke off"), "{error:?}");
     proxy.stop().await;
 }

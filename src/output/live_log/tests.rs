@@ -770,3 +770,23 @@ fn control_characters_are_shown_not_obeyed() {
         "{rows:#?}"
     );
 }
+
+#[test]
+fn bidi_controls_are_shown_not_obeyed() {
+    // U+202E (right-to-left override) would show `…gpj.exe` as `…exe.jpg`.
+    let url = format!(
+        "https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/authorize?client_id=app-1&response_type=code&state=a%E2%80%AEb%E2%81%A6c"
+    );
+    let events = Analyzer::new(AnalyzerConfig::default()).observe(&ex("GET", &url).build());
+    let rows = default_log(&events);
+    assert!(
+        rows.iter().all(|r| !r.contains(['\u{202e}', '\u{2066}'])),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.last()
+            .unwrap()
+            .ends_with("state a\\u{202e}b\\u{2066}c"),
+        "{rows:#?}"
+    );
+}
