@@ -477,11 +477,8 @@ fn target_of(uri: &Uri) -> Result<Target, String> {
         return Err(format!("unsupported scheme {scheme}"));
     };
     let default_port = if scheme == Scheme::Https { 443 } else { 80 };
-    Ok(Target::new(
-        scheme,
-        authority.host(),
-        authority.port_u16().unwrap_or(default_port),
-    ))
+    let port = upstream::port_of(authority)?.unwrap_or(default_port);
+    Ok(Target::new(scheme, authority.host(), port))
 }
 
 /// RFC 9112 §3.2.2: a proxy forwarding an absolute-form request replaces

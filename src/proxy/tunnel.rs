@@ -19,7 +19,7 @@ use super::Shared;
 use super::body::{Body, ResponseBody};
 use super::error::page;
 use super::io::{Activity, Prefixed, Watched};
-use super::upstream::{Scheme, Target};
+use super::upstream::{self, Scheme, Target};
 use crate::exchange::ConnectionInfo;
 use crate::tls::{AlpnOffer, Protocol};
 
@@ -77,13 +77,21 @@ pub(crate) async fn open(
             "authlens: 400 Bad Request (client side)\nCONNECT needs a host:port target\n".into(),
         );
     };
-    let Some(port) = authority.port_u16() else {
-        return refuse(format!(
-            "authlens: 400 Bad Request (client side)\nCONNECT target {authority} has no port\n"
-        ));
+    let port = match upstream::port_of(&authority) {
+        Ok(Some(port)) => port,
+        Ok(None) => {
+            return refuse(format!(
+                "authlens: 400 Bad Request (client side)\nCONNECT target {authority} has no port\n"
+            ));
+        }
+        Err(detail) => {
+            return refuse(format!(
+                "authlens: 400 Bad Request (client side)\ninvalid CONNECT target: {detail}\n"
+            ));
+        }
     };
     let host = authority.host().to_string();
-    if port == 0 || !valid_host(&host) {
+    if !valid_host(&host) {
         return refuse(format!(
             "authlens: 400 Bad Request (client side)\ninvalid CONNECT target {authority}\n"
         ));

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use http::uri::Authority;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response};
@@ -58,6 +59,32 @@ impl Target {
         } else {
             format!("{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// The port an authority names: `None` when it names none (an empty port
+/// means the scheme's default, RFC 3986 §3.2.3), `Err` saying why when it
+/// is not a port number (`http`'s own parser treats `:99999` as no port at
+/// all, which would quietly send the request to the default port).
+pub(crate) fn port_of(authority: &Authority) -> Result<Option<u16>, String> {
+    let text = authority.as_str();
+    let host_port = text.rsplit_once('@').map_or(text, |(_, rest)| rest);
+    let after_host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => host_port.split_once(':').map_or("", |(_, port)| port),
+    };
+    let digits = after_host.strip_prefix(':').unwrap_or(after_host);
+    if digits.is_empty() {
+        return Ok(None);
+    }
+    match digits.parse::<u16>() {
+        Ok(0) => Err(format!(
+            "{host_port} names port 0, which cannot be connected to"
+        )),
+        Ok(port) => Ok(Some(port)),
+        Err(_) => Err(format!(
+            "{host_port} names port {digits}, which is not a port number (1 to 65535)"
+        )),
     }
 }
 
@@ -540,6 +567,24 @@ fn describe_hyper(e: &hyper::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_out_of_range_are_errors_not_the_default() {
+        let port = |a: &str| port_of(&a.parse::<Authority>().unwrap());
+        assert_eq!(port("idp.test:8443"), Ok(Some(8443)));
+        assert_eq!(port("idp.test"), Ok(None));
+        assert_eq!(port("idp.test:"), Ok(None));
+        assert_eq!(port("[::1]:443"), Ok(Some(443)));
+        assert_eq!(port("[::1]"), Ok(None));
+        assert_eq!(port("user:pw@idp.test:81"), Ok(Some(81)));
+        for bad in ["127.0.0.1:99999", "[::1]:65536", "idp.test:0"] {
+            let err = port(bad).unwrap_err();
+            assert!(err.starts_with(bad), "{err}");
+        }
+        // Userinfo is not repeated back.
+        let err = port("user:pw@idp.test:70000").unwrap_err();
+        assert!(err.starts_with("idp.test:70000 names port 70000"), "{err}");
+    }
 
     #[test]
     fn local_addresses_are_recognised_without_sending_anything() {

@@ -755,3 +755,46 @@ async fn an_upstream_that_stalls_mid_body_is_blamed_not_the_client() {
     assert!(error.message.contains("sent nothing"), "{}", error.message);
     proxy.stop().await;
 }
+
+/// Sends `request` on a fresh connection to the proxy and reads the whole
+/// answer (the request asks for the connection to close).
+async fn raw_exchange(proxy: &TestProxy, request: &str) -> String {
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out))
+        .await
+        .expect("the proxy answers and closes")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_out_of_range_is_a_client_error_not_the_default_port() {
+    let ca = TestCa::new();
+    let proxy = TestProxy::start(&ca, ProxyOptions::default()).await;
+
+    let answer = raw_exchange(
+        &proxy,
+        "GET http://127.0.0.1:99999/ HTTP/1.1\r\nHost: 127.0.0.1:99999\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("(client side)"), "{answer}");
+    assert!(
+        answer.contains("port 99999, which is not a port number"),
+        "{answer}"
+    );
+
+    let answer = raw_exchange(
+        &proxy,
+        "CONNECT 127.0.0.1:99999 HTTP/1.1\r\nHost: 127.0.0.1:99999\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("port 99999, which is not a port number"),
+        "{answer}"
+    );
+    proxy.stop().await;
+}
