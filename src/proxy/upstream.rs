@@ -422,18 +422,11 @@ impl Upstream {
         Err(last.expect("at least one address was tried"))
     }
 
-    /// True when `addr` is the proxy's own listener.
+    /// True when `addr` is the proxy's own listener. Addresses are
+    /// compared canonically: an IPv4-mapped IPv6 address
+    /// (`::ffff:127.0.0.1`) reaches the IPv4 listener it names.
     pub(crate) fn is_self(&self, addr: SocketAddr) -> bool {
-        if addr.port() != self.own_addr.port() {
-            return false;
-        }
-        let own = self.own_addr.ip();
-        addr.ip() == own
-            || (own.is_unspecified()
-                && (addr.ip().is_loopback()
-                    || addr.ip().is_unspecified()
-                    || is_local_address(addr.ip())))
-            || (own.is_loopback() && addr.ip().is_unspecified())
+        is_self(self.own_addr, addr)
     }
 
     async fn handshake<T>(
@@ -546,6 +539,19 @@ impl Upstream {
     }
 }
 
+/// True when `addr` is the listener at `own` (see [`Upstream::is_self`]).
+fn is_self(own: SocketAddr, addr: SocketAddr) -> bool {
+    if addr.port() != own.port() {
+        return false;
+    }
+    let own = own.ip().to_canonical();
+    let ip = addr.ip().to_canonical();
+    ip == own
+        || (own.is_unspecified()
+            && (ip.is_loopback() || ip.is_unspecified() || is_local_address(ip)))
+        || (own.is_loopback() && ip.is_unspecified())
+}
+
 /// True when `ip` belongs to this machine (a LAN address of ours, say):
 /// only a local address can be bound. Nothing is sent.
 fn is_local_address(ip: std::net::IpAddr) -> bool {
@@ -584,6 +590,19 @@ mod tests {
         // Userinfo is not repeated back.
         let err = port("user:pw@idp.test:70000").unwrap_err();
         assert!(err.starts_with("idp.test:70000 names port 70000"), "{err}");
+    }
+
+    #[test]
+    fn mapped_addresses_name_the_ipv4_listener() {
+        let own: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for addr in ["127.0.0.1:8080", "[::ffff:127.0.0.1]:8080", "0.0.0.0:8080"] {
+            assert!(is_self(own, addr.parse().unwrap()), "{addr}");
+        }
+        for addr in ["[::ffff:127.0.0.1]:8081", "[::ffff:192.0.2.1]:8080"] {
+            assert!(!is_self(own, addr.parse().unwrap()), "{addr}");
+        }
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert!(is_self(any, "[::ffff:127.0.0.1]:8080".parse().unwrap()));
     }
 
     #[test]

@@ -798,3 +798,28 @@ async fn a_port_out_of_range_is_a_client_error_not_the_default_port() {
     );
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv4_mapped_address_of_the_proxy_is_refused_as_a_loop() {
+    let ca = TestCa::new();
+    let proxy = TestProxy::start(&ca, ProxyOptions::default()).await;
+    let mapped = format!("[::ffff:127.0.0.1]:{}", proxy.addr.port());
+
+    let answer = raw_exchange(
+        &proxy,
+        &format!("CONNECT {mapped} HTTP/1.1\r\nHost: {mapped}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("targets authlens itself"), "{answer}");
+
+    let answer = raw_exchange(
+        &proxy,
+        &format!("GET http://{mapped}/x HTTP/1.1\r\nHost: {mapped}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("the request would loop"), "{answer}");
+    assert!(answer.contains("(client side)"), "{answer}");
+    proxy.stop().await;
+}
