@@ -165,6 +165,7 @@ impl Proxy {
         let ca = Arc::new(CertificateAuthority::load_or_create(
             &config.certs_dir,
             &provider,
+            config.open_key,
         )?);
         let upstream_tls =
             UpstreamTls::new(provider.clone(), &config.upstream_cas, config.insecure)?;

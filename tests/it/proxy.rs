@@ -376,6 +376,48 @@ async fn the_ca_is_reused_across_restarts_and_its_key_is_private() {
     second.stop().await;
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_key_others_can_read_stops_the_proxy_unless_allowed() {
+    use authlens::ca::OpenKey;
+    use authlens::config::{OutputConfig, ProxyConfig};
+    use authlens::session::Session;
+    use std::os::unix::fs::PermissionsExt;
+
+    let ca = TestCa::new();
+    let certs = tempfile::tempdir().unwrap();
+    TestProxy::start_in(&ca, ProxyOptions::default(), certs.path())
+        .await
+        .stop()
+        .await;
+    let key = certs.path().join("authlens-ca-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let config = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), certs.path());
+    let output = || OutputConfig::silent(Default::default());
+    let refused = Session::start_with(config.clone(), output(), Default::default()).await;
+    let text = refused.err().expect("an open key is refused").to_string();
+    assert!(
+        text.contains("readable by other users (mode 644)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("chmod 600 {}", key.display())),
+        "{text}"
+    );
+
+    let allowed = ProxyConfig {
+        open_key: OpenKey::Allow,
+        ..config
+    };
+    let session = Session::start_with(allowed, output(), Default::default())
+        .await
+        .expect("--allow-open-key starts anyway");
+    tokio::time::timeout(Duration::from_secs(20), session.stop())
+        .await
+        .expect("stops");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expect_100_continue_works() {
     let ca = TestCa::new();
