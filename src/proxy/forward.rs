@@ -39,14 +39,17 @@ struct Outgoing {
     offer: AlpnOffer,
 }
 
-/// Forwards one request and streams the answer back. `Err` fails the
-/// request as a network error (an interceptor dropped it).
+/// Forwards one request and streams the answer back; when the upstream is
+/// already known to be unreachable (`failed`), the answer explains that
+/// instead, unless the interceptor answers first. `Err` fails the request
+/// as a network error (an interceptor dropped it).
 pub(crate) async fn forward(
     shared: &Arc<Shared>,
     connection: &Arc<ConnectionInfo>,
     req: Request<Incoming>,
     target: Target,
     offer: AlpnOffer,
+    failed: Option<UpstreamError>,
 ) -> Result<Response<ResponseBody>, Dropped> {
     let client_version = req.version();
     let (head, body) = req.into_parts();
@@ -81,6 +84,9 @@ pub(crate) async fn forward(
         };
     }
 
+    if let Some(error) = failed {
+        return Ok(fail(record, &error));
+    }
     if relays_upgrade(&out, client_version) {
         return Ok(relay_upgrade(shared, record, out).await);
     }

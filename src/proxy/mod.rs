@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use body::{Body, BodyError, BoxError, Buffered};
-pub use error::UpstreamError;
+pub use error::{ConnectStage, UpstreamError};
 pub use headers::strip_hop_by_hop;
 pub use intercept::{BoxFuture, InterceptContext, Interceptor, Verdict};
 pub use local::{IDENTITY_PATH, LocalContext, LocalService};

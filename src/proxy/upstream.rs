@@ -17,7 +17,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use super::body::RequestBody;
-use super::error::{UpstreamError, describe_tls};
+use super::error::{ConnectStage, UpstreamError, describe_tls};
 use crate::config::{ConnectTo, Timeouts};
 use crate::tls::{AlpnOffer, Protocol, UpstreamTls};
 
@@ -302,71 +302,94 @@ impl Upstream {
         self.chosen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens a TCP (and for https, TLS) connection without HTTP on top, for
-    /// passthrough tunnels.
+    /// Opens a TCP connection without HTTP on top, for passthrough tunnels.
     pub(crate) async fn raw_tcp(&self, target: &Target) -> Result<TcpStream, UpstreamError> {
-        let secs = self.timeouts.connect.as_secs();
-        tokio::time::timeout(self.timeouts.connect, self.tcp(target))
+        self.tcp(target, Instant::now() + self.timeouts.connect)
             .await
-            .map_err(|_| UpstreamError::ConnectTimeout {
-                host: target.to_string(),
-                secs,
-            })?
     }
 
+    /// Connects within one budget, `Timeouts::connect`, shared by every
+    /// stage (lookup, TCP, TLS, HTTP handshake): each stage gets what the
+    /// previous ones left, so the budget runs once, and a timeout names the
+    /// stage it caught.
     async fn connect(&self, key: &PoolKey, upgrades: bool) -> Result<Sender, UpstreamError> {
-        let secs = self.timeouts.connect.as_secs();
+        let deadline = Instant::now() + self.timeouts.connect;
         let target = &key.target;
-        let connecting = async {
-            let tcp = self.tcp(target).await?;
-            match target.scheme {
-                Scheme::Http => self.handshake(tcp, Protocol::Http1, target, upgrades).await,
-                Scheme::Https => {
-                    let name = ServerName::try_from(target.host.clone()).map_err(|e| {
-                        UpstreamError::BadTarget {
-                            target: target.to_string(),
-                            detail: e.to_string(),
-                        }
-                    })?;
-                    let offer = if upgrades {
-                        AlpnOffer::Http1
-                    } else {
-                        key.offer
-                    };
-                    let connector = tokio_rustls::TlsConnector::from(self.tls.config(offer));
-                    let tls =
-                        connector
-                            .connect(name, tcp)
-                            .await
-                            .map_err(|e| UpstreamError::Tls {
-                                host: target.to_string(),
-                                cause: describe_tls(&e),
-                            })?;
-                    let protocol = Protocol::from_alpn(tls.get_ref().1.alpn_protocol());
-                    if !upgrades {
-                        self.lock_chosen().insert(key.clone(), protocol);
-                    }
-                    self.handshake(tls, protocol, target, upgrades).await
-                }
+        let tcp = self.tcp(target, deadline).await?;
+        match target.scheme {
+            Scheme::Http => {
+                let handshake = self.handshake(tcp, Protocol::Http1, target, upgrades);
+                self.within(deadline, target, ConnectStage::Http, handshake)
+                    .await?
             }
-        };
-        match tokio::time::timeout(self.timeouts.connect, connecting).await {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::ConnectTimeout {
-                host: target.to_string(),
-                secs,
-            }),
+            Scheme::Https => {
+                let name = ServerName::try_from(target.host.clone()).map_err(|e| {
+                    UpstreamError::BadTarget {
+                        target: target.to_string(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                let offer = if upgrades {
+                    AlpnOffer::Http1
+                } else {
+                    key.offer
+                };
+                let connector = tokio_rustls::TlsConnector::from(self.tls.config(offer));
+                let tls = self
+                    .within(
+                        deadline,
+                        target,
+                        ConnectStage::Tls,
+                        connector.connect(name, tcp),
+                    )
+                    .await?
+                    .map_err(|e| UpstreamError::Tls {
+                        host: target.to_string(),
+                        cause: describe_tls(&e),
+                    })?;
+                let protocol = Protocol::from_alpn(tls.get_ref().1.alpn_protocol());
+                if !upgrades {
+                    self.lock_chosen().insert(key.clone(), protocol);
+                }
+                let handshake = self.handshake(tls, protocol, target, upgrades);
+                self.within(deadline, target, ConnectStage::Http, handshake)
+                    .await?
+            }
         }
     }
 
-    async fn tcp(&self, target: &Target) -> Result<TcpStream, UpstreamError> {
+    /// Runs one stage of a connection, failing with a timeout that names
+    /// the stage and the whole budget when `deadline` passes.
+    async fn within<T>(
+        &self,
+        deadline: Instant,
+        target: &Target,
+        stage: ConnectStage,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, UpstreamError> {
+        tokio::time::timeout_at(deadline.into(), work)
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout {
+                host: target.to_string(),
+                after: self.timeouts.connect,
+                stage,
+            })
+    }
+
+    async fn tcp(&self, target: &Target, deadline: Instant) -> Result<TcpStream, UpstreamError> {
         let (host, port) = self
             .connect_to
             .iter()
             .find_map(|rule| rule.apply(&target.host, target.port))
             .unwrap_or((&target.host, target.port));
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-            .await
+        let addrs: Vec<SocketAddr> = self
+            .within(
+                deadline,
+                target,
+                ConnectStage::Lookup,
+                tokio::net::lookup_host((host, port)),
+            )
+            .await?
             .map_err(|e| UpstreamError::Dns {
                 host: host.to_string(),
                 detail: e.to_string(),
@@ -380,7 +403,8 @@ impl Upstream {
         }
         let mut last = None;
         // Each address gets its share of the connect budget (at least 2 s),
-        // so a dead first address (broken IPv6) does not eat all of it.
+        // so a dead first address (broken IPv6) does not eat all of it; the
+        // budget itself is never exceeded.
         let per_address = (self.timeouts.connect / addrs.len() as u32).max(Duration::from_secs(2));
         for addr in addrs {
             if self.is_self(addr) {
@@ -389,16 +413,26 @@ impl Upstream {
                     addr: addr.to_string(),
                 });
             }
-            let attempt = match tokio::time::timeout(per_address, TcpStream::connect(addr)).await {
-                Ok(attempt) => attempt,
-                Err(_) => {
-                    last = Some(UpstreamError::ConnectTimeout {
-                        host: format!("{target} ({addr})"),
-                        secs: per_address.as_secs(),
-                    });
-                    continue;
-                }
-            };
+            let cut_off = (Instant::now() + per_address).min(deadline);
+            let attempt =
+                match tokio::time::timeout_at(cut_off.into(), TcpStream::connect(addr)).await {
+                    Ok(attempt) => attempt,
+                    Err(_) if cut_off == deadline => {
+                        return Err(UpstreamError::ConnectTimeout {
+                            host: target.to_string(),
+                            after: self.timeouts.connect,
+                            stage: ConnectStage::Tcp,
+                        });
+                    }
+                    Err(_) => {
+                        last = Some(UpstreamError::ConnectTimeout {
+                            host: format!("{target} ({addr})"),
+                            after: per_address,
+                            stage: ConnectStage::Tcp,
+                        });
+                        continue;
+                    }
+                };
             match attempt {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
