@@ -62,12 +62,26 @@ pub enum CaError {
         "only one of {present} and {missing} exists; restore the missing file or delete the other to create a new CA"
     )]
     HalfPresent { present: PathBuf, missing: PathBuf },
+    #[error(
+        "{path} is readable by other users (mode {mode:03o}): whoever reads it can impersonate any HTTPS site to clients that trust this CA. Fix it with `chmod 600 {}`, or pass --allow-open-key to use it anyway", path.display()
+    )]
+    OpenKey { path: PathBuf, mode: u32 },
     #[error("cannot mint a certificate for {host:?}: {reason}")]
     Mint { host: String, reason: String },
     #[error(
         "no authlens CA in {dir} ({CA_CERT_FILE} is missing); pass --certs with the directory the proxy uses"
     )]
     Missing { dir: PathBuf },
+}
+
+/// Whether a private key that other users can read is refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OpenKey {
+    /// Refuse it ([`CaError::OpenKey`]), saying how to fix it.
+    #[default]
+    Refuse,
+    /// Use it anyway (`--allow-open-key`), with a warning.
+    Allow,
 }
 
 /// Points a permission problem at the flag that chose the directory.
@@ -107,13 +121,25 @@ impl std::fmt::Debug for CertificateAuthority {
 impl CertificateAuthority {
     /// Loads the CA from `dir`, creating the directory and a new CA when
     /// neither file exists. A present but unreadable or corrupt file is an
-    /// error, never a reason to regenerate silently.
-    pub fn load_or_create(dir: &Path, provider: &CryptoProvider) -> Result<Self, CaError> {
+    /// error, never a reason to regenerate silently; so is a key other users
+    /// can read, unless `open_key` allows it. A directory anyone can write
+    /// to is only warned about (someone could replace the CA in it).
+    pub fn load_or_create(
+        dir: &Path,
+        provider: &CryptoProvider,
+        open_key: OpenKey,
+    ) -> Result<Self, CaError> {
         not_a_file(dir)?;
+        if let Some(warning) = open_directory_warning(dir) {
+            tracing::warn!("{warning}");
+        }
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
         let (cert_pem, key_pem) = match (cert_path.exists(), key_path.exists()) {
-            (true, true) => (read(&cert_path)?, read(&key_path)?),
+            (true, true) => {
+                check_private(&key_path, open_key)?;
+                (read(&cert_path)?, read(&key_path)?)
+            }
             (false, false) => create_ca(dir, &cert_path, &key_path)?,
             (true, false) => {
                 return Err(CaError::HalfPresent {
@@ -128,7 +154,7 @@ impl CertificateAuthority {
                 });
             }
         };
-        let leaf_key = load_or_create_leaf_key(&dir.join(LEAF_KEY_FILE))?;
+        let leaf_key = load_or_create_leaf_key(&dir.join(LEAF_KEY_FILE), open_key)?;
         Self::from_pem(
             &cert_pem, &key_pem, leaf_key, &cert_path, &key_path, provider,
         )
@@ -136,14 +162,14 @@ impl CertificateAuthority {
 
     /// Loads the CA from `dir` without ever creating one: for commands that
     /// join a proxy already running on that directory.
-    pub fn load(dir: &Path, provider: &CryptoProvider) -> Result<Self, CaError> {
+    pub fn load(dir: &Path, provider: &CryptoProvider, open_key: OpenKey) -> Result<Self, CaError> {
         not_a_file(dir)?;
         if !dir.join(CA_CERT_FILE).exists() {
             return Err(CaError::Missing {
                 dir: dir.to_path_buf(),
             });
         }
-        Self::load_or_create(dir, provider)
+        Self::load_or_create(dir, provider, open_key)
     }
 
     /// Replaces the CA and the leaf key in `dir` with new ones. Every client
@@ -157,7 +183,7 @@ impl CertificateAuthority {
                 Err(source) => return Err(CaError::Write { path, source }),
             }
         }
-        Self::load_or_create(dir, provider)
+        Self::load_or_create(dir, provider, OpenKey::Refuse)
     }
 
     fn from_pem(
@@ -414,7 +440,7 @@ fn create_ca(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(String, S
 /// Reads the shared leaf key at `path`, creating it when absent. Two
 /// processes starting at once agree: the loser of `create_new` reads the
 /// winner's key.
-fn load_or_create_leaf_key(path: &Path) -> Result<KeyPair, CaError> {
+fn load_or_create_leaf_key(path: &Path, open_key: OpenKey) -> Result<KeyPair, CaError> {
     let corrupt = |reason: String| CaError::Corrupt {
         path: path.to_path_buf(),
         reason,
@@ -435,8 +461,61 @@ fn load_or_create_leaf_key(path: &Path) -> Result<KeyPair, CaError> {
             }
         }
     }
+    check_private(path, open_key)?;
     let pem = read(path)?;
     KeyPair::from_pem(&pem).map_err(|e| corrupt(format!("no valid private key: {e}")))
+}
+
+/// Refuses a private key that group or others may read (unless allowed).
+/// The mode bits are what is checked, not whether this process can read
+/// it: root reads everything, and the question is who else can.
+fn check_private(path: &Path, open_key: OpenKey) -> Result<(), CaError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)
+            .map_err(|source| CaError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o044 != 0 {
+            let error = CaError::OpenKey {
+                path: path.to_path_buf(),
+                mode,
+            };
+            match open_key {
+                OpenKey::Refuse => return Err(error),
+                OpenKey::Allow => tracing::warn!("{error} (--allow-open-key: using it anyway)"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, open_key);
+    Ok(())
+}
+
+/// What to say about a certificate directory other users can write to
+/// (they could replace the CA files, or plant their own before the first
+/// run), or `None` when only its owner can.
+fn open_directory_warning(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+        if mode & 0o002 != 0 {
+            return Some(format!(
+                "the CA directory {} is writable by every user (mode {mode:03o}): anyone on this machine can replace the CA that your clients trust. Fix it with `chmod 700 {}`, or pass --certs with a private directory",
+                dir.display(),
+                dir.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    None
 }
 
 /// Writes a file readable by its owner only, created with that mode so the
@@ -486,8 +565,10 @@ mod tests {
     #[test]
     fn creates_then_reuses_the_ca() {
         let dir = tempfile::tempdir().unwrap();
-        let first = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
-        let second = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        let first =
+            CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse).unwrap();
+        let second =
+            CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse).unwrap();
         assert_eq!(first.cert_der(), second.cert_der());
         #[cfg(unix)]
         {
@@ -500,11 +581,83 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_others_can_read_is_refused_unless_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let made =
+            CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse).unwrap();
+        for name in [CA_KEY_FILE, LEAF_KEY_FILE] {
+            let key = dir.path().join(name);
+            for mode in [0o644, 0o640, 0o604] {
+                chmod(&key, mode);
+                let err =
+                    CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse)
+                        .unwrap_err();
+                assert!(matches!(err, CaError::OpenKey { .. }), "{err}");
+                let text = err.to_string();
+                assert!(text.contains(&format!("mode {mode:03o}")), "{text}");
+                assert!(
+                    text.contains(&format!("chmod 600 {}", key.display())),
+                    "{text}"
+                );
+                assert!(text.contains("--allow-open-key"), "{text}");
+                let err = CertificateAuthority::load(dir.path(), &provider(), OpenKey::Refuse)
+                    .unwrap_err();
+                assert!(matches!(err, CaError::OpenKey { .. }), "{err}");
+
+                let allowed =
+                    CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Allow)
+                        .unwrap();
+                assert_eq!(
+                    allowed.cert_der(),
+                    made.cert_der(),
+                    "the same CA, not a new one"
+                );
+            }
+            // Owner-only modes, writable or not, are fine.
+            for mode in [0o600, 0o400, 0o700] {
+                chmod(&key, mode);
+                CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse)
+                    .unwrap();
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_anyone_can_write_to_is_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        chmod(dir.path(), 0o700);
+        assert_eq!(open_directory_warning(dir.path()), None);
+        chmod(dir.path(), 0o755);
+        assert_eq!(open_directory_warning(dir.path()), None);
+        chmod(dir.path(), 0o777);
+        let warning = open_directory_warning(dir.path()).expect("a warning");
+        assert!(
+            warning.contains("writable by every user (mode 777)"),
+            "{warning}"
+        );
+        assert!(
+            warning.contains(&format!("chmod 700 {}", dir.path().display())),
+            "{warning}"
+        );
+        // Only a warning: the CA is still made and used.
+        CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse).unwrap();
+    }
+
     #[test]
     fn the_leaf_key_is_shared_by_every_process_on_one_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let first = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
-        let second = CertificateAuthority::load(dir.path(), &provider()).unwrap();
+        let first =
+            CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse).unwrap();
+        let second = CertificateAuthority::load(dir.path(), &provider(), OpenKey::Refuse).unwrap();
         assert_eq!(first.leaf_spki_der(), second.leaf_spki_der());
         assert_eq!(
             first.leaf_spki_sha256_base64(),
@@ -527,16 +680,17 @@ mod tests {
     #[test]
     fn load_never_creates_and_regenerate_replaces_everything() {
         let dir = tempfile::tempdir().unwrap();
-        let err = CertificateAuthority::load(dir.path(), &provider()).unwrap_err();
+        let err = CertificateAuthority::load(dir.path(), &provider(), OpenKey::Refuse).unwrap_err();
         assert!(matches!(err, CaError::Missing { .. }), "{err}");
         assert!(!dir.path().join(CA_KEY_FILE).exists());
 
-        let old = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        let old =
+            CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse).unwrap();
         let new = CertificateAuthority::regenerate(dir.path(), &provider()).unwrap();
         assert_ne!(old.cert_der(), new.cert_der());
         assert_ne!(old.leaf_spki_der(), new.leaf_spki_der());
         assert_ne!(old.fingerprint_sha256(), new.fingerprint_sha256());
-        let again = CertificateAuthority::load(dir.path(), &provider()).unwrap();
+        let again = CertificateAuthority::load(dir.path(), &provider(), OpenKey::Refuse).unwrap();
         assert_eq!(again.cert_der(), new.cert_der());
         let fp = new.fingerprint_sha256();
         assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
@@ -546,14 +700,16 @@ mod tests {
     #[test]
     fn corrupt_files_are_errors_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse).unwrap();
         fs::write(dir.path().join(CA_CERT_FILE), "garbage").unwrap();
-        let err = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap_err();
+        let err = CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse)
+            .unwrap_err();
         assert!(matches!(err, CaError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains(CA_CERT_FILE), "{err}");
 
         fs::remove_file(dir.path().join(CA_CERT_FILE)).unwrap();
-        let err = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap_err();
+        let err = CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse)
+            .unwrap_err();
         assert!(matches!(err, CaError::HalfPresent { .. }), "{err}");
     }
 
@@ -562,7 +718,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hostname");
         fs::write(&file, "a file").unwrap();
-        let err = CertificateAuthority::load_or_create(&file, &provider()).unwrap_err();
+        let err =
+            CertificateAuthority::load_or_create(&file, &provider(), OpenKey::Refuse).unwrap_err();
         assert!(matches!(err, CaError::NotADirectory { .. }), "{err}");
         assert!(
             err.to_string().contains("is a file, not a directory"),
@@ -590,17 +747,19 @@ mod tests {
     fn mismatched_key_is_refused() {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
-        CertificateAuthority::load_or_create(a.path(), &provider()).unwrap();
-        CertificateAuthority::load_or_create(b.path(), &provider()).unwrap();
+        CertificateAuthority::load_or_create(a.path(), &provider(), OpenKey::Refuse).unwrap();
+        CertificateAuthority::load_or_create(b.path(), &provider(), OpenKey::Refuse).unwrap();
         fs::copy(b.path().join(CA_KEY_FILE), a.path().join(CA_KEY_FILE)).unwrap();
-        let err = CertificateAuthority::load_or_create(a.path(), &provider()).unwrap_err();
+        let err = CertificateAuthority::load_or_create(a.path(), &provider(), OpenKey::Refuse)
+            .unwrap_err();
         assert!(err.to_string().contains(CA_KEY_FILE), "{err}");
     }
 
     #[test]
     fn leaves_carry_the_right_san_and_validity() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = CertificateAuthority::load_or_create(dir.path(), &provider()).unwrap();
+        let ca =
+            CertificateAuthority::load_or_create(dir.path(), &provider(), OpenKey::Refuse).unwrap();
         for (host, want) in [
             ("idp.test", "idp.test"),
             ("127.0.0.1", "127.0.0.1"),

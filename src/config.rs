@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::ca::OpenKey;
 use crate::exchange::DEFAULT_CAPTURE_LIMIT;
 use crate::oauth::AnalyzerConfig;
 use crate::output::live_log::{self, LiveLogOptions};
@@ -32,6 +33,8 @@ pub struct ProxyConfig {
     pub upstream_cas: Vec<PathBuf>,
     /// Skip upstream certificate verification.
     pub insecure: bool,
+    /// Whether a CA key other users can read is refused (`--allow-open-key`).
+    pub open_key: OpenKey,
     pub connect_to: Vec<ConnectTo>,
     pub passthrough: Vec<HostPattern>,
     /// How much of each body observers get a copy of.
@@ -47,6 +50,7 @@ impl ProxyConfig {
             certs_dir: certs_dir.into(),
             upstream_cas: Vec::new(),
             insecure: false,
+            open_key: OpenKey::Refuse,
             connect_to: Vec::new(),
             passthrough: Vec::new(),
             capture_limit: DEFAULT_CAPTURE_LIMIT,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::ca::OpenKey;
 use crate::config::{
     Audience, ColorChoice, ConnectTo, HostPattern, OutputConfig, OutputFlags, ProxyConfig,
 };
@@ -93,6 +94,23 @@ pub struct CaArgs {
     /// Confirms --regenerate.
     #[arg(long, requires = "regenerate")]
     pub yes: bool,
+    /// Use a CA key that other users can read instead of refusing it (fix it with chmod 600 instead).
+    #[arg(long)]
+    pub allow_open_key: bool,
+}
+
+impl CaArgs {
+    pub fn open_key(&self) -> OpenKey {
+        open_key(self.allow_open_key)
+    }
+}
+
+fn open_key(allow: bool) -> OpenKey {
+    if allow {
+        OpenKey::Allow
+    } else {
+        OpenKey::Refuse
+    }
 }
 
 #[derive(Args, Clone)]
@@ -109,6 +127,9 @@ pub struct ProxyArgs {
     /// Do not verify upstream certificates (dangerous).
     #[arg(long)]
     pub insecure: bool,
+    /// Use a CA key that other users can read instead of refusing it (fix it with chmod 600 instead).
+    #[arg(long)]
+    pub allow_open_key: bool,
     /// Send requests for HOST:PORT to ADDR:PORT2, keeping HOST for TLS (repeatable, curl syntax).
     #[arg(long = "connect-to", value_name = "HOST:PORT:ADDR:PORT2")]
     pub connect_to: Vec<ConnectTo>,
@@ -215,6 +236,7 @@ impl ProxyArgs {
         let mut config = ProxyConfig::new(self.listen, self.certs);
         config.upstream_cas = self.upstream_ca;
         config.insecure = self.insecure;
+        config.open_key = open_key(self.allow_open_key);
         config.connect_to = self.connect_to;
         config.passthrough = self.passthrough;
         config.capture_limit = self.capture_limit;

@@ -370,7 +370,7 @@ pub fn ca(args: CaArgs) -> Result<Outcome, Failure> {
     let ca = if args.regenerate {
         CertificateAuthority::regenerate(&args.certs, &provider)
     } else {
-        CertificateAuthority::load_or_create(&args.certs, &provider)
+        CertificateAuthority::load_or_create(&args.certs, &provider, args.open_key())
     }
     .map_err(Failure::failed)?;
     let path = std::path::absolute(ca.cert_path()).unwrap_or_else(|_| ca.cert_path().into());

@@ -87,9 +87,12 @@ mod tests {
     #[test]
     fn names_the_real_files_and_every_platform() {
         let dir = tempfile::tempdir().unwrap();
-        let ca =
-            crate::ca::CertificateAuthority::load_or_create(dir.path(), &crate::tls::provider())
-                .unwrap();
+        let ca = crate::ca::CertificateAuthority::load_or_create(
+            dir.path(),
+            &crate::tls::provider(),
+            crate::ca::OpenKey::Refuse,
+        )
+        .unwrap();
         let name = ca.name().to_owned();
         assert!(name.starts_with("authlens local CA "), "{name}");
         let text = text(ca.cert_path(), &name, &ca.fingerprint_sha256());

@@ -67,7 +67,11 @@ pub async fn join_or_start(
 ) -> Result<Joined, JoinError> {
     match probe::choose(explicit, proxy.listen).await? {
         ProxyChoice::Running(addr) => {
-            let ca = CertificateAuthority::load(&proxy.certs_dir, &crate::tls::provider())?;
+            let ca = CertificateAuthority::load(
+                &proxy.certs_dir,
+                &crate::tls::provider(),
+                proxy.open_key,
+            )?;
             Ok(Joined::Running {
                 addr,
                 ca: Arc::new(ca),

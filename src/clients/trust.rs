@@ -249,7 +249,12 @@ mod tests {
 
     fn ca() -> (tempfile::TempDir, CertificateAuthority) {
         let dir = tempfile::tempdir().unwrap();
-        let ca = CertificateAuthority::load_or_create(dir.path(), &crate::tls::provider()).unwrap();
+        let ca = CertificateAuthority::load_or_create(
+            dir.path(),
+            &crate::tls::provider(),
+            crate::ca::OpenKey::Refuse,
+        )
+        .unwrap();
         (dir, ca)
     }
 
@@ -270,8 +275,12 @@ mod tests {
     fn the_bundle_holds_the_system_cas_inherited_files_and_the_ca_once() {
         let (dir, ca) = ca();
         let other = tempfile::tempdir().unwrap();
-        let corporate =
-            CertificateAuthority::load_or_create(other.path(), &crate::tls::provider()).unwrap();
+        let corporate = CertificateAuthority::load_or_create(
+            other.path(),
+            &crate::tls::provider(),
+            crate::ca::OpenKey::Refuse,
+        )
+        .unwrap();
         let corporate_file = dir.path().join("corporate.pem");
         fs::write(&corporate_file, pem(corporate.cert_der())).unwrap();
         let empty_file = dir.path().join("empty.pem");

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 
 use super::Shared;
 use super::body::{Body, BoxError, ResponseBody};
-use super::error::Dropped;
+use super::error::{Dropped, UpstreamError};
 use super::forward::{absolute_form_host, forward, plain_target};
 use super::io::{Activity, Watched};
 use super::local;
@@ -39,7 +39,13 @@ enum Mode {
     /// requests for the proxy itself.
     Plain,
     /// Inside an intercepted tunnel: every request goes to `target`.
-    Tunnel { target: Target, offer: AlpnOffer },
+    Tunnel {
+        target: Target,
+        offer: AlpnOffer,
+        /// Why the upstream was unreachable when the tunnel was accepted,
+        /// until the first request takes it as its answer.
+        failed: Mutex<Option<UpstreamError>>,
+    },
 }
 
 /// The future answering one request. Boxed so its type is nameable: a
@@ -75,12 +81,17 @@ fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Han
             Mode::Plain => match plain_target(req.uri()) {
                 Ok(target) => {
                     let req = absolute_form_host(req, &target);
-                    forward(&shared, &ctx.info, req, target, AlpnOffer::Http1).await
+                    forward(&shared, &ctx.info, req, target, AlpnOffer::Http1, None).await
                 }
                 Err(page) => Ok(*page),
             },
-            Mode::Tunnel { target, offer } => {
-                forward(&shared, &ctx.info, req, target.clone(), *offer).await
+            Mode::Tunnel {
+                target,
+                offer,
+                failed,
+            } => {
+                let failed = failed.lock().unwrap_or_else(|e| e.into_inner()).take();
+                forward(&shared, &ctx.info, req, target.clone(), *offer, failed).await
             }
         }
     })
@@ -113,10 +124,15 @@ async fn serve_tunnel(shared: Arc<Shared>, accepted: Accepted) {
         target,
         offer,
         activity,
+        failed,
     } = accepted;
     let ctx = ConnCtx {
         info,
-        mode: Mode::Tunnel { target, offer },
+        mode: Mode::Tunnel {
+            target,
+            offer,
+            failed: Mutex::new(failed),
+        },
     };
     match stream {
         Stream::Plain(stream) => serve_http1(shared, ctx, stream, activity).await,

@@ -2,6 +2,7 @@
 //! the plain-text answer the client gets for it.
 
 use std::io;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -18,8 +19,14 @@ pub enum UpstreamError {
     Dns { host: String, detail: String },
     #[error("connection to {host} ({addr}) was refused: nothing is listening there")]
     Refused { host: String, addr: String },
-    #[error("connecting to {host} timed out after {secs} s")]
-    ConnectTimeout { host: String, secs: u64 },
+    /// The whole connect budget (`Timeouts::connect`: lookup, TCP, TLS and
+    /// HTTP handshakes together) ran out, or one address's share of it.
+    #[error("connecting to {host} timed out after {}: {stage}", seconds(*after))]
+    ConnectTimeout {
+        host: String,
+        after: Duration,
+        stage: ConnectStage,
+    },
     #[error("connecting to {host} ({addr}) failed: {source}")]
     Connect {
         host: String,
@@ -42,6 +49,33 @@ pub enum UpstreamError {
     TooLarge { host: String, limit: usize },
     #[error("the client's upload broke off before {host} got the whole request: {detail}")]
     ClientUpload { host: String, detail: String },
+}
+
+/// How far a connection got when its time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectStage {
+    Lookup,
+    Tcp,
+    Tls,
+    Http,
+}
+
+impl std::fmt::Display for ConnectStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConnectStage::Lookup => "the name lookup did not finish",
+            ConnectStage::Tcp => "no TCP connection was established",
+            ConnectStage::Tls => {
+                "the TCP connection was accepted but the TLS handshake never finished (is it speaking TLS?)"
+            }
+            ConnectStage::Http => "the HTTP/2 handshake never finished",
+        })
+    }
+}
+
+/// A duration as people write it: `10 s`, `1.5 s`, `0.25 s`.
+pub(crate) fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
 }
 
 impl UpstreamError {
@@ -157,5 +191,29 @@ pub(crate) fn describe_tls(err: &io::Error) -> String {
         },
         rustls::Error::AlertReceived(alert) => format!("the server sent TLS alert {alert:?}"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_timeout_names_the_budget_as_configured_and_the_stage() {
+        assert_eq!(seconds(Duration::from_secs(10)), "10 s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(seconds(Duration::from_millis(250)), "0.25 s");
+        let error = UpstreamError::ConnectTimeout {
+            host: "idp.test:443".into(),
+            after: Duration::from_millis(1500),
+            stage: ConnectStage::Tls,
+        };
+        assert_eq!(error.status(), StatusCode::GATEWAY_TIMEOUT);
+        let text = error.to_string();
+        assert!(
+            text.starts_with("connecting to idp.test:443 timed out after 1.5 s: "),
+            "{text}"
+        );
+        assert!(text.contains("TLS handshake never finished"), "{text}");
     }
 }

@@ -39,14 +39,17 @@ struct Outgoing {
     offer: AlpnOffer,
 }
 
-/// Forwards one request and streams the answer back. `Err` fails the
-/// request as a network error (an interceptor dropped it).
+/// Forwards one request and streams the answer back; when the upstream is
+/// already known to be unreachable (`failed`), the answer explains that
+/// instead, unless the interceptor answers first. `Err` fails the request
+/// as a network error (an interceptor dropped it).
 pub(crate) async fn forward(
     shared: &Arc<Shared>,
     connection: &Arc<ConnectionInfo>,
     req: Request<Incoming>,
     target: Target,
     offer: AlpnOffer,
+    failed: Option<UpstreamError>,
 ) -> Result<Response<ResponseBody>, Dropped> {
     let client_version = req.version();
     let (head, body) = req.into_parts();
@@ -81,6 +84,9 @@ pub(crate) async fn forward(
         };
     }
 
+    if let Some(error) = failed {
+        return Ok(fail(record, &error));
+    }
     if relays_upgrade(&out, client_version) {
         return Ok(relay_upgrade(shared, record, out).await);
     }
@@ -485,11 +491,8 @@ fn target_of(uri: &Uri) -> Result<Target, String> {
         return Err(format!("unsupported scheme {scheme}"));
     };
     let default_port = if scheme == Scheme::Https { 443 } else { 80 };
-    Ok(Target::new(
-        scheme,
-        authority.host(),
-        authority.port_u16().unwrap_or(default_port),
-    ))
+    let port = upstream::port_of(authority)?.unwrap_or(default_port);
+    Ok(Target::new(scheme, authority.host(), port))
 }
 
 /// RFC 9112 §3.2.2: a proxy forwarding an absolute-form request replaces

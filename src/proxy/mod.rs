@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use body::{Body, BodyError, BoxError, Buffered};
-pub use error::UpstreamError;
+pub use error::{ConnectStage, UpstreamError};
 pub use headers::strip_hop_by_hop;
 pub use intercept::{BoxFuture, InterceptContext, Interceptor, Verdict};
 pub use local::{IDENTITY_PATH, LocalContext, LocalService};
@@ -165,6 +165,7 @@ impl Proxy {
         let ca = Arc::new(CertificateAuthority::load_or_create(
             &config.certs_dir,
             &provider,
+            config.open_key,
         )?);
         let upstream_tls =
             UpstreamTls::new(provider.clone(), &config.upstream_cas, config.insecure)?;

@@ -17,9 +17,9 @@ use tokio_rustls::server::TlsStream;
 
 use super::Shared;
 use super::body::{Body, ResponseBody};
-use super::error::page;
+use super::error::{UpstreamError, page};
 use super::io::{Activity, Prefixed, Watched};
-use super::upstream::{Scheme, Target};
+use super::upstream::{self, Scheme, Target};
 use crate::exchange::ConnectionInfo;
 use crate::tls::{AlpnOffer, Protocol};
 
@@ -55,6 +55,9 @@ pub(crate) struct Accepted {
     pub(crate) target: Target,
     pub(crate) offer: AlpnOffer,
     pub(crate) activity: Activity,
+    /// Why the upstream could not be reached while the client's handshake
+    /// waited: the first request is answered with it.
+    pub(crate) failed: Option<UpstreamError>,
 }
 
 pub(crate) enum Stream {
@@ -77,13 +80,21 @@ pub(crate) async fn open(
             "authlens: 400 Bad Request (client side)\nCONNECT needs a host:port target\n".into(),
         );
     };
-    let Some(port) = authority.port_u16() else {
-        return refuse(format!(
-            "authlens: 400 Bad Request (client side)\nCONNECT target {authority} has no port\n"
-        ));
+    let port = match upstream::port_of(&authority) {
+        Ok(Some(port)) => port,
+        Ok(None) => {
+            return refuse(format!(
+                "authlens: 400 Bad Request (client side)\nCONNECT target {authority} has no port\n"
+            ));
+        }
+        Err(detail) => {
+            return refuse(format!(
+                "authlens: 400 Bad Request (client side)\ninvalid CONNECT target: {detail}\n"
+            ));
+        }
     };
     let host = authority.host().to_string();
-    if port == 0 || !valid_host(&host) {
+    if !valid_host(&host) {
         return refuse(format!(
             "authlens: 400 Bad Request (client side)\ninvalid CONNECT target {authority}\n"
         ));
@@ -194,6 +205,7 @@ impl Intercepting {
                 target: Target::new(Scheme::Http, &target.host, target.port),
                 offer: AlpnOffer::Http1,
                 activity,
+                failed: None,
             });
         }
 
@@ -211,14 +223,15 @@ impl Intercepting {
         let offer = AlpnOffer::from_client(hello.alpn().into_iter().flatten());
 
         // Ask the upstream first so the client can be given its exact choice.
-        let chosen = match shared.upstream.protocol_for(&target, offer).await {
-            Ok(protocol) => protocol,
+        let (chosen, failed) = match shared.upstream.protocol_for(&target, offer).await {
+            Ok(protocol) => (protocol, None),
             Err(e) => {
-                // Finish the handshake anyway: each request then gets a 502 page
-                // that explains the failure (and logs it), which beats a dropped
-                // connection.
+                // Finish the handshake anyway: the first request then gets a
+                // page that explains this very failure (and logs it), which
+                // beats a dropped connection, and does not wait out a second
+                // attempt; later requests try afresh.
                 tracing::debug!("tunnel to {target}: {e}");
-                offer.fallback()
+                (offer.fallback(), Some(e))
             }
         };
         let client_protocol = match (offer, chosen) {
@@ -257,6 +270,7 @@ impl Intercepting {
             target,
             offer,
             activity,
+            failed,
         })
     }
 }

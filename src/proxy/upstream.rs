@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use http::uri::Authority;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response};
@@ -16,7 +17,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use super::body::RequestBody;
-use super::error::{UpstreamError, describe_tls};
+use super::error::{ConnectStage, UpstreamError, describe_tls};
 use crate::config::{ConnectTo, Timeouts};
 use crate::tls::{AlpnOffer, Protocol, UpstreamTls};
 
@@ -58,6 +59,32 @@ impl Target {
         } else {
             format!("{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// The port an authority names: `None` when it names none (an empty port
+/// means the scheme's default, RFC 3986 §3.2.3), `Err` saying why when it
+/// is not a port number (`http`'s own parser treats `:99999` as no port at
+/// all, which would quietly send the request to the default port).
+pub(crate) fn port_of(authority: &Authority) -> Result<Option<u16>, String> {
+    let text = authority.as_str();
+    let host_port = text.rsplit_once('@').map_or(text, |(_, rest)| rest);
+    let after_host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => host_port.split_once(':').map_or("", |(_, port)| port),
+    };
+    let digits = after_host.strip_prefix(':').unwrap_or(after_host);
+    if digits.is_empty() {
+        return Ok(None);
+    }
+    match digits.parse::<u16>() {
+        Ok(0) => Err(format!(
+            "{host_port} names port 0, which cannot be connected to"
+        )),
+        Ok(port) => Ok(Some(port)),
+        Err(_) => Err(format!(
+            "{host_port} names port {digits}, which is not a port number (1 to 65535)"
+        )),
     }
 }
 
@@ -275,71 +302,94 @@ impl Upstream {
         self.chosen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens a TCP (and for https, TLS) connection without HTTP on top, for
-    /// passthrough tunnels.
+    /// Opens a TCP connection without HTTP on top, for passthrough tunnels.
     pub(crate) async fn raw_tcp(&self, target: &Target) -> Result<TcpStream, UpstreamError> {
-        let secs = self.timeouts.connect.as_secs();
-        tokio::time::timeout(self.timeouts.connect, self.tcp(target))
+        self.tcp(target, Instant::now() + self.timeouts.connect)
             .await
-            .map_err(|_| UpstreamError::ConnectTimeout {
-                host: target.to_string(),
-                secs,
-            })?
     }
 
+    /// Connects within one budget, `Timeouts::connect`, shared by every
+    /// stage (lookup, TCP, TLS, HTTP handshake): each stage gets what the
+    /// previous ones left, so the budget runs once, and a timeout names the
+    /// stage it caught.
     async fn connect(&self, key: &PoolKey, upgrades: bool) -> Result<Sender, UpstreamError> {
-        let secs = self.timeouts.connect.as_secs();
+        let deadline = Instant::now() + self.timeouts.connect;
         let target = &key.target;
-        let connecting = async {
-            let tcp = self.tcp(target).await?;
-            match target.scheme {
-                Scheme::Http => self.handshake(tcp, Protocol::Http1, target, upgrades).await,
-                Scheme::Https => {
-                    let name = ServerName::try_from(target.host.clone()).map_err(|e| {
-                        UpstreamError::BadTarget {
-                            target: target.to_string(),
-                            detail: e.to_string(),
-                        }
-                    })?;
-                    let offer = if upgrades {
-                        AlpnOffer::Http1
-                    } else {
-                        key.offer
-                    };
-                    let connector = tokio_rustls::TlsConnector::from(self.tls.config(offer));
-                    let tls =
-                        connector
-                            .connect(name, tcp)
-                            .await
-                            .map_err(|e| UpstreamError::Tls {
-                                host: target.to_string(),
-                                cause: describe_tls(&e),
-                            })?;
-                    let protocol = Protocol::from_alpn(tls.get_ref().1.alpn_protocol());
-                    if !upgrades {
-                        self.lock_chosen().insert(key.clone(), protocol);
-                    }
-                    self.handshake(tls, protocol, target, upgrades).await
-                }
+        let tcp = self.tcp(target, deadline).await?;
+        match target.scheme {
+            Scheme::Http => {
+                let handshake = self.handshake(tcp, Protocol::Http1, target, upgrades);
+                self.within(deadline, target, ConnectStage::Http, handshake)
+                    .await?
             }
-        };
-        match tokio::time::timeout(self.timeouts.connect, connecting).await {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::ConnectTimeout {
-                host: target.to_string(),
-                secs,
-            }),
+            Scheme::Https => {
+                let name = ServerName::try_from(target.host.clone()).map_err(|e| {
+                    UpstreamError::BadTarget {
+                        target: target.to_string(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                let offer = if upgrades {
+                    AlpnOffer::Http1
+                } else {
+                    key.offer
+                };
+                let connector = tokio_rustls::TlsConnector::from(self.tls.config(offer));
+                let tls = self
+                    .within(
+                        deadline,
+                        target,
+                        ConnectStage::Tls,
+                        connector.connect(name, tcp),
+                    )
+                    .await?
+                    .map_err(|e| UpstreamError::Tls {
+                        host: target.to_string(),
+                        cause: describe_tls(&e),
+                    })?;
+                let protocol = Protocol::from_alpn(tls.get_ref().1.alpn_protocol());
+                if !upgrades {
+                    self.lock_chosen().insert(key.clone(), protocol);
+                }
+                let handshake = self.handshake(tls, protocol, target, upgrades);
+                self.within(deadline, target, ConnectStage::Http, handshake)
+                    .await?
+            }
         }
     }
 
-    async fn tcp(&self, target: &Target) -> Result<TcpStream, UpstreamError> {
+    /// Runs one stage of a connection, failing with a timeout that names
+    /// the stage and the whole budget when `deadline` passes.
+    async fn within<T>(
+        &self,
+        deadline: Instant,
+        target: &Target,
+        stage: ConnectStage,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, UpstreamError> {
+        tokio::time::timeout_at(deadline.into(), work)
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout {
+                host: target.to_string(),
+                after: self.timeouts.connect,
+                stage,
+            })
+    }
+
+    async fn tcp(&self, target: &Target, deadline: Instant) -> Result<TcpStream, UpstreamError> {
         let (host, port) = self
             .connect_to
             .iter()
             .find_map(|rule| rule.apply(&target.host, target.port))
             .unwrap_or((&target.host, target.port));
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-            .await
+        let addrs: Vec<SocketAddr> = self
+            .within(
+                deadline,
+                target,
+                ConnectStage::Lookup,
+                tokio::net::lookup_host((host, port)),
+            )
+            .await?
             .map_err(|e| UpstreamError::Dns {
                 host: host.to_string(),
                 detail: e.to_string(),
@@ -353,7 +403,8 @@ impl Upstream {
         }
         let mut last = None;
         // Each address gets its share of the connect budget (at least 2 s),
-        // so a dead first address (broken IPv6) does not eat all of it.
+        // so a dead first address (broken IPv6) does not eat all of it; the
+        // budget itself is never exceeded.
         let per_address = (self.timeouts.connect / addrs.len() as u32).max(Duration::from_secs(2));
         for addr in addrs {
             if self.is_self(addr) {
@@ -362,16 +413,26 @@ impl Upstream {
                     addr: addr.to_string(),
                 });
             }
-            let attempt = match tokio::time::timeout(per_address, TcpStream::connect(addr)).await {
-                Ok(attempt) => attempt,
-                Err(_) => {
-                    last = Some(UpstreamError::ConnectTimeout {
-                        host: format!("{target} ({addr})"),
-                        secs: per_address.as_secs(),
-                    });
-                    continue;
-                }
-            };
+            let cut_off = (Instant::now() + per_address).min(deadline);
+            let attempt =
+                match tokio::time::timeout_at(cut_off.into(), TcpStream::connect(addr)).await {
+                    Ok(attempt) => attempt,
+                    Err(_) if cut_off == deadline => {
+                        return Err(UpstreamError::ConnectTimeout {
+                            host: target.to_string(),
+                            after: self.timeouts.connect,
+                            stage: ConnectStage::Tcp,
+                        });
+                    }
+                    Err(_) => {
+                        last = Some(UpstreamError::ConnectTimeout {
+                            host: format!("{target} ({addr})"),
+                            after: per_address,
+                            stage: ConnectStage::Tcp,
+                        });
+                        continue;
+                    }
+                };
             match attempt {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
@@ -395,18 +456,11 @@ impl Upstream {
         Err(last.expect("at least one address was tried"))
     }
 
-    /// True when `addr` is the proxy's own listener.
+    /// True when `addr` is the proxy's own listener. Addresses are
+    /// compared canonically: an IPv4-mapped IPv6 address
+    /// (`::ffff:127.0.0.1`) reaches the IPv4 listener it names.
     pub(crate) fn is_self(&self, addr: SocketAddr) -> bool {
-        if addr.port() != self.own_addr.port() {
-            return false;
-        }
-        let own = self.own_addr.ip();
-        addr.ip() == own
-            || (own.is_unspecified()
-                && (addr.ip().is_loopback()
-                    || addr.ip().is_unspecified()
-                    || is_local_address(addr.ip())))
-            || (own.is_loopback() && addr.ip().is_unspecified())
+        is_self(self.own_addr, addr)
     }
 
     async fn handshake<T>(
@@ -519,6 +573,19 @@ impl Upstream {
     }
 }
 
+/// True when `addr` is the listener at `own` (see [`Upstream::is_self`]).
+fn is_self(own: SocketAddr, addr: SocketAddr) -> bool {
+    if addr.port() != own.port() {
+        return false;
+    }
+    let own = own.ip().to_canonical();
+    let ip = addr.ip().to_canonical();
+    ip == own
+        || (own.is_unspecified()
+            && (ip.is_loopback() || ip.is_unspecified() || is_local_address(ip)))
+        || (own.is_loopback() && ip.is_unspecified())
+}
+
 /// True when `ip` belongs to this machine (a LAN address of ours, say):
 /// only a local address can be bound. Nothing is sent.
 fn is_local_address(ip: std::net::IpAddr) -> bool {
@@ -540,6 +607,37 @@ fn describe_hyper(e: &hyper::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_out_of_range_are_errors_not_the_default() {
+        let port = |a: &str| port_of(&a.parse::<Authority>().unwrap());
+        assert_eq!(port("idp.test:8443"), Ok(Some(8443)));
+        assert_eq!(port("idp.test"), Ok(None));
+        assert_eq!(port("idp.test:"), Ok(None));
+        assert_eq!(port("[::1]:443"), Ok(Some(443)));
+        assert_eq!(port("[::1]"), Ok(None));
+        assert_eq!(port("user:pw@idp.test:81"), Ok(Some(81)));
+        for bad in ["127.0.0.1:99999", "[::1]:65536", "idp.test:0"] {
+            let err = port(bad).unwrap_err();
+            assert!(err.starts_with(bad), "{err}");
+        }
+        // Userinfo is not repeated back.
+        let err = port("user:pw@idp.test:70000").unwrap_err();
+        assert!(err.starts_with("idp.test:70000 names port 70000"), "{err}");
+    }
+
+    #[test]
+    fn mapped_addresses_name_the_ipv4_listener() {
+        let own: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for addr in ["127.0.0.1:8080", "[::ffff:127.0.0.1]:8080", "0.0.0.0:8080"] {
+            assert!(is_self(own, addr.parse().unwrap()), "{addr}");
+        }
+        for addr in ["[::ffff:127.0.0.1]:8081", "[::ffff:192.0.2.1]:8080"] {
+            assert!(!is_self(own, addr.parse().unwrap()), "{addr}");
+        }
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert!(is_self(any, "[::ffff:127.0.0.1]:8080".parse().unwrap()));
+    }
 
     #[test]
     fn local_addresses_are_recognised_without_sending_anything() {

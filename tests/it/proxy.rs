@@ -376,6 +376,48 @@ async fn the_ca_is_reused_across_restarts_and_its_key_is_private() {
     second.stop().await;
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_key_others_can_read_stops_the_proxy_unless_allowed() {
+    use authlens::ca::OpenKey;
+    use authlens::config::{OutputConfig, ProxyConfig};
+    use authlens::session::Session;
+    use std::os::unix::fs::PermissionsExt;
+
+    let ca = TestCa::new();
+    let certs = tempfile::tempdir().unwrap();
+    TestProxy::start_in(&ca, ProxyOptions::default(), certs.path())
+        .await
+        .stop()
+        .await;
+    let key = certs.path().join("authlens-ca-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let config = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), certs.path());
+    let output = || OutputConfig::silent(Default::default());
+    let refused = Session::start_with(config.clone(), output(), Default::default()).await;
+    let text = refused.err().expect("an open key is refused").to_string();
+    assert!(
+        text.contains("readable by other users (mode 644)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("chmod 600 {}", key.display())),
+        "{text}"
+    );
+
+    let allowed = ProxyConfig {
+        open_key: OpenKey::Allow,
+        ..config
+    };
+    let session = Session::start_with(allowed, output(), Default::default())
+        .await
+        .expect("--allow-open-key starts anyway");
+    tokio::time::timeout(Duration::from_secs(20), session.stop())
+        .await
+        .expect("stops");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expect_100_continue_works() {
     let ca = TestCa::new();
@@ -753,5 +795,73 @@ async fn an_upstream_that_stalls_mid_body_is_blamed_not_the_client() {
     let error = exchange.error.as_ref().unwrap();
     assert_eq!(error.side, FailureSide::Upstream, "{}", error.message);
     assert!(error.message.contains("sent nothing"), "{}", error.message);
+    proxy.stop().await;
+}
+
+/// Sends `request` on a fresh connection to the proxy and reads the whole
+/// answer (the request asks for the connection to close).
+async fn raw_exchange(proxy: &TestProxy, request: &str) -> String {
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out))
+        .await
+        .expect("the proxy answers and closes")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_out_of_range_is_a_client_error_not_the_default_port() {
+    let ca = TestCa::new();
+    let proxy = TestProxy::start(&ca, ProxyOptions::default()).await;
+
+    let answer = raw_exchange(
+        &proxy,
+        "GET http://127.0.0.1:99999/ HTTP/1.1\r\nHost: 127.0.0.1:99999\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("(client side)"), "{answer}");
+    assert!(
+        answer.contains("port 99999, which is not a port number"),
+        "{answer}"
+    );
+
+    let answer = raw_exchange(
+        &proxy,
+        "CONNECT 127.0.0.1:99999 HTTP/1.1\r\nHost: 127.0.0.1:99999\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("port 99999, which is not a port number"),
+        "{answer}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv4_mapped_address_of_the_proxy_is_refused_as_a_loop() {
+    let ca = TestCa::new();
+    let proxy = TestProxy::start(&ca, ProxyOptions::default()).await;
+    let mapped = format!("[::ffff:127.0.0.1]:{}", proxy.addr.port());
+
+    let answer = raw_exchange(
+        &proxy,
+        &format!("CONNECT {mapped} HTTP/1.1\r\nHost: {mapped}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("targets authlens itself"), "{answer}");
+
+    let answer = raw_exchange(
+        &proxy,
+        &format!("GET http://{mapped}/x HTTP/1.1\r\nHost: {mapped}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("the request would loop"), "{answer}");
+    assert!(answer.contains("(client side)"), "{answer}");
     proxy.stop().await;
 }

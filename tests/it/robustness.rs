@@ -302,3 +302,59 @@ async fn a_broken_upload_is_blamed_on_the_client() {
     assert!(error.message.contains("upload broke off"), "{error:?}");
     proxy.stop().await;
 }
+
+/// An upstream that accepts TCP connections and never says a word, so a TLS
+/// handshake with it never finishes.
+async fn silent_listener() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_tls_upstream_times_out_once_after_the_configured_budget() {
+    const BUDGET: Duration = Duration::from_secs(2);
+    let ca = testkit::TestCa::new();
+    let silent = silent_listener().await;
+    let mut proxy = TestProxy::start(
+        &ca,
+        testkit::ProxyOptions {
+            routes: vec![("silent.test".into(), 443, silent)],
+            tweak: Some(|c| c.timeouts.connect = BUDGET),
+            ..Default::default()
+        },
+    )
+    .await;
+    for http in [Http::One, Http::Two] {
+        let client = proxy.client(http);
+        let started = std::time::Instant::now();
+        let resp = client.get("https://silent.test/x").send().await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(resp.status(), 504, "{http:?}");
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.contains("connecting to silent.test:443 timed out after 2 s"),
+            "{text}"
+        );
+        assert!(text.contains("the TLS handshake never finished"), "{text}");
+        assert!(
+            took >= BUDGET - Duration::from_millis(200),
+            "{http:?}: answered after {took:?}, before the budget ran out"
+        );
+        assert!(
+            took < Duration::from_millis(3500),
+            "{http:?}: answered after {took:?}: the budget ran more than once"
+        );
+        let exchange = proxy.exchange_for("/x").await;
+        let error = exchange.error.as_ref().expect("a failed exchange");
+        assert_eq!(error.side, authlens::exchange::FailureSide::Upstream);
+        assert!(error.message.contains("after 2 s"), "{}", error.message);
+    }
+    proxy.stop().await;
+}
