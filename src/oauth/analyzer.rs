@@ -431,7 +431,6 @@ impl Analyzer {
             )
         } else {
             if let Some(note) = rules::tokens_redacted(&redacted_tokens(&answer)) {
-                drafts.push(note.clone());
                 self.push_findings(vec![note], attempt_id, exchange.id, at, out);
             }
             let id_token = decoded
@@ -642,7 +641,10 @@ fn redemption_outcome(answer: Option<&TokenResponse>, drafts: &[Draft]) -> Redem
         .iter()
         .any(|d| d.rule == Rule::MalformedTokenRequest && d.severity == Severity::Error);
     let blames_grant = answer.error.as_deref() == Some("invalid_grant");
-    if answer.refuses_request_shape() || (malformed && !blames_grant) {
+    // A server error or a gateway's answer says nothing about the code: it
+    // may well have been used.
+    let shape_refusal = malformed && !blames_grant && answer.status < 500;
+    if answer.refuses_request_shape() || shape_refusal {
         RedemptionOutcome::RefusedMalformed(label)
     } else {
         RedemptionOutcome::Refused(label)

@@ -90,7 +90,7 @@ const KEPT_HEADER: [&str; 3] = ["alg", "kid", "typ"];
 /// The claim that marks a JWT redacted by authlens. Its value is the
 /// fingerprint of the original token (`id_token#e119ca`), so pairing still
 /// works on the redacted one.
-pub const REDACTED_CLAIM: &str = "authlens_redacted";
+const REDACTED_CLAIM: &str = "authlens_redacted";
 
 /// `token` with its signature removed and only [`KEPT_CLAIMS`] (and
 /// `alg`, `kid`, `typ` in its header) left, marked with [`REDACTED_CLAIM`]:

@@ -456,18 +456,24 @@ impl TokenResponse {
     }
 
     /// True when the IdP refused the request for its shape, before reading
-    /// the code: OAuth `invalid_request` or `unsupported_grant_type`, or an
-    /// Entra / B2C number for a malformed request ([`MALFORMED_REQUEST_CODES`]).
+    /// the code: an Entra / B2C number for a malformed request
+    /// ([`MALFORMED_REQUEST_CODES`]) or, when the answer gives no number,
+    /// OAuth `invalid_request` or `unsupported_grant_type`. A number decides
+    /// alone: Entra also answers `invalid_request` for refusals that read the
+    /// code (AADSTS9002327, a SPA code redeemed server-side).
     pub fn refuses_request_shape(&self) -> bool {
-        self.is_error()
-            && (self
-                .error
-                .as_deref()
-                .is_some_and(|e| matches!(e, "invalid_request" | "unsupported_grant_type"))
-                || self
-                    .error_codes
-                    .iter()
-                    .any(|c| MALFORMED_REQUEST_CODES.contains(&c.as_str())))
+        if !self.is_error() {
+            return false;
+        }
+        if !self.error_codes.is_empty() {
+            return self
+                .error_codes
+                .iter()
+                .any(|c| MALFORMED_REQUEST_CODES.contains(&c.as_str()));
+        }
+        self.error
+            .as_deref()
+            .is_some_and(|e| matches!(e, "invalid_request" | "unsupported_grant_type"))
     }
 }
 
@@ -476,7 +482,7 @@ impl TokenResponse {
 /// `90014`; B2C `90083`; no client credential, `7000218`), GET instead of POST
 /// (`900561`, `90056`), a malformed request (`9002313`), an unsupported grant
 /// type (`70003`, B2C `90086`).
-pub const MALFORMED_REQUEST_CODES: &[&str] = &[
+const MALFORMED_REQUEST_CODES: &[&str] = &[
     "AADSTS900144",
     "AADSTS90014",
     "AADSTS7000218",

@@ -1605,3 +1605,80 @@ fn a_plain_pkce_mismatch_never_shows_a_verifier_in_clear() {
         );
     }
 }
+
+#[test]
+fn only_a_refusal_for_the_shape_leaves_the_code_unused() {
+    let token_url = format!("{TENANT_BASE}/token");
+    // invalid_request with a number that reads the code (a SPA code redeemed
+    // server-side), a JSON body answered by a gateway's 502: either may have
+    // used the code, so the next redemption is a reuse.
+    let spa = ex("POST", &token_url)
+        .at(3.0)
+        .form(&form(&token_params(), &[]))
+        .json(400, r#"{"error":"invalid_request","error_description":"AADSTS9002327: Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.","error_codes":[9002327]}"#)
+        .build();
+    let gateway = ex("POST", &token_url)
+        .at(3.0)
+        .header("content-type", "application/json")
+        .body(&format!(
+            r#"{{"grant_type":"authorization_code","code":"{CODE}","client_id":"{CLIENT}"}}"#
+        ))
+        .status(502)
+        .build();
+    for (name, refused) in [("AADSTS9002327", spa), ("a 502", gateway)] {
+        let events = run(&[
+            authorize(&[]),
+            code_issued(2.0),
+            refused,
+            token_on(&token_url, 4.0, &[]).id(4).build(),
+        ]);
+        let rules: Vec<&str> = summary(&events).iter().map(|(r, _, _)| *r).collect();
+        assert!(rules.contains(&"code-reused"), "{name}: {rules:?}");
+    }
+}
+
+#[test]
+fn first_use_is_not_claimed_for_a_code_never_seen_issued() {
+    let events = run(&[ex("POST", &format!("{TENANT_BASE}/token"))
+        .at(3.0)
+        .form(&form(&token_params(), &[]))
+        .json(400, r#"{"error":"invalid_grant","error_description":"AADSTS54005: OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.","error_codes":[54005]}"#)
+        .build()]);
+    let idp = findings(&events)
+        .into_iter()
+        .find(|f| f.rule == Rule::IdpError)
+        .expect("an idp-error finding");
+    let text = format!("{} {} {:?}", idp.message, idp.fix, idp.evidence);
+    assert!(
+        text.contains("earlier redemptions may have been missed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_pkce_challenge_of_any_method_but_s256_is_not_shown_in_clear() {
+    let sent = "plain-verifier-sent-at-authorize-0123456789abcdefghijk";
+    for method in ["PLAIN", "plian"] {
+        let events = run(&[
+            authorize(&[
+                ("code_challenge", Some(sent)),
+                ("code_challenge_method", Some(method)),
+            ]),
+            code_issued(2.0),
+            token(&[]),
+        ]);
+        let found = findings(&events);
+        assert!(
+            found.iter().any(|f| f.rule == Rule::PkceMismatch),
+            "{method}: no pkce-mismatch"
+        );
+        let text: String = found
+            .iter()
+            .map(|f| format!("{} {:?}\n", f.message, f.evidence))
+            .collect();
+        assert!(
+            !text.contains(sent),
+            "{method}: the challenge in clear: {text}"
+        );
+    }
+}

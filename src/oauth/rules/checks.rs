@@ -124,7 +124,19 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
                 "no earlier redemption used this code ({n} earlier request(s) refused as malformed did not)"
             ),
         };
-        out.push(judge("first use", FIRST_USE, None, first));
+        out.push(match issued {
+            Some(_) => judge("first use", FIRST_USE, None, first),
+            // authlens missed the issue, so it may have missed earlier
+            // redemptions too.
+            None => Check::new(
+                "first use",
+                FIRST_USE,
+                NotChecked(
+                    "the code was never seen issued, so earlier redemptions may have been missed"
+                        .to_owned(),
+                ),
+            ),
+        });
         out.push(match (issued, record) {
             (Some(at), Some(rec)) => {
                 let (lifetime, source) = code::lifetime(rec, r.code_lifetime);

@@ -24,10 +24,10 @@ pub(super) fn pkce(
     // its syntax and its S256 hash cannot be checked (a plain challenge was
     // redacted alike, so equality still can).
     let redacted = verifier.is_some_and(|v| is_fingerprint("code_verifier", v));
-    // With the plain method (also when none is named) the challenge is the
-    // verifier itself, so it is shown like one: a fingerprint unless the
-    // user asked for secrets.
-    let plain = method.is_none_or(|m| m == "plain");
+    // Unless the method is S256, the challenge may be the verifier itself
+    // (plain, none named, or a misspelt `PLAIN`), so it is shown like one: a
+    // fingerprint unless the user asked for secrets.
+    let plain = method != Some("S256");
     let show_challenge = |c: &str| {
         if plain {
             secrets.show("code_verifier", c)
@@ -88,7 +88,7 @@ pub(super) fn pkce(
                 Some("code_challenge_method"),
                 format!("code_challenge_method `{m}` is neither S256 nor plain, so the verifier cannot match"),
                 "Use code_challenge_method=S256 (exactly that spelling).",
-                json!({ "code_challenge": c, "code_challenge_method": m, "code_verifier": shown }),
+                json!({ "code_challenge": show_challenge(c), "code_challenge_method": m, "code_verifier": shown }),
             )),
         },
         _ => {}
