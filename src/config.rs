@@ -66,6 +66,17 @@ impl ProxyConfig {
 /// proxy then warns, as for any address but loopback, that it is open to the
 /// network.
 pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    listen_with(value, |host, port| {
+        (host, port).to_socket_addrs().map(Iterator::collect)
+    })
+}
+
+/// [`parse_listen`] with the name lookup given (tests pass a stub, so no
+/// test depends on a resolver).
+fn listen_with(
+    value: &str,
+    resolve: impl Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>>,
+) -> Result<SocketAddr, String> {
     if let Ok(addr) = value.parse::<SocketAddr>() {
         return Ok(addr);
     }
@@ -79,12 +90,11 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
         .parse()
         .map_err(|_| format!("{value:?}: {port:?} is not a port number"))?;
     let host = unbracket(host);
-    let resolved: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            format!("cannot resolve {host:?} ({e}); give an IP address instead, such as 127.0.0.1:{port}")
-        })?
-        .collect();
+    let resolved = resolve(host, port).map_err(|e| {
+        format!(
+            "cannot resolve {host:?} ({e}); give an IP address instead, such as 127.0.0.1:{port}"
+        )
+    })?;
     pick_listen_addr(&resolved).ok_or_else(|| {
         format!(
             "{host:?} resolves to no address; give an IP address instead, such as 127.0.0.1:{port}"
@@ -623,7 +633,8 @@ mod tests {
             let err = parse_listen(bad).unwrap_err();
             assert!(err.contains(bad), "{bad}: {err}");
         }
-        let err = parse_listen("no-such-host.invalid:8080").unwrap_err();
+        let unknown = |_: &str, _: u16| Err(std::io::Error::other("no such host"));
+        let err = listen_with("no-such-host.invalid:8080", unknown).unwrap_err();
         assert!(
             err.contains("cannot resolve") && err.contains("127.0.0.1:8080"),
             "{err}"

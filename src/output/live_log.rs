@@ -187,7 +187,9 @@ fn field(sep: &'static str, text: &str, style: Option<&'static str>, room: usize
 /// Columns a text takes on a terminal (a wide character two). Pieces are
 /// measured before they are painted, so colour takes none.
 fn columns(text: &str) -> usize {
-    console::measure_text_width(text)
+    // Measured as it will be printed: control characters escaped (an ESC
+    // would otherwise count as nothing and then print as six columns).
+    console::measure_text_width(&escape_controls(text))
 }
 
 impl Line {

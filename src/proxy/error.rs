@@ -68,7 +68,7 @@ impl std::fmt::Display for ConnectStage {
             ConnectStage::Tls => {
                 "the TCP connection was accepted but the TLS handshake never finished (is it speaking TLS?)"
             }
-            ConnectStage::Http => "the HTTP/2 handshake never finished",
+            ConnectStage::Http => "the HTTP handshake never finished",
         })
     }
 }
@@ -100,11 +100,6 @@ impl UpstreamError {
             | UpstreamError::ClientUpload { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
-    }
-
-    /// True for failures of the TLS handshake (certificate problems).
-    pub fn is_tls(&self) -> bool {
-        matches!(self, UpstreamError::Tls { .. })
     }
 
     /// The plain-text body of the error page.

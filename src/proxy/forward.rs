@@ -569,12 +569,20 @@ fn with_path_of(absolute: &Uri, uri: &Uri) -> Uri {
 /// A rewritten body of known size must not travel under the old body's
 /// `Content-Length`: the header is corrected when present.
 fn fit_content_length(headers: &mut http::HeaderMap, body: &Body) {
-    if let Some(size) = http_body::Body::size_hint(body).exact()
-        && headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != size.to_string().as_bytes())
-    {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    match http_body::Body::size_hint(body).exact() {
+        Some(size)
+            if headers
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != size.to_string().as_bytes()) =>
+        {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        }
+        Some(_) => {}
+        // A body of unknown size (a rewritten stream) goes chunked: the
+        // client's length would no longer be true.
+        None => {
+            headers.remove(header::CONTENT_LENGTH);
+        }
     }
 }
 

@@ -222,27 +222,28 @@ impl Session {
     /// when asked, a HAR file) as a live run, in time order.
     pub fn replay(recording: &Recording, output: &OutputConfig) -> Result<Tally, SessionError> {
         let mut recorder = open_recorder(output)?;
+        let mut outlets = open_outlets(output)?;
         let mut analyzer = Analyzer::new(output.analyzer.clone());
-        let mut failure = None;
-        let events = recording.exchanges.iter().flat_map(|exchange| {
-            if let Some((path, recorder)) = recorder.as_mut()
-                && failure.is_none()
-                && let Err(e) = recorder.record(exchange)
-            {
-                failure = Some(write_error(path.display().to_string())(e));
+        let mut tally = Tally {
+            exchanges: recording.exchanges.len(),
+            ..Tally::default()
+        };
+        for exchange in &recording.exchanges {
+            if let Some((path, recorder)) = recorder.as_mut() {
+                recorder
+                    .record(exchange)
+                    .map_err(write_error(path.display().to_string()))?;
             }
-            analyzer.observe(exchange)
-        });
-        let mut tally = feed(events, output)?;
-        if let Some(failure) = failure {
-            return Err(failure);
+            for event in analyzer.observe(exchange) {
+                hand_over(&mut outlets, &mut tally, &event)?;
+            }
         }
+        finish(outlets)?;
         if let Some((path, recorder)) = recorder {
             recorder
                 .finish()
                 .map_err(write_error(path.display().to_string()))?;
         }
-        tally.exchanges = recording.exchanges.len();
         Ok(tally)
     }
 
@@ -252,28 +253,35 @@ impl Session {
         events: impl IntoIterator<Item = Event>,
         output: &OutputConfig,
     ) -> Result<Tally, SessionError> {
-        feed(events, output)
+        let mut outlets = open_outlets(output)?;
+        let mut tally = Tally::default();
+        for event in events {
+            hand_over(&mut outlets, &mut tally, &event)?;
+        }
+        finish(outlets)?;
+        Ok(tally)
     }
 }
 
-/// Hands every event to every outlet `output` names, in order, then
-/// finishes them.
-fn feed(
-    events: impl IntoIterator<Item = Event>,
-    output: &OutputConfig,
-) -> Result<Tally, SessionError> {
-    let mut outlets = open_outlets(output)?;
-    let mut tally = Tally::default();
-    for event in events {
-        tally.count(&event);
-        for outlet in &mut outlets {
-            outlet.event(&event).map_err(write_error(outlet.name()))?;
-        }
+/// Counts `event` and hands it to every outlet of a replay.
+fn hand_over(
+    outlets: &mut [Box<dyn Outlet>],
+    tally: &mut Tally,
+    event: &Event,
+) -> Result<(), SessionError> {
+    tally.count(event);
+    for outlet in outlets {
+        outlet.event(event).map_err(write_error(outlet.name()))?;
     }
-    for outlet in &mut outlets {
+    Ok(())
+}
+
+/// Finishes every outlet of a replay (the report is written here).
+fn finish(outlets: Vec<Box<dyn Outlet>>) -> Result<(), SessionError> {
+    for mut outlet in outlets {
         outlet.finish().map_err(write_error(outlet.name()))?;
     }
-    Ok(tally)
+    Ok(())
 }
 
 fn write_error(outlet: String) -> impl FnOnce(io::Error) -> SessionError {

@@ -205,17 +205,8 @@ fn listen_takes_a_name_that_resolves_to_loopback() {
         "{text}"
     );
     assert!(!text.contains("open to the network"), "{text}");
-
-    let out = authlens()
-        .args(["--listen", "no-such-host.invalid:8080"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let text = stderr_of(&out);
-    assert!(
-        text.contains("cannot resolve") && text.contains("--listen"),
-        "{text}"
-    );
+    // An unresolvable name is tested on `config::parse_listen` with a stub
+    // resolver: this binary would ask the system's.
 }
 
 #[test]

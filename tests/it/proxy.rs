@@ -525,7 +525,7 @@ async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_in_flight_exchanges_finish() {
-    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
+    let (_ca, upstream, proxy) = testkit::proxied_upstream().await;
     let client = proxy.client(Http::One);
     let slow = tokio::spawn({
         let client = client.clone();
@@ -540,14 +540,28 @@ async fn shutdown_lets_in_flight_exchanges_finish() {
                 .unwrap()
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stop once the request is on its way upstream (the answer takes 1 s).
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while upstream
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 0
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the request reaches the upstream");
     let mut exchanges = proxy.exchanges.resubscribe();
     let stopping = tokio::spawn(proxy.session.stop());
     assert_eq!(slow.await.unwrap(), "slow answer");
     let exchange = exchanges.recv().await.unwrap();
     assert_eq!(exchange.request.uri.path(), "/slow");
     assert_eq!(exchange.response.as_ref().unwrap().status, 200);
-    let _ = tokio::time::timeout(Duration::from_secs(10), stopping).await;
+    tokio::time::timeout(Duration::from_secs(20), stopping)
+        .await
+        .expect("authlens stops within 20 s")
+        .expect("the stop task did not panic");
     assert!(
         TcpStream::connect(proxy.addr).await.is_err(),
         "no longer accepting"
