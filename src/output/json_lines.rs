@@ -232,7 +232,7 @@ pub fn from_line(line: &str) -> Result<Event, EventError> {
 /// The inverse of [`to_value`]: `from_value(&to_value(e))` gives `e` back,
 /// durations rounded down to the millisecond (all the JSON carries). A member
 /// that may be null may also be left out.
-pub fn from_value(value: &Value) -> Result<Event, EventError> {
+fn from_value(value: &Value) -> Result<Event, EventError> {
     let o = Object::new(value, String::new())?;
     let kind = o.string("type")?;
     let time = o.time("time")?;
