@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use crate::clients::program::on_path;
 use crate::config::connectable;
 use crate::config::{DEFAULT_CERTS_DIR, DEFAULT_LISTEN};
-use crate::session::Session;
+use crate::session::{Session, SessionSummary};
 
 /// The banner for `session`, one line per `\n`.
 pub fn banner(session: &Session) -> String {
@@ -64,6 +64,43 @@ pub fn banner(session: &Session) -> String {
         "  curl -x {url} --cacert {ca_file} https://example.com/"
     );
     text
+}
+
+/// The one line a stopped session ends with: sign-ins, failures, findings
+/// by rule, files written, and anything left out.
+pub fn closing_summary(summary: &SessionSummary) -> String {
+    let tally = &summary.tally;
+    let mut line = format!(
+        "authlens: {} sign-in attempt(s), {} signed in, {} failed",
+        tally.attempts, tally.signed_in, tally.failed
+    );
+    if tally.by_rule.is_empty() {
+        line.push_str("; no findings");
+    } else {
+        let rules: Vec<String> = tally
+            .by_rule
+            .iter()
+            .map(|(rule, n)| format!("{rule} \u{d7}{n}"))
+            .collect();
+        let _ = write!(line, "; findings: {}", rules.join(", "));
+    }
+    let _ = write!(line, "; {} exchange(s)", tally.exchanges);
+    let mut files: Vec<String> = Vec::new();
+    if let Some((path, n)) = &summary.har {
+        files.push(format!("{} ({n} entries)", path.display()));
+    }
+    files.extend(summary.files.iter().map(|p| p.display().to_string()));
+    if !files.is_empty() {
+        let _ = write!(line, "; wrote {}", files.join(", "));
+    }
+    if summary.har_missed > 0 {
+        let _ = write!(
+            line,
+            "; {} exchange(s) that were not sign-in legs left out of the HAR (it fell behind)",
+            summary.har_missed
+        );
+    }
+    crate::output::escape::escape_controls(&line).into_owned()
 }
 
 /// How the user starts authlens again from a shell, given PATH: by name

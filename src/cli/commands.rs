@@ -27,14 +27,13 @@ pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failu
     Ok(Outcome::Clean)
 }
 
-/// What a stopped session has to say: failed outputs, the HAR file.
+/// What a stopped session has to say: failed outputs, then the one-line
+/// summary (sign-ins, findings, files written).
 fn closing_lines(summary: &SessionSummary) {
     for problem in &summary.problems {
         eprintln!("authlens: {problem}");
     }
-    if let Some((path, n)) = &summary.har {
-        eprintln!("authlens: {n} exchange(s) recorded in {}", path.display());
-    }
+    eprintln!("{}", super::banner::closing_summary(summary));
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -15,6 +15,9 @@ use crate::exchange::Exchange;
 pub struct HarRecorder {
     writer: HarWriter,
     redactor: Option<Redactor>,
+    /// Exchanges left out since the last entry (the recorder fell behind),
+    /// said in the next entry's `comment`.
+    gap: u64,
 }
 
 impl HarRecorder {
@@ -23,12 +26,28 @@ impl HarRecorder {
         Ok(HarRecorder {
             writer: HarWriter::create(path)?,
             redactor: (!show_secrets).then(Redactor::new),
+            gap: 0,
         })
     }
 
     /// Appends one entry; the file is a complete HAR document afterwards.
     pub fn record(&mut self, exchange: &Exchange) -> std::io::Result<()> {
-        self.writer.append(&entry(exchange, self.redactor.as_mut()))
+        let mut entry = entry(exchange, self.redactor.as_mut());
+        if self.gap > 0 {
+            entry["comment"] = format!(
+                "authlens fell behind and did not record {} exchange(s) before this one",
+                self.gap
+            )
+            .into();
+        }
+        self.writer.append(&entry)?;
+        self.gap = 0;
+        Ok(())
+    }
+
+    /// `n` exchanges were left out here: the next entry says so.
+    pub fn gap(&mut self, n: u64) {
+        self.gap += n;
     }
 
     /// Syncs the file and returns how many entries it holds.

@@ -22,7 +22,9 @@
 //!   holds the entry points the analyzer calls, which fix the order findings
 //!   are reported in;
 //! - [`catalogue`]: what an IdP error code means;
-//! - [`event`]: what comes out; [`analyzer`]: ties it together.
+//! - [`event`]: what comes out; [`analyzer`]: ties it together;
+//! - [`triage`]: which exchanges can be a sign-in leg at all, decided on
+//!   the proxy's hot path so the analysis gets every leg and nothing else.
 
 pub mod analyzer;
 pub mod attempt;
@@ -37,6 +39,7 @@ pub mod provider;
 pub mod redirect_uri;
 pub mod rules;
 pub mod secret;
+pub mod triage;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -3,7 +3,7 @@
 //! It accepts client connections, serves absolute-form `http://` requests and
 //! `CONNECT` tunnels, terminates TLS inside tunnels with certificates from the
 //! local CA, forwards every request upstream, and publishes each finished
-//! exchange on a broadcast channel. It knows nothing about OAuth.
+//! exchange on its feed (`feed`). It knows nothing about OAuth.
 //!
 //! It offers two hooks, installed with [`Proxy::bind_with`]: an
 //! [`Interceptor`] in the forward path (forward, rewrite, hold, replay,
@@ -22,6 +22,7 @@
 mod body;
 mod conn;
 mod error;
+mod feed;
 mod forward;
 mod headers;
 mod intercept;
@@ -38,27 +39,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use body::{Body, BodyError, BoxError, Buffered};
 pub use error::{ConnectStage, UpstreamError};
+pub use feed::{Delivery, ExchangeFeed, ExchangeStream, Lane, Triage};
 pub use headers::strip_hop_by_hop;
 pub use intercept::{BoxFuture, InterceptContext, Interceptor, Verdict};
 pub use local::{IDENTITY_PATH, LocalContext, LocalService};
 
 use crate::ca::{CaError, CertificateAuthority};
 use crate::config::ProxyConfig;
-use crate::exchange::Exchange;
 use crate::tls::{InterceptTls, TrustError, UpstreamTls};
 use record::Recording;
 use upstream::Upstream;
-
-/// How many exchanges a slow subscriber may lag behind before it misses some.
-/// Each may hold up to two capped bodies, so this bounds the memory a stalled
-/// subscriber can pin (binary bodies are not copied at all).
-const EVENT_BUFFER: usize = 512;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -132,16 +127,6 @@ pub struct Proxy {
     shared: Arc<Shared>,
 }
 
-/// Subscribes to a proxy's finished exchanges (see [`Proxy::feed`]).
-#[derive(Clone)]
-pub struct ExchangeFeed(broadcast::Sender<Arc<Exchange>>);
-
-impl ExchangeFeed {
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Exchange>> {
-        self.0.subscribe()
-    }
-}
-
 /// Lets other tasks (tests, signal handlers) stop a running proxy.
 #[derive(Clone)]
 pub struct ShutdownHandle(CancellationToken);
@@ -180,7 +165,6 @@ impl Proxy {
             addr: config.listen,
             cause,
         })?;
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
         let upstream = Upstream::new(
             upstream_tls,
             config.connect_to.clone(),
@@ -202,7 +186,7 @@ impl Proxy {
                 local_addr,
                 intercept,
                 upstream,
-                recording: Recording::new(events, capture_limit),
+                recording: Recording::new(ExchangeFeed::new(), capture_limit),
                 next_connection: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -220,13 +204,12 @@ impl Proxy {
         self.shared.intercept.ca()
     }
 
-    /// A handle that subscribes to finished exchanges, also after the proxy
-    /// has moved into its task. Subscribe before traffic starts to see all
-    /// of it; with no receiver, bodies are not even copied. The handle is not
-    /// a receiver itself, so it neither pins exchanges in memory nor makes
-    /// the proxy copy bodies.
+    /// A handle that subscribes to finished exchanges (losslessly or as a
+    /// watcher, see [`ExchangeFeed`]), also after the proxy has moved into
+    /// its task. Subscribe before traffic starts to see all of it; with no
+    /// subscriber, bodies are not even copied.
     pub fn feed(&self) -> ExchangeFeed {
-        ExchangeFeed(self.shared.recording.channel())
+        self.shared.recording.feed()
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::Uri;
 use time::OffsetDateTime;
-use tokio::sync::broadcast;
 
+use super::feed::ExchangeFeed;
 use crate::exchange::{
     CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, FailureSide, Intervention,
     RequestRecord, ResponseRecord, Timings,
@@ -35,10 +35,10 @@ pub(crate) struct Recording {
 
 /// Sends finished exchanges to subscribers.
 #[derive(Clone)]
-struct Publisher(broadcast::Sender<Arc<Exchange>>);
+struct Publisher(ExchangeFeed);
 
 impl Recording {
-    pub(crate) fn new(events: broadcast::Sender<Arc<Exchange>>, capture_limit: usize) -> Self {
+    pub(crate) fn new(events: ExchangeFeed, capture_limit: usize) -> Self {
         Recording {
             publisher: Publisher(events),
             capture_limit,
@@ -46,8 +46,8 @@ impl Recording {
         }
     }
 
-    /// The channel itself, to subscribe later without being a receiver.
-    pub(crate) fn channel(&self) -> broadcast::Sender<Arc<Exchange>> {
+    /// The feed itself, to subscribe later without being a receiver.
+    pub(crate) fn feed(&self) -> ExchangeFeed {
         self.publisher.0.clone()
     }
 
@@ -61,7 +61,7 @@ impl Recording {
     ) -> Record {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         // Nobody listens: capture nothing.
-        if self.publisher.0.receiver_count() == 0 {
+        if !self.publisher.0.is_observed() {
             return Record { id, building: None };
         }
         let building = Building {
@@ -94,8 +94,7 @@ impl Recording {
 
 impl Publisher {
     fn send(&self, exchange: Exchange) {
-        // No receiver is not an error: outputs may have gone.
-        let _ = self.0.send(Arc::new(exchange));
+        self.0.publish(exchange);
     }
 }
 

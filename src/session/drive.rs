@@ -9,54 +9,95 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::oauth::{Event, Outcome, Severity};
+use crate::proxy::{Delivery, ExchangeStream};
 
-/// How many events a subscriber may fall behind before it misses some.
+/// How many events a watcher (a web page, a test) may fall behind before it
+/// misses some; outlets never miss any (see [`EventHub::outlet`]).
 const EVENT_BUFFER: usize = 4096;
 
-/// Hands `each` every item of `rx`, in order, until the channel closes or
-/// `done` is cancelled; after `done`, what was already sent is still handed
-/// over (nothing captured before Ctrl-C is lost). Stops early, returning the
-/// error, when `each` fails. `what` names the consumer in a warning when it
-/// falls behind.
-pub(crate) async fn drain<T: Clone, E>(
-    rx: &mut broadcast::Receiver<T>,
-    done: &CancellationToken,
-    what: &str,
-    mut each: impl FnMut(T) -> Result<(), E>,
-) -> Result<(), E> {
-    loop {
+/// How many events may wait for one outlet before the analysis waits for it.
+const OUTLET_BUFFER: usize = 1024;
+
+/// Where a consumer takes its items from: a channel that can be waited on,
+/// and emptied without waiting once the run is over.
+pub(crate) trait Source {
+    type Item;
+    /// The next item; `None` once the channel is closed and empty.
+    async fn next(&mut self) -> Option<Self::Item>;
+    /// The next item already sent, without waiting.
+    fn next_now(&mut self) -> Option<Self::Item>;
+}
+
+/// Takes every item of a source, in order, until it closes or `done` is
+/// cancelled; after `done`, what was already sent is still taken (nothing
+/// captured before Ctrl-C is lost), then it ends.
+pub(crate) struct Drain<'a, S> {
+    source: &'a mut S,
+    done: &'a CancellationToken,
+    over: bool,
+}
+
+impl<'a, S: Source> Drain<'a, S> {
+    pub(crate) fn new(source: &'a mut S, done: &'a CancellationToken) -> Self {
+        Drain {
+            source,
+            done,
+            over: false,
+        }
+    }
+
+    /// The next item, or `None` when the source is closed or `done` was
+    /// cancelled and nothing more was sent.
+    pub(crate) async fn next(&mut self) -> Option<S::Item> {
+        if self.over {
+            return self.source.next_now();
+        }
         tokio::select! {
             biased;
-            received = rx.recv() => match received {
-                Ok(item) => each(item)?,
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!("the {what} fell behind and skipped {n} item(s)");
-                }
-                Err(RecvError::Closed) => return Ok(()),
-            },
-            _ = done.cancelled() => loop {
-                match rx.try_recv() {
-                    Ok(item) => each(item)?,
-                    Err(TryRecvError::Lagged(n)) => {
-                        tracing::warn!("the {what} fell behind and skipped {n} item(s)");
-                    }
-                    Err(_) => return Ok(()),
-                }
-            },
+            received = self.source.next() => received,
+            _ = self.done.cancelled() => {
+                self.over = true;
+                self.source.next_now()
+            }
         }
     }
 }
 
-/// The event stream of a run: every event is broadcast to the outlets and
-/// kept in a bounded history, so a subscriber that joins late (a web page
-/// opened mid-session) first gets what already happened.
+impl Source for ExchangeStream {
+    type Item = Delivery;
+    async fn next(&mut self) -> Option<Delivery> {
+        self.recv().await
+    }
+    fn next_now(&mut self) -> Option<Delivery> {
+        self.try_recv()
+    }
+}
+
+impl<T> Source for mpsc::Receiver<T> {
+    type Item = T;
+    async fn next(&mut self) -> Option<T> {
+        self.recv().await
+    }
+    fn next_now(&mut self) -> Option<T> {
+        self.try_recv().ok()
+    }
+}
+
+/// The event stream of a run. Outlets (the live log, the JSON lines, the
+/// report) each get every event, in order: when one falls behind, the
+/// analysis waits for it, and the exchanges wait in the analysis's own
+/// queue (bounded by sign-in traffic, see [`crate::proxy::Lane`]). Watchers
+/// get a broadcast that may lag, after a bounded history of recent events,
+/// so one that joins late (a web page opened mid-session) first gets what
+/// already happened.
 #[derive(Clone)]
 pub struct EventHub {
     sender: broadcast::Sender<Arc<Event>>,
+    outlets: Vec<mpsc::Sender<Arc<Event>>>,
     /// Held while publishing and while subscribing, so a new subscriber's
     /// history and live stream neither overlap nor leave a gap.
     history: Arc<Mutex<History>>,
@@ -80,6 +121,7 @@ impl EventHub {
         let (sender, _) = broadcast::channel(EVENT_BUFFER);
         EventHub {
             sender,
+            outlets: Vec::new(),
             history: Arc::new(Mutex::new(History {
                 recent: VecDeque::new(),
                 capacity,
@@ -87,17 +129,33 @@ impl EventHub {
         }
     }
 
-    pub(crate) fn publish(&self, event: Event) {
+    /// A lossless stream for one outlet, from the next event on. Register
+    /// every outlet before cloning the hub for the analysis.
+    pub(crate) fn outlet(&mut self) -> mpsc::Receiver<Arc<Event>> {
+        let (tx, rx) = mpsc::channel(OUTLET_BUFFER);
+        self.outlets.push(tx);
+        rx
+    }
+
+    /// Hands `event` to every outlet (waiting for room), the history and
+    /// the watchers.
+    pub(crate) async fn publish(&self, event: Event) {
         let event = Arc::new(event);
-        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        if history.capacity > 0 {
-            if history.recent.len() == history.capacity {
-                history.recent.pop_front();
+        {
+            let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+            if history.capacity > 0 {
+                if history.recent.len() == history.capacity {
+                    history.recent.pop_front();
+                }
+                history.recent.push_back(event.clone());
             }
-            history.recent.push_back(event.clone());
+            // No watcher is not an error: views may have gone.
+            let _ = self.sender.send(event.clone());
         }
-        // No subscriber is not an error: outlets may have gone.
-        let _ = self.sender.send(event);
+        for outlet in &self.outlets {
+            // A closed outlet failed and said so when it stopped.
+            let _ = outlet.send(event.clone()).await;
+        }
     }
 
     /// The history so far and the live stream after it.
@@ -107,11 +165,6 @@ impl EventHub {
             history: history.recent.iter().cloned().collect(),
             live: self.sender.subscribe(),
         }
-    }
-
-    /// The live stream only (outlets subscribed before traffic flows).
-    pub(crate) fn live(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.sender.subscribe()
     }
 }
 
@@ -177,10 +230,10 @@ mod tests {
     async fn a_late_subscriber_gets_the_history_then_the_live_stream_without_gap_or_overlap() {
         let hub = EventHub::new(2);
         for n in 1..=3 {
-            hub.publish(verdict(n));
+            hub.publish(verdict(n)).await;
         }
         let mut sub = hub.subscribe();
-        hub.publish(verdict(4));
+        hub.publish(verdict(4)).await;
         let attempts: Vec<_> = sub.history.iter().map(|e| e.attempt()).collect();
         assert_eq!(attempts, [Some(AttemptId(2)), Some(AttemptId(3))]);
         assert_eq!(sub.live.recv().await.unwrap().attempt(), Some(AttemptId(4)));
@@ -188,37 +241,59 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn drain_hands_over_what_was_sent_before_done() {
-        let (tx, mut rx) = broadcast::channel(8);
-        let done = CancellationToken::new();
-        for n in 0..5 {
-            tx.send(n).unwrap();
-        }
-        done.cancel();
+    async fn an_outlet_that_falls_behind_makes_the_publisher_wait_and_misses_nothing() {
+        let mut hub = EventHub::new(0);
+        let mut outlet = hub.outlet();
+        let publisher = hub.clone();
+        let total = OUTLET_BUFFER as u64 * 3;
+        let feeding = tokio::spawn(async move {
+            for n in 1..=total {
+                publisher.publish(verdict(n)).await;
+            }
+        });
+        // The outlet reads only once the publisher had to wait for it.
+        tokio::task::yield_now().await;
         let mut seen = Vec::new();
-        drain(&mut rx, &done, "test", |n| {
-            seen.push(n);
-            Ok::<_, ()>(())
-        })
-        .await
-        .unwrap();
-        assert_eq!(seen, [0, 1, 2, 3, 4]);
+        let never = CancellationToken::new();
+        let mut drained = Drain::new(&mut outlet, &never);
+        while (seen.len() as u64) < total {
+            seen.push(drained.next().await.unwrap().attempt());
+        }
+        feeding.await.unwrap();
+        let expected: Vec<_> = (1..=total).map(|n| Some(AttemptId(n))).collect();
+        assert_eq!(seen, expected);
     }
 
     #[tokio::test]
-    async fn drain_stops_at_the_first_failure() {
-        let (tx, mut rx) = broadcast::channel(8);
+    async fn drain_hands_over_what_was_sent_before_done() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let done = CancellationToken::new();
         for n in 0..5 {
-            tx.send(n).unwrap();
+            tx.send(n).await.unwrap();
+        }
+        done.cancel();
+        let mut seen = Vec::new();
+        let mut drained = Drain::new(&mut rx, &done);
+        while let Some(n) = drained.next().await {
+            seen.push(n);
+        }
+        assert_eq!(seen, [0, 1, 2, 3, 4]);
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn drain_ends_when_the_source_closes() {
+        let (tx, mut rx) = mpsc::channel(8);
+        for n in 0..3 {
+            tx.send(n).await.unwrap();
         }
         drop(tx);
+        let never = CancellationToken::new();
+        let mut drained = Drain::new(&mut rx, &never);
         let mut seen = Vec::new();
-        let result = drain(&mut rx, &CancellationToken::new(), "test", |n| {
+        while let Some(n) = drained.next().await {
             seen.push(n);
-            if n == 2 { Err(n) } else { Ok(()) }
-        })
-        .await;
-        assert_eq!(result, Err(2));
+        }
         assert_eq!(seen, [0, 1, 2]);
     }
 }

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,9 +28,11 @@ use crate::exchange::Exchange;
 use crate::har::{HarRecorder, Recording};
 use crate::oauth::{Analyzer, Event};
 use crate::output::{Outlet, TextOutlet};
-use crate::proxy::{ExchangeFeed, Hooks, Proxy, ShutdownHandle, StartError};
+use crate::proxy::{
+    Delivery, ExchangeFeed, ExchangeStream, Hooks, Lane, Proxy, ShutdownHandle, StartError, Triage,
+};
 use crate::report::ReportOutlet;
-use drive::drain;
+use drive::Drain;
 
 /// Why a session could not start or a replay could not finish. Each message
 /// includes its cause, which is therefore not also a `source()` (printing
@@ -55,12 +57,22 @@ impl From<StartError> for SessionError {
     }
 }
 
+/// How many exchanges that cannot be sign-in legs may wait for the HAR
+/// recorder before it leaves some out (sign-in legs always wait).
+const HAR_BULK_ALLOWANCE: usize = 4096;
+
 /// What a stopped session did.
 #[derive(Debug, Default)]
 pub struct SessionSummary {
     pub tally: Tally,
     /// The HAR file and how many exchanges it holds.
     pub har: Option<(PathBuf, usize)>,
+    /// Exchanges the HAR recorder could not keep up with and left out
+    /// (never sign-in legs; each gap is marked in the next entry).
+    pub har_missed: u64,
+    /// The files the outlets wrote (`--json`, the report); a failure to
+    /// write one is among the `problems`.
+    pub files: Vec<PathBuf>,
     /// Outputs that failed along the way (each names the outlet).
     pub problems: Vec<String>,
 }
@@ -80,8 +92,10 @@ pub struct Session {
     /// already published, flush, then end.
     events_done: CancellationToken,
     analysis: JoinHandle<Tally>,
-    recorder: Option<(PathBuf, JoinHandle<io::Result<usize>>)>,
+    recorder: Option<(PathBuf, JoinHandle<Recorded>)>,
     outlets: Vec<(String, JoinHandle<io::Result<()>>)>,
+    /// The files the outlets write (`--json`, the report).
+    files: Vec<PathBuf>,
 }
 
 impl Session {
@@ -115,29 +129,38 @@ impl Session {
         let proxy = Proxy::bind_with(proxy, hooks).await?;
 
         let feed = proxy.feed();
-        let events = EventHub::new(output.history);
+        let mut events = EventHub::new(output.history);
         let exchanges_done = CancellationToken::new();
         let events_done = CancellationToken::new();
+        let outlets = outlets
+            .into_iter()
+            .map(|outlet| {
+                let name = outlet.name();
+                let task = spawn_outlet(events.outlet(), outlet, events_done.clone());
+                (name, task)
+            })
+            .collect();
+        let files = [&output.json, &output.report]
+            .into_iter()
+            .filter_map(|sink| match sink {
+                Some(Sink::File(path)) => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        // Every sign-in leg reaches the analysis and the recorder; other
+        // traffic skips the analysis and may be left out of a recorder that
+        // falls behind (and then says so).
         let analysis = spawn_analysis(
-            feed.subscribe(),
+            feed.consume(triage(Lane::Skip), 0),
             Analyzer::new(output.analyzer.clone()),
             events.clone(),
             exchanges_done.clone(),
         );
         let recorder = recorder.map(|(path, recorder)| {
-            let task = spawn_recorder(feed.subscribe(), recorder, exchanges_done.clone());
+            let stream = feed.consume(triage(Lane::Bulk), HAR_BULK_ALLOWANCE);
+            let task = spawn_recorder(stream, recorder, exchanges_done.clone());
             (path, task)
         });
-        let outlets = outlets
-            .into_iter()
-            .map(|outlet| {
-                let name = outlet.name();
-                (
-                    name,
-                    spawn_outlet(events.live(), outlet, events_done.clone()),
-                )
-            })
-            .collect();
         let addr = proxy.local_addr();
         let ca = proxy.ca().clone();
         let shutdown = proxy.shutdown_handle();
@@ -154,6 +177,7 @@ impl Session {
             analysis,
             recorder,
             outlets,
+            files,
         })
     }
 
@@ -195,6 +219,7 @@ impl Session {
             ..SessionSummary::default()
         };
         self.events_done.cancel();
+        summary.files = self.files;
         for (name, task) in self.outlets {
             match task.await {
                 Ok(Ok(())) => {}
@@ -206,10 +231,15 @@ impl Session {
         }
         if let Some((path, task)) = self.recorder {
             match task.await {
-                Ok(Ok(n)) => summary.har = Some((path, n)),
-                Ok(Err(e)) => summary
-                    .problems
-                    .push(format!("writing {} failed: {e}", path.display())),
+                Ok(Recorded { written, missed }) => {
+                    summary.har_missed = missed;
+                    match written {
+                        Ok(n) => summary.har = Some((path, n)),
+                        Err(e) => summary
+                            .problems
+                            .push(format!("writing {} failed: {e}", path.display())),
+                    }
+                }
                 Err(e) => summary
                     .problems
                     .push(format!("the HAR recorder failed: {e}")),
@@ -345,56 +375,101 @@ fn open_recorder(output: &OutputConfig) -> Result<Option<(PathBuf, HarRecorder)>
     Ok(Some((path.clone(), recorder)))
 }
 
+/// Sorts exchanges for a consumer: sign-in legs (and whatever may be one)
+/// are vital, the rest go to `others`.
+fn triage(others: Lane) -> Triage {
+    Arc::new(move |exchange: &Exchange| {
+        if crate::oauth::triage::may_matter(exchange) {
+            Lane::Vital
+        } else {
+            others
+        }
+    })
+}
+
 /// The analysis task: exchanges in, events out to the hub; returns the
-/// tally once drained.
+/// tally once drained. It gets every exchange that may be a sign-in leg
+/// (the others are only counted) and waits for the outlets when they fall
+/// behind, so it never skips one.
 fn spawn_analysis(
-    mut exchanges: broadcast::Receiver<Arc<Exchange>>,
+    mut exchanges: ExchangeStream,
     mut analyzer: Analyzer,
     events: EventHub,
     done: CancellationToken,
 ) -> JoinHandle<Tally> {
     tokio::spawn(async move {
         let mut tally = Tally::default();
-        let _ = drain(&mut exchanges, &done, "analysis", |exchange| {
-            tally.exchanges += 1;
-            for event in analyzer.observe(&exchange) {
-                tally.count(&event);
-                events.publish(event);
+        let mut drained = Drain::new(&mut exchanges, &done);
+        while let Some(delivery) = drained.next().await {
+            // The analysis lane drops nothing, so there is no gap to count.
+            if let Delivery::Exchange(exchange) = delivery {
+                tally.exchanges += 1;
+                for event in analyzer.observe(&exchange) {
+                    tally.count(&event);
+                    events.publish(event).await;
+                }
             }
-            Ok::<_, ()>(())
-        })
-        .await;
+        }
+        tally.exchanges += usize::try_from(exchanges.skipped()).unwrap_or(usize::MAX);
         tally
     })
 }
 
+/// What the recorder wrote, and how many exchanges it had to leave out.
+struct Recorded {
+    written: io::Result<usize>,
+    missed: u64,
+}
+
 /// The recorder writes files: it runs on the blocking pool.
 fn spawn_recorder(
-    mut exchanges: broadcast::Receiver<Arc<Exchange>>,
+    mut exchanges: ExchangeStream,
     mut recorder: HarRecorder,
     done: CancellationToken,
-) -> JoinHandle<io::Result<usize>> {
+) -> JoinHandle<Recorded> {
     tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
-        handle.block_on(drain(&mut exchanges, &done, "HAR recorder", |exchange| {
-            recorder.record(&exchange)
-        }))?;
-        recorder.finish()
+        let written = handle.block_on(async {
+            let mut warned = false;
+            let mut drained = Drain::new(&mut exchanges, &done);
+            while let Some(delivery) = drained.next().await {
+                match delivery {
+                    Delivery::Exchange(exchange) => recorder.record(&exchange)?,
+                    Delivery::Gap(n) => {
+                        if !warned {
+                            tracing::warn!(
+                                "the HAR recorder fell behind: {n} exchange(s) that are not sign-in legs were left out (each gap is marked in the HAR; sign-in legs are always recorded)"
+                            );
+                            warned = true;
+                        }
+                        recorder.gap(n);
+                    }
+                }
+            }
+            Ok(())
+        });
+        Recorded {
+            written: written.and_then(|()| recorder.finish()),
+            missed: exchanges.dropped(),
+        }
     })
 }
 
 /// An outlet writes to a terminal or a file: it runs on the blocking pool.
 fn spawn_outlet(
-    mut events: broadcast::Receiver<Arc<Event>>,
+    mut events: mpsc::Receiver<Arc<Event>>,
     mut outlet: Box<dyn Outlet>,
     done: CancellationToken,
 ) -> JoinHandle<io::Result<()>> {
     tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
-        let what = outlet.name();
-        handle.block_on(drain(&mut events, &done, &what, |event| {
-            outlet.event(&event)
-        }))?;
+        handle.block_on(async {
+            let mut drained = Drain::new(&mut events, &done);
+            while let Some(event) = drained.next().await {
+                outlet.event(&event)?;
+            }
+            Ok::<_, io::Error>(())
+        })?;
         outlet.finish()
     })
 }

@@ -123,6 +123,17 @@ async fn the_binary_logs_writes_json_lines_and_exits_cleanly_on_sigterm() {
     );
     assert!(!json.contains(&code) && !json.contains(WEB_SECRET));
     assert!(stderr_rest.contains("authlens stopped"), "{stderr_rest}");
+    let summary = stderr_rest
+        .lines()
+        .find(|l| l.starts_with("authlens: 1 sign-in attempt(s)"))
+        .unwrap_or_else(|| panic!("no closing summary in:\n{stderr_rest}"));
+    assert!(summary.contains("1 signed in"), "{summary}");
+    assert!(summary.contains("code-reused \u{d7}1"), "{summary}");
+    assert!(summary.contains("idp-error \u{d7}1"), "{summary}");
+    assert!(
+        summary.contains(&format!("wrote {}", json_path.display())),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -1,9 +1,12 @@
+use tokio::sync::broadcast;
+
 use super::*;
 use crate::exchange::InterventionKind;
 
 fn recording() -> (Recording, broadcast::Receiver<Arc<Exchange>>) {
-    let (events, receiver) = broadcast::channel(16);
-    (Recording::new(events, 8), receiver)
+    let feed = ExchangeFeed::new();
+    let receiver = feed.subscribe();
+    (Recording::new(feed, 8), receiver)
 }
 
 fn request(uri: &str) -> (http::request::Parts, Uri) {
@@ -145,9 +148,9 @@ fn a_rewritten_request_is_recorded_as_sent_and_marked() {
 
 #[test]
 fn with_nobody_listening_nothing_is_built() {
-    let (events, receiver) = broadcast::channel(16);
-    drop(receiver);
-    let recording = Recording::new(events, 8);
+    let feed = ExchangeFeed::new();
+    drop(feed.subscribe());
+    let recording = Recording::new(feed, 8);
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/a");
     let first = recording.begin(&conn, &head, &uri);

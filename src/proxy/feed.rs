@@ -1,0 +1,374 @@
+//! Where finished exchanges go: to lossless consumers and to watchers.
+//!
+//! A consumer that must see every exchange that matters to it (the analysis,
+//! the HAR recorder) subscribes with [`ExchangeFeed::consume`] and a
+//! [`Triage`] that sorts each exchange into a [`Lane`]:
+//!
+//! - [`Lane::Vital`] exchanges are always delivered, on a queue without a
+//!   bound: its length is bounded by the volume of the traffic the triage
+//!   deems vital (sign-in legs, a handful per sign-in), not by the total
+//!   traffic, and publication never waits (it runs inside a response body's
+//!   poll).
+//! - [`Lane::Bulk`] exchanges are delivered while fewer than the consumer's
+//!   bulk allowance are waiting; beyond that they are dropped and counted, so
+//!   a burst of page loads cannot pin unbounded memory. The consumer learns
+//!   of each gap (how many were dropped) before the next exchange it gets.
+//! - [`Lane::Skip`] exchanges are not sent at all, only counted.
+//!
+//! Watchers ([`ExchangeFeed::subscribe`]) get a broadcast that may lag: for
+//! tests and views that resynchronise themselves.
+//!
+//! The triage runs on the proxy's hot path: it must be cheap (look at the
+//! method, the URL and the headers, not at bodies).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{broadcast, mpsc};
+
+use crate::exchange::Exchange;
+
+/// How many exchanges a watcher may lag behind before it misses some. Each
+/// may hold up to two capped bodies, so this bounds the memory a stalled
+/// watcher can pin (binary bodies are not copied at all).
+const WATCH_BUFFER: usize = 512;
+
+/// How a consumer wants an exchange delivered; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Vital,
+    Bulk,
+    Skip,
+}
+
+/// Sorts exchanges into lanes, on the proxy's hot path.
+pub type Triage = Arc<dyn Fn(&Exchange) -> Lane + Send + Sync>;
+
+/// Subscribes to a proxy's finished exchanges (see [`crate::proxy::Proxy::feed`]).
+/// The handle itself receives nothing: it neither pins exchanges in memory
+/// nor makes the proxy copy bodies.
+#[derive(Clone)]
+pub struct ExchangeFeed {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    watchers: broadcast::Sender<Arc<Exchange>>,
+    /// Copied on write: publication takes a snapshot under a read lock.
+    consumers: RwLock<Arc<[Arc<Consumer>]>>,
+}
+
+/// One lossless consumer's end of the feed.
+struct Consumer {
+    triage: Triage,
+    queue: mpsc::UnboundedSender<Queued>,
+    counts: Arc<Counts>,
+    bulk_allowance: usize,
+}
+
+/// What happened to a consumer's exchanges, shared with its stream.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Bulk exchanges sent and not yet taken.
+    bulk_waiting: AtomicUsize,
+    /// Bulk exchanges dropped for want of room, ever.
+    dropped: AtomicU64,
+    /// Exchanges the triage skipped, ever.
+    skipped: AtomicU64,
+}
+
+/// An exchange on its way to a consumer, with the drop count at the time it
+/// was queued (so a gap is reported where it happened).
+type Queued = (Arc<Exchange>, Lane, u64);
+
+/// What a consumer's stream hands over.
+#[derive(Debug)]
+pub enum Delivery {
+    /// The next exchange.
+    Exchange(Arc<Exchange>),
+    /// `n` bulk exchanges were dropped here (the consumer fell behind).
+    Gap(u64),
+}
+
+/// A consumer's stream of exchanges; see [`ExchangeFeed::consume`].
+pub struct ExchangeStream {
+    queue: mpsc::UnboundedReceiver<Queued>,
+    counts: Arc<Counts>,
+    /// The drop count already reported as gaps.
+    reported: u64,
+    /// An exchange taken while a gap was being reported.
+    pending: Option<Arc<Exchange>>,
+}
+
+impl ExchangeFeed {
+    pub(crate) fn new() -> ExchangeFeed {
+        let (watchers, _) = broadcast::channel(WATCH_BUFFER);
+        ExchangeFeed {
+            inner: Arc::new(Inner {
+                watchers,
+                consumers: RwLock::new(Arc::from(Vec::new())),
+            }),
+        }
+    }
+
+    /// A broadcast of every exchange from now on, which may lag (and then
+    /// says how many it skipped). Subscribe before traffic starts to see
+    /// all of it.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Exchange>> {
+        self.inner.watchers.subscribe()
+    }
+
+    /// A lossless stream of every exchange `triage` does not skip, from now
+    /// on; at most `bulk_allowance` bulk exchanges wait at any time (more
+    /// are dropped and reported as gaps).
+    pub fn consume(&self, triage: Triage, bulk_allowance: usize) -> ExchangeStream {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let counts = Arc::new(Counts::default());
+        let consumer = Arc::new(Consumer {
+            triage,
+            queue,
+            counts: counts.clone(),
+            bulk_allowance,
+        });
+        let mut consumers = self
+            .inner
+            .consumers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<_> = consumers.iter().cloned().collect();
+        list.push(consumer);
+        *consumers = Arc::from(list);
+        ExchangeStream {
+            queue: rx,
+            counts,
+            reported: 0,
+            pending: None,
+        }
+    }
+
+    /// True when anyone would receive an exchange published now.
+    pub(crate) fn is_observed(&self) -> bool {
+        self.inner.watchers.receiver_count() > 0 || !self.consumers().is_empty()
+    }
+
+    fn consumers(&self) -> Arc<[Arc<Consumer>]> {
+        self.inner
+            .consumers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Hands `exchange` to every consumer and watcher; never waits.
+    pub(crate) fn publish(&self, exchange: Exchange) {
+        let exchange = Arc::new(exchange);
+        let mut gone = false;
+        for consumer in self.consumers().iter() {
+            gone |= !consumer.offer(&exchange);
+        }
+        if gone {
+            self.forget_closed();
+        }
+        // No watcher is not an error: views may have gone.
+        let _ = self.inner.watchers.send(exchange);
+    }
+
+    fn forget_closed(&self) {
+        let mut consumers = self
+            .inner
+            .consumers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let open: Vec<_> = consumers
+            .iter()
+            .filter(|c| !c.queue.is_closed())
+            .cloned()
+            .collect();
+        *consumers = Arc::from(open);
+    }
+}
+
+impl Consumer {
+    /// Sends `exchange` down its lane; false when the stream is gone.
+    fn offer(&self, exchange: &Arc<Exchange>) -> bool {
+        let lane = (self.triage)(exchange);
+        match lane {
+            Lane::Skip => {
+                self.counts.skipped.fetch_add(1, Ordering::Relaxed);
+                return !self.queue.is_closed();
+            }
+            Lane::Bulk => {
+                let waiting = self.counts.bulk_waiting.fetch_add(1, Ordering::AcqRel);
+                if waiting >= self.bulk_allowance {
+                    self.counts.bulk_waiting.fetch_sub(1, Ordering::AcqRel);
+                    self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+                    return !self.queue.is_closed();
+                }
+            }
+            Lane::Vital => {}
+        }
+        let dropped = self.counts.dropped.load(Ordering::Relaxed);
+        self.queue.send((exchange.clone(), lane, dropped)).is_ok()
+    }
+}
+
+impl ExchangeStream {
+    /// The next delivery: a gap is reported before the exchange that follows
+    /// it. `None` once the feed is gone and everything was taken.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        if let Some(delivery) = self.pending_or_gap() {
+            return Some(delivery);
+        }
+        match self.queue.recv().await {
+            Some(item) => Some(self.take(item)),
+            None => self.final_gap(),
+        }
+    }
+
+    /// [`ExchangeStream::recv`] without waiting: `None` when nothing is
+    /// queued right now (a final gap is still reported).
+    pub fn try_recv(&mut self) -> Option<Delivery> {
+        if let Some(delivery) = self.pending_or_gap() {
+            return Some(delivery);
+        }
+        match self.queue.try_recv() {
+            Ok(item) => Some(self.take(item)),
+            Err(_) => self.final_gap(),
+        }
+    }
+
+    /// Exchanges the triage skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.counts.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Bulk exchanges dropped so far (reported or not yet).
+    pub fn dropped(&self) -> u64 {
+        self.counts.dropped.load(Ordering::Relaxed)
+    }
+
+    fn pending_or_gap(&mut self) -> Option<Delivery> {
+        self.pending.take().map(Delivery::Exchange)
+    }
+
+    fn take(&mut self, (exchange, lane, dropped): Queued) -> Delivery {
+        if lane == Lane::Bulk {
+            self.counts.bulk_waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+        // Drops counted before this exchange was queued happened before it.
+        if dropped > self.reported {
+            let gap = dropped - self.reported;
+            self.reported = dropped;
+            self.pending = Some(exchange);
+            return Delivery::Gap(gap);
+        }
+        Delivery::Exchange(exchange)
+    }
+
+    /// Drops that no later exchange revealed.
+    fn final_gap(&mut self) -> Option<Delivery> {
+        let dropped = self.dropped();
+        (dropped > self.reported).then(|| {
+            let gap = dropped - self.reported;
+            self.reported = dropped;
+            Delivery::Gap(gap)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(id: u64) -> Exchange {
+        Exchange {
+            id,
+            connection: Arc::default(),
+            started_at: time::OffsetDateTime::UNIX_EPOCH,
+            request: crate::exchange::RequestRecord {
+                method: http::Method::GET,
+                uri: http::Uri::from_static("http://app.test/"),
+                version: http::Version::HTTP_11,
+                headers: http::HeaderMap::new(),
+                body: Default::default(),
+            },
+            response: None,
+            error: None,
+            timings: Default::default(),
+            intervention: None,
+        }
+    }
+
+    fn ids(stream: &mut ExchangeStream) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(d) = stream.try_recv() {
+            out.push(match d {
+                Delivery::Exchange(e) => e.id.to_string(),
+                Delivery::Gap(n) => format!("gap {n}"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn vital_exchanges_are_never_dropped_and_bulk_ones_are_counted_as_gaps() {
+        let feed = ExchangeFeed::new();
+        // Odd ids are vital, even ones bulk; room for one waiting bulk.
+        let triage: Triage = Arc::new(|e: &Exchange| {
+            if e.id % 2 == 1 {
+                Lane::Vital
+            } else {
+                Lane::Bulk
+            }
+        });
+        let mut stream = feed.consume(triage, 1);
+        for id in 1..=1000 {
+            feed.publish(exchange(id));
+        }
+        let got = ids(&mut stream);
+        let vital: Vec<_> = got.iter().filter(|s| !s.starts_with("gap")).collect();
+        // Every odd id, and the one bulk exchange that fit.
+        assert_eq!(vital.len(), 501, "{got:?}");
+        assert!((1..=1000).step_by(2).all(|n| got.contains(&n.to_string())));
+        // 2 waits (room for one), 4 is dropped: the gap sits between 3 and 5.
+        assert_eq!(got[..5], ["1", "2", "3", "gap 1", "5"], "{got:?}");
+        let gaps: u64 = got
+            .iter()
+            .filter_map(|s| s.strip_prefix("gap ")?.parse::<u64>().ok())
+            .sum();
+        assert_eq!(gaps, 499);
+        assert_eq!(stream.dropped(), 499);
+    }
+
+    #[test]
+    fn a_consumer_that_keeps_up_loses_no_bulk_exchange() {
+        let feed = ExchangeFeed::new();
+        let mut stream = feed.consume(Arc::new(|_: &Exchange| Lane::Bulk), 2);
+        let mut seen = 0;
+        for id in 1..=100 {
+            feed.publish(exchange(id));
+            while let Some(Delivery::Exchange(_)) = stream.try_recv() {
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 100);
+        assert_eq!(stream.dropped(), 0);
+    }
+
+    #[test]
+    fn skipped_exchanges_are_counted_not_sent_and_a_gone_consumer_is_forgotten() {
+        let feed = ExchangeFeed::new();
+        let mut stream = feed.consume(Arc::new(|_: &Exchange| Lane::Skip), 0);
+        feed.publish(exchange(1));
+        assert!(stream.try_recv().is_none());
+        assert_eq!(stream.skipped(), 1);
+        assert!(feed.is_observed());
+        let gone = feed.consume(Arc::new(|_: &Exchange| Lane::Vital), 0);
+        drop(gone);
+        feed.publish(exchange(2));
+        assert_eq!(feed.consumers().len(), 1);
+        drop(stream);
+        feed.publish(exchange(3));
+        assert!(!feed.is_observed());
+    }
+}
