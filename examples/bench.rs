@@ -462,7 +462,7 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let phase = Duration::from_secs_f64(seconds);
-    // `--only a,b` runs just those phases (keepalive, mib, newconn, upload, tunnels, many, signin).
+    // `--only a,b` runs just those phases (keepalive, mib, newconn, upload, tunnels, many, signin, outputs).
     let only: Option<Vec<String>> = args
         .iter()
         .position(|a| a == "--only")
@@ -761,6 +761,9 @@ async fn main() {
         })
         .unwrap_or(0);
     report.single("findings written by the proxy", "", findings as f64);
+    if want("outputs") {
+        outputs_under_load(binary.to_str().unwrap(), phase, &mut report).await;
+    }
     report.single("peak RSS over the whole run", "MiB", proxy.peak_mib());
     report.single("proxy threads", "", proxy.threads() as f64);
 
@@ -993,4 +996,109 @@ async fn compare_with_mitmproxy(
     report.single("mitmproxy peak RSS", "MiB", rss());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Outputs under load: distinct `/authorize` requests from 16 clients, as
+/// fast as this machine goes, through a proxy writing `--har` and `--json`;
+/// then SIGTERM. Every request must come out as one analysed leg and one
+/// HAR entry.
+async fn outputs_under_load(binary: &str, phase: Duration, report: &mut Report) {
+    const CLIENTS: usize = 16;
+    let ca = testkit::TestCa::new();
+    let upstream = TestUpstream::start_with(
+        &ca,
+        Tls::None,
+        Arc::new(|_| http::Response::new(Bytes::from_static(b"ok"))),
+    )
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let har = work.path().join("load.har");
+    let json = work.path().join("load.jsonl");
+    let mut child = Command::new(binary)
+        .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--har")
+        .arg(&har)
+        .arg("--json")
+        .arg(&json)
+        .env("RUST_LOG", "authlens=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("authlens binary runs");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("authlens listening on http://") {
+            addr = Some(rest.trim().to_string());
+            break;
+        }
+    }
+    let addr = addr.expect("authlens printed its address");
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(format!("http://{addr}")).unwrap())
+        .build()
+        .unwrap();
+    let port = upstream.addr.port();
+    let sent = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for c in 0..CLIENTS {
+        let (client, sent) = (client.clone(), sent.clone());
+        workers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while start.elapsed() < phase {
+                let url = format!(
+                    "http://127.0.0.1:{port}/authorize?response_type=code&client_id=bench&state=c{c}n{n}"
+                );
+                if let Ok(resp) = client.get(url).send().await {
+                    let _ = resp.bytes().await;
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    let sent = sent.load(Ordering::Relaxed);
+    let stopping = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let stop_took = stopping.elapsed();
+    let stderr = rest.join().unwrap();
+    let analysed = std::fs::read_to_string(&json)
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.contains("\"type\":\"authorize\""))
+                .count()
+        })
+        .unwrap_or(0);
+    let entries = std::fs::read(&har)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["log"]["entries"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    report.single(
+        "outputs under load: requests/s (distinct /authorize, c=16)",
+        "req/s",
+        sent as f64 / elapsed.as_secs_f64(),
+    );
+    report.single("outputs under load: requests answered", "", sent as f64);
+    report.single("outputs under load: legs analysed", "", analysed as f64);
+    report.single("outputs under load: HAR entries", "", entries as f64);
+    report.single(
+        "outputs under load: SIGTERM until exit",
+        "ms",
+        stop_took.as_secs_f64() * 1000.0,
+    );
+    if let Some(summary) = stderr.iter().find(|l| l.contains("sign-in attempt(s)")) {
+        println!("    {summary}");
+    }
 }
