@@ -10,6 +10,8 @@ use std::path::Path;
 use super::redact::Redactor;
 use super::write::{HarWriter, entry};
 use crate::exchange::Exchange;
+use crate::output::file::Files;
+use crate::output::notice::Notices;
 
 /// Writes each exchange as an entry, secrets redacted unless shown.
 pub struct HarRecorder {
@@ -18,17 +20,27 @@ pub struct HarRecorder {
 }
 
 impl HarRecorder {
-    /// Creates `path` now, so a bad path fails before the run starts.
-    pub fn create(path: &Path, show_secrets: bool) -> std::io::Result<HarRecorder> {
+    /// Creates `path` (through `files`) now, so a bad path fails before the
+    /// run starts. Entries that cannot be written are told to `notices`.
+    pub fn create(
+        path: &Path,
+        files: &Files,
+        notices: Notices,
+        show_secrets: bool,
+    ) -> std::io::Result<HarRecorder> {
         Ok(HarRecorder {
-            writer: HarWriter::create(path)?,
+            writer: HarWriter::create(path, files, Some(notices))?,
             redactor: (!show_secrets).then(Redactor::new),
         })
     }
 
     /// Appends one entry; the file is a complete HAR document afterwards.
-    pub fn record(&mut self, exchange: &Exchange) -> std::io::Result<()> {
-        self.writer.append(&entry(exchange, self.redactor.as_mut()))
+    /// An entry the disk refuses is left out, counted and told (see
+    /// [`HarWriter::append`]); the next one is tried as usual.
+    pub fn record(&mut self, exchange: &Exchange) {
+        let entry = entry(exchange, self.redactor.as_mut());
+        // Left out, counted and told by the writer.
+        let _ = self.writer.append(&entry);
     }
 
     /// Syncs the file and returns how many entries it holds.
