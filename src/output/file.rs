@@ -119,8 +119,8 @@ pub struct DurableFile {
     tail_on_disk: bool,
     /// Records not written since the run started.
     lost: usize,
-    /// Set while writes fail: the last cause.
-    failing: Option<String>,
+    /// True while writes fail (said once, until writing works again).
+    failing: bool,
     /// Where failures are told (none: the caller handles the error alone).
     notices: Option<Notices>,
 }
@@ -150,7 +150,7 @@ impl DurableFile {
             tail: tail.to_vec(),
             tail_on_disk: true,
             lost: 0,
-            failing: None,
+            failing: false,
             notices,
         })
     }
@@ -168,7 +168,7 @@ impl DurableFile {
             Ok(()) => {
                 self.end += record.len() as u64;
                 self.tail_on_disk = true;
-                if self.failing.take().is_some()
+                if std::mem::take(&mut self.failing)
                     && let Some(notices) = &self.notices
                 {
                     notices.post(&format!(
@@ -184,7 +184,7 @@ impl DurableFile {
                 self.roll_back();
                 if let Some(notices) = &self.notices {
                     notices.unwritten(&self.name, self.unit, self.lost, &error);
-                    if self.failing.is_none() {
+                    if !self.failing {
                         notices.post(&format!(
                             "could not write {}: {error}; {} not written, retrying",
                             self.name,
@@ -192,7 +192,7 @@ impl DurableFile {
                         ));
                     }
                 }
-                self.failing = Some(error.to_string());
+                self.failing = true;
                 Err(error)
             }
         }

@@ -171,10 +171,10 @@ async fn a_full_disk_is_said_at_once_rolled_back_and_written_again_when_space_re
 
     let mut events = sign_in(&mut lab, "st-before").await;
     wait_until("the first sign-in in both files", || {
+        let urls = urls(&har_entries(&har));
         json_lines(&json).iter().any(|l| l["type"] == "verdict")
-            && urls(&har_entries(&har))
-                .iter()
-                .any(|u| u.contains("/token"))
+            && urls.iter().any(|u| u.contains("st-before"))
+            && urls.iter().any(|u| u.contains("/token"))
     })
     .await;
 
@@ -260,6 +260,45 @@ async fn a_full_disk_is_said_at_once_rolled_back_and_written_again_when_space_re
     assert!(lines.iter().any(|l| l["state"] == "st-before"));
 }
 
+/// `analyze --json` onto a full disk: the lines written are whole, and the
+/// replay fails saying how many events were not written.
+#[test]
+fn a_replay_onto_a_full_disk_fails_with_whole_lines_and_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("events.jsonl");
+    let disk = SmallDisk::default();
+    disk.fill(2_000);
+    let mut output = OutputConfig::silent(AnalyzerConfig::default());
+    output.json = Some(Sink::File(json.clone()));
+    output.files = Files::with(move |path: &Path| {
+        Ok(Box::new(FileOnDisk {
+            file: File::create(path)?,
+            len: 0,
+            disk: disk.clone(),
+        }))
+    });
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/har");
+    let files = [
+        fixtures.join("chrome-browser.har"),
+        fixtures.join("firefox-app.har"),
+    ];
+    let recording = authlens::har::load(&files, authlens::har::ReadOptions::default()).unwrap();
+    let error = authlens::session::Session::replay(&recording, &output)
+        .expect_err("a replay that could not write everything fails")
+        .to_string();
+    let prefix = format!("cannot write --json {}: ", json.display());
+    let rest = error
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{error}"));
+    assert!(
+        rest.ends_with("not written: No space left on device (os error 28)"),
+        "{error}"
+    );
+    let lines = json_lines(&json);
+    assert!(!lines.is_empty(), "the first events fit");
+    assert!(read(&json).len() <= 2_000);
+}
+
 /// `authlens` with an output it cannot create: said before it listens.
 #[test]
 fn an_output_that_cannot_be_created_is_said_before_listening() {
@@ -330,7 +369,10 @@ impl Tmpfs {
         if !out.status.success() {
             return Err(format!(
                 "mount -t tmpfs failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
             ));
         }
         Ok(Tmpfs(dir))
@@ -538,6 +580,8 @@ async fn a_real_full_tmpfs_keeps_the_har_and_json_lines_whole() {
     assert!(urls(&entries).iter().any(|u| u.contains("st-before")));
     assert!(urls(&entries).iter().any(|u| u.contains("st-after")));
     json_lines(&json);
-    let log = live.lock().unwrap().clone();
-    assert!(log.contains("again;"), "{log}");
+    wait_until("the live log to say writing works again", || {
+        live.lock().unwrap().contains("again;")
+    })
+    .await;
 }
