@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::ca::OpenKey;
 use crate::exchange::DEFAULT_CAPTURE_LIMIT;
 use crate::oauth::AnalyzerConfig;
+use crate::output::file::Files;
 use crate::output::live_log::{self, LiveLogOptions};
 
 /// Where the proxy listens unless told otherwise.
@@ -283,6 +284,10 @@ pub struct OutputConfig {
     pub progress: bool,
     /// How many recent events are kept for late subscribers.
     pub history: usize,
+    /// How the output files are created (the filesystem, unless a program
+    /// embedding authlens stands something else in, as the full-disk tests
+    /// do).
+    pub files: Files,
 }
 
 impl OutputConfig {
@@ -325,6 +330,7 @@ impl OutputConfig {
             source: String::new(),
             progress: Sink::Stderr.is_terminal(),
             history: DEFAULT_EVENT_HISTORY,
+            files: Files::default(),
         }
     }
 
@@ -340,6 +346,7 @@ impl OutputConfig {
             source: String::new(),
             progress: false,
             history: DEFAULT_EVENT_HISTORY,
+            files: Files::default(),
         }
     }
 }

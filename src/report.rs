@@ -17,7 +17,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -31,6 +30,7 @@ use crate::oauth::event::{
 use crate::oauth::secret::{is_fingerprint, secret_kind};
 use crate::output::Outlet;
 use crate::output::escape::escape_controls;
+use crate::output::file::Target;
 use crate::output::json_lines::{self, EventError};
 
 /// Why a report could not be made.
@@ -75,7 +75,7 @@ pub fn read_json_lines(path: &Path) -> Result<Vec<Event>, ReportError> {
 /// The report as an outlet of a run (live or replayed): keeps the events,
 /// writes the Markdown when the run ends.
 pub struct ReportOutlet {
-    out: Box<dyn Write + Send>,
+    out: Target,
     name: String,
     /// One line saying what was read (`session.har (42 exchanges)`).
     source: String,
@@ -83,7 +83,9 @@ pub struct ReportOutlet {
 }
 
 impl ReportOutlet {
-    pub fn new(out: Box<dyn Write + Send>, name: String, source: String) -> ReportOutlet {
+    /// The report, written to `out` at the end (whole: a file is left
+    /// empty if the disk refuses part of it).
+    pub fn new(out: Target, name: String, source: String) -> ReportOutlet {
         ReportOutlet {
             out,
             name,
@@ -105,8 +107,8 @@ impl Outlet for ReportOutlet {
 
     fn finish(&mut self) -> std::io::Result<()> {
         let markdown = render(&self.source, &self.events);
-        self.out.write_all(markdown.as_bytes())?;
-        self.out.flush()
+        self.out.write_record(markdown.as_bytes())?;
+        self.out.finish()
     }
 }
 

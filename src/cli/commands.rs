@@ -12,6 +12,7 @@ use crate::ca::CertificateAuthority;
 use crate::clients::join::{Joined, join_or_start};
 use crate::config::{Audience, ColorChoice};
 use crate::har::ReadOptions;
+use crate::output::escape::escape_controls;
 use crate::session::{Session, SessionSummary};
 
 /// The proxy, until Ctrl-C or SIGTERM.
@@ -27,11 +28,15 @@ pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failu
     Ok(Outcome::Clean)
 }
 
-/// What a stopped session has to say: failed outputs, then the one-line
-/// summary (sign-ins, findings, files written).
+/// What a stopped session has to say: failed outputs, what output files
+/// could not write (a full disk), then the one-line summary (sign-ins,
+/// findings, files written).
 fn closing_lines(summary: &SessionSummary) {
     for problem in &summary.problems {
-        eprintln!("authlens: {problem}");
+        eprintln!("authlens: {}", escape_controls(problem));
+    }
+    for lost in &summary.unwritten {
+        eprintln!("authlens: {lost}");
     }
     eprintln!("{}", super::banner::closing_summary(summary));
 }

@@ -10,6 +10,8 @@ use std::path::Path;
 use super::redact::Redactor;
 use super::write::{HarWriter, entry};
 use crate::exchange::Exchange;
+use crate::output::file::Files;
+use crate::output::notice::Notices;
 
 /// Writes each exchange as an entry, secrets redacted unless shown.
 pub struct HarRecorder {
@@ -21,17 +23,26 @@ pub struct HarRecorder {
 }
 
 impl HarRecorder {
-    /// Creates `path` now, so a bad path fails before the run starts.
-    pub fn create(path: &Path, show_secrets: bool) -> std::io::Result<HarRecorder> {
+    /// Creates `path` (through `files`) now, so a bad path fails before the
+    /// run starts. Entries that cannot be written are told to `notices`.
+    pub fn create(
+        path: &Path,
+        files: &Files,
+        notices: Notices,
+        show_secrets: bool,
+    ) -> std::io::Result<HarRecorder> {
         Ok(HarRecorder {
-            writer: HarWriter::create(path)?,
+            writer: HarWriter::create(path, files, Some(notices))?,
             redactor: (!show_secrets).then(Redactor::new),
             gap: 0,
         })
     }
 
     /// Appends one entry; the file is a complete HAR document afterwards.
-    pub fn record(&mut self, exchange: &Exchange) -> std::io::Result<()> {
+    /// An entry the disk refuses is left out, counted and told (see
+    /// [`HarWriter::append`]); the next one is tried as usual. After a gap
+    /// (the recorder fell behind), the next entry written says so.
+    pub fn record(&mut self, exchange: &Exchange) {
         let mut entry = entry(exchange, self.redactor.as_mut());
         if self.gap > 0 {
             entry["comment"] = format!(
@@ -40,9 +51,11 @@ impl HarRecorder {
             )
             .into();
         }
-        self.writer.append(&entry)?;
-        self.gap = 0;
-        Ok(())
+        // Left out, counted and told by the writer; the gap is then said by
+        // the next entry that lands.
+        if self.writer.append(&entry).is_ok() {
+            self.gap = 0;
+        }
     }
 
     /// `n` exchanges were left out here: the next entry says so.

@@ -3,11 +3,12 @@
 //!
 //! The file always ends with the closing `\n]}}\n`; appending an entry
 //! overwrites that tail with `,<entry>` followed by the tail again, so a
-//! crash or kill loses at most the entry being written. Redaction is the
-//! caller's choice (a [`Redactor`], or none for `--show-secrets`).
+//! crash or kill loses at most the entry being written, and a full disk
+//! none of what was written (see [`crate::output::file`]: the file is cut
+//! back to its last entry and closed again). Redaction is the caller's
+//! choice (a [`Redactor`], or none for `--show-secrets`).
 
-use std::fs::File;
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io;
 use std::path::Path;
 
 use base64::Engine;
@@ -21,58 +22,55 @@ use super::model::AuthlensMeta;
 use super::redact::Redactor;
 use crate::exchange::{CaptureState, CapturedBody, Exchange, FailureSide};
 use crate::oauth::params::Params;
+use crate::output::file::{DurableFile, Files, Unit};
+use crate::output::notice::Notices;
 
 /// Bodies are decoded (gzip, br) up to this size for the file.
 const DECODE_CAP: usize = 16 * 1024 * 1024;
 const TAIL: &[u8] = b"\n]}}\n";
 
 /// A HAR file being written, valid after every [`HarWriter::append`].
-#[derive(Debug)]
 pub struct HarWriter {
-    file: File,
-    /// Where the tail starts (where the next entry goes).
-    tail_at: u64,
+    file: DurableFile,
     entries: usize,
 }
 
 impl HarWriter {
-    /// Creates (or truncates) `path` and writes an empty HAR document.
-    pub fn create(path: &Path) -> io::Result<HarWriter> {
-        let mut file = File::create(path)?;
+    /// Creates (or truncates) `path` through `files` and writes an empty HAR
+    /// document. Entries that cannot be written are told to `notices`.
+    pub fn create(path: &Path, files: &Files, notices: Option<Notices>) -> io::Result<HarWriter> {
         let head = format!(
             "{{\"log\":{{\"version\":\"1.2\",\"creator\":{{\"name\":\"authlens\",\"version\":\"{}\",\"comment\":\"{}\"}},\"pages\":[],\"entries\":[",
             env!("CARGO_PKG_VERSION"),
             "unless recorded with --show-secrets, secrets are shown as fingerprints (kind#xxxxxx) and JWTs without their signature and personal claims (header.claims.)"
         );
-        file.write_all(&[head.as_bytes(), TAIL].concat())?;
-        file.flush()?;
-        Ok(HarWriter {
-            file,
-            tail_at: head.len() as u64,
-            entries: 0,
-        })
+        let file = DurableFile::create(
+            files,
+            path,
+            head.as_bytes(),
+            TAIL,
+            format!("--har {}", path.display()),
+            Unit::ENTRY,
+            notices,
+        )?;
+        Ok(HarWriter { file, entries: 0 })
     }
 
-    /// Appends one entry; the file is a complete document again on return.
+    /// Appends one entry; the file is a complete document again on return,
+    /// with the entry or, when it could not be written (the error), without.
     pub fn append(&mut self, entry: &Value) -> io::Result<()> {
-        let mut chunk = Vec::with_capacity(1024);
-        chunk.extend_from_slice(if self.entries == 0 { b"\n" } else { b",\n" });
-        serde_json::to_writer(&mut chunk, entry)?;
-        let advance = chunk.len() as u64;
-        chunk.extend_from_slice(TAIL);
-        self.file.seek(SeekFrom::Start(self.tail_at))?;
-        // One write: the old tail is overwritten by a longer chunk that ends
-        // with the tail again.
-        self.file.write_all(&chunk)?;
-        self.file.flush()?;
-        self.tail_at += advance;
+        let mut record = Vec::with_capacity(1024);
+        record.extend_from_slice(if self.entries == 0 { b"\n" } else { b",\n" });
+        serde_json::to_writer(&mut record, entry)?;
+        self.file.append(&record)?;
         self.entries += 1;
         Ok(())
     }
 
-    /// Flushes the file to disk.
-    pub fn finish(self) -> io::Result<usize> {
-        self.file.sync_all()?;
+    /// Closes the document if a failure left it open, syncs the file, and
+    /// returns how many entries it holds.
+    pub fn finish(mut self) -> io::Result<usize> {
+        self.file.finish()?;
         Ok(self.entries)
     }
 }

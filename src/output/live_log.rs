@@ -103,6 +103,18 @@ impl LiveLog {
     }
 }
 
+/// A notice from authlens itself (an output that cannot be written), as
+/// one line: `authlens: ` and the text, control characters escaped, in bold
+/// red when coloured.
+pub fn notice(text: &str, options: LiveLogOptions) -> String {
+    let text = format!("authlens: {}", escape_controls(text));
+    if options.color {
+        format!("\x1b[{BOLD};{RED}m{text}\x1b[0m")
+    } else {
+        text
+    }
+}
+
 // === layout ===
 
 const BOLD: &str = "1";

@@ -6,14 +6,21 @@
 //! analysis, and one driver (in `crate::session`) feeds them all, live or
 //! from a recording. The renderers ([`live_log`], [`json_lines`]) stay pure:
 //! events in, text out; the outlets here own the writer and the flushing.
+//! Files are written record by record through [`file`], which survives a
+//! full disk; what an output says about itself goes through [`notice`].
 
 pub mod escape;
+pub mod file;
 pub mod json_lines;
 pub mod live_log;
+pub mod notice;
 
-use std::io::{self, Write};
+use std::io;
+use std::sync::{Arc, Mutex};
 
 use crate::oauth::Event;
+use file::{SharedTarget, Target};
+use notice::Board;
 
 /// Something that consumes the event stream of a run.
 pub trait Outlet: Send {
@@ -22,7 +29,9 @@ pub trait Outlet: Send {
 
     /// One event, in order. Written and flushed before returning, so an
     /// outlet read while the run goes on (a terminal, `tail -f`) is current
-    /// and a crash loses nothing already handed over.
+    /// and a crash loses nothing already handed over. A file that cannot be
+    /// written is not an error here: the file counts and tells what it could
+    /// not write and goes on (see [`file::DurableFile`]).
     fn event(&mut self, event: &Event) -> io::Result<()>;
 
     /// The run is over: write what is written at the end and flush.
@@ -33,7 +42,8 @@ pub trait Outlet: Send {
 /// sharing a stream never split each other's lines.
 pub struct TextOutlet {
     name: String,
-    out: Box<dyn Write + Send>,
+    /// Shared with the notice board when this is the live log.
+    out: SharedTarget,
     render: Render,
 }
 
@@ -41,27 +51,49 @@ pub struct TextOutlet {
 type Render = Box<dyn FnMut(&Event) -> Vec<String> + Send>;
 
 impl TextOutlet {
-    /// The live terminal log.
+    /// The live terminal log, and the board on which the other outputs'
+    /// notices are shown between its lines.
     pub fn live_log(
-        out: Box<dyn Write + Send>,
+        out: Target,
         name: String,
         options: live_log::LiveLogOptions,
-    ) -> TextOutlet {
+    ) -> (TextOutlet, Board) {
+        let out = Arc::new(Mutex::new(out));
+        let board: Board = {
+            let out = out.clone();
+            let name = name.clone();
+            Arc::new(move |text: &str| {
+                let line = format!("{}\n", live_log::notice(text, options));
+                let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+                if let Err(e) = out.write_record(line.as_bytes()) {
+                    tracing::warn!(
+                        "cannot write {}: {e}; it said: {}",
+                        escape::escape_controls(&name),
+                        escape::escape_controls(text)
+                    );
+                }
+            })
+        };
         let mut log = live_log::LiveLog::new(options);
-        TextOutlet {
+        let outlet = TextOutlet {
             name,
             out,
             render: Box::new(move |event| log.render(event)),
-        }
+        };
+        (outlet, board)
     }
 
     /// JSON lines: one object per event and line.
-    pub fn json_lines(out: Box<dyn Write + Send>, name: String) -> TextOutlet {
+    pub fn json_lines(out: Target, name: String) -> TextOutlet {
         TextOutlet {
             name,
-            out,
+            out: Arc::new(Mutex::new(out)),
             render: Box::new(|event| vec![json_lines::to_line(event)]),
         }
+    }
+
+    fn target(&self) -> std::sync::MutexGuard<'_, Target> {
+        self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -76,11 +108,10 @@ impl Outlet for TextOutlet {
             text.push_str(&line);
             text.push('\n');
         }
-        self.out.write_all(text.as_bytes())?;
-        self.out.flush()
+        self.target().write_record(text.as_bytes())
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.target().finish()
     }
 }

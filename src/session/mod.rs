@@ -27,6 +27,8 @@ use crate::config::{OutputConfig, ProxyConfig, Sink};
 use crate::exchange::Exchange;
 use crate::har::{HarRecorder, Recording};
 use crate::oauth::{Analyzer, Event};
+use crate::output::file::{DurableFile, Files, Target, Unit};
+use crate::output::notice::{Notices, Unwritten};
 use crate::output::{Outlet, TextOutlet};
 use crate::proxy::{
     Delivery, ExchangeFeed, ExchangeStream, Hooks, Lane, Proxy, ShutdownHandle, StartError, Triage,
@@ -75,6 +77,8 @@ pub struct SessionSummary {
     pub files: Vec<PathBuf>,
     /// Outputs that failed along the way (each names the outlet).
     pub problems: Vec<String>,
+    /// What each output file could not write (a full disk), by output.
+    pub unwritten: Vec<Unwritten>,
 }
 
 /// A running session.
@@ -96,6 +100,8 @@ pub struct Session {
     outlets: Vec<(String, JoinHandle<io::Result<()>>)>,
     /// The files the outlets write (`--json`, the report).
     files: Vec<PathBuf>,
+    /// Where the outputs tell what they could not write.
+    notices: Notices,
 }
 
 impl Session {
@@ -124,8 +130,8 @@ impl Session {
             );
         }
         // Files first, so a bad path fails before anything listens.
-        let recorder = open_recorder(&output)?;
-        let outlets = open_outlets(&output)?;
+        let (outlets, notices) = open_outlets(&output)?;
+        let recorder = open_recorder(&output, &notices)?;
         let proxy = Proxy::bind_with(proxy, hooks).await?;
 
         let feed = proxy.feed();
@@ -158,7 +164,7 @@ impl Session {
         );
         let recorder = recorder.map(|(path, recorder)| {
             let stream = feed.consume(triage(Lane::Bulk), HAR_BULK_ALLOWANCE);
-            let task = spawn_recorder(stream, recorder, exchanges_done.clone());
+            let task = spawn_recorder(stream, recorder, notices.clone(), exchanges_done.clone());
             (path, task)
         });
         let addr = proxy.local_addr();
@@ -178,6 +184,7 @@ impl Session {
             recorder,
             outlets,
             files,
+            notices,
         })
     }
 
@@ -245,24 +252,25 @@ impl Session {
                     .push(format!("the HAR recorder failed: {e}")),
             }
         }
+        summary.unwritten = self.notices.ledger();
         summary
     }
 
     /// Runs the analysis over a recording and feeds the same outlets (and,
     /// when asked, a HAR file) as a live run, in time order.
+    /// A record an output file could not write (a full disk) fails the
+    /// replay once every output is finished.
     pub fn replay(recording: &Recording, output: &OutputConfig) -> Result<Tally, SessionError> {
-        let mut recorder = open_recorder(output)?;
-        let mut outlets = open_outlets(output)?;
+        let (mut outlets, notices) = open_outlets(output)?;
+        let mut recorder = open_recorder(output, &notices)?;
         let mut analyzer = Analyzer::new(output.analyzer.clone());
         let mut tally = Tally {
             exchanges: recording.exchanges.len(),
             ..Tally::default()
         };
         for exchange in &recording.exchanges {
-            if let Some((path, recorder)) = recorder.as_mut() {
-                recorder
-                    .record(exchange)
-                    .map_err(write_error(path.display().to_string()))?;
+            if let Some((_, recorder)) = recorder.as_mut() {
+                recorder.record(exchange);
             }
             for event in analyzer.observe(exchange) {
                 hand_over(&mut outlets, &mut tally, &event)?;
@@ -274,6 +282,7 @@ impl Session {
                 .finish()
                 .map_err(write_error(path.display().to_string()))?;
         }
+        all_written(&notices)?;
         Ok(tally)
     }
 
@@ -283,12 +292,13 @@ impl Session {
         events: impl IntoIterator<Item = Event>,
         output: &OutputConfig,
     ) -> Result<Tally, SessionError> {
-        let mut outlets = open_outlets(output)?;
+        let (mut outlets, notices) = open_outlets(output)?;
         let mut tally = Tally::default();
         for event in events {
             hand_over(&mut outlets, &mut tally, &event)?;
         }
         finish(outlets)?;
+        all_written(&notices)?;
         Ok(tally)
     }
 }
@@ -318,59 +328,99 @@ fn write_error(outlet: String) -> impl FnOnce(io::Error) -> SessionError {
     move |cause| SessionError::Write { outlet, cause }
 }
 
-/// The outlets `output` asks for, their files created now.
-fn open_outlets(output: &OutputConfig) -> Result<Vec<Box<dyn Outlet>>, SessionError> {
-    let open = |flag: &'static str, sink: &Sink| {
-        open_sink(sink).map_err(|cause| SessionError::Create {
-            flag,
-            path: sink.describe(),
-            cause,
-        })
-    };
+/// A replay fails when an output could not write everything.
+fn all_written(notices: &Notices) -> Result<(), SessionError> {
+    match notices.ledger().into_iter().next() {
+        None => Ok(()),
+        Some(lost) => Err(SessionError::Write {
+            outlet: lost.output,
+            cause: io::Error::other(format!(
+                "{} not written: {}",
+                lost.unit.count(lost.count),
+                lost.cause
+            )),
+        }),
+    }
+}
+
+/// The outlets `output` asks for, their files created now, and the notice
+/// board of the run (the live log, when there is one).
+fn open_outlets(output: &OutputConfig) -> Result<(Vec<Box<dyn Outlet>>, Notices), SessionError> {
+    let mut notices = Notices::default();
     let mut outlets: Vec<Box<dyn Outlet>> = Vec::new();
     if let Some(live) = &output.live_log {
-        outlets.push(Box::new(TextOutlet::live_log(
-            open("the live log on", &live.sink)?,
-            format!("the live log on {}", live.sink.describe()),
-            live.options,
-        )));
+        let name = format!("the live log on {}", live.sink.describe());
+        // The board's own file cannot tell its failures on itself.
+        let target = open_sink(
+            "the live log on",
+            &live.sink,
+            &name,
+            &output.files,
+            Some(notices.off_board()),
+        )?;
+        let (outlet, board) = TextOutlet::live_log(target, name, live.options);
+        notices.show_on(board);
+        outlets.push(Box::new(outlet));
     }
     if let Some(sink) = &output.json {
-        outlets.push(Box::new(TextOutlet::json_lines(
-            open("--json", sink)?,
-            format!("--json {}", sink.describe()),
-        )));
+        let name = format!("--json {}", sink.describe());
+        let target = open_sink("--json", sink, &name, &output.files, Some(notices.clone()))?;
+        outlets.push(Box::new(TextOutlet::json_lines(target, name)));
     }
     if let Some(sink) = &output.report {
+        let name = format!("the report on {}", sink.describe());
+        // Written once, at the end: its failure is the outlet's error.
+        let target = open_sink("the report", sink, &name, &output.files, None)?;
         outlets.push(Box::new(ReportOutlet::new(
-            open("the report", sink)?,
-            format!("the report on {}", sink.describe()),
+            target,
+            name,
             output.source.clone(),
         )));
     }
-    Ok(outlets)
+    Ok((outlets, notices))
 }
 
-/// A writer for a sink: stdout, stderr, or a file created (truncated) now,
-/// so a bad path fails before the run starts.
-fn open_sink(sink: &Sink) -> io::Result<Box<dyn io::Write + Send>> {
+/// Where a sink's text goes: stdout, stderr, or a file created (truncated)
+/// now, so a bad path fails before the run starts, and written record by
+/// record, telling `notices` what it cannot write.
+fn open_sink(
+    flag: &'static str,
+    sink: &Sink,
+    name: &str,
+    files: &Files,
+    notices: Option<Notices>,
+) -> Result<Target, SessionError> {
     Ok(match sink {
-        Sink::Stdout => Box::new(io::stdout()),
-        Sink::Stderr => Box::new(io::stderr()),
-        Sink::File(path) => Box::new(io::BufWriter::new(std::fs::File::create(path)?)),
+        Sink::Stdout => Target::Stream(Box::new(io::stdout())),
+        Sink::Stderr => Target::Stream(Box::new(io::stderr())),
+        Sink::File(path) => Target::File(
+            DurableFile::create(files, path, b"", b"", name.to_owned(), Unit::EVENT, notices)
+                .map_err(|cause| SessionError::Create {
+                    flag,
+                    path: sink.describe(),
+                    cause,
+                })?,
+        ),
     })
 }
 
-fn open_recorder(output: &OutputConfig) -> Result<Option<(PathBuf, HarRecorder)>, SessionError> {
+fn open_recorder(
+    output: &OutputConfig,
+    notices: &Notices,
+) -> Result<Option<(PathBuf, HarRecorder)>, SessionError> {
     let Some(path) = &output.har else {
         return Ok(None);
     };
-    let recorder = HarRecorder::create(path, output.analyzer.show_secrets).map_err(|cause| {
-        SessionError::Create {
-            flag: "--har",
-            path: path.display().to_string(),
-            cause,
-        }
+    let recorder = HarRecorder::create(
+        path,
+        &output.files,
+        notices.clone(),
+        output.analyzer.show_secrets,
+    )
+    .map_err(|cause| SessionError::Create {
+        flag: "--har",
+        path: path.display().to_string(),
+        cause,
     })?;
     Ok(Some((path.clone(), recorder)))
 }
@@ -425,31 +475,31 @@ struct Recorded {
 fn spawn_recorder(
     mut exchanges: ExchangeStream,
     mut recorder: HarRecorder,
+    notices: Notices,
     done: CancellationToken,
 ) -> JoinHandle<Recorded> {
     tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
-        let written = handle.block_on(async {
-            let mut warned = false;
+        handle.block_on(async {
+            let mut told = false;
             let mut drained = Drain::new(&mut exchanges, &done);
             while let Some(delivery) = drained.next().await {
                 match delivery {
-                    Delivery::Exchange(exchange) => recorder.record(&exchange)?,
+                    Delivery::Exchange(exchange) => recorder.record(&exchange),
                     Delivery::Gap(n) => {
-                        if !warned {
-                            tracing::warn!(
-                                "the HAR recorder fell behind: {n} exchange(s) that are not sign-in legs were left out (each gap is marked in the HAR; sign-in legs are always recorded)"
-                            );
-                            warned = true;
+                        if !told {
+                            notices.post(&format!(
+                                "authlens: the HAR recorder fell behind: {n} exchange(s) that are not sign-in legs were left out (each gap is marked in the HAR; sign-in legs are always recorded)"
+                            ));
+                            told = true;
                         }
                         recorder.gap(n);
                     }
                 }
             }
-            Ok(())
         });
         Recorded {
-            written: written.and_then(|()| recorder.finish()),
+            written: recorder.finish(),
             missed: exchanges.dropped(),
         }
     })
@@ -463,13 +513,21 @@ fn spawn_outlet(
 ) -> JoinHandle<io::Result<()>> {
     tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
-        handle.block_on(async {
-            let mut drained = Drain::new(&mut events, &done);
-            while let Some(event) = drained.next().await {
-                outlet.event(&event)?;
-            }
-            Ok::<_, io::Error>(())
-        })?;
+        let what = outlet.name();
+        handle
+            .block_on(async {
+                let mut drained = Drain::new(&mut events, &done);
+                while let Some(event) = drained.next().await {
+                    outlet.event(&event)?;
+                }
+                Ok::<_, io::Error>(())
+            })
+            .inspect_err(|e| {
+                tracing::warn!(
+                    "cannot write {}: {e}; it gets nothing more",
+                    crate::output::escape::escape_controls(&what)
+                );
+            })?;
         outlet.finish()
     })
 }

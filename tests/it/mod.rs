@@ -3,6 +3,7 @@
 mod browser_signin;
 mod cli;
 mod clients;
+mod disk;
 mod explain;
 mod har;
 mod hooks;

@@ -133,7 +133,7 @@ fn redacted_entries_keep_no_secret_and_read_back() {
 fn the_file_is_complete_after_every_entry() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.har");
-    let mut writer = HarWriter::create(&path).unwrap();
+    let mut writer = HarWriter::create(&path, &Files::default(), None).unwrap();
     let read = |path: &Path| {
         let bytes = std::fs::read(path).unwrap();
         read_from(&bytes[..], "s.har", ReadOptions::default()).map(|f| f.entries.len())

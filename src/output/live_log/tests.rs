@@ -790,3 +790,22 @@ fn bidi_controls_are_shown_not_obeyed() {
         "{rows:#?}"
     );
 }
+
+#[test]
+fn a_notice_is_one_escaped_line() {
+    let text = "could not write --json a\nb\u{1b}[2J.jsonl: No space left on device";
+    let shown = notice(text, LiveLogOptions::default());
+    assert_eq!(
+        shown,
+        r"authlens: could not write --json a\nb\u{1b}[2J.jsonl: No space left on device"
+    );
+    let coloured = notice(
+        text,
+        LiveLogOptions {
+            color: true,
+            ..LiveLogOptions::default()
+        },
+    );
+    assert!(coloured.starts_with("\x1b[1;31mauthlens: "), "{coloured}");
+    assert_eq!(coloured.matches('\x1b').count(), 2, "{coloured}");
+}
