@@ -15,7 +15,9 @@
 //! - [`tls`]: rustls configurations for both sides, built once at start.
 //! - [`proxy`]: the network half. Accepts clients, intercepts `CONNECT`
 //!   tunnels, forwards upstream, and publishes every finished request/response
-//!   pair as an [`exchange::Exchange`] on a broadcast channel. It knows
+//!   pair as an [`exchange::Exchange`] on its feed (lossless queues for
+//!   consumers, sorted by a triage they supply; a lagging broadcast for
+//!   watchers). It knows
 //!   nothing about OAuth. Two hooks let other code in: an interceptor in the
 //!   forward path (forward, rewrite, hold, replay, answer locally or drop a
 //!   request) and a local service for requests addressed to the proxy itself.
@@ -25,8 +27,10 @@
 //! - [`oauth`]: the pure sign-in analysis. Exchanges in, legs, findings and
 //!   verdicts out; no sockets, no clock, no printing. The same code runs on
 //!   recorded HAR files.
-//! - [`output`]: the outlets of the event stream (one `Outlet` trait) and
-//!   their pure renderers (live terminal log, JSON lines).
+//! - [`output`]: the outlets of the event stream (one `Outlet` trait), their
+//!   pure renderers (live terminal log, JSON lines), the durable file writer
+//!   every output file goes through (whole records only, survives a full
+//!   disk) and the notices that say at once what could not be written.
 //! - [`har`]: HAR files as a pure input and output format: reading
 //!   recordings (browser DevTools, mitmproxy, authlens's own) into
 //!   exchanges, and writing a session with secrets redacted.
