@@ -97,12 +97,13 @@ const REDACTED_CLAIM: &str = "authlens_redacted";
 /// `header.claims.`, which reads as a JWT but is no credential. `print` is the
 /// original's fingerprint. `None` when `token` is not a readable signed JWT
 /// (opaque, encrypted, broken): those are fingerprinted whole instead. A token
-/// already redacted comes back unchanged.
+/// already redacted comes back unchanged, keeping its original fingerprint;
+/// one that only looks redacted (a forged `authlens_redacted` claim beside
+/// personal ones) still loses every claim not kept.
 pub fn redact(token: &str, print: &str) -> Option<String> {
     let token = token.trim();
-    if redacted_fingerprint(token).is_some() {
-        return Some(token.to_owned());
-    }
+    let earlier = redacted_fingerprint(token);
+    let print = earlier.as_deref().unwrap_or(print);
     if token.len() > MAX_TOKEN_LEN {
         return None;
     }
@@ -376,6 +377,29 @@ mod tests {
             b64(r#"{"authlens_redacted":"not a print"}"#)
         );
         assert_eq!(redacted_fingerprint(&forged), None);
+        // A token that looks redacted but carries personal claims loses them,
+        // and keeps the fingerprint it claims.
+        let posing = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"RS256","x5t":"thumb"}"#),
+            b64(
+                r#"{"authlens_redacted":"id_token#abc123","iss":"i","upn":"alex@contoso.test","name":"Alex Mock"}"#
+            )
+        );
+        let cleaned = redact(&posing, "id_token#ffffff").unwrap();
+        let text: String = cleaned
+            .split('.')
+            .map(|p| String::from_utf8(BASE64URL.decode(p).unwrap()).unwrap())
+            .collect();
+        assert!(
+            !text.contains("alex") && !text.contains("Alex") && !text.contains("thumb"),
+            "{text}"
+        );
+        assert!(text.contains(r#""iss":"i""#), "{text}");
+        assert_eq!(
+            redacted_fingerprint(&cleaned).as_deref(),
+            Some("id_token#abc123")
+        );
     }
 
     #[test]
