@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authlens::config::{OutputConfig, Sink};
+use authlens::config::{OutputConfig, ProxyConfig, Sink};
+use authlens::exchange::CaptureState;
 use authlens::oauth::AnalyzerConfig;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -18,6 +19,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use rustls_pki_types::ServerName;
 use serde_json::Value;
+use testkit::lab::{authorize_params, findings, token_form};
+use testkit::upstream::TestUpstream;
 use testkit::{ProxyOptions, TestCa, TestProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -25,6 +28,9 @@ use tokio::net::{TcpListener, TcpStream};
 /// A generic IdP: not a provider authlens knows, and `/token` is not a
 /// token URL it recognises, so a token request is known by its body alone.
 const IDP: &str = "idp.example";
+
+/// The mock Entra ID's host.
+const ENTRA: &str = testkit::lab::IDP;
 
 /// A TLS upstream for [`IDP`] (HTTP/1.1 and HTTP/2) that answers every
 /// request at once with `400 invalid_request`, without reading the request
@@ -93,6 +99,12 @@ fn json_token_request(client_id: &str, size: usize) -> Vec<u8> {
 /// the answer, as an HTTP client does), reads the answer, then goes away
 /// at once. Returns the answer's status line.
 async fn post_and_leave(proxy: &TestProxy, body: &[u8]) -> String {
+    post_part_and_leave(proxy, body, body.len()).await
+}
+
+/// [`post_and_leave`], the request announcing all of `body` but sending
+/// only its first `sent` bytes.
+async fn post_part_and_leave(proxy: &TestProxy, body: &[u8], sent: usize) -> String {
     let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
     tcp.write_all(format!("CONNECT {IDP}:443 HTTP/1.1\r\nHost: {IDP}:443\r\n\r\n").as_bytes())
         .await
@@ -117,7 +129,7 @@ async fn post_and_leave(proxy: &TestProxy, body: &[u8]) -> String {
         "POST /token HTTP/1.1\r\nHost: {IDP}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    let body = body.to_vec();
+    let body = body[..sent].to_vec();
     // The head, then the body, as two writes (as Node's and Python's
     // clients do).
     let writer = tokio::spawn(async move {
@@ -302,4 +314,182 @@ async fn a_large_json_token_request_answered_before_its_body_was_read_reaches_ev
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_json_token_request_answered_before_its_body_was_read_reaches_every_output() {
     every_leg_reaches_every_output(300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_request_whose_client_stops_mid_body_still_reaches_the_analysis_marked_incomplete()
+{
+    let ca = TestCa::new();
+    let (idp, _server) = refusing_idp(&ca).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut proxy = start(&ca, idp, dir.path()).await;
+    let mut events = proxy.session.events().live;
+    let body = json_token_request("client-cut", 64 * 1024);
+    let status = post_part_and_leave(&proxy, &body, 32 * 1024).await;
+    assert!(status.starts_with("HTTP/1.1 "), "{status:?}");
+    let exchange = proxy.exchange_for("/token").await;
+    proxy.stop().await;
+
+    let body_seen = &exchange.request.body;
+    assert_eq!(body_seen.state, CaptureState::Aborted, "{body_seen:?}");
+    assert_eq!(body_seen.bytes.len(), 32 * 1024, "what the client sent");
+    let lines: Vec<Value> = std::iter::from_fn(|| events.try_recv().ok())
+        .map(|e| serde_json::from_str(&authlens::output::json_lines::to_line(&e)).unwrap())
+        .collect();
+    let token = lines
+        .iter()
+        .find(|l| l["type"] == "token")
+        .unwrap_or_else(|| panic!("no token leg: {lines:#?}"));
+    assert_eq!(token["client_id"], "client-cut");
+    let findings = findings(&lines);
+    assert!(
+        findings.contains(&(
+            "body-not-analysed".to_owned(),
+            "warning".to_owned(),
+            Some("body".to_owned())
+        )),
+        "{lines:#?}"
+    );
+    let note = lines
+        .iter()
+        .find(|l| l["rule"] == "body-not-analysed")
+        .unwrap();
+    assert!(
+        note["message"].as_str().unwrap().contains("incomplete"),
+        "{note}"
+    );
+    assert_eq!(note["evidence"]["size"], body.len(), "{note}");
+    assert_eq!(json_legs(dir.path()), ["client-cut"]);
+    assert_eq!(har_token_entries(dir.path())[0].1, "aborted");
+}
+
+// === findings on bodies read in part ===
+
+/// The mock Entra IdP, and authlens in front of it with `tweak` applied.
+async fn entra_lab(
+    tweak: Option<fn(&mut ProxyConfig)>,
+) -> (TestCa, TestUpstream, TestProxy, reqwest::Client, String) {
+    let ca = TestCa::new();
+    let (idp, server) = testkit::lab::default_mock_idp(&ca).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![(ENTRA.into(), 443, server.addr)],
+            trust_test_ca: true,
+            tweak,
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(proxy.ca_pem.as_bytes()).unwrap())
+        .tls_built_in_root_certs(false)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let tenant = idp.config().tenant.clone();
+    (ca, server, proxy, client, tenant)
+}
+
+/// A sign-in whose token request carries `padding` after its parameters:
+/// the JSON lines from the authorize request to the verdict.
+async fn sign_in_with_padding(
+    proxy: &mut TestProxy,
+    client: &reqwest::Client,
+    tenant: &str,
+    padding: usize,
+) -> Vec<Value> {
+    let mut events = proxy.session.events().live;
+    let endpoint = |leaf: &str| format!("https://{ENTRA}/{tenant}/oauth2/v2.0/{leaf}");
+    let authorize =
+        reqwest::Url::parse_with_params(&endpoint("authorize"), authorize_params("st-big", &[]))
+            .unwrap();
+    let answer = client.get(authorize).send().await.unwrap();
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    let code = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let pad = "x".repeat(padding);
+    let mut form = token_form(&code);
+    form.push(("padding", pad.as_str()));
+    let status = client
+        .post(endpoint("token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "the IdP read the whole request");
+    let mut lines = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("the verdict within 30 s")
+            .unwrap();
+        let line: Value =
+            serde_json::from_str(&authlens::output::json_lines::to_line(&event)).unwrap();
+        let done = line["type"] == "verdict";
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+fn only_note(lines: &[Value]) -> &Value {
+    assert_eq!(
+        findings(lines),
+        [(
+            "body-not-analysed".to_owned(),
+            "warning".to_owned(),
+            Some("body".to_owned())
+        )],
+        "one note, no finding about what was not read: {lines:#?}"
+    );
+    lines
+        .iter()
+        .find(|l| l["rule"] == "body-not-analysed")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_token_request_too_large_to_analyse_says_so_instead_of_false_findings() {
+    let (_ca, _server, mut proxy, client, tenant) = entra_lab(None).await;
+    let lines = sign_in_with_padding(&mut proxy, &client, &tenant, 300 * 1024).await;
+    let note = only_note(&lines);
+    let message = note["message"].as_str().unwrap();
+    assert!(message.contains("too large to analyse"), "{message}");
+    assert!(message.contains("KiB"), "names the size: {message}");
+    assert!(
+        note["evidence"]["size"].as_u64().unwrap() > 300 * 1024,
+        "{note}"
+    );
+    assert_eq!(note["evidence"]["analysed"], 256 * 1024, "{note}");
+    // What was read still pairs the legs: the sign-in is judged.
+    let token = lines.iter().find(|l| l["type"] == "token").unwrap();
+    assert_eq!(token["client_id"], testkit::lab::WEB_CLIENT);
+    assert_eq!(token["grant_type"], "authorization_code");
+    let verdict = lines.last().unwrap();
+    assert_eq!(verdict["outcome"], "signed-in", "{verdict}");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_capture_limit_0_a_token_request_is_not_analysed_and_says_so() {
+    let (_ca, _server, mut proxy, client, tenant) =
+        entra_lab(Some(|c: &mut ProxyConfig| c.capture_limit = 0)).await;
+    let lines = sign_in_with_padding(&mut proxy, &client, &tenant, 0).await;
+    let note = only_note(&lines);
+    assert!(
+        note["message"].as_str().unwrap().contains("too large"),
+        "{note}"
+    );
+    assert_eq!(note["evidence"]["analysed"], 0, "{note}");
+    assert!(note["evidence"]["size"].as_u64().unwrap() > 100, "{note}");
+    proxy.stop().await;
 }
