@@ -493,3 +493,93 @@ async fn with_capture_limit_0_a_token_request_is_not_analysed_and_says_so() {
     assert!(note["evidence"]["size"].as_u64().unwrap() > 100, "{note}");
     proxy.stop().await;
 }
+
+// === compression bombs ===
+
+/// A gzip body of `size` bytes of `a`: a few KiB that expand a thousandfold.
+fn gzip_bomb(size: usize) -> Bytes {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let block = vec![b'a'; 1024 * 1024];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(block.len());
+        gz.write_all(&block[..n]).unwrap();
+        left -= n;
+    }
+    Bytes::from(gz.finish().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compression_bomb_is_forwarded_whole_but_recorded_bounded_and_marked_truncated() {
+    const EXPANDS_TO: usize = 32 * 1024 * 1024;
+    let bomb = gzip_bomb(EXPANDS_TO);
+    let ca = TestCa::new();
+    let served = bomb.clone();
+    let handler: testkit::upstream::Handler = Arc::new(move |req: Request<Bytes>| {
+        if req.uri().path() == "/bomb" {
+            Response::builder()
+                .header("content-type", "text/plain")
+                .header("content-encoding", "gzip")
+                .body(served.clone())
+                .unwrap()
+        } else {
+            Response::new(Bytes::from_static(b"still here"))
+        }
+    });
+    let upstream =
+        TestUpstream::start_with(&ca, testkit::upstream::Tls::names(&["bomb.test"]), handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut output = OutputConfig::silent(AnalyzerConfig::default());
+    output.har = Some(dir.path().join("session.har"));
+    let proxy = TestProxy::start_with_output(
+        &ca,
+        ProxyOptions {
+            routes: vec![("bomb.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            ..Default::default()
+        },
+        &dir.path().join("certs"),
+        output,
+    )
+    .await;
+    let client = proxy.client(testkit::Http::One);
+    let got = client
+        .get("https://bomb.test/bomb")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got, bomb, "forwarded exactly as sent, still compressed");
+    let after = client
+        .get("https://bomb.test/after")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(after, "still here", "the proxy still serves");
+    proxy.stop().await;
+
+    let text = std::fs::read_to_string(dir.path().join("session.har")).unwrap();
+    assert!(
+        text.len() < 2 * 1024 * 1024,
+        "the HAR holds {} bytes for a {} byte response",
+        text.len(),
+        bomb.len()
+    );
+    let har: Value = serde_json::from_str(&text).unwrap();
+    let entry = har["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["request"]["url"] == "https://bomb.test/bomb")
+        .expect("the bomb's entry");
+    assert_eq!(entry["_authlens"]["responseBody"], "truncated");
+    let recorded = entry["response"]["content"]["text"].as_str().unwrap();
+    assert_eq!(recorded.len(), authlens::exchange::DEFAULT_CAPTURE_LIMIT);
+    assert!(recorded.bytes().all(|b| b == b'a'));
+}
