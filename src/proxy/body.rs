@@ -368,6 +368,12 @@ impl RequestBody {
         self
     }
 
+    /// Lets go of a body that goes nowhere (its upstream is unreachable):
+    /// it is still read for `capture` (see [`drain`]).
+    pub(crate) fn discard(body: Body, capture: Option<RequestCapture>) {
+        drop(RequestBody::new(body, capture));
+    }
+
     /// `body`, reporting to `capture` as it is read (for an interceptor
     /// that may read it, or answer without forwarding it).
     pub(crate) fn tap(body: Body, capture: Option<RequestCapture>) -> Body {

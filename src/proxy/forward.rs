@@ -90,6 +90,8 @@ pub(crate) async fn forward(
     }
 
     if let Some(error) = failed {
+        // Not sent anywhere, but still read for the capture.
+        RequestBody::discard(out.body, record.request_capture());
         return Ok(fail(record, &error));
     }
     if relays_upgrade(&out, client_version) {

@@ -583,3 +583,65 @@ async fn a_compression_bomb_is_forwarded_whole_but_recorded_bounded_and_marked_t
     assert_eq!(recorded.len(), authlens::exchange::DEFAULT_CAPTURE_LIMIT);
     assert!(recorded.bytes().all(|b| b == b'a'));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_request_to_an_unreachable_idp_is_published_with_its_whole_body() {
+    let ca = TestCa::new();
+    // Nothing listens on the discard port of loopback: connections are refused.
+    let nowhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut proxy = start(&ca, nowhere, dir.path()).await;
+    let client = proxy.client(testkit::Http::One);
+    let form = "grant_type=authorization_code&code=c-1&client_id=unreachable&redirect_uri=https%3A%2F%2Fapp.example%2Fcb";
+    // The first request answers the tunnel's failed connection, the second
+    // fails to connect on its own.
+    for _ in 0..2 {
+        let status = client
+            .post(format!("https://{IDP}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 502);
+        let exchange = proxy.exchange_for("/token").await;
+        let body = &exchange.request.body;
+        assert_eq!(&body.bytes[..], form.as_bytes(), "{body:?}");
+        assert_eq!(body.state, CaptureState::Complete);
+    }
+    proxy.stop().await;
+    assert_eq!(json_legs(dir.path()), ["unreachable", "unreachable"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_request_over_http2_answered_before_its_body_was_read_reaches_the_analysis() {
+    const ROUNDS: usize = 20;
+    let ca = TestCa::new();
+    let (idp, _server) = refusing_idp(&ca).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start(&ca, idp, dir.path()).await;
+    for round in 0..ROUNDS {
+        // A client of its own each time, gone once it has the answer.
+        let client = proxy.client(testkit::Http::Two);
+        let body = json_token_request(&format!("h2-{round}"), 200 * 1024);
+        let answer = client
+            .post(format!("https://{IDP}/token"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.version(), http::Version::HTTP_2);
+        let _ = answer.bytes().await;
+    }
+    proxy.stop().await;
+    let legs = json_legs(dir.path());
+    let want: Vec<String> = (0..ROUNDS).map(|r| format!("h2-{r}")).collect();
+    let lost: Vec<&String> = want.iter().filter(|w| !legs.contains(w)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {ROUNDS} legs lost: {lost:?}",
+        lost.len()
+    );
+}
