@@ -41,7 +41,7 @@ const STALL_BLAME: Duration = Duration::from_secs(10);
 /// before the exchange is published without it. Generous for a body that
 /// is already on its way (read at memory speed), short enough that a client
 /// still uploading after its answer cannot hold the exchange back.
-pub(crate) const REQUEST_BODY_WAIT: Duration = Duration::from_secs(2);
+const REQUEST_BODY_WAIT: Duration = Duration::from_secs(2);
 
 /// Where a proxy's records come from and go to: exchange numbers, the
 /// capture limit, and the subscribers.
@@ -557,7 +557,7 @@ impl Recorder {
 
 /// Locks a capture shared with a body, ignoring poisoning (a panicking
 /// observer must not stop the traffic).
-pub(crate) fn lock(recorder: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
+fn lock(recorder: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
     recorder.lock().unwrap_or_else(|e| e.into_inner())
 }
 
