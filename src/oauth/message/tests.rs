@@ -439,3 +439,30 @@ fn a_body_larger_than_authlens_reads_is_read_in_part() {
         }
     );
 }
+
+#[test]
+fn a_form_post_page_cut_short_yields_only_whole_fields() {
+    let html = r#"<html><body><form method="post" action="https://app/cb"><input type="hidden" name="code" value="abcdef"/><input type="hidden" name="state" value="st-123456"/></form></body></html>"#;
+    let cut = html.find("st-123").unwrap() + 3;
+    let mut resp = ex("POST", "https://login.microsoftonline.com/common/login")
+        .status(200)
+        .build()
+        .response
+        .unwrap();
+    resp.headers
+        .insert(header::CONTENT_TYPE, "text/html".parse().unwrap());
+    resp.body = captured(html, cut, CaptureState::Truncated);
+    let r = AuthorizationResponse::from_response(&resp).expect("the code was seen whole");
+    assert_eq!(r.code.as_deref(), Some("abcdef"));
+    assert_eq!(r.state, None, "cut: unknown, not `st-`");
+
+    // A callback's form body alike.
+    let mut req = ex("POST", "https://app/cb")
+        .form("code=abcdef&state=st-123456")
+        .build()
+        .request;
+    req.body = captured("code=abcdef&state=st-123456", 22, CaptureState::Aborted);
+    let r = AuthorizationResponse::from_callback(&req).unwrap();
+    assert_eq!(r.code.as_deref(), Some("abcdef"));
+    assert_eq!(r.state, None);
+}
