@@ -332,18 +332,14 @@ impl Record {
             return;
         };
         b.response_ended(end);
-        let settle = b.settle.take();
-        match settle {
-            Some(settle)
-                if !b.request_body.is_closed() && tokio::runtime::Handle::try_current().is_ok() =>
-            {
-                settle.tasks.spawn(async move {
-                    let Settle {
-                        shutdown,
-                        grace,
-                        wait,
-                        ..
-                    } = settle;
+        match b.settle.take() {
+            Some(Settle {
+                tasks,
+                shutdown,
+                grace,
+                wait,
+            }) if !b.request_body.is_closed() && tokio::runtime::Handle::try_current().is_ok() => {
+                tasks.spawn(async move {
                     tokio::select! {
                         _ = b.request_body.closed() => {}
                         _ = tokio::time::sleep(wait) => {}
