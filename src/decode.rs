@@ -12,6 +12,11 @@ use http::header::CONTENT_ENCODING;
 
 use crate::exchange::CapturedBody;
 
+/// The largest zstd window accepted: RFC 9659 §3 lets HTTP decoders refuse
+/// more than 8 MiB (browsers do), and a frame header alone would otherwise
+/// make the decoder reserve up to 128 MiB.
+const ZSTD_MAX_WINDOW: u64 = 8 * 1024 * 1024;
+
 /// Why a body could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -65,7 +70,10 @@ fn decode_one(
             }
         }
         "br" => Box::new(brotli_decompressor::Decompressor::new(input, 4096)),
-        "zstd" => match ruzstd::decoding::StreamingDecoder::new(input) {
+        "zstd" => match ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
+            input,
+            ZSTD_MAX_WINDOW,
+        ) {
             Ok(decoder) => Box::new(decoder),
             Err(e) => {
                 return Err(DecodeError::Corrupt {

@@ -94,7 +94,9 @@ pub struct CapturedBody {
 pub enum CaptureState {
     /// The whole body is in `bytes`.
     Complete,
-    /// The body ended normally but was larger than the cap: `bytes` holds a prefix.
+    /// The body was larger than the cap: `bytes` holds a prefix. (A request
+    /// body nobody forwarded any more is read only up to the cap, so it may
+    /// not have ended yet; `size` then counts what was read.)
     Truncated,
     /// The body stream broke off (a reset, a timeout): `bytes` holds what arrived.
     Aborted,

@@ -25,8 +25,11 @@ use crate::oauth::params::Params;
 use crate::output::file::{DurableFile, Files, Unit};
 use crate::output::notice::Notices;
 
-/// Bodies are decoded (gzip, br) up to this size for the file.
-const DECODE_CAP: usize = 16 * 1024 * 1024;
+/// A decoded body (gzip, br, zstd) is recorded up to the size that was
+/// captured, or up to this when less was: a compression bomb cannot grow
+/// the file, nor the memory writing it, beyond what the capture limit
+/// allows. A body cut here is marked truncated.
+const DECODE_CAP: usize = crate::exchange::DEFAULT_CAPTURE_LIMIT;
 const TAIL: &[u8] = b"\n]}}\n";
 
 /// A HAR file being written, valid after every [`HarWriter::append`].
@@ -104,7 +107,11 @@ pub fn entry(exchange: &Exchange, mut redactor: Option<&mut Redactor>) -> Value 
         "bodySize": body_size(&req.body),
     });
     let req_type = content_type(&req.headers);
-    if let Some((text, encoding)) = body_text(&req.body, &req.headers) {
+    let mut req_state = req.body.state;
+    if let Some((text, encoding, cut)) = body_text(&req.body, &req.headers) {
+        if cut {
+            req_state = CaptureState::Truncated;
+        }
         let text = match encoding {
             None => apply(r, text, |red, text| red.body(req_type.as_deref(), text)),
             Some(_) => text,
@@ -120,7 +127,7 @@ pub fn entry(exchange: &Exchange, mut redactor: Option<&mut Redactor>) -> Value 
 
     let mut meta = AuthlensMeta {
         exchange: Some(exchange.id),
-        request_body: Some(state_name(req.body.state).to_owned()),
+        request_body: Some(state_name(req_state).to_owned()),
         ..AuthlensMeta::default()
     };
     let response = match &exchange.response {
@@ -132,12 +139,14 @@ pub fn entry(exchange: &Exchange, mut redactor: Option<&mut Redactor>) -> Value 
                 "size": resp.body.size,
                 "mimeType": mime.clone().unwrap_or_else(|| "x-unknown".to_owned()),
             });
-            if let Some((text, encoding)) = body_text(&resp.body, &resp.headers) {
+            if let Some((text, encoding, cut)) = body_text(&resp.body, &resp.headers) {
                 let text = match encoding {
                     None => apply(r, text, |red, text| red.body(mime.as_deref(), text)),
                     Some(_) => text,
                 };
-                if resp.body.is_complete() {
+                if cut {
+                    meta.response_body = Some(state_name(CaptureState::Truncated).to_owned());
+                } else if resp.body.is_complete() {
                     content["size"] = json!(decoded_len(&text, encoding));
                 }
                 content["text"] = json!(text);
@@ -265,21 +274,36 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The body as HAR text (content coding undone): UTF-8 as is, anything else
-/// base64 (`Some("base64")`). `None` when nothing was captured.
-fn body_text(body: &CapturedBody, headers: &HeaderMap) -> Option<(String, Option<&'static str>)> {
+/// The body as HAR text (content coding undone, at most [`DECODE_CAP`] or
+/// the captured size): UTF-8 as is, anything else base64 (`Some("base64")`),
+/// and whether decoding was cut there. `None` when nothing was captured.
+fn body_text(
+    body: &CapturedBody,
+    headers: &HeaderMap,
+) -> Option<(String, Option<&'static str>, bool)> {
     if body.state == CaptureState::NotCaptured || (body.bytes.is_empty() && body.size > 0) {
         return None;
     }
     if body.bytes.is_empty() {
         return None;
     }
-    let decoded = crate::decode::decoded_body(body, headers, DECODE_CAP)
+    let cap = DECODE_CAP.max(body.bytes.len());
+    let mut decoded = crate::decode::decoded_body(body, headers, cap + 1)
         .map(|b| b.into_owned())
         .unwrap_or_else(|_| body.bytes.to_vec());
+    let cut = decoded.len() > cap;
+    if cut {
+        decoded.truncate(cap);
+        // Whole characters only: a cut one would turn the text to base64.
+        if let Err(e) = std::str::from_utf8(&decoded)
+            && e.error_len().is_none()
+        {
+            decoded.truncate(e.valid_up_to());
+        }
+    }
     Some(match String::from_utf8(decoded) {
-        Ok(text) => (text, None),
-        Err(e) => (STANDARD.encode(e.into_bytes()), Some("base64")),
+        Ok(text) => (text, None, cut),
+        Err(e) => (STANDARD.encode(e.into_bytes()), Some("base64"), cut),
     })
 }
 

@@ -418,6 +418,7 @@ mod tests {
         "nonce-mismatch",
         "token-issuer-mismatch",
         "token-redacted",
+        "body-not-analysed",
     ];
     const PROVIDERS: &[&str] = &[
         "entra", "b2c", "rfc6749", "oidc", "okta", "auth0", "google", "keycloak", "github",

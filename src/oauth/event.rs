@@ -60,10 +60,11 @@ pub enum Rule {
     NonceMismatch,
     TokenIssuerMismatch,
     TokenRedacted,
+    BodyNotAnalysed,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 16] = [
         Rule::TokenWithoutAuthorize,
         Rule::CodeExpired,
         Rule::CodeNearExpiry,
@@ -79,6 +80,7 @@ impl Rule {
         Rule::NonceMismatch,
         Rule::TokenIssuerMismatch,
         Rule::TokenRedacted,
+        Rule::BodyNotAnalysed,
     ];
 
     /// The stable id, e.g. `code-reused`.
@@ -99,6 +101,7 @@ impl Rule {
             Rule::NonceMismatch => "nonce-mismatch",
             Rule::TokenIssuerMismatch => "token-issuer-mismatch",
             Rule::TokenRedacted => "token-redacted",
+            Rule::BodyNotAnalysed => "body-not-analysed",
         }
     }
 
@@ -113,9 +116,10 @@ impl Rule {
     pub fn default_severity(self) -> Severity {
         match self {
             Rule::TokenRedacted => Severity::Info,
-            Rule::TokenWithoutAuthorize | Rule::CodeNearExpiry | Rule::TokenIssuerMismatch => {
-                Severity::Warning
-            }
+            Rule::TokenWithoutAuthorize
+            | Rule::CodeNearExpiry
+            | Rule::TokenIssuerMismatch
+            | Rule::BodyNotAnalysed => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -416,6 +420,7 @@ mod tests {
                 "nonce-mismatch",
                 "token-issuer-mismatch",
                 "token-redacted",
+                "body-not-analysed",
             ]
         );
         for r in Rule::ALL {

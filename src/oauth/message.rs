@@ -54,7 +54,7 @@ impl AuthorizeRequest {
         let query = req.uri.query().unwrap_or_default();
         let mut candidates = vec![query.to_owned()];
         if req.method == Method::POST && is_form(&req.headers) {
-            candidates.push(body_text(&req.body, &req.headers)?);
+            candidates.push(form_text(&req.body, &req.headers)?);
         }
         candidates.into_iter().find_map(|raw| {
             let params = Params::parse(&raw);
@@ -132,7 +132,7 @@ impl AuthorizationResponse {
         if let Some(location) = header_str(&resp.headers, header::LOCATION) {
             return Self::from_location(location);
         }
-        let html = body_text(&resp.body, &resp.headers)?;
+        let html = html_text(&resp.body, &resp.headers)?;
         if !html.contains('<') {
             return None;
         }
@@ -172,7 +172,7 @@ impl AuthorizationResponse {
             return Self::from_params(ResponseMode::Callback, target, params, cap(query));
         }
         if req.method == Method::POST && is_form(&req.headers) {
-            let body = body_text(&req.body, &req.headers)?;
+            let body = form_text(&req.body, &req.headers)?;
             return Self::from_params(
                 ResponseMode::Callback,
                 target,
@@ -231,6 +231,26 @@ pub enum BodyFormat {
     NotRecorded,
 }
 
+/// How much of a body the analysis read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodySeen {
+    /// All of it (or there was none).
+    Whole,
+    /// Only its first `read` bytes (content coding undone): the body, `size`
+    /// bytes or more on the wire, is larger than what authlens captures
+    /// (`--capture-limit`) or reads (256 KiB).
+    TooLarge { read: usize, size: u64 },
+    /// What arrived before the body broke off after `size` bytes (its sender
+    /// went away mid-body): `read` bytes of it were read.
+    BrokeOff { read: usize, size: u64 },
+}
+
+impl BodySeen {
+    pub fn is_whole(self) -> bool {
+        self == BodySeen::Whole
+    }
+}
+
 /// Client credentials sent with HTTP Basic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BasicAuth {
@@ -256,6 +276,9 @@ pub struct TokenRequest {
     pub query: Params,
     pub basic: Option<BasicAuth>,
     pub origin: Option<String>,
+    /// How much of the body was read: parameters the rest may hold are
+    /// unknown, not absent (see [`TokenRequest::params_known`]).
+    pub body_seen: BodySeen,
     /// The body as sent (capped).
     pub raw_body: String,
 }
@@ -272,7 +295,11 @@ impl TokenRequest {
         }
         let endpoint = Endpoint::from_uri(&req.uri);
         let content_type = header_str(&req.headers, header::CONTENT_TYPE).map(str::to_owned);
-        let body = body_text(&req.body, &req.headers);
+        let (body, body_seen) = match seen_text(&req.body, &req.headers) {
+            Some((text, seen)) => (Some(text), seen),
+            None => (None, BodySeen::Whole),
+        };
+        let partial = !body_seen.is_whole();
         let body_format = match body.as_deref() {
             // A POST whose body the recording left out (a GET has none to lose).
             _ if req.method == Method::POST
@@ -282,7 +309,9 @@ impl TokenRequest {
                 BodyFormat::NotRecorded
             }
             None if req.body.size > 0 => BodyFormat::Other,
-            None | Some("") => BodyFormat::Empty,
+            None => BodyFormat::Empty,
+            // An empty start of a body is no empty body.
+            Some("") if !partial => BodyFormat::Empty,
             Some(b) => {
                 let ct = content_type
                     .as_deref()
@@ -294,6 +323,9 @@ impl TokenRequest {
                     || (ct.is_empty() && b.contains('='))
                 {
                     BodyFormat::Form
+                } else if ct.is_empty() && partial {
+                    // Too little of it was seen to tell.
+                    BodyFormat::Empty
                 } else {
                     BodyFormat::Other
                 }
@@ -301,10 +333,12 @@ impl TokenRequest {
         };
         let body = body.unwrap_or_default();
         let form = match body_format {
+            BodyFormat::Form if partial => Params::parse(whole_pairs(&body)),
             BodyFormat::Form => Params::parse(&body),
             _ => Params::default(),
         };
         let json = match body_format {
+            BodyFormat::Json if partial => json_prefix_params(&body),
             BodyFormat::Json => json_params(&body),
             _ => Params::default(),
         };
@@ -318,6 +352,7 @@ impl TokenRequest {
             query: Params::parse(req.uri.query().unwrap_or_default()),
             basic: basic_auth(&req.headers),
             origin: header_str(&req.headers, header::ORIGIN).map(str::to_owned),
+            body_seen,
             raw_body: cap(&body),
             endpoint,
         };
@@ -330,6 +365,13 @@ impl TokenRequest {
             None => at_token_url,
         };
         recognised.then_some(request)
+    }
+
+    /// True when every parameter the request sent was read, so one not
+    /// found was not sent: false when the body was not recorded, or only
+    /// part of it was seen.
+    pub fn params_known(&self) -> bool {
+        self.body_format != BodyFormat::NotRecorded && self.body_seen.is_whole()
     }
 
     /// A parameter from the form body, else a JSON body, else the query.
@@ -371,6 +413,51 @@ fn json_params(body: &str) -> Params {
         return Params::default();
     };
     Params::from_pairs(map.into_iter().map(|(k, v)| (k, json_text(&v))))
+}
+
+/// The members of a JSON object that are whole in `text`, the start of the
+/// object (the rest was not seen). A number that ends the text may have
+/// been cut, so it is left out.
+fn json_prefix_params(text: &str) -> Params {
+    use serde::de::{DeserializeSeed, MapAccess, Visitor};
+
+    /// Collects members as they are parsed, so those read before the text
+    /// ends are kept when the object does not close.
+    struct Members<'a>(&'a mut Vec<(String, serde_json::Value)>);
+
+    impl<'de> DeserializeSeed<'de> for Members<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Members<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                self.0.push(member);
+            }
+            Ok(())
+        }
+    }
+
+    let mut members = Vec::new();
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let closed = Members(&mut members).deserialize(&mut reader).is_ok();
+    if !closed && matches!(members.last(), Some((_, serde_json::Value::Number(_)))) {
+        members.pop();
+    }
+    Params::from_pairs(members.into_iter().map(|(k, v)| (k, json_text(&v))))
+}
+
+/// The pairs of a form body that are whole in `text`, the start of the
+/// body: the last one may have been cut, unless an `&` ends it.
+fn whole_pairs(text: &str) -> &str {
+    text.rfind('&').map_or("", |at| &text[..at])
 }
 
 fn basic_auth(headers: &HeaderMap) -> Option<BasicAuth> {
@@ -560,13 +647,50 @@ fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// The body as text (content coding undone), when it was captured and is
-/// small enough to be an OAuth message.
+/// small enough to be an OAuth message, whole.
 fn body_text(body: &CapturedBody, headers: &HeaderMap) -> Option<String> {
-    let decoded = crate::decode::decoded_body(body, headers, PARSE_CAP + 1).ok()?;
-    if decoded.len() > PARSE_CAP {
-        return None;
+    match seen_text(body, headers)? {
+        (text, BodySeen::Whole) => Some(text),
+        _ => None,
     }
-    Some(String::from_utf8_lossy(&decoded).into_owned())
+}
+
+/// A form body as text: whole, or the pairs whole in the part seen.
+fn form_text(body: &CapturedBody, headers: &HeaderMap) -> Option<String> {
+    match seen_text(body, headers)? {
+        (text, BodySeen::Whole) => Some(text),
+        (text, _) => Some(whole_pairs(&text).to_owned()),
+    }
+}
+
+/// An HTML body as text: whole, or up to the last tag whole in the part seen.
+fn html_text(body: &CapturedBody, headers: &HeaderMap) -> Option<String> {
+    match seen_text(body, headers)? {
+        (text, BodySeen::Whole) => Some(text),
+        (text, _) => Some(text.rfind('>').map_or("", |at| &text[..=at]).to_owned()),
+    }
+}
+
+/// The body as text (content coding undone), at most [`PARSE_CAP`] bytes
+/// of it, and how much of the body that is: a prefix when the capture cut
+/// it, when it broke off, or when it is larger than [`PARSE_CAP`]. `None`
+/// when its coding cannot be undone.
+fn seen_text(body: &CapturedBody, headers: &HeaderMap) -> Option<(String, BodySeen)> {
+    let decoded = crate::decode::decoded_body(body, headers, PARSE_CAP + 1).ok()?;
+    let read = decoded.len().min(PARSE_CAP);
+    // The size on the wire: what went through, or more when the length the
+    // sender announced says so (a body given up on mid-way).
+    let announced = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok());
+    let size = body.size.max(announced.unwrap_or(0));
+    let seen = match body.state {
+        CaptureState::Aborted => BodySeen::BrokeOff { read, size },
+        CaptureState::Truncated => BodySeen::TooLarge { read, size },
+        CaptureState::Complete | CaptureState::NotCaptured if decoded.len() > PARSE_CAP => {
+            BodySeen::TooLarge { read, size }
+        }
+        CaptureState::Complete | CaptureState::NotCaptured => BodySeen::Whole,
+    };
+    Some((String::from_utf8_lossy(&decoded[..read]).into_owned(), seen))
 }
 
 fn json_text(v: &serde_json::Value) -> String {

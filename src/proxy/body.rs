@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::record::{Record, RequestCapture, lock};
+use super::record::{Record, RequestCapture};
 use crate::exchange::CaptureState;
 
 /// The error type of a streamed body.
@@ -368,6 +368,12 @@ impl RequestBody {
         self
     }
 
+    /// Lets go of a body that goes nowhere (its upstream is unreachable):
+    /// it is still read for `capture` (see [`drain`]).
+    pub(crate) fn discard(body: Body, capture: Option<RequestCapture>) {
+        drop(RequestBody::new(body, capture));
+    }
+
     /// `body`, reporting to `capture` as it is read (for an interceptor
     /// that may read it, or answer without forwarding it).
     pub(crate) fn tap(body: Body, capture: Option<RequestCapture>) -> Body {
@@ -378,8 +384,8 @@ impl RequestBody {
     }
 
     fn ended(&mut self, state: CaptureState) {
-        if let Some((recorder, start)) = &self.capture {
-            lock(recorder).end(state, start.elapsed());
+        if let Some(capture) = &self.capture {
+            capture.end(state);
         }
         if let Some(done) = self.done.take() {
             let _ = done.send(());
@@ -398,8 +404,8 @@ impl http_body::Body for RequestBody {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let (Some((recorder, _)), Some(data)) = (&self.capture, frame.data_ref()) {
-                    lock(recorder).push(data);
+                if let (Some(capture), Some(data)) = (&self.capture, frame.data_ref()) {
+                    capture.push(data);
                 }
             }
             Poll::Ready(None) => self.ended(CaptureState::Complete),
@@ -424,14 +430,63 @@ impl http_body::Body for RequestBody {
 }
 
 impl Drop for RequestBody {
+    /// Let go of before its end: the upstream answered without reading all
+    /// of it (or the exchange failed, or an interceptor answered). The
+    /// upload is over, but the analysis still wants the whole body: it is
+    /// read on, for the capture alone (see [`drain`]).
     fn drop(&mut self) {
-        // A body hyper never polled because it was empty still completed.
-        let state = if self.body.is_end_stream() {
-            CaptureState::Complete
-        } else {
-            CaptureState::Aborted
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+        let Some(capture) = self.capture.take() else {
+            return;
         };
-        self.ended(state);
+        if capture.is_closed() {
+            return;
+        }
+        // A body hyper never polled because it was empty still completed.
+        if self.body.is_end_stream() {
+            capture.end(CaptureState::Complete);
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if capture.copies() => {
+                runtime.spawn(drain(std::mem::take(&mut self.body), capture));
+            }
+            _ => capture.end(CaptureState::Aborted),
+        }
+    }
+}
+
+/// Reads the rest of a request body nobody forwards any more into its
+/// capture: until it ends or breaks off, until more arrived than the
+/// capture holds (the client is not made to upload more than that for
+/// nothing), or until the record stops waiting for it (then it counts as
+/// aborted). The bytes go nowhere else.
+async fn drain(mut body: Body, capture: RequestCapture) {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = capture.closed() => return,
+            frame = body.frame() => frame,
+        };
+        match frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    capture.push(data);
+                }
+                // Every byte its length announced is here: complete, even
+                // if the client goes away before its connection says so.
+                if body.is_end_stream() {
+                    return capture.end(CaptureState::Complete);
+                }
+                if capture.is_full() {
+                    return capture.end(CaptureState::Truncated);
+                }
+            }
+            Some(Err(_)) => return capture.end(CaptureState::Aborted),
+            None => return capture.end(CaptureState::Complete),
+        }
     }
 }
 

@@ -55,6 +55,11 @@ pub(crate) async fn forward(
     let (head, body) = req.into_parts();
     let absolute = absolute_uri(&head, &target);
     let mut record = shared.recording.begin(connection, &head, &absolute);
+    record.settle_with(
+        &shared.tasks,
+        &shared.shutdown,
+        shared.config.timeouts.shutdown_grace,
+    );
     let mut out = Outgoing {
         head,
         body: Body::from(body),
@@ -85,6 +90,8 @@ pub(crate) async fn forward(
     }
 
     if let Some(error) = failed {
+        // Not sent anywhere, but still read for the capture.
+        RequestBody::discard(out.body, record.request_capture());
         return Ok(fail(record, &error));
     }
     if relays_upgrade(&out, client_version) {
@@ -225,11 +232,13 @@ async fn send(
         target,
         offer,
     } = out;
+    // Wrapped first: if no upstream connection can be had, the body,
+    // dropped unsent, is still read for the capture.
+    let broke = UploadBroke::default();
+    let mut body = RequestBody::new(body, capture).watch_upload(broke.clone());
     let sender = shared.upstream.sender(&target, offer).await?;
     strip_hop_by_hop(&mut head.headers, false);
     adapt_for(sender.protocol(), &mut head, &absolute);
-    let broke = UploadBroke::default();
-    let mut body = RequestBody::new(body, capture).watch_upload(broke.clone());
     let uploaded = if http_body::Body::is_end_stream(&body) {
         None
     } else {
@@ -431,6 +440,11 @@ impl InterceptContext {
             .shared
             .recording
             .begin(&self.connection, &head, &absolute);
+        record.settle_with(
+            &self.shared.tasks,
+            &self.shared.shutdown,
+            self.shared.config.timeouts.shutdown_grace,
+        );
         record.intervention(Intervention::new(InterventionKind::Made, label, note));
         let capture = record.request_capture();
         let out = Outgoing {

@@ -6,6 +6,16 @@
 //! client goes away (the record is dropped unpublished). It knows nothing of
 //! sockets or body types: the bodies report their bytes and their end here.
 //! With nobody subscribed, a record holds nothing and copies nothing.
+//!
+//! An exchange is published once both sides are done. An upstream may
+//! answer before it read the request body (a server refusing a JSON body
+//! does), and the response may reach the client while the rest of the body
+//! is still on its way: the body is then read on for the analysis (see
+//! `body::drain`), and the record waits for its end, a short while at most
+//! ([`REQUEST_BODY_WAIT`]; half the shutdown grace at most once the proxy
+//! shuts down, so it is published before the proxy stops), so the analysis
+//! gets the whole body. A body that did not end by then is published as it
+//! is, marked [`CaptureState::Aborted`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,6 +24,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::Uri;
 use time::OffsetDateTime;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::task::TaskTracker;
 
 use super::feed::ExchangeFeed;
 use crate::exchange::{
@@ -24,6 +36,12 @@ use crate::exchange::{
 /// An upstream silent for this long when the response body is dropped is
 /// blamed for the cut, rather than the client.
 const STALL_BLAME: Duration = Duration::from_secs(10);
+
+/// How long a finished response waits for the rest of its request body
+/// before the exchange is published without it. Generous for a body that
+/// is already on its way (read at memory speed), short enough that a client
+/// still uploading after its answer cannot hold the exchange back.
+const REQUEST_BODY_WAIT: Duration = Duration::from_secs(2);
 
 /// Where a proxy's records come from and go to: exchange numbers, the
 /// capture limit, and the subscribers.
@@ -64,6 +82,7 @@ impl Recording {
         if !self.publisher.0.is_observed() {
             return Record { id, building: None };
         }
+        let start = Instant::now();
         let building = Building {
             exchange: Exchange {
                 id,
@@ -75,14 +94,15 @@ impl Recording {
                 timings: Timings::default(),
                 intervention: None,
             },
-            start: Instant::now(),
+            start,
             capture_limit: self.capture_limit,
-            request_body: Arc::new(Mutex::new(Recorder::for_headers(
-                &head.headers,
-                self.capture_limit,
-            ))),
+            request_body: RequestCapture::new(
+                Recorder::for_headers(&head.headers, self.capture_limit),
+                start,
+            ),
             response_body: None,
             waiting_since: None,
+            settle: None,
             publisher: self.publisher.clone(),
         };
         Record {
@@ -98,10 +118,31 @@ impl Publisher {
     }
 }
 
-/// The request body's capture, shared with the body on its way upstream
-/// (which may still stream after the response head arrived), and the
-/// instant the exchange started.
-pub(crate) type RequestCapture = (Arc<Mutex<Recorder>>, Instant);
+/// The capture of a request body, shared by the record and the body on its
+/// way upstream, which may still stream after the response head arrived,
+/// or even after the response ended (then it is read on for the capture
+/// alone).
+#[derive(Clone)]
+pub(crate) struct RequestCapture {
+    recorder: Arc<Mutex<Recorder>>,
+    /// When the exchange started.
+    start: Instant,
+    /// Cancelled once the body ended (however it did), or once the record
+    /// was published without waiting for it: nobody wants more of it.
+    closed: CancellationToken,
+}
+
+/// What a record needs to wait for its request body after the response
+/// ended: the proxy's task tracker (its shutdown waits for the wait), its
+/// shutdown signal and grace period (once it fires, the wait is cut to
+/// half the grace, so it ends before the proxy stops waiting).
+struct Settle {
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    grace: Duration,
+    /// [`REQUEST_BODY_WAIT`].
+    wait: Duration,
+}
 
 /// The exchange being built for one request; see the module docs.
 pub(crate) struct Record {
@@ -114,12 +155,15 @@ struct Building {
     exchange: Exchange,
     start: Instant,
     capture_limit: usize,
-    request_body: Arc<Mutex<Recorder>>,
+    request_body: RequestCapture,
     /// Set with the response head.
     response_body: Option<Recorder>,
     /// Since when the response body has had nothing to give (to blame a
     /// stall on the right side).
     waiting_since: Option<Instant>,
+    /// Set by [`Record::settle_with`]; without it the record is published
+    /// at once, whatever the request body's state.
+    settle: Option<Settle>,
     publisher: Publisher,
 }
 
@@ -150,15 +194,36 @@ impl Record {
         self.id
     }
 
+    /// Lets the record wait, once its response ended, for the end of a
+    /// request body still on its way (see the module docs): the wait is a
+    /// task of `tasks`, and lasts at most `grace / 2` once `shutdown` fires.
+    pub(crate) fn settle_with(
+        &mut self,
+        tasks: &TaskTracker,
+        shutdown: &CancellationToken,
+        grace: Duration,
+    ) {
+        if let Some(b) = self.building.as_mut() {
+            b.settle = Some(Settle {
+                tasks: tasks.clone(),
+                shutdown: shutdown.clone(),
+                grace,
+                wait: REQUEST_BODY_WAIT,
+            });
+        }
+    }
+
     /// The request actually sent differs from the one received (an
     /// interceptor rewrote it): record what is sent.
     pub(crate) fn request_sent(&mut self, head: &http::request::Parts, uri: &Uri) {
         if let Some(b) = self.building.as_mut() {
             b.exchange.request = request_record(head, uri);
-            b.request_body = Arc::new(Mutex::new(Recorder::for_headers(
-                &head.headers,
-                b.capture_limit,
-            )));
+            // What was read of the received body is not what is sent.
+            b.request_body.closed.cancel();
+            b.request_body = RequestCapture::new(
+                Recorder::for_headers(&head.headers, b.capture_limit),
+                b.start,
+            );
         }
     }
 
@@ -170,9 +235,7 @@ impl Record {
 
     /// Where the request body reports its bytes, when anyone observes.
     pub(crate) fn request_capture(&self) -> Option<RequestCapture> {
-        self.building
-            .as_ref()
-            .map(|b| (b.request_body.clone(), b.start))
+        self.building.as_ref().map(|b| b.request_body.clone())
     }
 
     /// The response head arrived (or was made): its body follows.
@@ -260,32 +323,68 @@ impl Record {
         self.publish(End::Failed(error));
     }
 
-    /// The one place an exchange is published; later calls do nothing.
+    /// The one place an exchange is published; later calls do nothing. The
+    /// response side is settled now; the request side when its body ended,
+    /// or was given up on (see the module docs).
     fn publish(&mut self, end: End) {
         let Some(mut b) = self.building.take() else {
             return;
         };
-        let (body, done) = lock(&b.request_body).take();
-        b.exchange.request.body = body;
-        b.exchange.timings.request_done = done;
+        b.response_ended(end);
+        match b.settle.take() {
+            Some(Settle {
+                tasks,
+                shutdown,
+                grace,
+                wait,
+            }) if !b.request_body.is_closed() && tokio::runtime::Handle::try_current().is_ok() => {
+                tasks.spawn(async move {
+                    tokio::select! {
+                        _ = b.request_body.closed() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = async {
+                            shutdown.cancelled().await;
+                            tokio::time::sleep(grace / 2).await;
+                        } => {}
+                    }
+                    b.send();
+                });
+            }
+            _ => b.send(),
+        }
+    }
+}
+
+// === impl Building ===
+
+impl Building {
+    /// Records how the response side ended.
+    fn response_ended(&mut self, end: End) {
         let error = match end {
             End::Body { state, error } => {
-                if let Some(mut recorder) = b.response_body.take() {
-                    recorder.end(state, b.start.elapsed());
+                if let Some(mut recorder) = self.response_body.take() {
+                    recorder.end(state, self.start.elapsed());
                     let (body, done) = recorder.take();
-                    if let Some(response) = b.exchange.response.as_mut() {
+                    if let Some(response) = self.exchange.response.as_mut() {
                         response.body = body;
                     }
-                    b.exchange.timings.response_done = done;
+                    self.exchange.timings.response_done = done;
                 }
                 error
             }
             End::Failed(error) => Some(error),
         };
-        if b.exchange.error.is_none() {
-            b.exchange.error = error;
+        if self.exchange.error.is_none() {
+            self.exchange.error = error;
         }
-        b.publisher.send(b.exchange);
+    }
+
+    /// Takes the request body as far as it came, and publishes.
+    fn send(mut self) {
+        let (body, done) = self.request_body.take();
+        self.exchange.request.body = body;
+        self.exchange.timings.request_done = done;
+        self.publisher.send(self.exchange);
     }
 }
 
@@ -324,6 +423,55 @@ impl Drop for Record {
             }
         };
         self.publish(end);
+    }
+}
+
+// === impl RequestCapture ===
+
+impl RequestCapture {
+    pub(crate) fn new(recorder: Recorder, start: Instant) -> Self {
+        RequestCapture {
+            recorder: Arc::new(Mutex::new(recorder)),
+            start,
+            closed: CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn push(&self, data: &[u8]) {
+        lock(&self.recorder).push(data);
+    }
+
+    /// The body ended with `state`; only the first end counts.
+    pub(crate) fn end(&self, state: CaptureState) {
+        lock(&self.recorder).end(state, self.start.elapsed());
+        self.closed.cancel();
+    }
+
+    /// True once the body ended or nobody wants more of it.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Completes once the body ended or nobody wants more of it.
+    pub(crate) fn closed(&self) -> WaitForCancellationFuture<'_> {
+        self.closed.cancelled()
+    }
+
+    /// True when this capture copies bytes (it does not only count them).
+    pub(crate) fn copies(&self) -> bool {
+        !lock(&self.recorder).skip
+    }
+
+    /// True once more bytes arrived than the capture holds.
+    pub(crate) fn is_full(&self) -> bool {
+        lock(&self.recorder).truncated
+    }
+
+    /// Takes what was captured (a body still streaming counts as aborted),
+    /// and closes the capture.
+    pub(crate) fn take(&self) -> (CapturedBody, Option<Duration>) {
+        self.closed.cancel();
+        lock(&self.recorder).take()
     }
 }
 
@@ -404,7 +552,7 @@ impl Recorder {
 
 /// Locks a capture shared with a body, ignoring poisoning (a panicking
 /// observer must not stop the traffic).
-pub(crate) fn lock(recorder: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
+fn lock(recorder: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
     recorder.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -1,6 +1,7 @@
 //! One module per area; see each module's own doc.
 
 mod browser_signin;
+mod capture;
 mod cli;
 mod clients;
 mod disk;

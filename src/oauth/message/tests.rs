@@ -321,3 +321,148 @@ fn error_page_text_from_visible_text_but_not_from_login_templates() {
     // An error status needs no statement.
     assert!(error_page_text(&page(400, "<p>AADSTS90002 tenant</p>")).is_some());
 }
+
+/// `body` as captured: its first `kept` bytes, `state`, `size` on the wire.
+fn captured(body: &str, kept: usize, state: CaptureState) -> CapturedBody {
+    CapturedBody {
+        bytes: bytes::Bytes::copy_from_slice(&body.as_bytes()[..kept.min(body.len())]),
+        size: body.len() as u64,
+        state,
+    }
+}
+
+fn token_request(content_type: &str, body: CapturedBody) -> Option<TokenRequest> {
+    let mut req = ex("POST", "https://idp.example/token")
+        .header("content-type", content_type)
+        .build()
+        .request;
+    req.body = body;
+    TokenRequest::parse(&req, &KnownEndpoints::default())
+}
+
+#[test]
+fn a_form_body_cut_short_keeps_only_its_whole_pairs() {
+    let body = "grant_type=authorization_code&code=abcdef&client_id=app-1&redirect_uri=https%3A%2F%2Fapp%2Fcb";
+    let cut = body.find("client_id=app-1").unwrap() + "client_id=ap".len();
+    for state in [CaptureState::Truncated, CaptureState::Aborted] {
+        let r = token_request(
+            "application/x-www-form-urlencoded",
+            captured(body, cut, state),
+        )
+        .expect("recognised by the grant_type it holds");
+        assert_eq!(r.body_format, BodyFormat::Form);
+        assert_eq!(r.param("code"), Some("abcdef"));
+        assert_eq!(r.param("client_id"), None, "cut: unknown, not `ap`");
+        assert!(!r.params_known());
+        let want = match state {
+            CaptureState::Aborted => BodySeen::BrokeOff {
+                read: cut,
+                size: body.len() as u64,
+            },
+            _ => BodySeen::TooLarge {
+                read: cut,
+                size: body.len() as u64,
+            },
+        };
+        assert_eq!(r.body_seen, want);
+    }
+    let whole = token_request(
+        "application/x-www-form-urlencoded",
+        CapturedBody::complete(body.to_owned()),
+    )
+    .unwrap();
+    assert!(whole.params_known());
+    assert_eq!(whole.body_seen, BodySeen::Whole);
+}
+
+#[test]
+fn a_json_body_cut_short_keeps_its_whole_members() {
+    let body =
+        r#"{"grant_type":"authorization_code","code":"abc","expires":1234,"client_id":"app-1"}"#;
+    let cut = body.find("\"client_id\"").unwrap() + 16;
+    let r = token_request(
+        "application/json",
+        captured(body, cut, CaptureState::Aborted),
+    )
+    .unwrap();
+    assert_eq!(r.body_format, BodyFormat::Json);
+    assert_eq!(r.param("code"), Some("abc"));
+    assert_eq!(r.param("client_id"), None);
+    // A number that ends the part seen may have been cut.
+    let cut = body.find("1234").unwrap() + 2;
+    let r = token_request(
+        "application/json",
+        captured(body, cut, CaptureState::Aborted),
+    )
+    .unwrap();
+    assert_eq!(r.param("code"), Some("abc"));
+    assert_eq!(r.param("expires"), None);
+}
+
+#[test]
+fn a_body_larger_than_authlens_reads_is_read_in_part() {
+    let body = format!(
+        "grant_type=authorization_code&code=abc&client_id=app-1&padding={}",
+        "x".repeat(300 * 1024)
+    );
+    let r = token_request(
+        "application/x-www-form-urlencoded",
+        CapturedBody::complete(body.clone()),
+    )
+    .unwrap();
+    assert_eq!(r.body_format, BodyFormat::Form, "not `Other`");
+    assert_eq!(r.param("client_id"), Some("app-1"));
+    assert_eq!(
+        r.body_seen,
+        BodySeen::TooLarge {
+            read: 256 * 1024,
+            size: body.len() as u64
+        }
+    );
+
+    // Nothing captured at all (`--capture-limit 0`): at a token URL, still
+    // a form, with nothing known about its parameters.
+    let mut req = ex("POST", "https://idp.example/oauth2/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-length", &body.len().to_string())
+        .build()
+        .request;
+    req.body = captured(&body, 0, CaptureState::Truncated);
+    let r = TokenRequest::parse(&req, &KnownEndpoints::default()).unwrap();
+    assert_eq!(r.body_format, BodyFormat::Form);
+    assert!(r.form.is_empty());
+    assert_eq!(
+        r.body_seen,
+        BodySeen::TooLarge {
+            read: 0,
+            size: body.len() as u64
+        }
+    );
+}
+
+#[test]
+fn a_form_post_page_cut_short_yields_only_whole_fields() {
+    let html = r#"<html><body><form method="post" action="https://app/cb"><input type="hidden" name="code" value="abcdef"/><input type="hidden" name="state" value="st-123456"/></form></body></html>"#;
+    let cut = html.find("st-123").unwrap() + 3;
+    let mut resp = ex("POST", "https://login.microsoftonline.com/common/login")
+        .status(200)
+        .build()
+        .response
+        .unwrap();
+    resp.headers
+        .insert(header::CONTENT_TYPE, "text/html".parse().unwrap());
+    resp.body = captured(html, cut, CaptureState::Truncated);
+    let r = AuthorizationResponse::from_response(&resp).expect("the code was seen whole");
+    assert_eq!(r.code.as_deref(), Some("abcdef"));
+    assert_eq!(r.state, None, "cut: unknown, not `st-`");
+
+    // A callback's form body alike.
+    let mut req = ex("POST", "https://app/cb")
+        .form("code=abcdef&state=st-123456")
+        .build()
+        .request;
+    req.body = captured("code=abcdef&state=st-123456", 22, CaptureState::Aborted);
+    let r = AuthorizationResponse::from_callback(&req).unwrap();
+    assert_eq!(r.code.as_deref(), Some("abcdef"));
+    assert_eq!(r.state, None);
+}

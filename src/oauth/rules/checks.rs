@@ -81,13 +81,19 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
         Check::new(name, rules, result)
     };
     let mut out = Vec::new();
+    // Why a parameter not found may still have been sent.
+    let unread = match r.request.body_format {
+        _ if r.request.params_known() => None,
+        BodyFormat::NotRecorded => Some("the request body was not recorded"),
+        _ => Some("authlens read only part of the request body"),
+    };
 
     // The code's history.
     let record = r
         .record
         .filter(|rec| rec.issued_at.is_some() || rec.first_redemption.is_some());
     if r.grant.code.is_none() {
-        let why = || NotChecked("the request carries no code".to_owned());
+        let why = || NotChecked(unread.unwrap_or("the request carries no code").to_owned());
         out.push(Check::new("code issued and seen", CODE_SEEN, why()));
         out.push(Check::new("first use", FIRST_USE, why()));
         out.push(Check::new("age", AGE, why()));
@@ -194,6 +200,11 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
                         Some("redirect_uri"),
                         "identical to /authorize".to_owned(),
                     ),
+                    (_, None) if unread.is_some() => Check::new(
+                        "redirect_uri",
+                        PARAM,
+                        NotChecked(unread.unwrap_or_default().to_owned()),
+                    ),
                     (None, None) => Check::new(
                         "redirect_uri",
                         PARAM,
@@ -221,10 +232,15 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
                 None => Check::new(
                     "client_id",
                     PARAM,
-                    NotChecked("not sent at /token".to_owned()),
+                    NotChecked(unread.unwrap_or("not sent at /token").to_owned()),
                 ),
             });
             out.push(match (a.scope.as_deref(), r.request.param("scope")) {
+                (_, None) if unread.is_some() => Check::new(
+                    "scope",
+                    PARAM,
+                    NotChecked(unread.unwrap_or_default().to_owned()),
+                ),
                 (_, None) => Check::new(
                     "scope",
                     PARAM,
@@ -254,12 +270,8 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
     }
 
     // The request itself.
-    out.push(if r.request.body_format == BodyFormat::NotRecorded {
-        Check::new(
-            "request shape",
-            SHAPE,
-            NotChecked("the request body was not recorded".to_owned()),
-        )
+    out.push(if let Some(why) = unread {
+        Check::new("request shape", SHAPE, NotChecked(why.to_owned()))
     } else {
         let mut shape = "POST with a form body, no parameter repeated or in the query string, the required parameters present".to_owned();
         let auth = r.request.client_auth_methods();
@@ -281,6 +293,11 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
             "PKCE",
             PKCE,
             NotChecked("authlens saw no /authorize request for this code".to_owned()),
+        ),
+        (Some(_), _, None) if unread.is_some() => Check::new(
+            "PKCE",
+            PKCE,
+            NotChecked(unread.unwrap_or_default().to_owned()),
         ),
         (Some(_), None, None) => {
             Check::new("PKCE", PKCE, Fine("not used at either leg".to_owned()))

@@ -14,7 +14,9 @@
 //!   `pkce-unexpected-verifier`, `pkce-invalid-verifier`;
 //! - `idp_error`: `idp-error`;
 //! - `id_token`: `nonce-mismatch`, `token-issuer-mismatch`;
-//! - `redacted`: `token-redacted` (information about a redacted recording).
+//! - `redacted`: `token-redacted` (information about a redacted recording);
+//! - `partial_body`: `body-not-analysed` (a request body read only in part:
+//!   the other rules then call no parameter missing).
 //!
 //! Beside them, `checks` lists what the rules verified on a redemption, for
 //! an `idp-error` none of their findings explains.
@@ -42,6 +44,7 @@ mod endpoint;
 mod id_token;
 mod idp_error;
 mod param;
+mod partial_body;
 mod pkce;
 mod redacted;
 mod shape;
@@ -111,11 +114,14 @@ pub struct CodeRedemption<'a> {
     pub secrets: SecretPolicy,
 }
 
-/// Every rule on a code redemption, in report order: the request's shape,
-/// the code's history, then the endpoint, the parameters and PKCE against
+/// Every rule on a code redemption, in report order: how much of the
+/// request was read, the request's shape, the code's history, then the endpoint, the parameters and PKCE against
 /// /authorize.
 pub fn code_redemption(r: &CodeRedemption<'_>) -> Vec<Draft> {
-    let mut out = shape::malformed(r.request, r.grant, r.authorize, r.secrets);
+    let mut out: Vec<Draft> = partial_body::body_not_analysed(r.request)
+        .into_iter()
+        .collect();
+    out.extend(shape::malformed(r.request, r.grant, r.authorize, r.secrets));
     if let Some(shown) = r.code_shown {
         out.extend(code::history(shown, r.record, r.time, r.code_lifetime));
     }
@@ -127,7 +133,7 @@ pub fn code_redemption(r: &CodeRedemption<'_>) -> Vec<Draft> {
         ));
         out.extend(param::param_mismatch(a, r.request, r.grant));
     }
-    out.extend(pkce::pkce(r.authorize, r.grant, r.secrets));
+    out.extend(pkce::pkce(r.authorize, r.request, r.grant, r.secrets));
     out
 }
 

@@ -6,13 +6,14 @@ use serde_json::json;
 
 use super::Draft;
 use crate::oauth::event::Rule;
-use crate::oauth::message::{AuthorizeRequest, CodeGrant};
+use crate::oauth::message::{AuthorizeRequest, CodeGrant, TokenRequest};
 use crate::oauth::pkce::{ChallengeCheck, check_challenge, check_verifier};
 use crate::oauth::secret::{SecretPolicy, is_fingerprint};
 
 /// `pkce-*`: challenge at /authorize versus verifier at /token.
 pub(super) fn pkce(
     authorize: Option<&AuthorizeRequest>,
+    req: &TokenRequest,
     grant: &CodeGrant,
     secrets: SecretPolicy,
 ) -> Vec<Draft> {
@@ -53,6 +54,8 @@ pub(super) fn pkce(
         return out;
     };
     match (challenge, verifier) {
+        // The verifier may be in the part of the body not read.
+        (Some(_), None) if !req.params_known() => {}
         (Some(c), None) => out.push(Draft::new(
             Rule::PkceMissingVerifier,
             Some("code_verifier"),

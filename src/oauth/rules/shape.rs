@@ -109,8 +109,12 @@ pub(super) fn malformed(
         // Whatever else is missing may be in the unrecorded body.
         return out;
     }
+    // Only a body read whole can lack a parameter: the rest of a body read
+    // in part may hold it (`body-not-analysed` says so).
+    let known = req.params_known();
 
     match &req.grant {
+        None if !known => {}
         None => out.push(missing(
             req,
             "grant_type",
@@ -128,14 +132,14 @@ pub(super) fn malformed(
             json!({ "grant_type": other.name() }),
         )),
     }
-    if grant.code.is_none() {
+    if known && grant.code.is_none() {
         out.push(missing(
             req,
             "code",
             "Send the code received on the redirect URI in the `code` parameter.",
         ));
     }
-    if req.client_id().is_none() && req.param("client_assertion").is_none() {
+    if known && req.client_id().is_none() && req.param("client_assertion").is_none() {
         out.push(missing(
             req,
             "client_id",
@@ -144,6 +148,7 @@ pub(super) fn malformed(
     }
     if let Some(authorize) = authorize
         && let Some(sent) = authorize.redirect_uri.as_deref()
+        && known
         && grant.redirect_uri.is_none()
     {
         let mut d = missing(

@@ -1,5 +1,4 @@
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
@@ -54,9 +53,13 @@ async fn into_bytes_reads_within_the_limit_and_gives_back_larger_bodies_whole() 
     assert!(broken.into_bytes(10).await.is_err());
 }
 
-/// A capture as the record hands out.
-fn capture() -> (Arc<Mutex<Recorder>>, Instant) {
-    (Arc::new(Mutex::new(Recorder::new(1024))), Instant::now())
+/// A capture as the record hands out, holding up to `limit` bytes.
+fn capture_of(limit: usize) -> RequestCapture {
+    RequestCapture::new(Recorder::new(limit), Instant::now())
+}
+
+fn capture() -> RequestCapture {
+    capture_of(1024)
 }
 
 #[tokio::test]
@@ -66,10 +69,11 @@ async fn the_capture_copies_what_passes_for_every_variant() {
         (chunked(&[b"stre", b"amed"]), &b"streamed"[..]),
         (Body::empty(), &b""[..]),
     ] {
-        let (recorder, start) = capture();
-        let forwarded = read(RequestBody::new(body, Some((recorder.clone(), start)))).await;
+        let capture = capture();
+        let forwarded = read(RequestBody::new(body, Some(capture.clone()))).await;
         assert_eq!(&forwarded[..], want, "forwarded untouched");
-        let (captured, done) = lock(&recorder).take();
+        assert!(capture.is_closed());
+        let (captured, done) = capture.take();
         assert_eq!(&captured.bytes[..], want);
         assert_eq!(captured.state, CaptureState::Complete);
         assert!(done.is_some());
@@ -78,15 +82,84 @@ async fn the_capture_copies_what_passes_for_every_variant() {
 
 #[tokio::test]
 async fn a_tapped_body_reports_what_an_interceptor_read() {
-    let (recorder, start) = capture();
-    let body = RequestBody::tap(chunked(&[b"a=1", b"&b=2"]), Some((recorder.clone(), start)));
+    let capture = capture();
+    let body = RequestBody::tap(chunked(&[b"a=1", b"&b=2"]), Some(capture.clone()));
     match body.into_bytes(100).await.unwrap() {
         Buffered::Bytes(bytes) => assert_eq!(bytes, "a=1&b=2"),
         other => panic!("{other:?}"),
     }
-    let (captured, _) = lock(&recorder).take();
+    let (captured, _) = capture.take();
     assert_eq!(&captured.bytes[..], b"a=1&b=2");
     assert_eq!(captured.state, CaptureState::Complete);
+}
+
+/// Waits (generously) until `capture` is closed.
+async fn closed(capture: &RequestCapture) {
+    tokio::time::timeout(Duration::from_secs(30), capture.closed())
+        .await
+        .expect("the capture ends");
+}
+
+#[tokio::test]
+async fn a_body_let_go_of_before_its_end_is_read_on_for_the_capture() {
+    // The upstream took one frame, answered, and let go of the body.
+    let capture = capture();
+    let mut body = RequestBody::new(
+        chunked(&[b"grant_type=", b"authorization_code", b"&code=x"]),
+        Some(capture.clone()),
+    );
+    let first = body.frame().await.unwrap().unwrap();
+    assert_eq!(first.into_data().unwrap(), "grant_type=");
+    drop(body);
+    closed(&capture).await;
+    let (captured, done) = capture.take();
+    assert_eq!(&captured.bytes[..], b"grant_type=authorization_code&code=x");
+    assert_eq!(captured.state, CaptureState::Complete);
+    assert!(done.is_some());
+
+    // Read on only up to the capture's size: the client is not made to
+    // upload the rest for nothing.
+    let capture = capture_of(4);
+    let endless = Body::stream(StreamBody::new(
+        futures_util::stream::iter(vec![
+            Ok::<_, BoxError>(Frame::data(Bytes::from_static(b"abc"))),
+            Ok(Frame::data(Bytes::from_static(b"def"))),
+        ])
+        .chain(futures_util::stream::pending()),
+    ));
+    drop(RequestBody::new(endless, Some(capture.clone())));
+    closed(&capture).await;
+    let (captured, _) = capture.take();
+    assert_eq!(&captured.bytes[..], b"abcd");
+    assert_eq!(captured.size, 6);
+    assert_eq!(captured.state, CaptureState::Truncated);
+
+    // A body that breaks off while read on is aborted, with what arrived.
+    let capture = capture_of(1024);
+    let broken = Body::stream(StreamBody::new(futures_util::stream::iter(vec![
+        Ok(Frame::data(Bytes::from_static(b"ab"))),
+        Err::<Frame<Bytes>, BoxError>("cut".into()),
+    ])));
+    drop(RequestBody::new(broken, Some(capture.clone())));
+    closed(&capture).await;
+    let (captured, _) = capture.take();
+    assert_eq!(&captured.bytes[..], b"ab");
+    assert_eq!(captured.state, CaptureState::Aborted);
+}
+
+#[tokio::test]
+async fn a_body_nobody_waits_for_is_not_read_on() {
+    // The record was published already: the capture is closed.
+    let capture = capture();
+    let (_, _) = capture.take();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let watched = Body::stream(StreamBody::new(futures_util::stream::once(async move {
+        let _ = rx.await;
+        Ok::<_, BoxError>(Frame::data(Bytes::from_static(b"late")))
+    })));
+    drop(RequestBody::new(watched, Some(capture.clone())));
+    // Dropping the body dropped the stream at once: nobody reads it.
+    assert!(tx.is_closed(), "the body was dropped, not read on");
 }
 
 #[tokio::test]

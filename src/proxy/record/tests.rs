@@ -2,6 +2,8 @@ use tokio::sync::broadcast;
 
 use super::*;
 use crate::exchange::InterventionKind;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 fn recording() -> (Recording, broadcast::Receiver<Arc<Exchange>>) {
     let feed = ExchangeFeed::new();
@@ -49,9 +51,9 @@ fn a_complete_exchange_is_published_once_with_both_bodies() {
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/token");
     let mut record = recording.begin(&conn, &head, &uri);
-    let (capture, start) = record.request_capture().unwrap();
-    lock(&capture).push(b"code=abc");
-    lock(&capture).end(CaptureState::Complete, start.elapsed());
+    let capture = record.request_capture().unwrap();
+    capture.push(b"code=abc");
+    capture.end(CaptureState::Complete);
     record.response_head(&response(200), false);
     record.response_data(b"0123");
     record.response_data(b"456789");
@@ -127,13 +129,13 @@ fn a_rewritten_request_is_recorded_as_sent_and_marked() {
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/a");
     let mut record = recording.begin(&conn, &head, &uri);
-    let (old, _) = record.request_capture().unwrap();
-    lock(&old).push(b"original");
+    let old = record.request_capture().unwrap();
+    old.push(b"original");
     let (sent, sent_uri) = request("https://idp.test/b");
     record.request_sent(&sent, &sent_uri);
-    let (capture, start) = record.request_capture().unwrap();
-    lock(&capture).push(b"new");
-    lock(&capture).end(CaptureState::Complete, start.elapsed());
+    let capture = record.request_capture().unwrap();
+    capture.push(b"new");
+    capture.end(CaptureState::Complete);
     record.intervention(Intervention::new(InterventionKind::Rewritten, "x", "y"));
     record.response_head(&response(204), false);
     record.response_done();
@@ -161,4 +163,75 @@ fn with_nobody_listening_nothing_is_built() {
         first.id() + 1,
         "exchanges are numbered all the same"
     );
+}
+
+/// The next published exchange, waiting generously.
+async fn next(receiver: &mut broadcast::Receiver<Arc<Exchange>>) -> Arc<Exchange> {
+    tokio::time::timeout(Duration::from_secs(30), receiver.recv())
+        .await
+        .expect("published within 30 s")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_finished_response_waits_for_the_rest_of_its_request_body() {
+    let (recording, mut receiver) = recording();
+    let tasks = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let conn = Arc::new(ConnectionInfo::default());
+    let (head, uri) = request("https://idp.test/token");
+    let mut record = recording.begin(&conn, &head, &uri);
+    record.settle_with(&tasks, &shutdown, Duration::from_secs(3));
+    let capture = record.request_capture().unwrap();
+    capture.push(b"gran");
+    record.response_head(&response(400), false);
+    record.response_data(b"{}");
+    record.response_done();
+    drop(record);
+    assert!(
+        published(&mut receiver).is_empty(),
+        "not published while the request body is on its way"
+    );
+    capture.push(b"t_ty");
+    capture.end(CaptureState::Complete);
+    let exchange = next(&mut receiver).await;
+    let body = &exchange.request.body;
+    assert_eq!(&body.bytes[..], b"grant_ty", "the whole body (capped at 8)");
+    assert_eq!(body.state, CaptureState::Complete);
+    assert!(exchange.timings.request_done.is_some());
+    assert_eq!(&exchange.response.as_ref().unwrap().body.bytes[..], b"{}");
+    assert!(exchange.error.is_none());
+}
+
+#[tokio::test]
+async fn on_shutdown_a_waiting_exchange_is_published_within_the_grace_with_its_body_marked_partial()
+{
+    let (recording, mut receiver) = recording();
+    let tasks = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let conn = Arc::new(ConnectionInfo::default());
+    let (head, uri) = request("https://idp.test/token");
+    let mut record = recording.begin(&conn, &head, &uri);
+    // No grace at all: published as soon as the shutdown fires, not after
+    // the usual wait (made endless here).
+    record.settle_with(&tasks, &shutdown, Duration::ZERO);
+    if let Some(b) = record.building.as_mut() {
+        b.settle.as_mut().unwrap().wait = Duration::MAX;
+    }
+    let capture = record.request_capture().unwrap();
+    capture.push(b"part");
+    record.response_head(&response(400), false);
+    record.response_done();
+    shutdown.cancel();
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(30), tasks.wait())
+        .await
+        .expect("the wait ends with the shutdown");
+    let all = published(&mut receiver);
+    assert_eq!(all.len(), 1);
+    let body = &all[0].request.body;
+    assert_eq!(&body.bytes[..], b"part");
+    assert_eq!(body.state, CaptureState::Aborted, "marked partial");
+    assert!(all[0].timings.request_done.is_none());
+    assert!(capture.is_closed(), "nobody reads the body on");
 }
