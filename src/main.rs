@@ -52,11 +52,13 @@ fn init_diagnostics(color: ColorChoice) {
 /// | 2 | an input or output cannot be used, or `ca --regenerate` lacks `--yes` |
 /// | CMD's | `run` and `browser` pass the child's status on (126/127 when it cannot start) |
 /// | 125 | `run`: authlens itself failed, never mistaken for CMD's status |
+/// | 130 | a second Ctrl-C or SIGTERM stopped the proxy before its outputs were drained |
 fn exit_status(result: Result<Outcome, Failure>, under_run: bool) -> ExitCode {
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Flagged) => ExitCode::from(1),
         Ok(Outcome::Child(status)) => ExitCode::from(status),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(failure) => {
             eprintln!("authlens: {}", failure.message);
             ExitCode::from(match failure.kind {
@@ -73,9 +75,13 @@ fn exit_status(result: Result<Outcome, Failure>, under_run: bool) -> ExitCode {
 fn block_on(
     command: impl std::future::Future<Output = Result<Outcome, Failure>>,
 ) -> Result<Outcome, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?
-        .block_on(command)
+        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(command);
+    // An output thread still blocked on a stalled terminal (the user stopped
+    // at once with a second Ctrl-C) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }

@@ -93,10 +93,17 @@ pub fn closing_summary(summary: &SessionSummary) -> String {
     if !files.is_empty() {
         let _ = write!(line, "; wrote {}", files.join(", "));
     }
+    if tally.unanalysed > 0 {
+        let _ = write!(
+            line,
+            "; {} exchange(s) that may be sign-in legs NOT analysed (an output stalled)",
+            tally.unanalysed
+        );
+    }
     if summary.har_missed > 0 {
         let _ = write!(
             line,
-            "; {} exchange(s) that were not sign-in legs left out of the HAR (it fell behind)",
+            "; {} exchange(s) left out of the HAR (it fell behind)",
             summary.har_missed
         );
     }

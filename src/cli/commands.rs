@@ -21,9 +21,14 @@ pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failu
     let session = Session::start(config, output)
         .await
         .map_err(Failure::failed)?;
+    let mut signals = StopSignals::listen();
     eprint!("{}", super::banner::banner(&session));
-    shutdown_signal().await;
-    closing_lines(&session.stop().await);
+    signals.next().await;
+    eprintln!("authlens: stopping, writing what was captured (Ctrl-C again to stop at once)");
+    let Some(summary) = stop_or_give_up(session, &mut signals).await else {
+        return Ok(Outcome::Interrupted);
+    };
+    closing_lines(&summary);
     eprintln!("authlens stopped");
     Ok(Outcome::Clean)
 }
@@ -41,26 +46,68 @@ fn closing_lines(summary: &SessionSummary) {
     eprintln!("{}", super::banner::closing_summary(summary));
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Stops `session`, draining every output, unless a second Ctrl-C or
+/// SIGTERM comes first (`None`: the user chose not to wait).
+async fn stop_or_give_up(session: Session, signals: &mut StopSignals) -> Option<SessionSummary> {
+    tokio::select! {
+        summary = session.stop() => Some(summary),
+        _ = signals.next() => {
+            eprintln!(
+                "authlens: stopped at once on a second signal; what was still on its way to the outputs is not written"
+            );
+            None
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Ctrl-C and SIGTERM, listened to from start-up on, so a signal that
+/// arrives while authlens is busy stopping is not missed.
+pub(super) struct StopSignals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    pub(super) fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// Completes on the next Ctrl-C or SIGTERM.
+    pub(super) async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn on(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            if self.interrupt.is_none() && self.terminate.is_none() {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+            tokio::select! {
+                _ = on(&mut self.interrupt) => {}
+                _ = on(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

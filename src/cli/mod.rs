@@ -18,6 +18,8 @@ pub enum Outcome {
     Flagged,
     /// The status of the command or browser run through authlens.
     Child(u8),
+    /// Stopped at once on a second signal, outputs not drained (exit 130).
+    Interrupted,
 }
 
 /// Why a command could not do its job.

@@ -1,18 +1,22 @@
 //! Which exchanges can be a sign-in leg, decided cheaply on the proxy's hot
-//! path so the analysis gets every one of them and nothing else.
+//! path so the analysis gets every one of them and little else.
 //!
 //! Conservative by design: a false "may matter" costs one analysis call, a
-//! false "cannot matter" loses a leg. Only the method, the URL and the
-//! response head are read, never a body.
+//! false "cannot matter" loses a leg. It reads the method, the URL, the
+//! heads, and looks for sign-in parameter names in a captured request body
+//! (one pass, no parsing).
 
-use http::{Method, header};
+use std::sync::OnceLock;
 
-use crate::exchange::Exchange;
+use aho_corasick::AhoCorasick;
+use http::header;
+
+use crate::exchange::{CaptureState, Exchange, RequestRecord};
 
 /// Query parameters that only sign-in traffic carries: an authorization
-/// request (`client_id`, `response_type`, `request_uri`) or the answer to one
-/// (`code`, `state`, `error`).
-const SIGN_IN_PARAMS: [&str; 8] = [
+/// request (`client_id`, `response_type`, `request_uri`), the answer to one
+/// (`code`, `state`, `error`), or a token request sent in the query.
+const SIGN_IN_PARAMS: [&str; 12] = [
     "code",
     "state",
     "error",
@@ -21,6 +25,10 @@ const SIGN_IN_PARAMS: [&str; 8] = [
     "request_uri",
     "id_token",
     "redirect_uri",
+    "grant_type",
+    "code_verifier",
+    "refresh_token",
+    "client_assertion",
 ];
 
 /// Path fragments of authorization servers' endpoints (token and authorize
@@ -34,16 +42,33 @@ const SIGN_IN_PATHS: [&str; 6] = [
     "connect",
 ];
 
-/// False only for exchanges that cannot be a sign-in leg: a `GET`, `HEAD` or
-/// `OPTIONS` with no sign-in parameter in its query, to a path that names no
-/// authorization-server endpoint, answered with no redirect and no HTML (a
-/// `form_post` page or an IdP's error page). Everything else (any request
-/// with a body, any redirect) may matter.
+/// What a request body of a sign-in leg contains (any case): a token
+/// request's or a pushed authorization request's parameters, or a
+/// `form_post` callback's code or error, as a form or as JSON.
+const SIGN_IN_BODY_WORDS: [&str; 14] = [
+    "grant_type",
+    "client_id",
+    "response_type",
+    "request_uri",
+    "client_assertion",
+    "code_verifier",
+    "refresh_token",
+    "id_token",
+    "redirect_uri",
+    "code=",
+    "\"code\"",
+    "error=",
+    "\"error\"",
+    "state=",
+];
+
+/// False only for exchanges that cannot be a sign-in leg: no sign-in
+/// parameter in the query or the request body, a path that names no
+/// authorization-server endpoint, and an answer with no `Location` and a
+/// declared type other than HTML (a `form_post` page or an IdP's error
+/// page). Page assets, plain API calls and uploads are the usual others.
 pub fn may_matter(exchange: &Exchange) -> bool {
     let request = &exchange.request;
-    if !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return true;
-    }
     if request.uri.query().is_some_and(has_sign_in_param) {
         return true;
     }
@@ -51,17 +76,46 @@ pub fn may_matter(exchange: &Exchange) -> bool {
     if SIGN_IN_PATHS.iter().any(|p| contains_ignore_case(path, p)) {
         return true;
     }
+    if body_may_matter(request) {
+        return true;
+    }
     let Some(response) = &exchange.response else {
         return false;
     };
-    if response.status.is_redirection() {
+    if response.status.is_redirection() || response.headers.contains_key(header::LOCATION) {
         return true;
     }
+    // A page without a declared type is read as HTML by browsers (and by
+    // the analysis).
     response
         .headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| contains_ignore_case(ct, "html"))
+        .is_none_or(|v| v.to_str().is_ok_and(|ct| contains_ignore_case(ct, "html")))
+}
+
+/// True when the request body may carry sign-in parameters: one of
+/// [`SIGN_IN_BODY_WORDS`] is in what was captured, or only part of a
+/// readable body was captured, or it is content-coded (not searched).
+fn body_may_matter(request: &RequestRecord) -> bool {
+    let body = &request.body;
+    if body.size == 0 || body.state == CaptureState::NotCaptured {
+        return false;
+    }
+    if request.headers.contains_key(header::CONTENT_ENCODING) {
+        return true;
+    }
+    if matches!(body.state, CaptureState::Truncated | CaptureState::Aborted) {
+        return true;
+    }
+    static WORDS: OnceLock<AhoCorasick> = OnceLock::new();
+    WORDS
+        .get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(SIGN_IN_BODY_WORDS)
+                .expect("fixed words build")
+        })
+        .is_match(&body.bytes[..])
 }
 
 fn has_sign_in_param(query: &str) -> bool {
@@ -81,8 +135,8 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::{RequestRecord, ResponseRecord};
-    use http::{HeaderMap, HeaderValue, StatusCode, Version};
+    use crate::exchange::{CapturedBody, ResponseRecord};
+    use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
     use std::sync::Arc;
 
     fn exchange(method: Method, url: &str, response: Option<(u16, &str)>) -> Exchange {
@@ -99,7 +153,9 @@ mod tests {
             },
             response: response.map(|(status, ct)| {
                 let mut headers = HeaderMap::new();
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+                if !ct.is_empty() {
+                    headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+                }
                 ResponseRecord {
                     status: StatusCode::from_u16(status).unwrap(),
                     version: Version::HTTP_11,
@@ -114,8 +170,28 @@ mod tests {
         }
     }
 
+    fn with_body(mut e: Exchange, body: &str) -> Exchange {
+        e.request.body = CapturedBody::complete(body.to_owned());
+        e
+    }
+
     #[test]
     fn every_leg_of_a_sign_in_may_matter() {
+        let mut located = exchange(
+            Method::GET,
+            "https://idp.test/continue",
+            Some((200, "text/plain")),
+        );
+        located.response.as_mut().unwrap().headers.insert(
+            header::LOCATION,
+            HeaderValue::from_static("https://app.test/cb?code=c"),
+        );
+        let mut partial = exchange(Method::POST, "https://api.test/x", None);
+        partial.request.body = CapturedBody {
+            bytes: "padding=aaaa".into(),
+            size: 1 << 20,
+            state: CaptureState::Truncated,
+        };
         let legs = [
             exchange(
                 Method::GET,
@@ -129,8 +205,20 @@ mod tests {
             ),
             exchange(Method::GET, "https://app.test/cb?code=c&state=s", None),
             exchange(Method::GET, "https://app.test/cb?error=access_denied", None),
-            exchange(Method::POST, "https://idp.test/anything", None),
-            exchange(Method::PUT, "https://idp.test/anything", None),
+            with_body(
+                exchange(Method::POST, "https://idp.test/as/exchange", None),
+                "Grant_Type=authorization_code&code=c",
+            ),
+            with_body(
+                exchange(Method::POST, "https://app.test/signin-oidc", None),
+                "code=c&state=s",
+            ),
+            with_body(
+                exchange(Method::PUT, "https://idp.test/x", None),
+                r#"{"client_id":"a","code":"c"}"#,
+            ),
+            partial,
+            located,
             exchange(
                 Method::GET,
                 "https://idp.test/login",
@@ -141,20 +229,37 @@ mod tests {
                 "https://idp.test/continue",
                 Some((200, "text/HTML; charset=utf-8")),
             ),
+            exchange(Method::GET, "https://idp.test/continue", Some((200, ""))),
             exchange(
                 Method::GET,
                 "https://idp.test/t/v2.0/.well-known/openid-configuration",
                 Some((200, "application/json")),
             ),
             exchange(Method::GET, "https://idp.test/oauth2/v2.0/TOKEN", None),
+            exchange(Method::POST, "https://idp.test/oauth/token", None),
         ];
         for leg in &legs {
-            assert!(may_matter(leg), "{}", leg.request.uri);
+            assert!(
+                may_matter(leg),
+                "{} {}",
+                leg.request.method,
+                leg.request.uri
+            );
         }
     }
 
     #[test]
-    fn assets_and_plain_api_reads_do_not() {
+    fn assets_and_plain_api_calls_do_not() {
+        let mut upload = exchange(
+            Method::PUT,
+            "https://api.test/files/1",
+            Some((201, "application/json")),
+        );
+        upload.request.body = CapturedBody {
+            bytes: Default::default(),
+            size: 5 << 20,
+            state: CaptureState::NotCaptured,
+        };
         let others = [
             exchange(
                 Method::GET,
@@ -171,6 +276,20 @@ mod tests {
                 "https://api.test/items?page=2&codes=1",
                 Some((200, "application/json")),
             ),
+            with_body(
+                exchange(
+                    Method::POST,
+                    "https://api.test/items",
+                    Some((201, "application/json")),
+                ),
+                r#"{"name":"x","codes":[1,2]}"#,
+            ),
+            exchange(
+                Method::POST,
+                "https://api.test/ping",
+                Some((204, "text/plain")),
+            ),
+            upload,
             exchange(Method::HEAD, "https://cdn.test/big.iso", None),
             exchange(
                 Method::OPTIONS,
@@ -179,7 +298,12 @@ mod tests {
             ),
         ];
         for other in &others {
-            assert!(!may_matter(other), "{}", other.request.uri);
+            assert!(
+                !may_matter(other),
+                "{} {}",
+                other.request.method,
+                other.request.uri
+            );
         }
     }
 }

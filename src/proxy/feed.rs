@@ -4,15 +4,18 @@
 //! the HAR recorder) subscribes with [`ExchangeFeed::consume`] and a
 //! [`Triage`] that sorts each exchange into a [`Lane`]:
 //!
-//! - [`Lane::Vital`] exchanges are always delivered, on a queue without a
-//!   bound: its length is bounded by the volume of the traffic the triage
-//!   deems vital (sign-in legs, a handful per sign-in), not by the total
-//!   traffic, and publication never waits (it runs inside a response body's
-//!   poll).
-//! - [`Lane::Bulk`] exchanges are delivered while fewer than the consumer's
-//!   bulk allowance are waiting; beyond that they are dropped and counted, so
-//!   a burst of page loads cannot pin unbounded memory. The consumer learns
-//!   of each gap (how many were dropped) before the next exchange it gets.
+//! - [`Lane::Vital`] exchanges are delivered while their captured bytes
+//!   waiting stay within the consumer's vital allowance (large: it is meant
+//!   to hold the sign-in traffic of a consumer stalled for minutes, and only
+//!   guards memory against one stalled for good). Publication never waits:
+//!   it runs inside a response body's poll.
+//! - [`Lane::Bulk`] exchanges are delivered while their bytes waiting stay
+//!   within the bulk allowance (small), so a burst of page loads cannot pin
+//!   much memory.
+//!
+//! Beyond an allowance exchanges are dropped and counted (vital ones apart),
+//! and the consumer learns of each gap (how many were dropped) before the
+//! next exchange it gets.
 //! - [`Lane::Skip`] exchanges are not sent at all, only counted.
 //!
 //! Watchers ([`ExchangeFeed::subscribe`]) get a broadcast that may lag: for
@@ -44,6 +47,17 @@ pub enum Lane {
 /// Sorts exchanges into lanes, on the proxy's hot path.
 pub type Triage = Arc<dyn Fn(&Exchange) -> Lane + Send + Sync>;
 
+/// How many bytes (captured bodies, plus [`OVERHEAD`] per exchange) may wait
+/// for a consumer in each lane.
+#[derive(Debug, Clone, Copy)]
+pub struct Allowance {
+    pub vital_bytes: usize,
+    pub bulk_bytes: usize,
+}
+
+/// What an exchange weighs besides its captured bodies (heads, timings).
+pub const OVERHEAD: usize = 1024;
+
 /// Subscribes to a proxy's finished exchanges (see [`crate::proxy::Proxy::feed`]).
 /// The handle itself receives nothing: it neither pins exchanges in memory
 /// nor makes the proxy copy bodies.
@@ -63,30 +77,34 @@ struct Consumer {
     triage: Triage,
     queue: mpsc::UnboundedSender<Queued>,
     counts: Arc<Counts>,
-    bulk_allowance: usize,
+    allowance: Allowance,
 }
 
 /// What happened to a consumer's exchanges, shared with its stream.
 #[derive(Debug, Default)]
 struct Counts {
-    /// Bulk exchanges sent and not yet taken.
+    /// Bytes of the exchanges sent and not yet taken, by lane.
+    vital_waiting: AtomicUsize,
     bulk_waiting: AtomicUsize,
-    /// Bulk exchanges dropped for want of room, ever.
+    /// Exchanges dropped for want of room, ever (vital ones included).
     dropped: AtomicU64,
+    /// Vital exchanges among them.
+    vital_dropped: AtomicU64,
     /// Exchanges the triage skipped, ever.
     skipped: AtomicU64,
 }
 
-/// An exchange on its way to a consumer, with the drop count at the time it
-/// was queued (so a gap is reported where it happened).
-type Queued = (Arc<Exchange>, Lane, u64);
+/// An exchange on its way to a consumer, with its lane and weight, and the
+/// drop count at the time it was queued (so a gap is reported where it
+/// happened).
+type Queued = (Arc<Exchange>, Lane, usize, u64);
 
 /// What a consumer's stream hands over.
 #[derive(Debug)]
 pub enum Delivery {
     /// The next exchange.
     Exchange(Arc<Exchange>),
-    /// `n` bulk exchanges were dropped here (the consumer fell behind).
+    /// `n` exchanges were dropped here (the consumer fell far behind).
     Gap(u64),
 }
 
@@ -118,17 +136,17 @@ impl ExchangeFeed {
         self.inner.watchers.subscribe()
     }
 
-    /// A lossless stream of every exchange `triage` does not skip, from now
-    /// on; at most `bulk_allowance` bulk exchanges wait at any time (more
-    /// are dropped and reported as gaps).
-    pub fn consume(&self, triage: Triage, bulk_allowance: usize) -> ExchangeStream {
+    /// A stream of every exchange `triage` does not skip, from now on,
+    /// within `allowance` (beyond it, exchanges are dropped and reported as
+    /// gaps).
+    pub fn consume(&self, triage: Triage, allowance: Allowance) -> ExchangeStream {
         let (queue, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
         let consumer = Arc::new(Consumer {
             triage,
             queue,
             counts: counts.clone(),
-            bulk_allowance,
+            allowance,
         });
         let mut consumers = self
             .inner
@@ -192,24 +210,35 @@ impl Consumer {
     /// Sends `exchange` down its lane; false when the stream is gone.
     fn offer(&self, exchange: &Arc<Exchange>) -> bool {
         let lane = (self.triage)(exchange);
-        match lane {
+        let (waiting, allowance) = match lane {
             Lane::Skip => {
                 self.counts.skipped.fetch_add(1, Ordering::Relaxed);
                 return !self.queue.is_closed();
             }
-            Lane::Bulk => {
-                let waiting = self.counts.bulk_waiting.fetch_add(1, Ordering::AcqRel);
-                if waiting >= self.bulk_allowance {
-                    self.counts.bulk_waiting.fetch_sub(1, Ordering::AcqRel);
-                    self.counts.dropped.fetch_add(1, Ordering::Relaxed);
-                    return !self.queue.is_closed();
-                }
+            Lane::Vital => (&self.counts.vital_waiting, self.allowance.vital_bytes),
+            Lane::Bulk => (&self.counts.bulk_waiting, self.allowance.bulk_bytes),
+        };
+        let weight = weight(exchange);
+        let before = waiting.fetch_add(weight, Ordering::AcqRel);
+        if before + weight > allowance {
+            waiting.fetch_sub(weight, Ordering::AcqRel);
+            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            if lane == Lane::Vital {
+                self.counts.vital_dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Lane::Vital => {}
+            return !self.queue.is_closed();
         }
         let dropped = self.counts.dropped.load(Ordering::Relaxed);
-        self.queue.send((exchange.clone(), lane, dropped)).is_ok()
+        self.queue
+            .send((exchange.clone(), lane, weight, dropped))
+            .is_ok()
     }
+}
+
+/// What an exchange pins in memory while it waits, roughly.
+fn weight(exchange: &Exchange) -> usize {
+    let response = exchange.response.as_ref().map_or(0, |r| r.body.bytes.len());
+    exchange.request.body.bytes.len() + response + OVERHEAD
 }
 
 impl ExchangeStream {
@@ -242,19 +271,26 @@ impl ExchangeStream {
         self.counts.skipped.load(Ordering::Relaxed)
     }
 
-    /// Bulk exchanges dropped so far (reported or not yet).
+    /// Exchanges dropped so far (reported or not yet).
     pub fn dropped(&self) -> u64 {
         self.counts.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Vital exchanges among those dropped so far.
+    pub fn vital_dropped(&self) -> u64 {
+        self.counts.vital_dropped.load(Ordering::Relaxed)
     }
 
     fn pending_or_gap(&mut self) -> Option<Delivery> {
         self.pending.take().map(Delivery::Exchange)
     }
 
-    fn take(&mut self, (exchange, lane, dropped): Queued) -> Delivery {
-        if lane == Lane::Bulk {
-            self.counts.bulk_waiting.fetch_sub(1, Ordering::AcqRel);
-        }
+    fn take(&mut self, (exchange, lane, weight, dropped): Queued) -> Delivery {
+        let waiting = match lane {
+            Lane::Bulk => &self.counts.bulk_waiting,
+            _ => &self.counts.vital_waiting,
+        };
+        waiting.fetch_sub(weight, Ordering::AcqRel);
         // Drops counted before this exchange was queued happened before it.
         if dropped > self.reported {
             let gap = dropped - self.reported;
@@ -299,6 +335,14 @@ mod tests {
         }
     }
 
+    /// Room for `vital` and `bulk` body-less exchanges.
+    fn room(vital: usize, bulk: usize) -> Allowance {
+        Allowance {
+            vital_bytes: vital * OVERHEAD,
+            bulk_bytes: bulk * OVERHEAD,
+        }
+    }
+
     fn ids(stream: &mut ExchangeStream) -> Vec<String> {
         let mut out = Vec::new();
         while let Some(d) = stream.try_recv() {
@@ -321,7 +365,7 @@ mod tests {
                 Lane::Bulk
             }
         });
-        let mut stream = feed.consume(triage, 1);
+        let mut stream = feed.consume(triage, room(usize::MAX / OVERHEAD, 1));
         for id in 1..=1000 {
             feed.publish(exchange(id));
         }
@@ -341,9 +385,23 @@ mod tests {
     }
 
     #[test]
+    fn vital_exchanges_beyond_their_allowance_are_dropped_counted_and_said() {
+        let feed = ExchangeFeed::new();
+        let mut stream = feed.consume(Arc::new(|_: &Exchange| Lane::Vital), room(2, 0));
+        for id in 1..=5 {
+            feed.publish(exchange(id));
+        }
+        assert_eq!(ids(&mut stream), ["1", "2", "gap 3"]);
+        assert_eq!((stream.dropped(), stream.vital_dropped()), (3, 3));
+        // Taken exchanges free their room.
+        feed.publish(exchange(6));
+        assert_eq!(ids(&mut stream), ["6"]);
+    }
+
+    #[test]
     fn a_consumer_that_keeps_up_loses_no_bulk_exchange() {
         let feed = ExchangeFeed::new();
-        let mut stream = feed.consume(Arc::new(|_: &Exchange| Lane::Bulk), 2);
+        let mut stream = feed.consume(Arc::new(|_: &Exchange| Lane::Bulk), room(0, 2));
         let mut seen = 0;
         for id in 1..=100 {
             feed.publish(exchange(id));
@@ -358,12 +416,12 @@ mod tests {
     #[test]
     fn skipped_exchanges_are_counted_not_sent_and_a_gone_consumer_is_forgotten() {
         let feed = ExchangeFeed::new();
-        let mut stream = feed.consume(Arc::new(|_: &Exchange| Lane::Skip), 0);
+        let mut stream = feed.consume(Arc::new(|_: &Exchange| Lane::Skip), room(0, 0));
         feed.publish(exchange(1));
         assert!(stream.try_recv().is_none());
         assert_eq!(stream.skipped(), 1);
         assert!(feed.is_observed());
-        let gone = feed.consume(Arc::new(|_: &Exchange| Lane::Vital), 0);
+        let gone = feed.consume(Arc::new(|_: &Exchange| Lane::Vital), room(1, 0));
         drop(gone);
         feed.publish(exchange(2));
         assert_eq!(feed.consumers().len(), 1);

@@ -55,11 +55,7 @@ pub(crate) async fn forward(
     let (head, body) = req.into_parts();
     let absolute = absolute_uri(&head, &target);
     let mut record = shared.recording.begin(connection, &head, &absolute);
-    record.settle_with(
-        &shared.tasks,
-        &shared.shutdown,
-        shared.config.timeouts.shutdown_grace,
-    );
+    record.settle_with(&shared.settles, &shared.flush);
     let mut out = Outgoing {
         head,
         body: Body::from(body),
@@ -440,11 +436,7 @@ impl InterceptContext {
             .shared
             .recording
             .begin(&self.connection, &head, &absolute);
-        record.settle_with(
-            &self.shared.tasks,
-            &self.shared.shutdown,
-            self.shared.config.timeouts.shutdown_grace,
-        );
+        record.settle_with(&self.shared.settles, &self.shared.flush);
         record.intervention(Intervention::new(InterventionKind::Made, label, note));
         let capture = record.request_capture();
         let out = Outgoing {

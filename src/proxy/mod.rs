@@ -44,7 +44,7 @@ use tokio_util::task::TaskTracker;
 
 pub use body::{Body, BodyError, BoxError, Buffered};
 pub use error::{ConnectStage, UpstreamError};
-pub use feed::{Delivery, ExchangeFeed, ExchangeStream, Lane, Triage};
+pub use feed::{Allowance, Delivery, ExchangeFeed, ExchangeStream, Lane, Triage};
 pub use headers::strip_hop_by_hop;
 pub use intercept::{BoxFuture, InterceptContext, Interceptor, Verdict};
 pub use local::{IDENTITY_PATH, LocalContext, LocalService};
@@ -54,6 +54,10 @@ use crate::config::ProxyConfig;
 use crate::tls::{InterceptTls, TrustError, UpstreamTls};
 use record::Recording;
 use upstream::Upstream;
+
+/// How long shutdown waits for records publishing at the flush (they only
+/// hand an exchange over, so this is a generous bound).
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +117,12 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for them.
     pub(crate) tasks: TaskTracker,
+    /// Records waiting for the rest of a request body after their response
+    /// ended (see `record`), so shutdown can wait for them too.
+    pub(crate) settles: TaskTracker,
+    /// Fired when shutdown stops waiting for connections: every record still
+    /// waiting publishes at once, with what it has.
+    pub(crate) flush: CancellationToken,
 }
 
 impl Shared {
@@ -190,6 +200,8 @@ impl Proxy {
                 next_connection: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                settles: TaskTracker::new(),
+                flush: CancellationToken::new(),
             }),
         })
     }
@@ -260,6 +272,20 @@ impl Proxy {
             tracing::info!(
                 "{} connection(s) still open after {grace:?}; closing them",
                 shared.tasks.len()
+            );
+        }
+        // Records still waiting for a request body publish now, so every
+        // exchange whose response reached the client is out before the
+        // consumers drain (they take only what was published).
+        shared.flush.cancel();
+        shared.settles.close();
+        if tokio::time::timeout(FLUSH_WAIT, shared.settles.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "{} exchange(s) could not be published in time",
+                shared.settles.len()
             );
         }
         sweeper.abort();

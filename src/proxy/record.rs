@@ -12,9 +12,9 @@
 //! does), and the response may reach the client while the rest of the body
 //! is still on its way: the body is then read on for the analysis (see
 //! `body::drain`), and the record waits for its end, a short while at most
-//! ([`REQUEST_BODY_WAIT`]; half the shutdown grace at most once the proxy
-//! shuts down, so it is published before the proxy stops), so the analysis
-//! gets the whole body. A body that did not end by then is published as it
+//! ([`REQUEST_BODY_WAIT`]; on shutdown, only until the proxy stops waiting
+//! for connections, when it flushes every waiting record, so each one is
+//! published before the proxy returns), so the analysis gets the whole body. A body that did not end by then is published as it
 //! is, marked [`CaptureState::Aborted`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,13 +133,13 @@ pub(crate) struct RequestCapture {
 }
 
 /// What a record needs to wait for its request body after the response
-/// ended: the proxy's task tracker (its shutdown waits for the wait), its
-/// shutdown signal and grace period (once it fires, the wait is cut to
-/// half the grace, so it ends before the proxy stops waiting).
+/// ended: the proxy's tracker of such waits (its shutdown waits for them)
+/// and its flush signal (the proxy fires it when it stops waiting for
+/// connections: every wait then publishes at once, with what it has, before
+/// the proxy returns).
 struct Settle {
     tasks: TaskTracker,
-    shutdown: CancellationToken,
-    grace: Duration,
+    flush: CancellationToken,
     /// [`REQUEST_BODY_WAIT`].
     wait: Duration,
 }
@@ -196,18 +196,12 @@ impl Record {
 
     /// Lets the record wait, once its response ended, for the end of a
     /// request body still on its way (see the module docs): the wait is a
-    /// task of `tasks`, and lasts at most `grace / 2` once `shutdown` fires.
-    pub(crate) fn settle_with(
-        &mut self,
-        tasks: &TaskTracker,
-        shutdown: &CancellationToken,
-        grace: Duration,
-    ) {
+    /// task of `tasks`, and ends at once when `flush` fires.
+    pub(crate) fn settle_with(&mut self, tasks: &TaskTracker, flush: &CancellationToken) {
         if let Some(b) = self.building.as_mut() {
             b.settle = Some(Settle {
                 tasks: tasks.clone(),
-                shutdown: shutdown.clone(),
-                grace,
+                flush: flush.clone(),
                 wait: REQUEST_BODY_WAIT,
             });
         }
@@ -332,20 +326,16 @@ impl Record {
         };
         b.response_ended(end);
         match b.settle.take() {
-            Some(Settle {
-                tasks,
-                shutdown,
-                grace,
-                wait,
-            }) if !b.request_body.is_closed() && tokio::runtime::Handle::try_current().is_ok() => {
+            Some(Settle { tasks, flush, wait })
+                if !b.request_body.is_closed()
+                    && !flush.is_cancelled()
+                    && tokio::runtime::Handle::try_current().is_ok() =>
+            {
                 tasks.spawn(async move {
                     tokio::select! {
                         _ = b.request_body.closed() => {}
                         _ = tokio::time::sleep(wait) => {}
-                        _ = async {
-                            shutdown.cancelled().await;
-                            tokio::time::sleep(grace / 2).await;
-                        } => {}
+                        _ = flush.cancelled() => {}
                     }
                     b.send();
                 });

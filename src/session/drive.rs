@@ -183,6 +183,9 @@ pub struct Tally {
     pub warnings: usize,
     /// Findings by rule id.
     pub by_rule: BTreeMap<&'static str, usize>,
+    /// Exchanges that may have been sign-in legs but were dropped before
+    /// the analysis (an output stalled for good; see the session).
+    pub unanalysed: usize,
 }
 
 impl Tally {

@@ -31,7 +31,8 @@ use crate::output::file::{DurableFile, Files, Target, Unit};
 use crate::output::notice::{Notices, Unwritten};
 use crate::output::{Outlet, TextOutlet};
 use crate::proxy::{
-    Delivery, ExchangeFeed, ExchangeStream, Hooks, Lane, Proxy, ShutdownHandle, StartError, Triage,
+    Allowance, Delivery, ExchangeFeed, ExchangeStream, Hooks, Lane, Proxy, ShutdownHandle,
+    StartError, Triage,
 };
 use crate::report::ReportOutlet;
 use drive::Drain;
@@ -59,9 +60,13 @@ impl From<StartError> for SessionError {
     }
 }
 
-/// How many exchanges that cannot be sign-in legs may wait for the HAR
-/// recorder before it leaves some out (sign-in legs always wait).
-const HAR_BULK_ALLOWANCE: usize = 4096;
+/// What may wait for the analysis and the recorder, in captured bytes.
+/// Sign-in legs get room for minutes of a stalled output (only an output
+/// stalled for good fills it, and then memory matters more); other traffic
+/// waiting for the recorder gets little (it is left out, and said so, when
+/// the recorder falls behind).
+const VITAL_BYTES: usize = 512 << 20;
+const HAR_BULK_BYTES: usize = 64 << 20;
 
 /// What a stopped session did.
 #[derive(Debug, Default)]
@@ -70,7 +75,7 @@ pub struct SessionSummary {
     /// The HAR file and how many exchanges it holds.
     pub har: Option<(PathBuf, usize)>,
     /// Exchanges the HAR recorder could not keep up with and left out
-    /// (never sign-in legs; each gap is marked in the next entry).
+    /// (other traffic first; each gap is marked in the next entry).
     pub har_missed: u64,
     /// The files the outlets wrote (`--json`, the report); a failure to
     /// write one is among the `problems`.
@@ -157,13 +162,26 @@ impl Session {
         // traffic skips the analysis and may be left out of a recorder that
         // falls behind (and then says so).
         let analysis = spawn_analysis(
-            feed.consume(triage(Lane::Skip), 0),
+            feed.consume(
+                triage(Lane::Skip),
+                Allowance {
+                    vital_bytes: VITAL_BYTES,
+                    bulk_bytes: 0,
+                },
+            ),
             Analyzer::new(output.analyzer.clone()),
             events.clone(),
+            notices.clone(),
             exchanges_done.clone(),
         );
         let recorder = recorder.map(|(path, recorder)| {
-            let stream = feed.consume(triage(Lane::Bulk), HAR_BULK_ALLOWANCE);
+            let stream = feed.consume(
+                triage(Lane::Bulk),
+                Allowance {
+                    vital_bytes: VITAL_BYTES,
+                    bulk_bytes: HAR_BULK_BYTES,
+                },
+            );
             let task = spawn_recorder(stream, recorder, notices.clone(), exchanges_done.clone());
             (path, task)
         });
@@ -445,18 +463,31 @@ fn spawn_analysis(
     mut exchanges: ExchangeStream,
     mut analyzer: Analyzer,
     events: EventHub,
+    notices: Notices,
     done: CancellationToken,
 ) -> JoinHandle<Tally> {
     tokio::spawn(async move {
         let mut tally = Tally::default();
         let mut drained = Drain::new(&mut exchanges, &done);
         while let Some(delivery) = drained.next().await {
-            // The analysis lane drops nothing, so there is no gap to count.
-            if let Delivery::Exchange(exchange) = delivery {
-                tally.exchanges += 1;
-                for event in analyzer.observe(&exchange) {
-                    tally.count(&event);
-                    events.publish(event).await;
+            match delivery {
+                Delivery::Exchange(exchange) => {
+                    tally.exchanges += 1;
+                    for event in analyzer.observe(&exchange) {
+                        tally.count(&event);
+                        events.publish(event).await;
+                    }
+                }
+                // Only when an output stalled for good and the legs waiting
+                // for it outgrew their room.
+                Delivery::Gap(n) => {
+                    if tally.unanalysed == 0 {
+                        notices.post(&format!(
+                            "authlens: {n} exchange(s) that may be sign-in legs were NOT analysed: an output stopped taking events and {} MiB waited for it",
+                            VITAL_BYTES >> 20
+                        ));
+                    }
+                    tally.unanalysed += usize::try_from(n).unwrap_or(usize::MAX);
                 }
             }
         }
@@ -489,7 +520,7 @@ fn spawn_recorder(
                     Delivery::Gap(n) => {
                         if !told {
                             notices.post(&format!(
-                                "authlens: the HAR recorder fell behind: {n} exchange(s) that are not sign-in legs were left out (each gap is marked in the HAR; sign-in legs are always recorded)"
+                                "authlens: the HAR recorder fell behind: {n} exchange(s) were left out (each gap is marked in the next entry's comment; sign-in legs are kept as long as there is room)"
                             ));
                             told = true;
                         }

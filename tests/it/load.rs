@@ -3,7 +3,7 @@
 //! one-line summary.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,22 +19,13 @@ fn state(n: usize) -> String {
     format!("ld{n:05}z")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_authorize_reaches_every_output_while_the_live_log_stalls() {
-    let ca = testkit::TestCa::new();
-    let upstream = TestUpstream::start_with(
-        &ca,
-        Tls::None,
-        Arc::new(|_| Response::new(Bytes::from_static(b"ok"))),
-    )
-    .await;
-    let work = tempfile::tempdir().unwrap();
-    let json_path = work.path().join("load.jsonl");
+/// The real binary with `--json` to a file and its live log on a pipe.
+fn start_proxy(json_path: &std::path::Path, certs: &std::path::Path) -> (Child, String, Lines) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_authlens"))
         .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
-        .arg(work.path().join("certs"))
+        .arg(certs)
         .arg("--json")
-        .arg(&json_path)
+        .arg(json_path)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -50,13 +41,21 @@ async fn every_authorize_reaches_every_output_while_the_live_log_stalls() {
             break;
         }
     }
-    let addr = addr.expect("a listening line");
-    let rest_of_stderr =
-        std::thread::spawn(move || stderr.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    (child, addr.expect("a listening line"), stderr)
+}
 
-    // Nobody reads the live log (stdout) until the traffic is over: it
-    // stalls once the pipe is full, as a terminal that is scrolled back or
-    // suspended does.
+type Lines = std::io::Lines<BufReader<std::process::ChildStderr>>;
+
+/// `legs` distinct authorization requests from [`CLIENTS`] clients at once,
+/// through the proxy at `addr` to a plain upstream.
+async fn authorize_burst(addr: &str, legs: usize) {
+    let ca = testkit::TestCa::new();
+    let upstream = TestUpstream::start_with(
+        &ca,
+        Tls::None,
+        Arc::new(|_| Response::new(Bytes::from_static(b"ok"))),
+    )
+    .await;
     let client = reqwest::Client::builder()
         .proxy(reqwest::Proxy::http(format!("http://{addr}")).unwrap())
         .build()
@@ -66,7 +65,7 @@ async fn every_authorize_reaches_every_output_while_the_live_log_stalls() {
     for c in 0..CLIENTS {
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
-            for n in (c..LEGS).step_by(CLIENTS) {
+            for n in (c..legs).step_by(CLIENTS) {
                 let url = format!(
                     "http://127.0.0.1:{port}/authorize?response_type=code&client_id=load-app&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&state={}",
                     state(n)
@@ -79,12 +78,29 @@ async fn every_authorize_reaches_every_output_while_the_live_log_stalls() {
     for task in tasks {
         task.await.unwrap();
     }
+}
 
+fn terminate(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_authorize_reaches_every_output_while_the_live_log_stalls() {
+    let work = tempfile::tempdir().unwrap();
+    let json_path = work.path().join("load.jsonl");
+    let (mut child, addr, stderr) = start_proxy(&json_path, &work.path().join("certs"));
+    let rest_of_stderr =
+        std::thread::spawn(move || stderr.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+
+    // Nobody reads the live log (stdout) until the traffic is over: it
+    // stalls once the pipe is full, as a terminal that is scrolled back or
+    // suspended does.
+    authorize_burst(&addr, LEGS).await;
+    terminate(&child);
     let mut live_log = String::new();
     child
         .stdout
@@ -123,4 +139,31 @@ async fn every_authorize_reaches_every_output_while_the_live_log_stalls() {
         "{stderr}"
     );
     assert!(!stderr.contains("fell behind"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once_while_an_output_is_stalled() {
+    let work = tempfile::tempdir().unwrap();
+    let json_path = work.path().join("load.jsonl");
+    let (mut child, addr, mut stderr) = start_proxy(&json_path, &work.path().join("certs"));
+    // Enough legs to fill the live log's pipe, which nobody reads: the first
+    // SIGTERM then waits for it.
+    authorize_burst(&addr, 3_000).await;
+    terminate(&child);
+    let stopping = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("Ctrl-C again to stop at once"));
+    assert!(stopping.is_some(), "no stopping line");
+    terminate(&child);
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(exit.code(), Some(130), "{exit:?}");
+    let rest: Vec<_> = stderr.map_while(Result::ok).collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("stopped at once on a second signal")),
+        "{rest:?}"
+    );
 }

@@ -181,7 +181,7 @@ async fn a_finished_response_waits_for_the_rest_of_its_request_body() {
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/token");
     let mut record = recording.begin(&conn, &head, &uri);
-    record.settle_with(&tasks, &shutdown, Duration::from_secs(3));
+    record.settle_with(&tasks, &shutdown);
     let capture = record.request_capture().unwrap();
     capture.push(b"gran");
     record.response_head(&response(400), false);
@@ -212,9 +212,9 @@ async fn on_shutdown_a_waiting_exchange_is_published_within_the_grace_with_its_b
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/token");
     let mut record = recording.begin(&conn, &head, &uri);
-    // No grace at all: published as soon as the shutdown fires, not after
-    // the usual wait (made endless here).
-    record.settle_with(&tasks, &shutdown, Duration::ZERO);
+    // Published as soon as the proxy flushes, not after the usual wait
+    // (made endless here).
+    record.settle_with(&tasks, &shutdown);
     if let Some(b) = record.building.as_mut() {
         b.settle.as_mut().unwrap().wait = Duration::MAX;
     }
