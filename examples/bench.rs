@@ -1102,7 +1102,8 @@ fn har_recorder_rates(report: &mut Report, quick: bool) {
     };
     // A page load with known secrets in its cookie, bearer token and body.
     let page = |n: u64, known: u64| {
-        let pick = |k: u64| if known == 0 { k } else { k % known };
+        // Known secrets, or (none known yet) the same session throughout.
+        let pick = |k: u64| if known == 0 { 0 } else { k % known };
         let filler: String = (0..(2 + n % 10))
             .map(|i| format!("<div class=\"row\">item {i} of page {n}: lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.</div>\n"))
             .collect::<String>()

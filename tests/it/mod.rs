@@ -10,5 +10,6 @@ mod mock_idp;
 mod parsers_fuzz;
 mod proxy;
 mod robustness;
+mod secrets;
 mod signin;
 mod tokens;
