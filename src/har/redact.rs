@@ -92,11 +92,6 @@ impl Redactor {
         }
     }
 
-    /// How many secret values the net knows.
-    pub fn known(&self) -> usize {
-        self.net.len()
-    }
-
     /// The fingerprint standing for `value`, remembered for the net.
     fn learn(&mut self, kind: &str, value: &str) -> String {
         if value.is_empty() || is_fingerprint(kind, value) || is_redacted(value) {
@@ -811,6 +806,96 @@ mod tests {
         let text =
             r.net(r#"{"x":"a\/b c+secret","y":"a%2Fb%20c%2Bsecret","z":"a%2Fb+c%2Bsecret"}"#);
         assert!(!text.contains("secret\""), "{text}");
+    }
+
+    #[test]
+    fn bodies_are_read_by_their_shape_not_their_declared_type() {
+        let mut r = Redactor::new();
+        let json = r.body(
+            Some("text/plain"),
+            r#"{"access_token":"at-plain-123456","token_type":"Bearer"}"#,
+        );
+        assert!(!json.contains("at-plain-123456"), "{json}");
+        assert!(json.contains(&fingerprint("access_token", "at-plain-123456")));
+        assert_eq!(
+            r.body(Some("text/plain"), "refresh_token=rt-plain-123456&x=1"),
+            format!(
+                "refresh_token={}&x=1",
+                encode_component(&fingerprint("refresh_token", "rt-plain-123456"))
+            )
+        );
+        let multipart = "--b0und\r\nContent-Disposition: form-data; name=\"code\"\r\n\r\ncode-in-part-1\r\n--b0und\r\nContent-Disposition: form-data; name=\"scope\"\r\n\r\nopenid\r\n--b0und--\r\n";
+        assert_eq!(
+            r.body(Some("application/octet-stream"), multipart),
+            multipart.replace("code-in-part-1", &fingerprint("code", "code-in-part-1"))
+        );
+        let text = r.body(
+            Some("text/html"),
+            "<p>password: hunter22</p><script>var accessToken = 'tok-js-9876';</script><refresh_token>rt-xml-5555</refresh_token> error code: 500",
+        );
+        for gone in ["hunter22", "tok-js-9876", "rt-xml-5555"] {
+            assert!(!text.contains(gone), "{text}");
+        }
+        assert!(text.contains(&fingerprint("access_token", "tok-js-9876")));
+        assert!(text.contains("error code: 500"), "{text}");
+    }
+
+    #[test]
+    fn headers_named_like_credentials_are_fingerprinted() {
+        let mut r = Redactor::new();
+        for name in [
+            "X-Api-Key",
+            "api-key",
+            "Ocp-Apim-Subscription-Key",
+            "X-Auth-Token",
+            "X-Client-Secret",
+            "DPoP",
+            "X-CSRF-Token",
+        ] {
+            let value = format!("value-of-{name}");
+            assert_eq!(
+                r.header(name, &value),
+                fingerprint(&name.to_ascii_lowercase(), &value)
+            );
+        }
+        for (name, value) in [
+            ("WWW-Authenticate", "Bearer error=\"invalid_token\""),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Access-Control-Allow-Headers", "Authorization, X-Api-Key"),
+            ("Content-Type", "application/json"),
+        ] {
+            assert_eq!(r.header(name, value), value);
+        }
+        assert_eq!(
+            r.header("Authorization", "DPoP at-dpop-123456"),
+            format!("DPoP {}", fingerprint("access_token", "at-dpop-123456"))
+        );
+        assert_eq!(
+            r.header("Refresh", "0; url=https://app/cb?code=c-refresh-1"),
+            format!(
+                "0; url=https://app/cb?code={}",
+                fingerprint("code", "c-refresh-1")
+            )
+        );
+    }
+
+    #[test]
+    fn secret_names_in_any_case_and_shape() {
+        for (name, kind) in [
+            ("accessToken", Some("access_token")),
+            ("Client-Secret", Some("client_secret")),
+            ("id_token_hint", Some("id_token")),
+            ("api_key", Some("api_key")),
+            ("csrf_token", Some("csrf_token")),
+            ("sig", Some("sig")),
+            ("token_type", None),
+            ("token_endpoint", None),
+            ("code_challenge", None),
+            ("session_state", None),
+            ("keys", None),
+        ] {
+            assert_eq!(param_kind(name).as_deref(), kind, "{name}");
+        }
     }
 
     /// A signed JWT with personal claims (a fake signature).

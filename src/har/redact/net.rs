@@ -98,11 +98,6 @@ impl Net {
         self.known.is_empty()
     }
 
-    /// How many secrets are remembered.
-    pub fn len(&self) -> usize {
-        self.known.len()
-    }
-
     fn hash(&self, bytes: &[u8]) -> u64 {
         self.hasher.hash_one(bytes)
     }
@@ -315,7 +310,7 @@ mod tests {
             }
         }
         net.compile();
-        assert_eq!(net.len(), 100);
+        assert_eq!(net.known.len(), 100);
         assert!(net.batches.len() < 12, "{}", net.batches.len());
         assert_eq!(
             net.replace("a secret-00299 b secret-00200").unwrap(),
