@@ -260,7 +260,7 @@ impl Redactor {
         if ct.starts_with("application/x-www-form-urlencoded") || looks_like_form(text) {
             return self.pairs(text);
         }
-        if start.starts_with('<') || ct.contains("html") {
+        if (start.starts_with('<') || ct.contains("html")) && FORM_TAG.is_match(text) {
             // form_post: learn the hidden inputs; the net replaces them.
             if let Some(form) = crate::oauth::form_post::parse_form(text) {
                 for field in form.fields.iter() {
@@ -471,7 +471,7 @@ pub fn param_kind(name: &str) -> Option<String> {
         .collect();
     if let Some(kind) = SECRET_NAMES
         .iter()
-        .find(|n| n.replace('_', "") == squashed)
+        .find(|n| n.bytes().filter(|b| *b != b'_').eq(squashed.bytes()))
     {
         return Some((*kind).to_owned());
     }
@@ -540,6 +540,14 @@ static NAME_HINTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
             "sig",
         ])
         .unwrap_or_else(|e| unreachable!("nine short literals: {e}"))
+});
+
+/// A page with a form (the only pages whose inputs are read).
+static FORM_TAG: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(["<form"])
+        .unwrap_or_else(|e| unreachable!("one short literal: {e}"))
 });
 
 fn is_name_byte(b: u8) -> bool {
