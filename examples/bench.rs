@@ -1109,9 +1109,22 @@ fn har_recorder_rates(report: &mut Report, quick: bool) {
             .collect::<String>()
             .repeat(6);
         let (ct, body) = match n % 3 {
-            0 => ("text/html; charset=utf-8", format!("<html><body>{filler}<script>window.t=\"{}\"</script></body></html>", secret("at", pick(n)))),
-            1 => ("application/javascript", format!("/* app.js */ const rows = {:?};", filler)),
-            _ => ("application/json", json!({"items": [filler], "next": format!("/api/items?page={}", n + 1)}).to_string()),
+            0 => (
+                "text/html; charset=utf-8",
+                format!(
+                    "<html><body>{filler}<script>window.t=\"{}\"</script></body></html>",
+                    secret("at", pick(n))
+                ),
+            ),
+            1 => (
+                "application/javascript",
+                format!("/* app.js */ const rows = {:?};", filler),
+            ),
+            _ => (
+                "application/json",
+                json!({"items": [filler], "next": format!("/api/items?page={}", n + 1)})
+                    .to_string(),
+            ),
         };
         exchange(
             n,
@@ -1119,10 +1132,19 @@ fn har_recorder_rates(report: &mut Report, quick: bool) {
             &format!("https://app.bench.test/assets/page-{n}.js?v=3&lang=en"),
             headers(&[
                 ("accept", "*/*".into()),
-                ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) bench/1.0".into()),
+                (
+                    "user-agent",
+                    "Mozilla/5.0 (X11; Linux x86_64) bench/1.0".into(),
+                ),
                 ("referer", "https://app.bench.test/home".into()),
-                ("authorization", format!("Bearer {}", secret("at", pick(n + 1)))),
-                ("cookie", format!("session={}; theme=dark", secret("rt", pick(n + 2)))),
+                (
+                    "authorization",
+                    format!("Bearer {}", secret("at", pick(n + 1))),
+                ),
+                (
+                    "cookie",
+                    format!("session={}; theme=dark", secret("rt", pick(n + 2))),
+                ),
             ]),
             String::new(),
             headers(&[
@@ -1155,7 +1177,11 @@ fn har_recorder_rates(report: &mut Report, quick: bool) {
         let start = Instant::now();
         for i in 0..measured {
             let n = known / 5 + i;
-            let entry = if i % 10 == 9 { token(n) } else { page(n, known / 5) };
+            let entry = if i % 10 == 9 {
+                token(n)
+            } else {
+                page(n, known / 5)
+            };
             recorder.record(&entry).unwrap();
         }
         let rate = measured as f64 / start.elapsed().as_secs_f64();

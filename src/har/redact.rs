@@ -233,8 +233,7 @@ impl Redactor {
         if credentials.is_empty() {
             return self.learn("authorization", trimmed);
         }
-        let kind = if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")
-        {
+        let kind = if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop") {
             "access_token"
         } else {
             "authorization"
@@ -585,8 +584,19 @@ fn value_after(bytes: &[u8], at: usize, opened_tag: bool) -> Option<std::ops::Ra
     while i < bytes.len()
         && !matches!(
             bytes[i],
-            b'"' | b'\'' | b' ' | b'\t' | b'\r' | b'\n' | b'&' | b',' | b';' | b'<' | b'>'
-                | b'}' | b')' | b'\\'
+            b'"' | b'\''
+                | b' '
+                | b'\t'
+                | b'\r'
+                | b'\n'
+                | b'&'
+                | b','
+                | b';'
+                | b'<'
+                | b'>'
+                | b'}'
+                | b')'
+                | b'\\'
         )
     {
         i += 1;

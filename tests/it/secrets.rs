@@ -128,8 +128,12 @@ fn dpop_proof(jti: &str) -> String {
     let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
     format!(
         "{}.{}.{}",
-        part(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}})),
-        part(json!({"jti": jti, "htm": "GET", "htu": "https://app.test/api/data", "iat": 1714561200})),
+        part(
+            json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}})
+        ),
+        part(
+            json!({"jti": jti, "htm": "GET", "htu": "https://app.test/api/data", "iat": 1714561200})
+        ),
         URL_SAFE_NO_PAD.encode(rand::random::<[u8; 64]>()),
     )
 }
@@ -155,8 +159,16 @@ fn app(corpus: &Corpus) -> Handler {
         v("text/plain form access_token")
     );
     let token_untyped = json!({"access_token": v("javascript answer access_token")}).to_string();
-    let gzipped = gzip(json!({"access_token": v("gzip json access_token"), "note": "packed"}).to_string().as_bytes());
-    let brotli = brotli_stored(json!({"refresh_token": v("br json refresh_token")}).to_string().as_bytes());
+    let gzipped = gzip(
+        json!({"access_token": v("gzip json access_token"), "note": "packed"})
+            .to_string()
+            .as_bytes(),
+    );
+    let brotli = brotli_stored(
+        json!({"refresh_token": v("br json refresh_token")})
+            .to_string()
+            .as_bytes(),
+    );
     let zstd = ruzstd::encoding::compress_to_vec(
         format!("id_token={}&state=z1", v("zstd form id_token")).as_bytes(),
         ruzstd::encoding::CompressionLevel::Fastest,
@@ -200,7 +212,10 @@ fn app(corpus: &Corpus) -> Handler {
         match (req.uri().path(), case) {
             ("/api/data", _) => Response::builder()
                 .header("content-type", "application/json")
-                .header("set-cookie", format!("sid={set_cookie}; Path=/; Secure; HttpOnly"))
+                .header(
+                    "set-cookie",
+                    format!("sid={set_cookie}; Path=/; Secure; HttpOnly"),
+                )
                 .header("x-auth-token", &resp_auth_token)
                 .header(
                     "refresh",
@@ -211,9 +226,9 @@ fn app(corpus: &Corpus) -> Handler {
             ("/login/implicit", _) => redirect(format!(
                 "https://app.test/callback#access_token={frag_at}&token_type=Bearer&state=s9"
             )),
-            ("/login/query", _) => {
-                redirect(format!("https://app.test/callback?code={loc_code}&state=s10"))
-            }
+            ("/login/query", _) => redirect(format!(
+                "https://app.test/callback?code={loc_code}&state=s10"
+            )),
             ("/oauth2/token", "multipart") => ok("text/plain", token_text.clone().into()),
             ("/oauth2/token", "json-as-text") => {
                 ok("text/plain; charset=utf-8", token_form.clone().into())
@@ -422,7 +437,9 @@ async fn no_output_holds_a_planted_secret_in_clear() {
         assert_eq!(redeemed.status(), 200, "{mode}");
         let tokens: Value = redeemed.json().await.unwrap();
         for kind in ["access_token", "refresh_token", "id_token"] {
-            let token = tokens[kind].as_str().unwrap_or_else(|| panic!("{kind}: {tokens}"));
+            let token = tokens[kind]
+                .as_str()
+                .unwrap_or_else(|| panic!("{kind}: {tokens}"));
             issued.insert(format!("{mode} {kind}"), token.to_string());
         }
         issued.insert(format!("{mode} code #{n}"), code);
@@ -556,7 +573,10 @@ async fn no_output_holds_a_planted_secret_in_clear() {
     .await
     .unwrap();
     let (mut ws, _) = tokio_tungstenite::client_async(
-        format!("wss://ws.test/ws?access_token={}", v("websocket query access_token")),
+        format!(
+            "wss://ws.test/ws?access_token={}",
+            v("websocket query access_token")
+        ),
         tls,
     )
     .await
@@ -653,13 +673,18 @@ async fn no_output_holds_a_planted_secret_in_clear() {
             // Inside the Basic credentials, base64-encoded.
             "basic client secret" => {
                 let print = authlens::oauth::fingerprint("client_secret", value);
-                !har.contains(&STANDARD.encode(format!("{WEB_CLIENT}:{}", encode_component(&print))))
+                !har.contains(
+                    &STANDARD.encode(format!("{WEB_CLIENT}:{}", encode_component(&print))),
+                )
             }
             _ => !shows_fingerprint(&har, value),
         })
         .map(|(place, _)| *place)
         .collect();
-    assert!(missing.is_empty(), "no fingerprint in the HAR for {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "no fingerprint in the HAR for {missing:?}"
+    );
     // The analysis read the text/plain token response at the generic
     // token endpoint (after a multipart request it flagged).
     let answered = corpus.get("text/plain json access_token");

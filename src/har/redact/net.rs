@@ -173,7 +173,10 @@ impl Net {
         let mut count = 0;
         for form in forms {
             let same = by_tail.entry(form.tail.clone()).or_default();
-            if !same.iter().any(|f| f.hash == form.hash && f.len == form.len) {
+            if !same
+                .iter()
+                .any(|f| f.hash == form.hash && f.len == form.len)
+            {
                 same.push(form);
                 count += 1;
             }
@@ -261,9 +264,10 @@ impl Net {
         let bytes = self.replace_bytes(text.as_bytes())?;
         // A confirmed hit is a whole UTF-8 form, so the splice stays UTF-8;
         // a hash collision could cut a character, which must not panic.
-        Some(String::from_utf8(bytes).unwrap_or_else(|e| {
-            String::from_utf8_lossy(e.as_bytes()).into_owned()
-        }))
+        Some(
+            String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        )
     }
 }
 
