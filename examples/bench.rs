@@ -750,6 +750,10 @@ async fn main() {
             (clean + faulty) as f64,
         );
     }
+    // `--only har`: the `--har` recorder alone, in this process (see har_recorder_rates).
+    if want("har") {
+        har_recorder_rates(&mut report, quick);
+    }
     if let Some(soak) = soak {
         run_soak(&proxy, &through, &signin_client, &tenant, soak, &json_path).await;
     }
@@ -1100,5 +1104,207 @@ async fn outputs_under_load(binary: &str, phase: Duration, report: &mut Report) 
     );
     if let Some(summary) = stderr.iter().find(|l| l.contains("sign-in attempt(s)")) {
         println!("    {summary}");
+    }
+}
+
+// === HAR recorder ===
+
+/// `--only har`: entries/s of the `--har` recorder (redaction on, as without
+/// `--show-secrets`) once it knows 0, 1,000 and 10,000 secrets, in this
+/// process, on in-memory exchanges written to a temporary file.
+///
+/// The secrets are learnt first from token exchanges (a code, a client
+/// secret, a verifier, an access and a refresh token each). The measured
+/// stream is then what a browser sends through the proxy while signed in:
+/// nine page loads (HTML, scripts, JSON from an API, 2-12 KB, cookies and
+/// a bearer token that are known secrets, some quoting one in the body) for
+/// every token exchange that brings new secrets.
+fn har_recorder_rates(report: &mut Report, quick: bool) {
+    use authlens::exchange::{
+        CapturedBody, ConnectionInfo, Exchange, RequestRecord, ResponseRecord, Timings,
+    };
+    use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+
+    fn headers(pairs: &[(&str, String)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+    fn exchange(
+        id: u64,
+        method: Method,
+        uri: &str,
+        req: HeaderMap,
+        req_body: String,
+        resp: HeaderMap,
+        resp_body: String,
+    ) -> Exchange {
+        Exchange {
+            id,
+            connection: Arc::new(ConnectionInfo {
+                id: id / 8,
+                ..ConnectionInfo::default()
+            }),
+            started_at: time::OffsetDateTime::now_utc(),
+            request: RequestRecord {
+                method,
+                uri: uri.parse().unwrap(),
+                version: Version::HTTP_11,
+                headers: req,
+                body: CapturedBody::complete(req_body),
+            },
+            response: Some(ResponseRecord {
+                status: StatusCode::OK,
+                version: Version::HTTP_11,
+                headers: resp,
+                body: CapturedBody::complete(resp_body),
+                synthetic: false,
+            }),
+            error: None,
+            timings: Timings {
+                request_done: Some(Duration::from_micros(300)),
+                response_head: Some(Duration::from_millis(20)),
+                response_done: Some(Duration::from_millis(25)),
+            },
+            intervention: None,
+        }
+    }
+    // A distinct secret-looking value (base64url alphabet, 43 characters).
+    let secret = |kind: &str, n: u64| {
+        let hex = testkit::hex(&testkit::pattern_bytes(n, 16));
+        format!("{kind}-{n}-{hex}")
+    };
+    // A token exchange: five new secrets.
+    let token = |n: u64| {
+        let form = format!(
+            "grant_type=authorization_code&code={}&redirect_uri=https%3A%2F%2Fapp.bench.test%2Fcb&client_id=11111111-1111-4111-8111-111111111111&client_secret={}&code_verifier={}",
+            secret("code", n),
+            secret("cs", n),
+            secret("ver", n),
+        );
+        let body = json!({
+            "token_type": "Bearer", "expires_in": 3599, "scope": "openid profile",
+            "access_token": secret("at", n), "refresh_token": secret("rt", n),
+        })
+        .to_string();
+        exchange(
+            n,
+            Method::POST,
+            "https://login.bench.test/t/oauth2/v2.0/token",
+            headers(&[
+                ("content-type", "application/x-www-form-urlencoded".into()),
+                ("user-agent", "bench/1.0".into()),
+            ]),
+            form,
+            headers(&[
+                ("content-type", "application/json; charset=utf-8".into()),
+                ("cache-control", "no-store".into()),
+            ]),
+            body,
+        )
+    };
+    // A page load with known secrets in its cookie, bearer token and body.
+    let page = |n: u64, known: u64| {
+        // Known secrets, or (none known yet) the same session throughout.
+        let pick = |k: u64| if known == 0 { 0 } else { k % known };
+        let filler: String = (0..(2 + n % 10))
+            .map(|i| format!("<div class=\"row\">item {i} of page {n}: lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.</div>\n"))
+            .collect::<String>()
+            .repeat(6);
+        let (ct, body) = match n % 3 {
+            0 => (
+                "text/html; charset=utf-8",
+                format!(
+                    "<html><body>{filler}<script>window.t=\"{}\"</script></body></html>",
+                    secret("at", pick(n))
+                ),
+            ),
+            1 => (
+                "application/javascript",
+                format!("/* app.js */ const rows = {:?};", filler),
+            ),
+            _ => (
+                "application/json",
+                json!({"items": [filler], "next": format!("/api/items?page={}", n + 1)})
+                    .to_string(),
+            ),
+        };
+        exchange(
+            n,
+            Method::GET,
+            &format!("https://app.bench.test/assets/page-{n}.js?v=3&lang=en"),
+            headers(&[
+                ("accept", "*/*".into()),
+                (
+                    "user-agent",
+                    "Mozilla/5.0 (X11; Linux x86_64) bench/1.0".into(),
+                ),
+                ("referer", "https://app.bench.test/home".into()),
+                (
+                    "authorization",
+                    format!("Bearer {}", secret("at", pick(n + 1))),
+                ),
+                (
+                    "cookie",
+                    format!("session={}; theme=dark", secret("rt", pick(n + 2))),
+                ),
+            ]),
+            String::new(),
+            headers(&[
+                ("content-type", ct.into()),
+                ("cache-control", "max-age=600".into()),
+                ("etag", format!("\"{n:x}\"")),
+            ]),
+            body,
+        )
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let measured: u64 = if quick { 2_000 } else { 10_000 };
+    println!("  --- HAR recorder (--har, secrets redacted), {measured} entries per figure ---");
+    for known in [0u64, 1_000, 10_000] {
+        let path = dir.path().join(format!("bench-{known}.har"));
+        let mut recorder = authlens::har::HarRecorder::create(
+            &path,
+            &authlens::output::file::Files::default(),
+            authlens::output::notice::Notices::default(),
+            false,
+        )
+        .unwrap();
+        // Five secrets per token exchange.
+        let learn_start = Instant::now();
+        for n in 0..known / 5 {
+            recorder.record(&token(n));
+        }
+        if known > 0 {
+            report.single(
+                &format!("HAR learning {known} secrets (token entries/s)"),
+                "entries/s",
+                (known / 5) as f64 / learn_start.elapsed().as_secs_f64(),
+            );
+        }
+        let start = Instant::now();
+        for i in 0..measured {
+            let n = known / 5 + i;
+            let entry = if i % 10 == 9 {
+                token(n)
+            } else {
+                page(n, known / 5)
+            };
+            recorder.record(&entry);
+        }
+        let rate = measured as f64 / start.elapsed().as_secs_f64();
+        let written = recorder.finish().unwrap();
+        assert_eq!(written as u64, known / 5 + measured);
+        report.single(
+            &format!("HAR entries/s with {known} known secrets"),
+            "entries/s",
+            rate,
+        );
     }
 }

@@ -221,24 +221,27 @@ pub fn entry(exchange: &Exchange, mut redactor: Option<&mut Redactor>) -> Value 
     }
     entry["_authlens"] = serde_json::to_value(&meta).unwrap_or(Value::Null);
     if let Some(red) = redactor {
-        net(red, &mut entry);
+        // Last, so every secret this entry taught is known: binary bodies
+        // (kept as base64), then every string.
+        for body in ["/request/postData", "/response/content"] {
+            if let Some(body) = entry.pointer_mut(body) {
+                net_binary(red, body);
+            }
+        }
+        red.net_value(&mut entry);
     }
     entry
 }
 
-/// Runs the redactor's net over every string of the entry.
-fn net(redactor: &Redactor, value: &mut Value) {
-    match value {
-        Value::String(s) => {
-            let cleaned = redactor.net(s);
-            if cleaned != *s {
-                *s = cleaned;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| net(redactor, v)),
-        Value::Object(map) => map.values_mut().for_each(|v| net(redactor, v)),
-        _ => {}
+/// A body kept as base64 (not UTF-8) with the secrets in its bytes replaced.
+fn net_binary(redactor: &mut Redactor, body: &mut Value) {
+    if body["encoding"] != "base64" {
+        return;
     }
+    let Some(bytes) = body["text"].as_str().and_then(|t| STANDARD.decode(t).ok()) else {
+        return;
+    };
+    body["text"] = json!(STANDARD.encode(redactor.net_bytes(bytes)));
 }
 
 /// `text` through `f` when redacting, else unchanged.

@@ -13,5 +13,6 @@ mod mock_idp;
 mod parsers_fuzz;
 mod proxy;
 mod robustness;
+mod secrets;
 mod signin;
 mod tokens;

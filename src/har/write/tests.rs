@@ -159,3 +159,25 @@ fn an_exchange_without_response_is_written_like_devtools_does() {
     assert_eq!(e["_error"], "cannot connect to idp:443");
     assert_eq!(e["_authlens"]["failedSide"], "upstream");
 }
+
+#[test]
+fn a_binary_body_loses_the_secrets_its_entry_taught() {
+    let mut exchange = token_exchange();
+    let response = exchange.response.as_mut().unwrap();
+    response.headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-protobuf"),
+    );
+    response.body = CapturedBody::complete(b"\xff\x00the-secret-1\xfe".to_vec());
+    let mut redactor = Redactor::new();
+    let e = entry(&exchange, Some(&mut redactor));
+    let content = &e["response"]["content"];
+    assert_eq!(content["encoding"], "base64");
+    let body = STANDARD.decode(content["text"].as_str().unwrap()).unwrap();
+    let print = crate::oauth::fingerprint("client_secret", "the-secret-1");
+    assert_eq!(body, [b"\xff\x00", print.as_bytes(), b"\xfe"].concat());
+    // No member was added on the way (no request postData without a body).
+    exchange.request.body = CapturedBody::default();
+    let bare = entry(&exchange, Some(&mut redactor));
+    assert!(bare["request"].get("postData").is_none(), "{bare}");
+}
