@@ -17,8 +17,9 @@
 //! `record` builds and publishes each exchange exactly once; `body` holds
 //! [`Body`] and the capturing wrappers; `upstream` connects and pools;
 //! `headers` strips hop-by-hop headers; `error` explains failures; `io`
-//! holds stream adapters.
+//! holds stream adapters; `accept` copes with running out of descriptors.
 
+mod accept;
 mod body;
 mod conn;
 mod error;
@@ -42,6 +43,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use accept::{FdLimit, raise_open_files_limit};
 pub use body::{Body, BodyError, BoxError, Buffered};
 pub use error::{ConnectStage, UpstreamError};
 pub use headers::strip_hop_by_hop;
@@ -249,20 +251,25 @@ impl Proxy {
             })
         };
         tokio::pin!(shutdown);
+        let mut failures = accept::AcceptFailures::default();
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = shared.shutdown.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        failures.accepted();
                         let shared = shared.clone();
                         shared.tasks.clone().spawn(conn::serve_client(shared, stream, peer));
                     }
-                    Err(e) => {
-                        // Usually EMFILE: back off instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+                    // Usually out of descriptors: pause (said once), not spin.
+                    Err(e) => if let Some(pause) = failures.failed(&e) {
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = shared.shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                    },
                 },
             }
         }

@@ -6,6 +6,7 @@ mod clients;
 mod explain;
 mod har;
 mod hooks;
+mod limits;
 mod mock_idp;
 mod parsers_fuzz;
 mod proxy;

@@ -1,0 +1,176 @@
+//! Resource limits: the binary under a low open-files limit (run as a child
+//! process, so no sibling test shares its descriptors), and bodies that
+//! trickle or stall on either side.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The `authlens` binary started through `sh` with `ulimit` applied first
+/// (`limit` is the `ulimit` arguments), its stderr lines arriving on a
+/// channel.
+struct LimitedProxy {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<String>,
+    /// Every stderr line seen so far.
+    seen: Vec<String>,
+    _work: tempfile::TempDir,
+}
+
+impl LimitedProxy {
+    fn start(limit: &str) -> LimitedProxy {
+        let work = tempfile::tempdir().unwrap();
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_authlens"))
+            .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
+            .arg(work.path().join("certs"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut proxy = LimitedProxy {
+            child,
+            addr: String::new(),
+            lines,
+            seen: Vec::new(),
+            _work: work,
+        };
+        let line = proxy.wait_for("authlens listening on http://");
+        proxy.addr = line
+            .split_once("http://")
+            .map(|(_, rest)| rest.trim().to_string())
+            .unwrap();
+        proxy
+    }
+
+    /// Waits (generously) for a stderr line containing `text`.
+    fn wait_for(&mut self, text: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "no stderr line with {text:?} ({e}); got:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The soft and hard open-files limits of the running binary.
+    fn open_files_limits(&self) -> (String, String) {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.child.id())).unwrap();
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap();
+        let mut fields = line["Max open files".len()..].split_whitespace();
+        (
+            fields.next().unwrap().to_string(),
+            fields.next().unwrap().to_string(),
+        )
+    }
+}
+
+impl Drop for LimitedProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asks the proxy for its own identity route on a fresh connection.
+async fn identity(addr: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        b"GET /authlens/identity HTTP/1.1\r\nHost: authlens\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut out))
+        .await
+        .expect("the proxy answers")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_raises_its_soft_open_files_limit_to_the_hard_one() {
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .maximum
+        .map_or("unlimited".to_string(), |m| m.to_string());
+    if hard == "unlimited" || hard.parse::<u64>().is_ok_and(|h| h <= 64) {
+        testkit::skip::skip(
+            "raising the open-files limit",
+            "the hard limit is unlimited or at most 64 here: nothing to raise",
+            testkit::skip::InCi::Optional,
+        );
+        return;
+    }
+    let proxy = LimitedProxy::start("-S -n 64");
+    let (soft, hard_seen) = proxy.open_files_limits();
+    assert_eq!(hard_seen, hard);
+    assert_eq!(soft, hard, "the soft limit is raised to the hard one");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_the_proxy_says_so_once_and_serves_again_when_they_free_up() {
+    // Soft and hard limit 64: nothing to raise, so accept runs out.
+    let mut proxy = LimitedProxy::start("-n 64");
+    assert!(identity(&proxy.addr).await.contains("200 OK"));
+
+    // Far more connections than descriptors: the rest wait in the backlog.
+    let mut held = Vec::new();
+    for _ in 0..120 {
+        held.push(TcpStream::connect(&proxy.addr).await.unwrap());
+    }
+    proxy.wait_for("cannot accept new connections");
+    // Stay out of descriptors long enough for several retries (the pause
+    // doubles from 0.1 s), so "once" means something.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(held);
+    let recovered = proxy.wait_for("accepting connections again");
+    let attempts: u64 = recovered
+        .split("after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {recovered:?}"));
+    assert!(attempts >= 2, "{recovered}");
+
+    let answer = identity(&proxy.addr).await;
+    assert!(answer.contains("200 OK"), "{answer}");
+    let warnings: Vec<_> = proxy.seen.iter().filter(|l| l.contains("accept")).collect();
+    assert_eq!(
+        warnings.len(),
+        2,
+        "one warning and one summary: {warnings:#?}"
+    );
+    assert!(
+        warnings[0].contains("out of file descriptors (limit 64"),
+        "{warnings:#?}"
+    );
+}
