@@ -17,7 +17,8 @@
 //! `record` builds and publishes each exchange exactly once; `body` holds
 //! [`Body`] and the capturing wrappers; `upstream` connects and pools;
 //! `headers` strips hop-by-hop headers; `error` explains failures; `io`
-//! holds stream adapters; `accept` copes with running out of descriptors.
+//! holds stream adapters; `pace` cuts off bodies that trickle or stall;
+//! `accept` copes with running out of descriptors.
 
 mod accept;
 mod body;
@@ -28,6 +29,7 @@ mod headers;
 mod intercept;
 mod io;
 mod local;
+mod pace;
 mod record;
 mod tunnel;
 mod upstream;

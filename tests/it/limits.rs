@@ -5,8 +5,11 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use authlens::exchange::FailureSide;
+use testkit::upstream::{TestUpstream, Tls};
+use testkit::{Http, ProxyOptions, TestCa, TestProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -173,4 +176,66 @@ async fn out_of_descriptors_the_proxy_says_so_once_and_serves_again_when_they_fr
         warnings[0].contains("out of file descriptors (limit 64"),
         "{warnings:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_trickles_gets_a_408_naming_the_client() {
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::None).await;
+    let mut proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("idp.test".into(), 80, upstream.addr)],
+            tweak: Some(|c| c.timeouts.client_body = Duration::from_secs(1)),
+            ..Default::default()
+        },
+    )
+    .await;
+    // One byte of a promised hundred, then silence (the connection stays open).
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    let started = Instant::now();
+    tcp.write_all(
+        b"POST http://idp.test/sink HTTP/1.1\r\nHost: idp.test\r\nContent-Length: 100\r\n\r\nx",
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut out))
+        .await
+        .expect("the proxy answers and closes instead of waiting for the idle timer")
+        .unwrap();
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("(client side)"), "{text}");
+    assert!(text.contains("sent 1 bytes of its request body"), "{text}");
+    assert!(text.contains("--client-body-timeout"), "{text}");
+    assert!(
+        elapsed >= Duration::from_secs(1),
+        "cut before its limit: {elapsed:?}"
+    );
+
+    let exchange = proxy.exchange_for("/sink").await;
+    let error = exchange.error.as_ref().unwrap();
+    assert_eq!(error.side, FailureSide::Client, "{}", error.message);
+    assert_eq!(exchange.response.as_ref().unwrap().status, 408);
+
+    // A steady upload longer than the limit is not cut: 5 chunks 0.4 s apart.
+    let chunks = futures_util::stream::unfold(0u8, |i| async move {
+        if i == 5 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        Some((Ok::<_, std::io::Error>(vec![i; 2000]), i + 1))
+    });
+    let resp = proxy
+        .client(Http::One)
+        .post("http://idp.test/sink")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-body-size"], "10000");
+    proxy.stop().await;
 }

@@ -797,18 +797,46 @@ async fn a_slow_upload_is_not_mistaken_for_a_silent_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_stalls_mid_body_is_blamed_not_the_client() {
+    // The upstream sends 1 KiB of a promised 1 MiB, then nothing: the stall
+    // limit (1 s here) cuts it, long before the idle timer (300 s).
     let (_ca, _upstream, mut proxy) =
-        testkit::proxied_upstream_with(|c| c.timeouts.idle = Duration::from_secs(11)).await;
+        testkit::proxied_upstream_with(|c| c.timeouts.upstream_body_stall = Duration::from_secs(1))
+            .await;
     let client = proxy.client(Http::One);
-    let resp = client.get("https://idp.test/stall").send().await.unwrap();
+    let mut resp = client.get("https://idp.test/stall").send().await.unwrap();
+    let head_at = std::time::Instant::now();
+    let mut got = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), resp.chunk())
+            .await
+            .expect("the stalled body is cut off within 30 s")
+        {
+            Ok(Some(chunk)) => got += chunk.len(),
+            Ok(None) => panic!("the cut body must not look complete"),
+            Err(_) => break,
+        }
+    }
+    assert_eq!(got, 1024, "what the upstream sent reaches the client");
+    let cut_after = head_at.elapsed();
     assert!(
-        resp.bytes().await.is_err(),
-        "the cut body reaches the client as an error"
+        cut_after >= Duration::from_secs(1),
+        "cut before its limit: {cut_after:?}"
     );
     let exchange = proxy.exchange_for("/stall").await;
     let error = exchange.error.as_ref().unwrap();
     assert_eq!(error.side, FailureSide::Upstream, "{}", error.message);
-    assert!(error.message.contains("sent nothing"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("sent nothing for 1 s mid-body, after 1024 bytes")
+            && error.message.contains("--upstream-body-stall"),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        exchange.response.as_ref().unwrap().body.state,
+        CaptureState::Aborted
+    );
     proxy.stop().await;
 }
 
