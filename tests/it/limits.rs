@@ -13,20 +13,26 @@ use testkit::{Http, ProxyOptions, TestCa, TestProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The `authlens` binary started through `sh` with `ulimit` applied first
-/// (`limit` is the `ulimit` arguments), its stderr lines arriving on a
-/// channel.
-struct LimitedProxy {
+/// The `authlens` binary as a child process (so no sibling test shares its
+/// descriptors), started through `sh` with `ulimit` applied first, its
+/// stderr lines arriving on a channel.
+pub(super) struct BinaryProxy {
     child: Child,
-    addr: String,
+    pub(super) addr: String,
     lines: mpsc::Receiver<String>,
     /// Every stderr line seen so far.
     seen: Vec<String>,
-    _work: tempfile::TempDir,
+    work: tempfile::TempDir,
 }
 
-impl LimitedProxy {
-    fn start(limit: &str) -> LimitedProxy {
+impl BinaryProxy {
+    /// `limit` is the arguments of `ulimit`.
+    fn start(limit: &str) -> BinaryProxy {
+        BinaryProxy::start_with(limit, &[])
+    }
+
+    /// With `args` added to the command line.
+    pub(super) fn start_with(limit: &str, args: &[&std::ffi::OsStr]) -> BinaryProxy {
         let work = tempfile::tempdir().unwrap();
         let mut child = Command::new("sh")
             .arg("-c")
@@ -34,6 +40,7 @@ impl LimitedProxy {
             .arg(env!("CARGO_BIN_EXE_authlens"))
             .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
             .arg(work.path().join("certs"))
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -47,12 +54,12 @@ impl LimitedProxy {
                 }
             }
         });
-        let mut proxy = LimitedProxy {
+        let mut proxy = BinaryProxy {
             child,
             addr: String::new(),
             lines,
             seen: Vec::new(),
-            _work: work,
+            work,
         };
         let line = proxy.wait_for("authlens listening on http://");
         proxy.addr = line
@@ -80,6 +87,18 @@ impl LimitedProxy {
         }
     }
 
+    /// The proxy's CA certificate (PEM).
+    pub(super) fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.work.path().join("certs/authlens-ca.pem")).unwrap()
+    }
+
+    /// How many file descriptors the running binary holds.
+    pub(super) fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
+    }
+
     /// The soft and hard open-files limits of the running binary.
     fn open_files_limits(&self) -> (String, String) {
         let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.child.id())).unwrap();
@@ -95,7 +114,7 @@ impl LimitedProxy {
     }
 }
 
-impl Drop for LimitedProxy {
+impl Drop for BinaryProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -132,7 +151,7 @@ async fn the_binary_raises_its_soft_open_files_limit_to_the_hard_one() {
         );
         return;
     }
-    let proxy = LimitedProxy::start("-S -n 64");
+    let proxy = BinaryProxy::start("-S -n 64");
     let (soft, hard_seen) = proxy.open_files_limits();
     assert_eq!(hard_seen, hard);
     assert_eq!(soft, hard, "the soft limit is raised to the hard one");
@@ -142,7 +161,7 @@ async fn the_binary_raises_its_soft_open_files_limit_to_the_hard_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_descriptors_the_proxy_says_so_once_and_serves_again_when_they_free_up() {
     // Soft and hard limit 64: nothing to raise, so accept runs out.
-    let mut proxy = LimitedProxy::start("-n 64");
+    let mut proxy = BinaryProxy::start("-n 64");
     assert!(identity(&proxy.addr).await.contains("200 OK"));
 
     // Far more connections than descriptors: the rest wait in the backlog.

@@ -70,33 +70,12 @@ async fn hundreds_of_random_bodies_arrive_byte_identical() {
     proxy.stop().await;
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_leave_no_connection_or_task_behind() {
-    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
-    let metrics = tokio::runtime::Handle::current().metrics();
-    // Warm up: one of everything, so lazily-created state is in the baseline.
-    let client = proxy.client(Http::One);
-    assert_eq!(
-        client
-            .get("https://idp.test/hello")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    drop(client);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let fds_before = open_fds();
-    let tasks_before = metrics.num_alive_tasks();
-
+/// Client and upstream faults of every kind through the proxy at `addr`,
+/// with clients from `client`; then checks that the next request is served.
+async fn inflict_faults(addr: std::net::SocketAddr, client: impl Fn(Http) -> reqwest::Client) {
     // Client disconnects mid-download.
     for _ in 0..5 {
-        let client = proxy.client(Http::One);
+        let client = client(Http::One);
         let resp = client
             .get("https://idp.test/bytes?n=8388608&chunked=1")
             .send()
@@ -109,7 +88,7 @@ async fn faults_leave_no_connection_or_task_behind() {
     }
     // Client disconnects mid-upload: the body stream fails after 1 MiB.
     for _ in 0..5 {
-        let client = proxy.client(Http::One);
+        let client = client(Http::One);
         let parts: Vec<Result<Vec<u8>, std::io::Error>> = vec![
             Ok(vec![1u8; 512 * 1024]),
             Ok(vec![2u8; 512 * 1024]),
@@ -126,43 +105,125 @@ async fn faults_leave_no_connection_or_task_behind() {
         drop(client);
     }
     // Upstream resets mid-response.
-    let client = proxy.client(Http::Two);
-    let _ = client
+    let client2 = client(Http::Two);
+    let _ = client2
         .get("https://idp.test/reset-mid-body")
         .send()
         .await
         .unwrap()
         .bytes()
         .await;
-    drop(client);
+    drop(client2);
     // 10,000 connections opened and closed.
     for _ in 0..10_000 {
-        let tcp = TcpStream::connect(proxy.addr).await.unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
         drop(tcp);
     }
 
     // The next request is answered normally.
-    let client = proxy.client(Http::One);
+    let client = client(Http::One);
     let resp = client.get("https://idp.test/hello").send().await.unwrap();
     assert_eq!(resp.text().await.unwrap(), "hello from upstream");
-    drop(client);
+}
 
-    // Resources come back to the baseline (give closing sockets a moment).
-    let mut settled = false;
+/// Waits (up to 10 s) until `count` is at most `baseline + 4`; the last count.
+async fn settles(baseline: usize, count: impl Fn() -> usize) -> usize {
+    let mut now = count();
     for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if open_fds() <= fds_before + 4 && metrics.num_alive_tasks() <= tasks_before + 4 {
-            settled = true;
+        if now <= baseline + 4 {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = count();
     }
+    now
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_leave_no_task_behind() {
+    // Tasks are counted on this test's own runtime, which no sibling shares.
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    // Warm up: one of everything, so lazily-created state is in the baseline.
+    let client = proxy.client(Http::One);
+    let resp = client.get("https://idp.test/hello").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tasks_before = metrics.num_alive_tasks();
+
+    inflict_faults(proxy.addr, |http| proxy.client(http)).await;
+
+    let tasks = settles(tasks_before, || metrics.num_alive_tasks()).await;
     assert!(
-        settled,
-        "fds {} (baseline {fds_before}), tasks {} (baseline {tasks_before})",
-        open_fds(),
-        metrics.num_alive_tasks()
+        tasks <= tasks_before + 4,
+        "tasks {tasks} (baseline {tasks_before})"
     );
     proxy.stop().await;
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_leave_no_descriptor_behind() {
+    // The binary as a child process: its descriptors are its own, not
+    // shared with the sibling tests of this process.
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let route = format!("idp.test:443:127.0.0.1:{}", upstream.addr.port());
+    let proxy = super::limits::BinaryProxy::start_with(
+        "-S -n 1024",
+        &[
+            "--upstream-ca".as_ref(),
+            ca.pem_path.as_os_str(),
+            "--connect-to".as_ref(),
+            route.as_ref(),
+        ],
+    );
+    let addr: std::net::SocketAddr = proxy.addr.parse().unwrap();
+    let authlens_ca = proxy.ca_pem();
+    let client = |http: Http| {
+        let builder = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
+            .add_root_certificate(reqwest::Certificate::from_pem(&authlens_ca).unwrap())
+            .tls_built_in_root_certs(false)
+            .timeout(Duration::from_secs(120));
+        match http {
+            Http::One => builder.http1_only(),
+            Http::Two => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    // Warm up: one of everything, so lazily-opened descriptors are in the
+    // baseline (the pooled upstream connection among them).
+    let resp = client(Http::One)
+        .get("https://idp.test/hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fds_before = proxy.open_fds();
+    // The count sees the proxy's sockets: ten held connections show up.
+    let held: Vec<_> = futures_util::future::join_all((0..10).map(|_| TcpStream::connect(addr)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while proxy.open_fds() < fds_before + 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held sockets never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(held);
+
+    inflict_faults(addr, client).await;
+
+    let fds = settles(fds_before, || proxy.open_fds()).await;
+    assert!(fds <= fds_before + 4, "fds {fds} (baseline {fds_before})");
 }
 
 /// Sends raw bytes and returns the answer's head, or nothing when the proxy
