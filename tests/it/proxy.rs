@@ -534,9 +534,45 @@ async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
     proxy.stop().await;
 }
 
+/// Signals each request for `/slow` as the forwarder takes it (and leaves
+/// it untouched): the request is then in flight inside the proxy.
+struct InFlight(std::sync::Arc<tokio::sync::Notify>);
+
+impl authlens::proxy::Interceptor for InFlight {
+    fn wants(&self, head: &http::request::Parts, _: &authlens::proxy::InterceptContext) -> bool {
+        if head.uri.path() == "/slow" {
+            self.0.notify_one();
+        }
+        false
+    }
+
+    fn intercept<'a>(
+        &'a self,
+        _: http::Request<authlens::proxy::Body>,
+        _: &'a authlens::proxy::InterceptContext,
+    ) -> authlens::proxy::BoxFuture<'a, authlens::proxy::Verdict> {
+        unreachable!("it wants nothing")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_in_flight_exchanges_finish() {
-    let (_ca, upstream, proxy) = testkit::proxied_upstream().await;
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let in_flight = std::sync::Arc::new(tokio::sync::Notify::new());
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("idp.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            hooks: authlens::proxy::Hooks {
+                interceptor: Some(std::sync::Arc::new(InFlight(in_flight.clone()))),
+                local: None,
+            },
+            ..Default::default()
+        },
+    )
+    .await;
     let client = proxy.client(Http::One);
     let slow = tokio::spawn({
         let client = client.clone();
@@ -551,18 +587,12 @@ async fn shutdown_lets_in_flight_exchanges_finish() {
                 .unwrap()
         }
     });
-    // Stop once the request is on its way upstream (the answer takes 1 s).
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while upstream
-            .connections
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 0
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the request reaches the upstream");
+    // Stop once the request is in flight inside the proxy (the upstream
+    // takes 1 s to answer). The upstream's accepting a connection said less:
+    // a tunnel connects upstream before any request comes through it.
+    tokio::time::timeout(Duration::from_secs(30), in_flight.notified())
+        .await
+        .expect("the request reaches the forwarder");
     let mut exchanges = proxy.exchanges.resubscribe();
     let stopping = tokio::spawn(proxy.session.stop());
     assert_eq!(slow.await.unwrap(), "slow answer");
