@@ -11,6 +11,12 @@ use authlens::config::{ColorChoice, Sink};
 use authlens::proxy::FdLimit;
 use clap::Parser as _;
 
+/// jemalloc, whose background threads return freed memory to the system
+/// after a load (see Cargo.toml and docs/performance.md).
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // One colour decision for every stream: the diagnostics set up here and
