@@ -144,7 +144,11 @@ impl Paced {
         match self.rule {
             Rule::MinRate { grace, rate } => TooSlow::Client {
                 received: self.received,
-                elapsed: self.started.map_or(Duration::ZERO, |s| now - s),
+                // To the tenth of a second: it is for people to read.
+                elapsed: Duration::from_millis(
+                    self.started
+                        .map_or(0, |s| (now - s).as_millis() as u64 / 100 * 100),
+                ),
                 grace,
                 rate,
             },
