@@ -462,7 +462,8 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let phase = Duration::from_secs_f64(seconds);
-    // `--only a,b` runs just those phases (keepalive, mib, newconn, upload, tunnels, many, signin, outputs).
+    // `--only a,b` runs just those phases (keepalive, mib, newconn, upload, tunnels, many, memory,
+    // signin, outputs, har).
     let only: Option<Vec<String>> = args
         .iter()
         .position(|a| a == "--only")
@@ -716,6 +717,25 @@ async fn main() {
             "MiB",
             proxy.rss_mib(),
         );
+    }
+
+    if want("memory") {
+        // `--memory-tunnels N`: how many tunnels the memory phase opens.
+        let tunnels = args
+            .iter()
+            .position(|a| a == "--memory-tunnels")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if quick { 200 } else { 1000 });
+        memory_after_load(
+            &binary,
+            &ca,
+            upstream.addr,
+            idp_server.addr,
+            tunnels,
+            &mut report,
+        )
+        .await;
     }
 
     // With sign-in flows mixed in (the analysis at work).
@@ -1306,5 +1326,89 @@ fn har_recorder_rates(report: &mut Report, quick: bool) {
             "entries/s",
             rate,
         );
+    }
+}
+
+// === memory ===
+
+/// Memory after load, on a fresh proxy process (so earlier phases do not
+/// count): idle RSS, RSS and peak with `tunnels` intercepted tunnels open
+/// (each has made one request and a 64 KiB download), then RSS 1, 5, 10 and
+/// 20 s after they all close. Memory should come back close to idle within
+/// seconds; the allocator decides most of that (docs/performance.md).
+async fn memory_after_load(
+    binary: &std::path::Path,
+    ca: &testkit::TestCa,
+    upstream: SocketAddr,
+    idp: SocketAddr,
+    tunnels: usize,
+    report: &mut Report,
+) {
+    let work = tempfile::tempdir().unwrap();
+    let proxy = ProxyProcess::start(
+        binary.to_str().unwrap(),
+        &work.path().join("certs"),
+        upstream,
+        idp,
+        &ca.pem_path,
+        &work.path().join("findings.jsonl"),
+    );
+    let authlens_ca = std::fs::read(work.path().join("certs/authlens-ca.pem")).unwrap();
+    let route = Route {
+        proxy: Some(proxy.addr),
+        upstream,
+        tls: testkit::client_config(&authlens_ca, &[b"h2", b"http/1.1"]),
+        tls_h1: testkit::client_config(&authlens_ca, &[b"http/1.1"]),
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = proxy.rss_mib();
+    report.single("memory: RSS idle (fresh proxy)", "MiB", idle);
+    proxy.reset_peak();
+
+    // Opened 50 at a time, half over HTTP/2.
+    let mut held = Vec::with_capacity(tunnels);
+    let chunk = 50;
+    for batch in 0..tunnels.div_ceil(chunk) {
+        let mut opening = Vec::new();
+        for i in batch * chunk..((batch + 1) * chunk).min(tunnels) {
+            let route = route.clone();
+            opening.push(tokio::spawn(async move {
+                let proto = if i % 2 == 0 { Proto::H1 } else { Proto::H2 };
+                let mut sender = open(&route, "bench.test", proto).await;
+                fetch(&mut sender, get("bench.test", "/hello", proto)).await;
+                let path = format!("/bytes?n={}&seed=5", 64 * 1024);
+                fetch(&mut sender, get("bench.test", &path, proto)).await;
+                sender
+            }));
+        }
+        for task in opening {
+            held.push(task.await.unwrap());
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    report.single(
+        &format!("memory: RSS with {tunnels} tunnels open"),
+        "MiB",
+        proxy.rss_mib(),
+    );
+    report.single(
+        &format!("memory: peak RSS with {tunnels} tunnels"),
+        "MiB",
+        proxy.peak_mib(),
+    );
+    drop(held);
+    let closed = Instant::now();
+    for after in [1u64, 5, 10, 20] {
+        let at = Duration::from_secs(after);
+        tokio::time::sleep(at.saturating_sub(closed.elapsed())).await;
+        let rss = proxy.rss_mib();
+        report.single(
+            &format!("memory: RSS {after} s after the {tunnels} tunnels close"),
+            "MiB",
+            rss,
+        );
+        if after == 10 {
+            report.single("memory: above idle 10 s after the load", "MiB", rss - idle);
+        }
     }
 }

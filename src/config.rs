@@ -379,6 +379,15 @@ pub struct Timeouts {
     pub idle: Duration,
     /// Upstream must start answering a request within this time.
     pub response_head: Duration,
+    /// A client's request body may keep authlens waiting this long in all,
+    /// plus one second per `client_body_min_rate` bytes it sends; then the
+    /// client gets a 408. Zero turns the limit off.
+    pub client_body: Duration,
+    /// Bytes per second that earn a request body one more second of waiting.
+    pub client_body_min_rate: u64,
+    /// An upstream's response body may go silent mid-body this long before
+    /// authlens cuts it off (blaming the upstream). Zero turns it off.
+    pub upstream_body_stall: Duration,
     /// How long in-flight exchanges may finish after Ctrl-C.
     pub shutdown_grace: Duration,
     /// Idle upstream connections are closed after this.
@@ -392,6 +401,9 @@ impl Default for Timeouts {
             header_read: Duration::from_secs(30),
             idle: Duration::from_secs(300),
             response_head: Duration::from_secs(120),
+            client_body: Duration::from_secs(30),
+            client_body_min_rate: 1024,
+            upstream_body_stall: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(3),
             pool_idle: Duration::from_secs(90),
         }

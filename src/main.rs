@@ -8,7 +8,14 @@ use std::process::ExitCode;
 use authlens::cli::args::{Cli, Command};
 use authlens::cli::{Failure, FailureKind, Outcome, commands};
 use authlens::config::{ColorChoice, Sink};
+use authlens::proxy::FdLimit;
 use clap::Parser as _;
+
+/// jemalloc, whose background threads return freed memory to the system
+/// after a load (see Cargo.toml and docs/performance.md).
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,6 +23,9 @@ fn main() -> ExitCode {
     // every output the command opens.
     let color = cli.color();
     init_diagnostics(color);
+    if matches!(cli.command, None | Some(Command::Proxy(_))) {
+        raise_open_files_limit();
+    }
     let under_run = matches!(cli.command, Some(Command::Run(_)));
     let result = match cli.command {
         None => block_on(commands::proxy(cli.proxy, color)),
@@ -41,6 +51,20 @@ fn init_diagnostics(color: ColorChoice) {
         .with_writer(std::io::stderr)
         .with_ansi(color.on(&Sink::Stderr))
         .init();
+}
+
+/// A standing proxy serves many clients, and each exchange holds two
+/// sockets: the soft open-files limit goes up to the hard one before any
+/// socket opens. Not under `run` and `browser`: their child would inherit
+/// the raised limit, and programs that still use `select()` break above 1024.
+fn raise_open_files_limit() {
+    match authlens::proxy::raise_open_files_limit() {
+        FdLimit::Raised { from, to } => {
+            tracing::debug!("open-files limit raised from {from} to {to}")
+        }
+        FdLimit::Unchanged(limit) => tracing::debug!("open-files limit: {limit}"),
+        FdLimit::Unknown => {}
+    }
 }
 
 /// Every exit status authlens gives:

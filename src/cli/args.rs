@@ -139,6 +139,15 @@ pub struct ProxyArgs {
     /// Largest body copy (bytes) handed to the analysis per message.
     #[arg(long, default_value_t = crate::exchange::DEFAULT_CAPTURE_LIMIT)]
     pub capture_limit: usize,
+    /// How long a client's request body may keep authlens waiting in all (plus 1 s per --client-body-min-rate bytes it sends) before the client gets a 408 (e.g. 30s; 0 turns it off).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::config::parse_duration)]
+    pub client_body_timeout: std::time::Duration,
+    /// Bytes of request body that earn one more second of waiting (see --client-body-timeout).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub client_body_min_rate: u64,
+    /// How long an upstream may go silent mid-body before authlens cuts the response off, blaming the upstream (e.g. 60s; 0 turns it off).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::config::parse_duration)]
+    pub upstream_body_stall: std::time::Duration,
     /// Also write every leg and finding as JSON lines to PATH (`-` for stdout).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -240,6 +249,9 @@ impl ProxyArgs {
         config.connect_to = self.connect_to;
         config.passthrough = self.passthrough;
         config.capture_limit = self.capture_limit;
+        config.timeouts.client_body = self.client_body_timeout;
+        config.timeouts.client_body_min_rate = self.client_body_min_rate;
+        config.timeouts.upstream_body_stall = self.upstream_body_stall;
         let flags = OutputFlags {
             json: self.json,
             har: self.har,

@@ -49,6 +49,10 @@ pub enum UpstreamError {
     TooLarge { host: String, limit: usize },
     #[error("the client's upload broke off before {host} got the whole request: {detail}")]
     ClientUpload { host: String, detail: String },
+    /// The client's request body fell behind the minimum pace
+    /// (`Timeouts::client_body`).
+    #[error("authlens stopped waiting for the request body for {host}: {detail}")]
+    ClientTooSlow { host: String, detail: String },
 }
 
 /// How far a connection got when its time ran out.
@@ -84,7 +88,8 @@ impl UpstreamError {
         match self {
             UpstreamError::Loop { .. }
             | UpstreamError::BadTarget { .. }
-            | UpstreamError::ClientUpload { .. } => FailureSide::Client,
+            | UpstreamError::ClientUpload { .. }
+            | UpstreamError::ClientTooSlow { .. } => FailureSide::Client,
             _ => FailureSide::Upstream,
         }
     }
@@ -95,6 +100,7 @@ impl UpstreamError {
             UpstreamError::ConnectTimeout { .. } | UpstreamError::ResponseTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
+            UpstreamError::ClientTooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
             UpstreamError::Loop { .. }
             | UpstreamError::BadTarget { .. }
             | UpstreamError::ClientUpload { .. } => StatusCode::BAD_REQUEST,

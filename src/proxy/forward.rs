@@ -20,6 +20,7 @@ use super::error::{Dropped, UpstreamError, page};
 use super::headers::{is_upgrade_request, strip_hop_by_hop};
 use super::intercept::{InterceptContext, Interceptor, Verdict};
 use super::io::{Activity, Watched};
+use super::pace;
 use super::record::{Record, RequestCapture};
 use super::upstream::{self, Scheme, Target};
 use crate::exchange::{ConnectionInfo, ExchangeError, FailureSide, Intervention, InterventionKind};
@@ -220,7 +221,7 @@ async fn send(
     shared: &Shared,
     out: Outgoing,
     capture: Option<RequestCapture>,
-) -> Result<Response<Incoming>, UpstreamError> {
+) -> Result<Response<Body>, UpstreamError> {
     let Outgoing {
         mut head,
         body,
@@ -228,8 +229,10 @@ async fn send(
         target,
         offer,
     } = out;
-    // Wrapped first: if no upstream connection can be had, the body,
-    // dropped unsent, is still read for the capture.
+    // Paced (a client too slow gets a 408), and wrapped first: if no
+    // upstream connection can be had, the body, dropped unsent, is still
+    // read for the capture.
+    let (body, slow) = pace::client_body(body, &shared.config.timeouts);
     let broke = UploadBroke::default();
     let mut body = RequestBody::new(body, capture).watch_upload(broke.clone());
     let sender = shared.upstream.sender(&target, offer).await?;
@@ -259,22 +262,26 @@ async fn send(
     };
     // The upstream exchange failed because the client's upload did (hyper
     // reports it as a failed send): the fault is the client's.
-    let (response, sender) = sent.map_err(|error| match broke.cause() {
-        Some(cause) => UpstreamError::ClientUpload {
+    let (response, sender) = sent.map_err(|error| match (slow.get(), broke.cause()) {
+        (Some(slow), _) => UpstreamError::ClientTooSlow {
+            host: target.to_string(),
+            detail: slow.to_string(),
+        },
+        (None, Some(cause)) => UpstreamError::ClientUpload {
             host: target.to_string(),
             detail: cause.to_owned(),
         },
-        None => error,
+        (None, None) => error,
     })?;
     shared.upstream.release(&target, offer, sender);
-    Ok(response)
+    Ok(response.map(|body| pace::upstream_body(body.into(), &shared.config.timeouts)))
 }
 
 /// The upstream's response, ready for the client: hop-by-hop headers gone,
 /// the client's HTTP version, the body reporting to `record`.
 fn respond(
     mut record: Record,
-    response: Response<Incoming>,
+    response: Response<impl Into<Body>>,
     version: Version,
     upgrading: bool,
 ) -> Response<ResponseBody> {
@@ -282,7 +289,7 @@ fn respond(
     record.response_head(&head, false);
     strip_hop_by_hop(&mut head.headers, upgrading);
     head.version = version;
-    Response::from_parts(head, ResponseBody::new(Body::from(body), record))
+    Response::from_parts(head, ResponseBody::new(body.into(), record))
 }
 
 /// Answers the client with an explained error page, and records it.

@@ -17,8 +17,10 @@
 //! `record` builds and publishes each exchange exactly once; `body` holds
 //! [`Body`] and the capturing wrappers; `upstream` connects and pools;
 //! `headers` strips hop-by-hop headers; `error` explains failures; `io`
-//! holds stream adapters.
+//! holds stream adapters; `pace` cuts off bodies that trickle or stall;
+//! `accept` copes with running out of descriptors.
 
+mod accept;
 mod body;
 mod conn;
 mod error;
@@ -28,6 +30,7 @@ mod headers;
 mod intercept;
 mod io;
 mod local;
+mod pace;
 mod record;
 mod tunnel;
 mod upstream;
@@ -42,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use accept::{FdLimit, raise_open_files_limit};
 pub use body::{Body, BodyError, BoxError, Buffered};
 pub use error::{ConnectStage, UpstreamError};
 pub use feed::{Allowance, Delivery, ExchangeFeed, ExchangeStream, Lane, Triage};
@@ -244,26 +248,32 @@ impl Proxy {
             })
         };
         tokio::pin!(shutdown);
+        let mut failures = accept::AcceptFailures::default();
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = shared.shutdown.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        failures.accepted();
                         let shared = shared.clone();
                         shared.tasks.clone().spawn(conn::serve_client(shared, stream, peer));
                     }
-                    Err(e) => {
-                        // Usually EMFILE: back off instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+                    // Usually out of descriptors: pause (said once), not spin.
+                    Err(e) => if let Some(pause) = failures.failed(&e) {
+                        tokio::select! {
+                            _ = &mut shutdown => break,
+                            _ = shared.shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                    },
                 },
             }
         }
         drop(self.listener);
         shared.shutdown.cancel();
         shared.tasks.close();
+        let stopping = std::time::Instant::now();
         let grace = shared.config.timeouts.shutdown_grace;
         if tokio::time::timeout(grace, shared.tasks.wait())
             .await
@@ -274,11 +284,16 @@ impl Proxy {
                 shared.tasks.len()
             );
         }
-        // Records still waiting for a request body publish now, so every
-        // exchange whose response reached the client is out before the
-        // consumers drain (they take only what was published).
-        shared.flush.cancel();
+        // Records still waiting for the rest of a request body (read on by
+        // its own task, which may still hold buffered bytes after the
+        // connection ended) get what is left of the grace period; then
+        // whatever still waits publishes at once, so every exchange whose
+        // response reached the client is out before the consumers drain
+        // (they take only what was published).
         shared.settles.close();
+        let left = grace.saturating_sub(stopping.elapsed());
+        let _ = tokio::time::timeout(left, shared.settles.wait()).await;
+        shared.flush.cancel();
         if tokio::time::timeout(FLUSH_WAIT, shared.settles.wait())
             .await
             .is_err()

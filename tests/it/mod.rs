@@ -8,6 +8,7 @@ mod disk;
 mod explain;
 mod har;
 mod hooks;
+mod limits;
 mod load;
 mod mock_idp;
 mod parsers_fuzz;

@@ -482,12 +482,12 @@ async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
     let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
     tcp.write_all(b"NOT A REQUEST\r\n\r\n").await.unwrap();
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out)).await;
+    tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out))
+        .await
+        .expect("answered and closed")
+        .unwrap();
     let text = String::from_utf8_lossy(&out);
-    assert!(
-        text.is_empty() || text.starts_with("HTTP/1.1 400"),
-        "{text}"
-    );
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
 
     // TLS garbage inside a tunnel.
     let (mut tcp, head) = connect_tunnel(&proxy, "idp.test:443").await;
@@ -498,12 +498,17 @@ async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
     let mut out = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out)).await;
     assert!(read.is_ok(), "the proxy closes a tunnel carrying garbage");
+    // At most a TLS alert record (content type 21), never anything else.
+    assert!(out.is_empty() || out[0] == 21, "{out:?}");
 
     // A CONNECT target without a port.
     let (_tcp, head) = connect_tunnel(&proxy, "idp.test").await;
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
 
-    // Slowloris: half a request head, then silence.
+    // Slowloris: half a request head, then silence. Cut off by the 1 s
+    // head timeout (hyper closes without an answer), not by the 300 s idle
+    // timer, and not before its time.
+    let started = std::time::Instant::now();
     let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
     tcp.write_all(b"GET http://idp.test/ HTTP/1.1\r\nHost: idp")
         .await
@@ -511,6 +516,12 @@ async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
     let mut out = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out)).await;
     assert!(closed.is_ok(), "a stalled request head is cut off");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1),
+        "cut after {took:?}, before its 1 s"
+    );
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
 
     // Other clients are unaffected.
     let resp = proxy
@@ -523,9 +534,45 @@ async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
     proxy.stop().await;
 }
 
+/// Signals each request for `/slow` as the forwarder takes it (and leaves
+/// it untouched): the request is then in flight inside the proxy.
+struct InFlight(std::sync::Arc<tokio::sync::Notify>);
+
+impl authlens::proxy::Interceptor for InFlight {
+    fn wants(&self, head: &http::request::Parts, _: &authlens::proxy::InterceptContext) -> bool {
+        if head.uri.path() == "/slow" {
+            self.0.notify_one();
+        }
+        false
+    }
+
+    fn intercept<'a>(
+        &'a self,
+        _: http::Request<authlens::proxy::Body>,
+        _: &'a authlens::proxy::InterceptContext,
+    ) -> authlens::proxy::BoxFuture<'a, authlens::proxy::Verdict> {
+        unreachable!("it wants nothing")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_in_flight_exchanges_finish() {
-    let (_ca, upstream, proxy) = testkit::proxied_upstream().await;
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
+    let in_flight = std::sync::Arc::new(tokio::sync::Notify::new());
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("idp.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            hooks: authlens::proxy::Hooks {
+                interceptor: Some(std::sync::Arc::new(InFlight(in_flight.clone()))),
+                local: None,
+            },
+            ..Default::default()
+        },
+    )
+    .await;
     let client = proxy.client(Http::One);
     let slow = tokio::spawn({
         let client = client.clone();
@@ -540,18 +587,12 @@ async fn shutdown_lets_in_flight_exchanges_finish() {
                 .unwrap()
         }
     });
-    // Stop once the request is on its way upstream (the answer takes 1 s).
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while upstream
-            .connections
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 0
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the request reaches the upstream");
+    // Stop once the request is in flight inside the proxy (the upstream
+    // takes 1 s to answer). The upstream's accepting a connection said less:
+    // a tunnel connects upstream before any request comes through it.
+    tokio::time::timeout(Duration::from_secs(30), in_flight.notified())
+        .await
+        .expect("the request reaches the forwarder");
     let mut exchanges = proxy.exchanges.resubscribe();
     let stopping = tokio::spawn(proxy.session.stop());
     assert_eq!(slow.await.unwrap(), "slow answer");
@@ -605,14 +646,23 @@ async fn wrong_name_dns_failure_and_timeout_are_named() {
         "{text}"
     );
 
+    let started = std::time::Instant::now();
     let resp = client
         .get("https://slow.test/slow?ms=5000")
         .send()
         .await
         .unwrap();
+    let took = started.elapsed();
     assert_eq!(resp.status(), 504);
     let text = resp.text().await.unwrap();
-    assert!(text.contains("slow.test:443 did not answer"), "{text}");
+    assert!(
+        text.contains("slow.test:443 did not answer within 1 s"),
+        "{text}"
+    );
+    assert!(
+        took >= Duration::from_secs(1),
+        "answered after {took:?}, before its 1 s"
+    );
     let exchange = proxy.exchange_for("/slow").await;
     assert_eq!(exchange.error.as_ref().unwrap().side, FailureSide::Upstream);
     proxy.stop().await;
@@ -797,18 +847,46 @@ async fn a_slow_upload_is_not_mistaken_for_a_silent_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_stalls_mid_body_is_blamed_not_the_client() {
+    // The upstream sends 1 KiB of a promised 1 MiB, then nothing: the stall
+    // limit (1 s here) cuts it, long before the idle timer (300 s).
     let (_ca, _upstream, mut proxy) =
-        testkit::proxied_upstream_with(|c| c.timeouts.idle = Duration::from_secs(11)).await;
+        testkit::proxied_upstream_with(|c| c.timeouts.upstream_body_stall = Duration::from_secs(1))
+            .await;
     let client = proxy.client(Http::One);
-    let resp = client.get("https://idp.test/stall").send().await.unwrap();
+    let mut resp = client.get("https://idp.test/stall").send().await.unwrap();
+    let head_at = std::time::Instant::now();
+    let mut got = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), resp.chunk())
+            .await
+            .expect("the stalled body is cut off within 30 s")
+        {
+            Ok(Some(chunk)) => got += chunk.len(),
+            Ok(None) => panic!("the cut body must not look complete"),
+            Err(_) => break,
+        }
+    }
+    assert_eq!(got, 1024, "what the upstream sent reaches the client");
+    let cut_after = head_at.elapsed();
     assert!(
-        resp.bytes().await.is_err(),
-        "the cut body reaches the client as an error"
+        cut_after >= Duration::from_secs(1),
+        "cut before its limit: {cut_after:?}"
     );
     let exchange = proxy.exchange_for("/stall").await;
     let error = exchange.error.as_ref().unwrap();
     assert_eq!(error.side, FailureSide::Upstream, "{}", error.message);
-    assert!(error.message.contains("sent nothing"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("sent nothing for 1 s mid-body, after 1024 bytes")
+            && error.message.contains("--upstream-body-stall"),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        exchange.response.as_ref().unwrap().body.state,
+        CaptureState::Aborted
+    );
     proxy.stop().await;
 }
 

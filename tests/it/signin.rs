@@ -149,12 +149,17 @@ async fn cause_2_code_reused_is_confirmed_by_the_idp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cause_2_code_expired() {
-    let mut idp = MockIdp::default_config();
-    idp.code_lifetime = Duration::from_secs(1);
+    // No race against a timer: the IdP's clock is moved past the code's
+    // lifetime, and the analysis, which reads real exchange times, is told
+    // a lifetime far below the wait that follows (waiting longer, on a slow
+    // machine, only makes the code older).
+    const ANALYSIS_LIFETIME: Duration = Duration::from_millis(100);
+    let idp = MockIdp::default_config();
+    let idp_lifetime = idp.code_lifetime;
     let mut lab = Lab::start(
         idp,
         AnalyzerConfig {
-            code_lifetime: Some(Duration::from_secs(1)),
+            code_lifetime: Some(ANALYSIS_LIFETIME),
             ..AnalyzerConfig::default()
         },
     )
@@ -164,7 +169,8 @@ async fn cause_2_code_expired() {
         .authorize(&tenant, &authorize_params("st-exp", &[]))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    lab.idp.advance_clock(idp_lifetime + Duration::from_secs(1));
+    tokio::time::sleep(ANALYSIS_LIFETIME * 3).await;
     let (status, body) = lab.redeem(&tenant, &token_form(&code)).await;
     assert_eq!(status, 400, "{body}");
     let lines = lab.lines_until_verdict().await;
