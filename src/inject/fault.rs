@@ -83,7 +83,7 @@ pub const CATALOGUE: &[Described] = &[
         name: "expire-code",
         value: "[=DURATION]",
         description: "hold the app's redemption until the code has expired (DURATION, else --code-lifetime, else the provider's lifetime), then forward it (AADSTS70008)",
-        example: "--fault expire-code=90s --code-lifetime 60s",
+        example: "--fault expire-code  or  --fault expire-code=90s",
     },
     Described {
         name: "redirect-mismatch",

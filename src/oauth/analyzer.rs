@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 
 use super::attempt::{AttemptStore, CodeRecord, Redemption, RedemptionOutcome};
 use super::event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Rule,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing,
+    Rule,
     Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 use super::jwt;
@@ -75,6 +76,23 @@ impl Analyzer {
     /// events in order: leg events, each followed by the findings it
     /// triggered, and a verdict when an attempt completes.
     pub fn observe(&mut self, exchange: &Exchange) -> Vec<Event> {
+        let mut out = self.observe_unmarked(exchange);
+        // What authlens did on purpose (a `--fault`) marks every event of
+        // the exchange: the rules judged what was really sent, and the
+        // outlets must not present the result as the app's own bug.
+        if let Some(intervention) = &exchange.intervention {
+            let injected = Injected {
+                fault: intervention.label.clone(),
+                note: intervention.note.clone(),
+            };
+            for event in &mut out {
+                event.set_injected(&injected);
+            }
+        }
+        out
+    }
+
+    fn observe_unmarked(&mut self, exchange: &Exchange) -> Vec<Event> {
         let mut out = Vec::new();
         self.store.evict(exchange.started_at);
 
@@ -140,6 +158,7 @@ impl Analyzer {
             return Some(id);
         }
         let event = AuthorizeEvent {
+            injected: None,
             time,
             exchange: exchange.id,
             attempt: AttemptId(0),
@@ -244,6 +263,7 @@ impl Analyzer {
         };
         let host = request_host(&exchange.request.uri, &exchange.request.headers);
         out.push(Event::Code(CodeEvent {
+            injected: None,
             time,
             exchange: exchange.id,
             attempt: attempt_id,
@@ -351,6 +371,7 @@ impl Analyzer {
             .or_else(|| authorize.map(|a| a.client_id.clone()));
         let host = request_host(&exchange.request.uri, &exchange.request.headers);
         out.push(Event::Token(TokenEvent {
+            injected: None,
             time,
             exchange: exchange.id,
             attempt: attempt_id,
@@ -386,6 +407,7 @@ impl Analyzer {
             self.decode_tokens(&answer)
         };
         out.push(Event::TokenResponse(TokenResponseEvent {
+            injected: None,
             time: at,
             exchange: exchange.id,
             attempt: attempt_id,
@@ -546,6 +568,7 @@ impl Analyzer {
                 a.last_seen = time;
             }
             out.push(Event::Finding(Finding {
+                injected: None,
                 rule: d.rule,
                 severity: d.severity,
                 attempt,
@@ -607,6 +630,7 @@ impl Analyzer {
             (Outcome::Failed, _, _) => summary,
         };
         out.push(Event::Verdict(Verdict {
+            injected: None,
             time,
             attempt,
             host: request_host(&exchange.request.uri, &exchange.request.headers),

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::oauth::event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Rule,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing, Rule,
     Severity, TokenEvent, TokenResponseEvent, Verdict, rfc3339,
 };
 use crate::oauth::jwt::{Jwt, JwtError};
@@ -39,6 +39,11 @@ pub fn to_value(event: &Event) -> Value {
     };
     if let Value::Object(fields) = fields {
         object.extend(fields);
+    }
+    // Only on events a `--fault` caused: lines without faults are unchanged.
+    if let Some(injected) = event.injected() {
+        object.insert("injected".into(), json!(injected.fault));
+        object.insert("injected_note".into(), json!(injected.note));
     }
     Value::Object(object)
 }
@@ -239,7 +244,7 @@ fn from_value(value: &Value) -> Result<Event, EventError> {
     let attempt = o
         .opt("attempt", "a whole number", Value::as_u64)?
         .map(AttemptId);
-    Ok(match kind.as_str() {
+    let mut event = match kind.as_str() {
         "authorize" => Event::Authorize(read_authorize(&o, time)?),
         "code" => Event::Code(read_code(&o, time, attempt)?),
         "token" => Event::Token(read_token(&o, time, attempt)?),
@@ -252,7 +257,12 @@ fn from_value(value: &Value) -> Result<Event, EventError> {
                 value: kind,
             });
         }
-    })
+    };
+    if let Some(fault) = o.opt_string("injected")? {
+        let note = o.opt_string("injected_note")?.unwrap_or_default();
+        event.set_injected(&Injected { fault, note });
+    }
+    Ok(event)
 }
 
 // The `&'static str` fields hold names from these closed sets (each list is
@@ -293,6 +303,7 @@ const OUTCOMES: [Outcome; 2] = [Outcome::SignedIn, Outcome::Failed];
 
 fn read_authorize(o: &Object, time: OffsetDateTime) -> Result<AuthorizeEvent, EventError> {
     Ok(AuthorizeEvent {
+        injected: None,
         time,
         exchange: o.u64("exchange")?,
         // An authorization request always starts an attempt.
@@ -322,6 +333,7 @@ fn read_code(
     attempt: Option<AttemptId>,
 ) -> Result<CodeEvent, EventError> {
     Ok(CodeEvent {
+        injected: None,
         time,
         exchange: o.u64("exchange")?,
         attempt,
@@ -357,6 +369,7 @@ fn read_token(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TokenEvent {
+        injected: None,
         time,
         exchange: o.u64("exchange")?,
         attempt,
@@ -391,6 +404,7 @@ fn read_token_response(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TokenResponseEvent {
+        injected: None,
         time,
         exchange: o.u64("exchange")?,
         attempt,
@@ -478,6 +492,7 @@ fn read_finding(
     attempt: Option<AttemptId>,
 ) -> Result<Finding, EventError> {
     Ok(Finding {
+        injected: None,
         rule: o.known("rule", &Rule::ALL, Rule::id)?,
         severity: o.known("severity", &SEVERITIES, Severity::as_str)?,
         attempt,
@@ -497,6 +512,7 @@ fn read_verdict(
 ) -> Result<Verdict, EventError> {
     let count = |v: &Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
     Ok(Verdict {
+        injected: None,
         time,
         attempt,
         host: o.string("host")?,
