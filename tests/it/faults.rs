@@ -1,0 +1,562 @@
+//! `--fault`: each fault against the mock Entra ID through the real proxy
+//! over TLS. The client must receive the IdP's real error (or the one
+//! authlens synthesized in its place), and the analysis must report the
+//! rule that explains it, marked as injected.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authlens::config::OutputConfig;
+use authlens::inject::{Fault, FaultInjector};
+use authlens::oauth::AnalyzerConfig;
+use authlens::proxy::{Body, BoxFuture, Hooks, InterceptContext, Interceptor, Verdict};
+use serde_json::Value;
+use testkit::lab::{
+    CHALLENGE, Lab, VERIFIER, WEB_CLIENT, WEB_REDIRECT, authorize_params, token_form,
+};
+use testkit::mock_idp::{MockIdp, MockIdpConfig};
+
+const SPA_CLIENT: &str = "33333333-3333-4333-8333-333333333333";
+const SPA_REDIRECT: &str = "https://app.test/spa";
+
+fn injector(faults: &[&str], code_lifetime: Option<Duration>) -> Hooks {
+    let faults = faults
+        .iter()
+        .map(|f| Fault::parse(f).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .collect();
+    let injector = FaultInjector::new(faults, code_lifetime, false).expect("no conflict");
+    Hooks {
+        interceptor: Some(Arc::new(injector)),
+        local: None,
+    }
+}
+
+async fn lab(faults: &[&str]) -> Lab {
+    lab_with(MockIdp::default_config(), AnalyzerConfig::default(), faults).await
+}
+
+async fn lab_with(idp: MockIdpConfig, analyzer: AnalyzerConfig, faults: &[&str]) -> Lab {
+    let lifetime = analyzer.code_lifetime;
+    Lab::start_with_hooks(
+        idp,
+        OutputConfig::silent(analyzer),
+        injector(faults, lifetime),
+    )
+    .await
+}
+
+/// The Web client's authorize leg (PKCE S256); the code it got.
+async fn code_for(lab: &Lab, state: &str) -> String {
+    lab.authorize(&lab.tenant(), &authorize_params(state, &[]))
+        .await
+        .expect("the IdP issues a code")
+}
+
+fn dump(lines: &[Value]) -> String {
+    lines
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Events up to the verdict of a failed attempt.
+async fn until_failed(lab: &mut Lab) -> Vec<Value> {
+    lab.lines_until(|v| v["type"] == "verdict" && v["outcome"] == "failed")
+        .await
+}
+
+/// The first AADSTS number of a token error response.
+fn aadsts(json: &Value) -> u64 {
+    json["error_codes"][0]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no error_codes in {json}"))
+}
+
+/// A finding of `rule` (and `field`) is there, and every such finding is
+/// marked as injected by `fault`; so are the `idp-error` finding and the
+/// failed verdict.
+fn assert_injected(lines: &[Value], rule: &str, field: Option<&str>, fault: &str) {
+    let hits: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "finding" && v["rule"] == rule)
+        .filter(|v| field.is_none_or(|f| v["field"] == f))
+        .collect();
+    assert!(
+        !hits.is_empty(),
+        "{fault}: no {rule} ({field:?}) finding in:\n{}",
+        dump(lines)
+    );
+    for hit in hits
+        .into_iter()
+        .chain(lines.iter().filter(|v| v["rule"] == "idp-error"))
+        .chain(lines.iter().filter(|v| v["outcome"] == "failed"))
+    {
+        assert_eq!(hit["injected"], fault, "{fault}: not marked injected: {hit}");
+        assert!(
+            hit["injected_note"]
+                .as_str()
+                .is_some_and(|n| n.contains(&format!("injected {fault}"))),
+            "{hit}"
+        );
+    }
+}
+
+// === the request-rewriting faults ===
+
+struct Case {
+    fault: &'static str,
+    aadsts: u64,
+    rule: &'static str,
+    field: Option<&'static str>,
+}
+
+#[tokio::test]
+async fn each_rewriting_fault_gets_the_idps_real_error_and_the_rule_marked_injected() {
+    let cases = [
+        Case {
+            fault: "redirect-mismatch",
+            aadsts: 500112,
+            rule: "param-mismatch",
+            field: Some("redirect_uri"),
+        },
+        Case {
+            fault: "wrong-verifier",
+            aadsts: 501481,
+            rule: "pkce-mismatch",
+            field: None,
+        },
+        Case {
+            fault: "drop-verifier",
+            aadsts: 501481,
+            rule: "pkce-missing-verifier",
+            field: None,
+        },
+        Case {
+            fault: "unknown-code",
+            aadsts: 70000,
+            rule: "token-without-authorize",
+            field: None,
+        },
+        Case {
+            fault: "wrong-tenant",
+            aadsts: 700005,
+            rule: "endpoint-mismatch",
+            field: Some("tenant"),
+        },
+        Case {
+            fault: "wrong-version",
+            aadsts: 70000,
+            rule: "endpoint-mismatch",
+            field: Some("version"),
+        },
+        Case {
+            fault: "json-body",
+            aadsts: 900144,
+            rule: "malformed-token-request",
+            field: None,
+        },
+        Case {
+            fault: "get-token",
+            aadsts: 900561,
+            rule: "malformed-token-request",
+            field: None,
+        },
+        Case {
+            fault: "drop-param=grant_type",
+            aadsts: 900144,
+            rule: "malformed-token-request",
+            field: None,
+        },
+        Case {
+            fault: "duplicate-param=code",
+            aadsts: 9002313,
+            rule: "malformed-token-request",
+            field: None,
+        },
+        Case {
+            fault: "add-origin",
+            aadsts: 9002326,
+            rule: "idp-error",
+            field: None,
+        },
+    ];
+    for case in cases {
+        let mut lab = lab(&[case.fault]).await;
+        let name = case.fault.split('=').next().unwrap();
+        let code = code_for(&lab, "s-1").await;
+        let (status, json) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+        assert_eq!(status, 400, "{}: {json}", case.fault);
+        assert_eq!(aadsts(&json), case.aadsts, "{}: {json}", case.fault);
+        let lines = until_failed(&mut lab).await;
+        assert_injected(&lines, case.rule, case.field, name);
+        let token = lines.iter().find(|v| v["type"] == "token").unwrap();
+        assert_eq!(token["injected"], name, "the leg is marked: {token}");
+        // The analysis saw what was really sent, not what the app sent.
+        assert_eq!(lab.idp.stats().codes_redeemed, 0, "{}", case.fault);
+        lab.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn strip_origin_makes_a_spa_redemption_server_side() {
+    let mut lab = lab(&["strip-origin"]).await;
+    let params = [
+        ("response_type", "code"),
+        ("client_id", SPA_CLIENT),
+        ("redirect_uri", SPA_REDIRECT),
+        ("scope", "openid"),
+        ("state", "spa"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let code = lab.authorize(&lab.tenant(), &params).await.unwrap();
+    let resp = lab
+        .client
+        .post(lab.endpoint(&lab.tenant(), "token"))
+        .header("origin", "https://app.test")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", SPA_REDIRECT),
+            ("client_id", SPA_CLIENT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let json: Value = resp.json().await.unwrap();
+    assert_eq!(aadsts(&json), 9002327, "{json}");
+    let lines = until_failed(&mut lab).await;
+    assert_injected(&lines, "idp-error", None, "strip-origin");
+    lab.stop().await;
+}
+
+// === reuse-code, expire-code ===
+
+#[tokio::test]
+async fn reuse_code_redeems_a_copy_first_and_the_app_gets_54005() {
+    let mut lab = lab(&["reuse-code"]).await;
+    let code = code_for(&lab, "s-1").await;
+    let (status, json) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(aadsts(&json), 54005, "{json}");
+    assert!(
+        json.get("access_token").is_none(),
+        "the copy's tokens never reach the app"
+    );
+    let lines = until_failed(&mut lab).await;
+    assert_injected(&lines, "code-reused", None, "reuse-code");
+    let stats = lab.idp.stats();
+    assert_eq!(stats.codes_redeemed, 1, "the copy was redeemed");
+    assert_eq!(stats.token_requests, 2);
+    // The copy's answer, as the analysis saw it, shows fingerprints only.
+    let copy = lines
+        .iter()
+        .find(|v| v["type"] == "token-response" && v["status"] == 200)
+        .unwrap_or_else(|| panic!("the copy's answer is analysed:\n{}", dump(&lines)));
+    assert_eq!(copy["injected"], "reuse-code");
+    assert!(!copy.to_string().contains("eyJ"), "no token in clear: {copy}");
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn expire_code_holds_until_the_code_is_too_old() {
+    let mut idp = MockIdp::default_config();
+    idp.code_lifetime = Duration::from_secs(1);
+    let analyzer = AnalyzerConfig {
+        code_lifetime: Some(Duration::from_secs(1)),
+        ..AnalyzerConfig::default()
+    };
+    // No duration: the hold follows --code-lifetime.
+    let mut lab = lab_with(idp, analyzer, &["expire-code"]).await;
+    let code = code_for(&lab, "s-1").await;
+    let (status, json) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(aadsts(&json), 70008, "{json}");
+    let lines = until_failed(&mut lab).await;
+    assert_injected(&lines, "code-expired", None, "expire-code");
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn expire_code_holds_many_redemptions_at_once() {
+    const N: usize = 200;
+    let mut idp = MockIdp::default_config();
+    idp.code_lifetime = Duration::from_secs(1);
+    let lab = lab_with(idp, AnalyzerConfig::default(), &["expire-code=1s"]).await;
+    let mut codes = Vec::new();
+    for i in 0..N {
+        codes.push(code_for(&lab, &format!("s-{i}")).await);
+    }
+    let lab = Arc::new(lab);
+    let redemptions = codes.into_iter().map(|code| {
+        let lab = lab.clone();
+        tokio::spawn(async move { lab.redeem(&lab.tenant(), &token_form(&code)).await })
+    });
+    for done in futures_util::future::join_all(redemptions).await {
+        let (status, json) = done.unwrap();
+        assert_eq!((status, aadsts(&json)), (400, 70008), "{json}");
+    }
+    assert_eq!(lab.idp.stats().codes_redeemed, 0);
+}
+
+/// The fault injector, telling the test when a request reaches it.
+struct Watched {
+    inner: FaultInjector,
+    entered: Arc<tokio::sync::Notify>,
+}
+
+impl Interceptor for Watched {
+    fn wants(&self, head: &http::request::Parts, ctx: &InterceptContext) -> bool {
+        self.inner.wants(head, ctx)
+    }
+
+    fn intercept<'a>(
+        &'a self,
+        req: http::Request<Body>,
+        ctx: &'a InterceptContext,
+    ) -> BoxFuture<'a, Verdict> {
+        self.entered.notify_one();
+        self.inner.intercept(req, ctx)
+    }
+}
+
+#[tokio::test]
+async fn stopping_during_a_hold_ends_cleanly() {
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let watched = Watched {
+        inner: FaultInjector::new(vec![Fault::parse("expire-code=10m").unwrap()], None, false)
+            .unwrap(),
+        entered: entered.clone(),
+    };
+    let hooks = Hooks {
+        interceptor: Some(Arc::new(watched)),
+        local: None,
+    };
+    let lab = Lab::start_with_hooks(
+        MockIdp::default_config(),
+        OutputConfig::silent(AnalyzerConfig::default()),
+        hooks,
+    )
+    .await;
+    let code = code_for(&lab, "s-1").await;
+    let held = {
+        let client = lab.client.clone();
+        let url = lab.endpoint(&lab.tenant(), "token");
+        let form: Vec<(String, String)> = token_form(&code)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        tokio::spawn(async move { client.post(url).form(&form).send().await })
+    };
+    tokio::time::timeout(Duration::from_secs(30), entered.notified())
+        .await
+        .expect("the redemption reaches the injector");
+    let idp = lab.idp.clone();
+    let summary = tokio::time::timeout(Duration::from_secs(60), lab.stop())
+        .await
+        .expect("the session stops without waiting out the 10 min hold");
+    let resp = held.await.unwrap().expect("the held request is answered");
+    assert_eq!(resp.status(), 503, "answered by authlens, not sent on");
+    assert_eq!(idp.stats().token_requests, 0);
+    assert_eq!(summary.tally.signed_in, 0);
+}
+
+// === answering for the IdP ===
+
+#[tokio::test]
+async fn idp_error_answers_the_redemption_without_contacting_the_idp() {
+    let mut lab = lab(&["idp-error=AADSTS50076"]).await;
+    let code = code_for(&lab, "s-1").await;
+    let (status, json) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+    assert_eq!(status, 400);
+    assert_eq!(aadsts(&json), 50076, "{json}");
+    assert_eq!(json["error"], "invalid_grant");
+    assert!(
+        json["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS50076:")
+    );
+    for member in ["trace_id", "correlation_id", "timestamp"] {
+        assert!(json[member].is_string(), "{member} in {json}");
+    }
+    let lines = until_failed(&mut lab).await;
+    assert_injected(&lines, "idp-error", Some("AADSTS50076"), "idp-error");
+    assert_eq!(lab.idp.stats().token_requests, 0, "the IdP was not contacted");
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn idp_error_at_authorize_redirects_the_error_to_the_app() {
+    let mut lab = lab(&["idp-error=interaction_required@authorize"]).await;
+    let url = reqwest::Url::parse_with_params(
+        &lab.endpoint(&lab.tenant(), "authorize"),
+        &authorize_params("s-9", &[]),
+    )
+    .unwrap();
+    let resp = lab.client.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{WEB_REDIRECT}?error=interaction_required&")),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=s-9"), "{location}");
+    let lines = until_failed(&mut lab).await;
+    let code = lines.iter().find(|v| v["type"] == "code").unwrap();
+    assert_eq!(code["error"], "interaction_required");
+    assert_eq!(code["injected"], "idp-error");
+    assert_injected(&lines, "idp-error", None, "idp-error");
+    assert_eq!(lab.idp.stats().authorize_requests, 0);
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn idp_down_answers_502_or_resets() {
+    let mut lab = lab(&["idp-down"]).await;
+    let code = code_for(&lab, "s-1").await;
+    let (status, _) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+    assert_eq!(status, 502);
+    let lines = lab.lines_until(|v| v["type"] == "token-response").await;
+    let leg = lines.last().unwrap();
+    assert_eq!(leg["injected"], "idp-down", "{leg}");
+    assert_eq!(lab.idp.stats().token_requests, 0);
+    lab.stop().await;
+
+    let lab = lab_with(
+        MockIdp::default_config(),
+        AnalyzerConfig::default(),
+        &["idp-down=reset"],
+    )
+    .await;
+    let code = code_for(&lab, "s-1").await;
+    let sent = lab
+        .client
+        .post(lab.endpoint(&lab.tenant(), "token"))
+        .form(&token_form(&code))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the connection was reset: {sent:?}");
+    assert_eq!(lab.idp.stats().token_requests, 0);
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn slow_idp_delays_then_the_sign_in_succeeds_marked() {
+    let mut lab = lab(&["slow-idp=300ms"]).await;
+    let code = code_for(&lab, "s-1").await;
+    let (status, json) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+    assert_eq!(status, 200, "{json}");
+    let lines = lab.lines_until_verdict().await;
+    let token = lines.iter().find(|v| v["type"] == "token").unwrap();
+    assert_eq!(token["injected"], "slow-idp");
+    assert!(
+        lines.iter().all(|v| v["type"] != "finding" || v["severity"] == "info"),
+        "{}",
+        dump(&lines)
+    );
+    lab.stop().await;
+}
+
+// === scope, and what faults leave alone ===
+
+#[tokio::test]
+async fn scopes_limit_a_fault_to_a_client_and_a_number_of_sign_ins() {
+    let mut lab = lab(&[
+        "unknown-code@times=1",
+        &format!("redirect-mismatch@client={SPA_CLIENT}"),
+    ])
+    .await;
+    let first = code_for(&lab, "s-1").await;
+    let (status, json) = lab.redeem(&lab.tenant(), &token_form(&first)).await;
+    assert_eq!((status, aadsts(&json)), (400, 70000), "{json}");
+    until_failed(&mut lab).await;
+    // The next sign-in is left alone: times=1 is used up, and
+    // redirect-mismatch is for another client.
+    let second = code_for(&lab, "s-2").await;
+    let (status, json) = lab.redeem(&lab.tenant(), &token_form(&second)).await;
+    assert_eq!(status, 200, "{json}");
+    let lines = lab.lines_until_verdict().await;
+    assert!(
+        lines.iter().all(|v| v.get("injected").is_none()),
+        "{}",
+        dump(&lines)
+    );
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn a_fault_that_cannot_apply_lets_the_request_through_unchanged() {
+    // No PKCE in this sign-in: wrong-verifier has nothing to replace.
+    let mut lab = lab(&["wrong-verifier"]).await;
+    let params: Vec<(&str, &str)> = authorize_params("s-1", &[])
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("code_challenge"))
+        .collect();
+    let code = lab.authorize(&lab.tenant(), &params).await.unwrap();
+    let form: Vec<(&str, &str)> = token_form(&code)
+        .into_iter()
+        .filter(|(k, _)| *k != "code_verifier")
+        .collect();
+    let (status, json) = lab.redeem(&lab.tenant(), &form).await;
+    assert_eq!(status, 200, "{json}");
+    let lines = lab.lines_until_verdict().await;
+    assert!(
+        lines.iter().all(|v| v.get("injected").is_none()),
+        "{}",
+        dump(&lines)
+    );
+    let _ = WEB_CLIENT;
+    lab.stop().await;
+}
+
+// === the command line ===
+
+fn authlens(args: &[&str]) -> std::process::Output {
+    let certs = tempfile::tempdir().unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .args(args)
+        .args(["--listen", "127.0.0.1:0", "--certs"])
+        .arg(certs.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bad_faults_exit_2_naming_the_valid_ones_and_nothing_starts() {
+    for (args, says) in [
+        (&["--fault", "reuse-cod"][..], "valid faults: reuse-code, expire-code"),
+        (&["--fault", "slow-idp"], "slow-idp needs a value"),
+        (&["--fault", "reuse-code@colour=red"], "bad scope"),
+        (&["--fault", "idp-error=AADSTS1"], "not in the error catalogue"),
+        (
+            &["--fault", "drop-verifier", "--fault", "wrong-verifier"],
+            "conflict: both change the code_verifier parameter",
+        ),
+        (&["--fail-on", "maybe"], "invalid value"),
+    ] {
+        let out = authlens(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("listening"), "nothing starts: {stderr}");
+    }
+}
+
+#[test]
+fn authlens_faults_lists_every_fault_with_an_example() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .arg("faults")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for fault in authlens::inject::CATALOGUE {
+        assert!(text.contains(fault.name), "{} missing", fault.name);
+        assert!(text.contains(fault.example), "{} example missing", fault.name);
+    }
+}
