@@ -23,7 +23,7 @@ use super::message::{
 use super::provider::{Discovery, Endpoint, KnownEndpoints};
 use super::rules::{self, CodeRedemption, Draft, IdpErrorInput, RedactedToken};
 use super::secret::{SecretPolicy, is_fingerprint};
-use crate::exchange::{Exchange, InterventionKind};
+use crate::exchange::Exchange;
 
 /// How the analyzer behaves; built once from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,22 +58,6 @@ pub struct Analyzer {
     secrets: SecretPolicy,
     store: AttemptStore,
     known: KnownEndpoints,
-}
-
-/// When the request reached the IdP: when it arrived, unless authlens held
-/// it back on purpose (`--fault expire-code`, `slow-idp`). The exchange
-/// does not record the end of a hold; the response head is the closest
-/// bound (the IdP's own processing time later), so the rules judge the age
-/// the code really had, not the age it had when the app sent it.
-fn sent_at(exchange: &Exchange) -> OffsetDateTime {
-    let held = exchange
-        .intervention
-        .as_ref()
-        .is_some_and(|i| i.kind == InterventionKind::Held);
-    match exchange.response_at() {
-        Some(at) if held => at,
-        _ => exchange.started_at,
-    }
 }
 
 impl Analyzer {
@@ -342,7 +326,7 @@ impl Analyzer {
     // === legs 3 and 4: token request and response ===
 
     fn token_leg(&mut self, exchange: &Exchange, request: TokenRequest, out: &mut Vec<Event>) {
-        let time = sent_at(exchange);
+        let time = exchange.sent_at();
         // Only code redemptions are judged so far. A request naming another
         // grant_type, or none, was recognised by its code or its token URL:
         // it is judged as a code redemption under the wrong grant_type, which

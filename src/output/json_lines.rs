@@ -673,6 +673,7 @@ mod tests {
         evidence.insert("authorize".into(), json!("https://app/cb"));
         evidence.insert("token".into(), json!("https://app/cb/"));
         Event::Finding(Finding {
+            injected: None,
             rule: Rule::ParamMismatch,
             severity: Severity::Error,
             attempt: Some(AttemptId(3)),
@@ -834,6 +835,7 @@ mod tests {
         evidence.insert("age_seconds".into(), json!(1.5));
         vec![
             Event::Authorize(AuthorizeEvent {
+                injected: None,
                 time: t,
                 exchange: 1,
                 attempt: AttemptId(3),
@@ -853,6 +855,7 @@ mod tests {
                 pkce_method: s("S256"),
             }),
             Event::Code(CodeEvent {
+                injected: None,
                 time: t,
                 exchange: 2,
                 attempt: Some(AttemptId(3)),
@@ -870,6 +873,7 @@ mod tests {
                 since_authorize: Some(Duration::from_millis(1500)),
             }),
             Event::Token(TokenEvent {
+                injected: None,
                 time: t,
                 exchange: 3,
                 attempt: Some(AttemptId(3)),
@@ -887,6 +891,7 @@ mod tests {
                 code_age: Some(Duration::from_millis(900)),
             }),
             Event::TokenResponse(TokenResponseEvent {
+                injected: None,
                 time: t,
                 exchange: 3,
                 attempt: Some(AttemptId(3)),
@@ -918,6 +923,7 @@ mod tests {
                 elapsed: Some(Duration::from_millis(120)),
             }),
             Event::Finding(Finding {
+                injected: None,
                 rule: Rule::CodeReused,
                 severity: Severity::Warning,
                 attempt: Some(AttemptId(3)),
@@ -929,6 +935,7 @@ mod tests {
                 time: t,
             }),
             Event::Verdict(Verdict {
+                injected: None,
                 time: t,
                 attempt: Some(AttemptId(3)),
                 host: "contoso.b2clogin.com".into(),
@@ -1027,6 +1034,21 @@ mod tests {
         for event in full_events().into_iter().chain(sparse_events()) {
             let value = to_value(&event);
             assert_eq!(from_value(&value).unwrap(), event, "{value}");
+            assert_eq!(from_line(&to_line(&event)).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn the_injected_marker_reads_back_and_is_absent_without_a_fault() {
+        let injected = Injected {
+            fault: "reuse-code".into(),
+            note: "injected reuse-code: redeemed code#912f80 first".into(),
+        };
+        for mut event in full_events() {
+            assert!(to_value(&event).get("injected").is_none(), "no fault, no member");
+            event.set_injected(&injected);
+            let value = to_value(&event);
+            assert_eq!(value["injected"], "reuse-code");
             assert_eq!(from_line(&to_line(&event)).unwrap(), event);
         }
     }

@@ -235,6 +235,7 @@ mod tests {
 
     fn verdict(n: u64) -> Event {
         Event::Verdict(Verdict {
+            injected: None,
             time: OffsetDateTime::UNIX_EPOCH,
             attempt: Some(AttemptId(n)),
             host: "idp.test".into(),

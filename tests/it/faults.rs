@@ -560,3 +560,101 @@ fn authlens_faults_lists_every_fault_with_an_example() {
         assert!(text.contains(fault.example), "{} example missing", fault.name);
     }
 }
+
+// === told everywhere ===
+
+#[tokio::test]
+async fn an_injected_failure_is_told_in_every_output_and_never_as_an_app_bug() {
+    use authlens::config::{Audience, ColorChoice, OutputFlags};
+    use authlens::output::json_lines;
+    use authlens::output::live_log::{LiveLog, LiveLogOptions};
+    use authlens::session::Session;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (har, json, report) = (
+        dir.path().join("run.har"),
+        dir.path().join("run.jsonl"),
+        dir.path().join("report.md"),
+    );
+    let flags = OutputFlags {
+        har: Some(har.clone()),
+        json: Some(json.clone()),
+        no_live_log: true,
+        color: ColorChoice::NEVER,
+        ..OutputFlags::default()
+    };
+    let output = OutputConfig::decide(&flags, Audience::Terminal);
+    let mut lab =
+        Lab::start_with_hooks(MockIdp::default_config(), output, injector(&["reuse-code"], None))
+            .await;
+    let code = code_for(&lab, "s-1").await;
+    let (status, _) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+    assert_eq!(status, 400);
+    let lines = until_failed(&mut lab).await;
+    let summary = lab.stop().await;
+    assert!(summary.tally.injected >= 2, "{:?}", summary.tally);
+    assert_eq!(
+        (summary.tally.app_errors, summary.tally.app_warnings),
+        (0, 0),
+        "--fail-on sees no app bug: {:?}",
+        summary.tally
+    );
+
+    // The live log: the note where it happened, no finding shown as an error.
+    let mut log = LiveLog::new(LiveLogOptions::default());
+    let events: Vec<_> = lines
+        .iter()
+        .map(|v| json_lines::from_line(&v.to_string()).expect("lines read back"))
+        .collect();
+    let text: Vec<String> = events.iter().flat_map(|e| log.render(e)).collect();
+    let text = text.join("\n");
+    assert!(
+        text.contains("injected reuse-code: redeemed code#"),
+        "{text}"
+    );
+    assert!(!text.contains("✖ error"), "{text}");
+    assert!(text.contains("⚑ injected error"), "{text}");
+    assert!(text.contains("not an app bug"), "{text}");
+
+    // JSON lines on disk carry the marker.
+    let written = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        written
+            .lines()
+            .any(|l| l.contains("\"rule\":\"code-reused\"") && l.contains("\"injected\":\"reuse-code\"")),
+        "{written}"
+    );
+
+    // The HAR: an entry comment, and a re-analysis that still knows.
+    let har_text = std::fs::read_to_string(&har).unwrap();
+    let doc: Value = serde_json::from_str(&har_text).unwrap();
+    let comments: Vec<&str> = doc["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["comment"].as_str())
+        .collect();
+    assert_eq!(comments.len(), 2, "the copy and the app's request: {comments:?}");
+    assert!(comments.iter().all(|c| c.contains("--fault reuse-code")));
+    let recording = authlens::har::load(&[har.clone()], Default::default()).unwrap();
+    let replay_flags = OutputFlags {
+        report: Some(report.clone()),
+        no_live_log: true,
+        color: ColorChoice::NEVER,
+        ..OutputFlags::default()
+    };
+    let tally = Session::replay(
+        &recording,
+        &OutputConfig::decide(&replay_flags, Audience::Terminal),
+    )
+    .unwrap();
+    assert!(tally.injected >= summary.tally.injected, "{tally:?}");
+    assert_eq!(tally.app_errors, 0);
+
+    // The report says it was on purpose.
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("failed on purpose (--fault reuse-code)"), "{md}");
+    assert!(md.contains("**injected error** `code-reused`"), "{md}");
+    assert!(md.contains("no error of the app's own"), "{md}");
+    assert!(!md.contains("**errors found**"), "{md}");
+}
