@@ -658,3 +658,122 @@ async fn an_injected_failure_is_told_in_every_output_and_never_as_an_app_bug() {
     assert!(md.contains("no error of the app's own"), "{md}");
     assert!(!md.contains("**errors found**"), "{md}");
 }
+
+// === --fail-on, the binary at SIGTERM ===
+
+/// The `authlens` binary with `args`, one sign-in without PKCE redeemed
+/// `redemptions` times, then SIGTERM: its exit status, stdout (the live
+/// log) and stderr (banner, summary).
+async fn binary_run(args: &[&str], redemptions: usize) -> (std::process::ExitStatus, String, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use testkit::lab::IDP;
+
+    let ca = testkit::TestCa::new();
+    let (idp, server) = testkit::lab::default_mock_idp(&ca).await;
+    let tenant = idp.config().tenant.clone();
+    let work = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--upstream-ca")
+        .arg(&ca.pem_path)
+        .arg("--connect-to")
+        .arg(format!("{IDP}:443:127.0.0.1:{}", server.addr.port()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut banner = String::new();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(rest) = line.strip_prefix("authlens listening on http://") {
+            addr = Some(rest.trim().to_string());
+        }
+        if line.contains("curl -x") {
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no listening line in:\n{banner}"));
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let ca_pem = std::fs::read(work.path().join("certs/authlens-ca.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
+        .tls_built_in_root_certs(false)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = reqwest::Url::parse_with_params(
+        &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", WEB_CLIENT),
+            ("redirect_uri", WEB_REDIRECT),
+            ("scope", "openid"),
+            ("state", "cli-state"),
+        ],
+    )
+    .unwrap();
+    let resp = client.get(authorize).send().await.unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let code = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let form: Vec<(&str, &str)> = token_form(&code)
+        .into_iter()
+        .filter(|(k, _)| *k != "code_verifier")
+        .collect();
+    let token_url = format!("https://{IDP}/{tenant}/oauth2/v2.0/token");
+    for _ in 0..redemptions {
+        client.post(&token_url).form(&form).send().await.unwrap();
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let stderr = format!("{banner}{}", rest.join().unwrap().join("\n"));
+    (exit, stdout, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_on_counts_only_the_apps_own_findings() {
+    // Only injected findings: the QA run passes.
+    let (exit, stdout, stderr) =
+        binary_run(&["--fault", "reuse-code", "--fail-on", "error"], 1).await;
+    assert!(stderr.contains("FAULTS ACTIVE"), "{stderr}");
+    assert!(stderr.contains("--fault reuse-code (every sign-in)"), "{stderr}");
+    assert!(
+        stdout.contains("injected reuse-code: redeemed code#"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("code-reused"), "{stdout}");
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+
+    // The app redeems its code twice by itself: a real bug fails the run.
+    let (exit, _, stderr) = binary_run(&["--fail-on", "error"], 2).await;
+    assert_eq!(exit.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--fail-on error: the app's own sign-in findings: 2 error(s)"),
+        "{stderr}"
+    );
+
+    // Without --fail-on, findings do not change the exit status.
+    let (exit, _, stderr) = binary_run(&[], 2).await;
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+}
