@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::ca::OpenKey;
-use crate::inject::Fault;
-use crate::oauth::Severity;
 use crate::config::{
     Audience, ColorChoice, ConnectTo, HostPattern, OutputConfig, OutputFlags, ProxyConfig,
 };
+use crate::inject::Fault;
+use crate::oauth::Severity;
 
 #[derive(Parser)]
 #[command(

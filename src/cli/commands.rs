@@ -17,8 +17,8 @@ use crate::clients::join::{Joined, join_or_start};
 use crate::config::{Audience, ColorChoice};
 use crate::har::ReadOptions;
 use crate::inject::FaultInjector;
-use crate::proxy::Hooks;
 use crate::output::escape::escape_controls;
+use crate::proxy::Hooks;
 use crate::session::{Session, SessionSummary};
 
 /// The proxy, until Ctrl-C or SIGTERM.

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::probe::{self, ChoiceError, ProxyChoice};
-use crate::proxy::Hooks;
 use crate::ca::{CaError, CertificateAuthority};
 use crate::config::{OutputConfig, ProxyConfig};
+use crate::proxy::Hooks;
 use crate::session::{Session, SessionError, SessionSummary};
 
 /// Why no proxy could be joined or started.

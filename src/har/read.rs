@@ -25,7 +25,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use super::HarError;
 use super::model::{NameValue, RawContent, RawEntry, RawPostData, RawTimings};
 use crate::exchange::{
-    CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, Intervention, FailureSide,
+    CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, FailureSide, Intervention,
     RequestRecord, ResponseRecord, Timings,
 };
 

@@ -115,10 +115,7 @@ pub fn token_error(code: &str, host: &str, stamp: &Stamp) -> Option<Response<Byt
         body.insert("error_codes".into(), serde_json::json!([n]));
         body.insert("timestamp".into(), stamp.timestamp().into());
         body.insert("trace_id".into(), stamp.trace_id.clone().into());
-        body.insert(
-            "correlation_id".into(),
-            stamp.correlation_id.clone().into(),
-        );
+        body.insert("correlation_id".into(), stamp.correlation_id.clone().into());
         body.insert(
             "error_uri".into(),
             format!("https://{host}/error?code={n}").into(),
@@ -129,7 +126,10 @@ pub fn token_error(code: &str, host: &str, stamp: &Stamp) -> Option<Response<Byt
         status,
         "application/json; charset=utf-8",
         text,
-        &[("cache-control", "no-store, no-cache"), ("pragma", "no-cache")],
+        &[
+            ("cache-control", "no-store, no-cache"),
+            ("pragma", "no-cache"),
+        ],
     ))
 }
 
@@ -179,7 +179,10 @@ pub fn authorize_error(
     ];
     if let Some(n) = shape.number {
         fields.push(("error_codes", n.to_string()));
-        fields.push(("error_uri", format!("https://login.microsoftonline.com/error?code={n}")));
+        fields.push((
+            "error_uri",
+            format!("https://login.microsoftonline.com/error?code={n}"),
+        ));
         fields.push(("trace_id", stamp.trace_id.clone()));
         fields.push(("correlation_id", stamp.correlation_id.clone()));
     }
@@ -219,7 +222,12 @@ pub fn authorize_error(
                 '?'
             };
             let location = format!("{redirect_uri}{joint}{}", encoded.join("&"));
-            let mut response = respond(StatusCode::FOUND, "text/html; charset=utf-8", String::new(), &[]);
+            let mut response = respond(
+                StatusCode::FOUND,
+                "text/html; charset=utf-8",
+                String::new(),
+                &[],
+            );
             match http::HeaderValue::from_str(&location) {
                 Ok(value) => {
                     response.headers_mut().insert(header::LOCATION, value);
@@ -288,7 +296,22 @@ fn random_guid() -> String {
     let b: [u8; 16] = rand::random();
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-8{:01x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6] & 0xf, b[7], b[8] & 0xf, b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6] & 0xf,
+        b[7],
+        b[8] & 0xf,
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
     )
 }
 
@@ -310,7 +333,12 @@ mod tests {
         assert_eq!(r.status(), 400);
         let json: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(json["error"], "invalid_grant");
-        assert!(json["error_description"].as_str().unwrap().starts_with("AADSTS50076: "));
+        assert!(
+            json["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("AADSTS50076: ")
+        );
         assert_eq!(json["error_codes"], serde_json::json!([50076]));
         assert_eq!(json["timestamp"], "2026-01-02 03:04:05Z");
         assert_eq!(json["trace_id"], "t-1");
@@ -333,7 +361,9 @@ mod tests {
         let r = authorize_error("interaction_required", &target, &stamp()).unwrap();
         assert_eq!(r.status(), 302);
         let location = r.headers()[header::LOCATION].to_str().unwrap();
-        assert!(location.starts_with("https://app.test/callback?error=interaction_required&error_description="));
+        assert!(location.starts_with(
+            "https://app.test/callback?error=interaction_required&error_description="
+        ));
         assert!(location.ends_with("&state=s%201"), "{location}");
 
         let fragment = AuthorizeTarget {
@@ -342,7 +372,10 @@ mod tests {
         };
         let r = authorize_error("AADSTS65001", &fragment, &stamp()).unwrap();
         let location = r.headers()[header::LOCATION].to_str().unwrap();
-        assert!(location.starts_with("https://app.test/callback#error=invalid_grant"), "{location}");
+        assert!(
+            location.starts_with("https://app.test/callback#error=invalid_grant"),
+            "{location}"
+        );
         assert!(location.contains("error_codes=65001"));
 
         let post = AuthorizeTarget {
@@ -357,6 +390,10 @@ mod tests {
         let r = authorize_error("AADSTS50011", &post, &stamp()).unwrap();
         assert_eq!(r.status(), 400);
         assert!(!r.headers().contains_key(header::LOCATION));
-        assert!(std::str::from_utf8(r.body()).unwrap().contains("AADSTS50011: "));
+        assert!(
+            std::str::from_utf8(r.body())
+                .unwrap()
+                .contains("AADSTS50011: ")
+        );
     }
 }

@@ -258,7 +258,9 @@ impl Fault {
             "strip-origin" => takes_none(value).map(|()| FaultKind::StripOrigin)?,
             "add-origin" => takes_none(value).map(|()| FaultKind::AddOrigin)?,
             "idp-error" => {
-                let code = value.filter(|v| !v.is_empty()).ok_or_else(|| needs("CODE"))?;
+                let code = value
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| needs("CODE"))?;
                 let entry = catalogue::lookup(code).ok_or_else(|| {
                     bad(format!(
                         "idp-error: {code:?} is not in the error catalogue (`authlens explain {code}`); give a code such as AADSTS54005, AADSTS50076, invalid_grant or interaction_required"
@@ -273,7 +275,11 @@ impl Fault {
             "idp-down" => match value {
                 None => FaultKind::IdpDown { reset: false },
                 Some("reset") => FaultKind::IdpDown { reset: true },
-                Some(v) => return Err(bad(format!("idp-down takes no value or =reset (got {v:?})"))),
+                Some(v) => {
+                    return Err(bad(format!(
+                        "idp-down takes no value or =reset (got {v:?})"
+                    )));
+                }
             },
             other => unreachable!("{other} is in the catalogue but not parsed"),
         };
@@ -509,7 +515,10 @@ mod tests {
     #[test]
     fn bad_input_says_what_is_valid() {
         let e = Fault::parse("reuse-cod").unwrap_err().to_string();
-        assert!(e.contains("unknown fault") && e.contains("reuse-code, expire-code"), "{e}");
+        assert!(
+            e.contains("unknown fault") && e.contains("reuse-code, expire-code"),
+            "{e}"
+        );
         for bad in [
             "reuse-code=1",
             "slow-idp",

@@ -101,7 +101,8 @@ struct Applied {
 impl Applied {
     fn add(&mut self, fault: &Fault, note: String) {
         self.labels.push(fault.name());
-        self.notes.push(format!("injected {}: {note}", fault.name()));
+        self.notes
+            .push(format!("injected {}: {note}", fault.name()));
     }
 
     fn mark(&self, ctx: &InterceptContext) {
@@ -194,7 +195,8 @@ impl FaultInjector {
             headers: head.headers.clone(),
             body: CapturedBody::complete(bytes.clone()),
         };
-        let untouched = |head, bytes| Verdict::Forward(Request::from_parts(head, Body::full(bytes)));
+        let untouched =
+            |head, bytes| Verdict::Forward(Request::from_parts(head, Body::full(bytes)));
         let Some(token) = TokenRequest::parse(&record, &KnownEndpoints::default()) else {
             return untouched(head, bytes);
         };
@@ -225,7 +227,12 @@ impl FaultInjector {
             }
             return untouched(head, bytes);
         };
-        let mut r = Redemption::new(head.method.clone(), head.uri.clone(), head.headers.clone(), text);
+        let mut r = Redemption::new(
+            head.method.clone(),
+            head.uri.clone(),
+            head.headers.clone(),
+            text,
+        );
         let mut applied = Applied::default();
         let mut holds = Vec::new();
         // Parameter edits first, then the way they travel.
@@ -433,7 +440,10 @@ impl FaultInjector {
         let mut applied = Applied::default();
         applied.add(
             &active.fault,
-            format!("{how} {code} for client {} in the IdP's place (the IdP was not contacted)", request.client_id),
+            format!(
+                "{how} {code} for client {} in the IdP's place (the IdP was not contacted)",
+                request.client_id
+            ),
         );
         applied.mark(ctx);
         Verdict::Answer(response.map(Body::full))

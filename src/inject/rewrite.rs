@@ -59,7 +59,9 @@ impl Redemption {
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        self.form.iter().position(|(n, _)| decode_component(n) == name)
+        self.form
+            .iter()
+            .position(|(n, _)| decode_component(n) == name)
     }
 
     fn set(&mut self, name: &str, value: &str) {
@@ -271,7 +273,8 @@ mod tests {
         Redemption::new(Method::POST, url.parse().unwrap(), headers, FORM)
     }
 
-    const ENTRA: &str = "https://login.microsoftonline.com/72f988bf-0000-4000-8000-00000000c0de/oauth2/v2.0/token";
+    const ENTRA: &str =
+        "https://login.microsoftonline.com/72f988bf-0000-4000-8000-00000000c0de/oauth2/v2.0/token";
 
     #[test]
     fn untouched_pairs_keep_their_raw_text() {
@@ -284,7 +287,10 @@ mod tests {
             "only redirect_uri changes"
         );
         r.redirect_mismatch().unwrap();
-        assert_eq!(r.param("redirect_uri").unwrap(), "https://app.test/callback");
+        assert_eq!(
+            r.param("redirect_uri").unwrap(),
+            "https://app.test/callback"
+        );
     }
 
     #[test]

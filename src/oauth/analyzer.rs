@@ -12,8 +12,7 @@ use time::OffsetDateTime;
 use super::attempt::{AttemptStore, CodeRecord, Redemption, RedemptionOutcome};
 use super::event::{
     AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing,
-    Rule,
-    Severity, TokenEvent, TokenResponseEvent, Verdict,
+    Rule, Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 use super::jwt;
 use super::message::{

@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::oauth::event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing, Rule,
-    Severity, TokenEvent, TokenResponseEvent, Verdict, rfc3339,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing,
+    Rule, Severity, TokenEvent, TokenResponseEvent, Verdict, rfc3339,
 };
 use crate::oauth::jwt::{Jwt, JwtError};
 use crate::oauth::message::ResponseMode;
@@ -1045,7 +1045,10 @@ mod tests {
             note: "injected reuse-code: redeemed code#912f80 first".into(),
         };
         for mut event in full_events() {
-            assert!(to_value(&event).get("injected").is_none(), "no fault, no member");
+            assert!(
+                to_value(&event).get("injected").is_none(),
+                "no fault, no member"
+            );
             event.set_injected(&injected);
             let value = to_value(&event);
             assert_eq!(value["injected"], "reuse-code");

@@ -92,7 +92,10 @@ fn assert_injected(lines: &[Value], rule: &str, field: Option<&str>, fault: &str
         .chain(lines.iter().filter(|v| v["rule"] == "idp-error"))
         .chain(lines.iter().filter(|v| v["outcome"] == "failed"))
     {
-        assert_eq!(hit["injected"], fault, "{fault}: not marked injected: {hit}");
+        assert_eq!(
+            hit["injected"], fault,
+            "{fault}: not marked injected: {hit}"
+        );
         assert!(
             hit["injected_note"]
                 .as_str()
@@ -257,7 +260,10 @@ async fn reuse_code_redeems_a_copy_first_and_the_app_gets_54005() {
         .find(|v| v["type"] == "token-response" && v["status"] == 200)
         .unwrap_or_else(|| panic!("the copy's answer is analysed:\n{}", dump(&lines)));
     assert_eq!(copy["injected"], "reuse-code");
-    assert!(!copy.to_string().contains("eyJ"), "no token in clear: {copy}");
+    assert!(
+        !copy.to_string().contains("eyJ"),
+        "no token in clear: {copy}"
+    );
     lab.stop().await;
 }
 
@@ -385,7 +391,11 @@ async fn idp_error_answers_the_redemption_without_contacting_the_idp() {
     }
     let lines = until_failed(&mut lab).await;
     assert_injected(&lines, "idp-error", Some("AADSTS50076"), "idp-error");
-    assert_eq!(lab.idp.stats().token_requests, 0, "the IdP was not contacted");
+    assert_eq!(
+        lab.idp.stats().token_requests,
+        0,
+        "the IdP was not contacted"
+    );
     lab.stop().await;
 }
 
@@ -454,7 +464,9 @@ async fn slow_idp_delays_then_the_sign_in_succeeds_marked() {
     let token = lines.iter().find(|v| v["type"] == "token").unwrap();
     assert_eq!(token["injected"], "slow-idp");
     assert!(
-        lines.iter().all(|v| v["type"] != "finding" || v["severity"] == "info"),
+        lines
+            .iter()
+            .all(|v| v["type"] != "finding" || v["severity"] == "info"),
         "{}",
         dump(&lines)
     );
@@ -509,7 +521,12 @@ async fn a_fault_that_cannot_apply_lets_the_request_through_unchanged() {
         "{}",
         dump(&lines)
     );
-    let _ = WEB_CLIENT;
+    // The fault is still armed: the next sign-in with PKCE gets it.
+    let code = code_for(&lab, "s-2").await;
+    let (status, json) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+    assert_eq!((status, aadsts(&json)), (400, 501481), "{json}");
+    let lines = until_failed(&mut lab).await;
+    assert_injected(&lines, "pkce-mismatch", None, "wrong-verifier");
     lab.stop().await;
 }
 
@@ -529,10 +546,16 @@ fn authlens(args: &[&str]) -> std::process::Output {
 #[test]
 fn bad_faults_exit_2_naming_the_valid_ones_and_nothing_starts() {
     for (args, says) in [
-        (&["--fault", "reuse-cod"][..], "valid faults: reuse-code, expire-code"),
+        (
+            &["--fault", "reuse-cod"][..],
+            "valid faults: reuse-code, expire-code",
+        ),
         (&["--fault", "slow-idp"], "slow-idp needs a value"),
         (&["--fault", "reuse-code@colour=red"], "bad scope"),
-        (&["--fault", "idp-error=AADSTS1"], "not in the error catalogue"),
+        (
+            &["--fault", "idp-error=AADSTS1"],
+            "not in the error catalogue",
+        ),
         (
             &["--fault", "drop-verifier", "--fault", "wrong-verifier"],
             "conflict: both change the code_verifier parameter",
@@ -557,7 +580,11 @@ fn authlens_faults_lists_every_fault_with_an_example() {
     let text = String::from_utf8(out.stdout).unwrap();
     for fault in authlens::inject::CATALOGUE {
         assert!(text.contains(fault.name), "{} missing", fault.name);
-        assert!(text.contains(fault.example), "{} example missing", fault.name);
+        assert!(
+            text.contains(fault.example),
+            "{} example missing",
+            fault.name
+        );
     }
 }
 
@@ -584,9 +611,12 @@ async fn an_injected_failure_is_told_in_every_output_and_never_as_an_app_bug() {
         ..OutputFlags::default()
     };
     let output = OutputConfig::decide(&flags, Audience::Terminal);
-    let mut lab =
-        Lab::start_with_hooks(MockIdp::default_config(), output, injector(&["reuse-code"], None))
-            .await;
+    let mut lab = Lab::start_with_hooks(
+        MockIdp::default_config(),
+        output,
+        injector(&["reuse-code"], None),
+    )
+    .await;
     let code = code_for(&lab, "s-1").await;
     let (status, _) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
     assert_eq!(status, 400);
@@ -621,7 +651,8 @@ async fn an_injected_failure_is_told_in_every_output_and_never_as_an_app_bug() {
     assert!(
         written
             .lines()
-            .any(|l| l.contains("\"rule\":\"code-reused\"") && l.contains("\"injected\":\"reuse-code\"")),
+            .any(|l| l.contains("\"rule\":\"code-reused\"")
+                && l.contains("\"injected\":\"reuse-code\"")),
         "{written}"
     );
 
@@ -634,9 +665,13 @@ async fn an_injected_failure_is_told_in_every_output_and_never_as_an_app_bug() {
         .iter()
         .filter_map(|e| e["comment"].as_str())
         .collect();
-    assert_eq!(comments.len(), 2, "the copy and the app's request: {comments:?}");
+    assert_eq!(
+        comments.len(),
+        2,
+        "the copy and the app's request: {comments:?}"
+    );
     assert!(comments.iter().all(|c| c.contains("--fault reuse-code")));
-    let recording = authlens::har::load(&[har.clone()], Default::default()).unwrap();
+    let recording = authlens::har::load(std::slice::from_ref(&har), Default::default()).unwrap();
     let replay_flags = OutputFlags {
         report: Some(report.clone()),
         no_live_log: true,
@@ -653,7 +688,10 @@ async fn an_injected_failure_is_told_in_every_output_and_never_as_an_app_bug() {
 
     // The report says it was on purpose.
     let md = std::fs::read_to_string(&report).unwrap();
-    assert!(md.contains("failed on purpose (--fault reuse-code)"), "{md}");
+    assert!(
+        md.contains("failed on purpose (--fault reuse-code)"),
+        "{md}"
+    );
     assert!(md.contains("**injected error** `code-reused`"), "{md}");
     assert!(md.contains("no error of the app's own"), "{md}");
     assert!(!md.contains("**errors found**"), "{md}");
@@ -664,7 +702,10 @@ async fn an_injected_failure_is_told_in_every_output_and_never_as_an_app_bug() {
 /// The `authlens` binary with `args`, one sign-in without PKCE redeemed
 /// `redemptions` times, then SIGTERM: its exit status, stdout (the live
 /// log) and stderr (banner, summary).
-async fn binary_run(args: &[&str], redemptions: usize) -> (std::process::ExitStatus, String, String) {
+async fn binary_run(
+    args: &[&str],
+    redemptions: usize,
+) -> (std::process::ExitStatus, String, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     use testkit::lab::IDP;
@@ -757,7 +798,10 @@ async fn fail_on_counts_only_the_apps_own_findings() {
     let (exit, stdout, stderr) =
         binary_run(&["--fault", "reuse-code", "--fail-on", "error"], 1).await;
     assert!(stderr.contains("FAULTS ACTIVE"), "{stderr}");
-    assert!(stderr.contains("--fault reuse-code (every sign-in)"), "{stderr}");
+    assert!(
+        stderr.contains("--fault reuse-code (every sign-in)"),
+        "{stderr}"
+    );
     assert!(
         stdout.contains("injected reuse-code: redeemed code#"),
         "{stdout}"
