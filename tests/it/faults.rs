@@ -821,3 +821,187 @@ async fn fail_on_counts_only_the_apps_own_findings() {
     let (exit, _, stderr) = binary_run(&[], 2).await;
     assert_eq!(exit.code(), Some(0), "{stderr}");
 }
+
+// === a real browser ===
+
+/// What the app's callback needs to redeem through authlens.
+struct AppSetup {
+    proxy_url: String,
+    ca_pem: String,
+    token_url: String,
+    redirect_uri: String,
+}
+
+/// The app's callback: redeems the posted code through authlens (as a
+/// server-side app does) and shows the result; a refusal takes its error
+/// path, a page the browser shows.
+fn app_callback(
+    setup: Arc<std::sync::OnceLock<AppSetup>>,
+    answers: Arc<std::sync::Mutex<Vec<Value>>>,
+) -> testkit::upstream::Handler {
+    Arc::new(move |req: http::Request<bytes::Bytes>| {
+        let page = |html: String| {
+            http::Response::builder()
+                .header("content-type", "text/html")
+                .body(bytes::Bytes::from(html))
+                .unwrap()
+        };
+        if req.method() != http::Method::POST {
+            return page("<html><body>app</body></html>".into());
+        }
+        let body = String::from_utf8_lossy(req.body()).into_owned();
+        let code = reqwest::Url::parse(&format!("x:?{body}"))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let setup = setup.clone();
+        // The handler is synchronous: redeem on a thread of its own.
+        let answer: Value = std::thread::spawn(move || {
+            let setup = setup.get().expect("set before the browser starts");
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let client = reqwest::Client::builder()
+                        .proxy(reqwest::Proxy::all(&setup.proxy_url).unwrap())
+                        .add_root_certificate(
+                            reqwest::Certificate::from_pem(setup.ca_pem.as_bytes()).unwrap(),
+                        )
+                        .tls_built_in_root_certs(false)
+                        .build()
+                        .unwrap();
+                    client
+                        .post(&setup.token_url)
+                        .form(&[
+                            ("grant_type", "authorization_code"),
+                            ("code", code.as_str()),
+                            ("redirect_uri", setup.redirect_uri.as_str()),
+                            ("client_id", testkit::lab::PUBLIC_CLIENT),
+                            ("code_verifier", VERIFIER),
+                        ])
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap_or(Value::Null)
+                })
+        })
+        .join()
+        .unwrap();
+        answers.lock().unwrap().push(answer.clone());
+        match answer["error"].as_str() {
+            Some(error) => page(format!(
+                "<html><body><p id=\"signin-error\">Sign-in failed ({error}, {}). Please sign in again.</p></body></html>",
+                answer["error_codes"][0]
+            )),
+            None => page("<html><body><p id=\"signed-in\">signed in</p></body></html>".into()),
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_through_reuse_code_lands_on_the_apps_error_page() {
+    use testkit::lab::{IDP, PUBLIC_CLIENT};
+    use testkit::upstream::{TestUpstream, Tls};
+    use testkit::{ProxyOptions, TestCa, TestProxy};
+
+    let Some(browser) = testkit::chromium() else {
+        return testkit::skip::skip(
+            "real-browser sign-in with --fault reuse-code (Chromium)",
+            "no Chromium on PATH",
+            testkit::skip::InCi::Required,
+        );
+    };
+    let ca = TestCa::new();
+    let (idp, idp_server) = testkit::lab::default_mock_idp(&ca).await;
+    let tenant = idp.config().tenant.clone();
+    let setup: Arc<std::sync::OnceLock<AppSetup>> = Arc::default();
+    let answers: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+    let app =
+        TestUpstream::start_with(&ca, Tls::None, app_callback(setup.clone(), answers.clone()))
+            .await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![
+                (IDP.into(), 443, idp_server.addr),
+                ("127.0.0.1".into(), app.addr.port(), app.addr),
+            ],
+            trust_test_ca: true,
+            tweak: Some(testkit::send_unrouted_hosts_nowhere),
+            hooks: injector(&["reuse-code"], None),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut events = proxy.session.events().live;
+    let redirect_uri = format!("http://127.0.0.1:{}/callback", app.addr.port());
+    let _ = setup.set(AppSetup {
+        proxy_url: proxy.url(),
+        ca_pem: proxy.ca_pem.clone(),
+        token_url: format!("https://{IDP}/{tenant}/oauth2/v2.0/token"),
+        redirect_uri: redirect_uri.clone(),
+    });
+    let authorize = reqwest::Url::parse_with_params(
+        &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", PUBLIC_CLIENT),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("scope", "openid profile"),
+            ("state", "browser-state"),
+            ("response_mode", "form_post"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authlens"));
+    command
+        .arg("browser")
+        .arg("--proxy")
+        .arg(proxy.addr.to_string())
+        .arg("--certs")
+        .arg(proxy.certs.as_ref().unwrap().path())
+        .arg("--browser")
+        .arg(&browser)
+        // The DOM Chromium dumps is what the user would see.
+        .arg("--browser-output")
+        .arg(authorize.as_str())
+        .arg("--")
+        .args(testkit::HEADLESS_CHROMIUM)
+        .args(["--virtual-time-budget=10000", "--dump-dom"])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the browser finishes within 2 minutes")
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "dom:\n{dom}\nstderr:\n{stderr}");
+    // The app's error path ran, and the browser shows it.
+    assert!(
+        dom.contains("id=\"signin-error\"") && dom.contains("54005"),
+        "dom:\n{dom}\nstderr:\n{stderr}\napp saw: {:?}",
+        answers.lock().unwrap()
+    );
+    let mut lines: Vec<Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !lines
+        .iter()
+        .any(|l| l["type"] == "verdict" && l["outcome"] == "failed")
+    {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no failed verdict: {}", dump(&lines)))
+            .unwrap();
+        lines.push(serde_json::from_str(&authlens::output::json_lines::to_line(&event)).unwrap());
+    }
+    assert_injected(&lines, "code-reused", None, "reuse-code");
+    proxy.stop().await;
+}
