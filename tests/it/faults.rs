@@ -1005,3 +1005,77 @@ async fn chromium_through_reuse_code_lands_on_the_apps_error_page() {
     assert_injected(&lines, "code-reused", None, "reuse-code");
     proxy.stop().await;
 }
+
+/// `authlens run --fail-on error [extra] -- sh -c SCRIPT`, where the script
+/// signs in with curl and redeems the code `redemptions` times, then exits
+/// with `exit`: authlens's exit status and stderr.
+async fn run_signing_in(extra: &[&str], redemptions: usize, exit: u8) -> (Option<i32>, String) {
+    use testkit::lab::{IDP, WEB_SECRET};
+    let ca = testkit::TestCa::new();
+    let (idp, server) = testkit::lab::default_mock_idp(&ca).await;
+    let tenant = idp.config().tenant.clone();
+    let work = tempfile::tempdir().unwrap();
+    let authorize = reqwest::Url::parse_with_params(
+        &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", WEB_CLIENT),
+            ("redirect_uri", WEB_REDIRECT),
+            ("scope", "openid"),
+            ("state", "run-state"),
+        ],
+    )
+    .unwrap();
+    let script = format!(
+        r#"loc=$(curl -sS -o /dev/null -w '%{{redirect_url}}' '{authorize}') || exit 90
+code=$(printf '%s' "$loc" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+[ -n "$code" ] || exit 91
+i=0
+while [ $i -lt {redemptions} ]; do
+  curl -sS -o /dev/null -d grant_type=authorization_code -d "code=$code" --data-urlencode 'redirect_uri={WEB_REDIRECT}' -d client_id={WEB_CLIENT} -d client_secret={WEB_SECRET} 'https://{IDP}/{tenant}/oauth2/v2.0/token' || exit 92
+  i=$((i+1))
+done
+exit {exit}"#
+    );
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .args(["run", "--listen", "127.0.0.1:0", "--no-color", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--upstream-ca")
+        .arg(&ca.pem_path)
+        .arg("--connect-to")
+        .arg(format!("{IDP}:443:127.0.0.1:{}", server.addr.port()))
+        .args(["--fail-on", "error"])
+        .args(extra)
+        .args(["--", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_fail_on_fails_a_passing_command_only_for_real_bugs() {
+    if testkit::on_path("curl").is_none() {
+        return testkit::skip::skip(
+            "authlens run --fail-on (curl)",
+            "curl is not installed",
+            testkit::skip::InCi::Required,
+        );
+    }
+    // Injected only: the command's own success stands.
+    let (code, stderr) = run_signing_in(&["--fault", "reuse-code"], 1, 0).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("FAULTS ACTIVE"), "{stderr}");
+    assert!(stderr.contains("code-reused"), "{stderr}");
+    // The app's own double redemption fails the run.
+    let (code, stderr) = run_signing_in(&[], 2, 0).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--fail-on error"), "{stderr}");
+    // A failing command keeps its own status.
+    let (code, stderr) = run_signing_in(&[], 2, 3).await;
+    assert_eq!(code, Some(3), "{stderr}");
+}
