@@ -23,9 +23,10 @@ use crate::session::{Session, SessionSummary};
 
 /// The proxy, until Ctrl-C or SIGTERM.
 pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failure> {
-    let (hooks, faults) = fault_hooks(&args)?;
+    let (injector, faults) = fault_hooks(&args)?;
     let fail_on = args.fail_on;
-    let (config, output) = args.into_configs(Audience::Terminal, color);
+    let (mut config, output) = args.into_configs(Audience::Terminal, color);
+    let hooks = hooks(injector, &mut config);
     let session = Session::start_with(config, output, hooks)
         .await
         .map_err(Failure::failed)?;
@@ -41,18 +42,26 @@ pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failu
 /// The fault injector `--fault` asks for, plugged in as the proxy's
 /// interceptor (none without `--fault`: forwarding stays untouched), and
 /// one line per fault for the banner. Conflicting faults are unusable.
-fn fault_hooks(args: &ProxyArgs) -> Result<(Hooks, Vec<String>), Failure> {
+fn fault_hooks(args: &ProxyArgs) -> Result<(Option<FaultInjector>, Vec<String>), Failure> {
     if args.faults.is_empty() {
-        return Ok((Hooks::default(), Vec::new()));
+        return Ok((None, Vec::new()));
     }
     let injector = FaultInjector::new(args.faults.clone(), args.code_lifetime, args.show_secrets)
         .map_err(Failure::unusable)?;
     let lines = injector.describe();
-    let hooks = Hooks {
+    Ok((Some(injector), lines))
+}
+
+/// The proxy's hooks for `injector`, its timeouts fitted to the holds.
+fn hooks(injector: Option<FaultInjector>, config: &mut crate::config::ProxyConfig) -> Hooks {
+    let Some(injector) = injector else {
+        return Hooks::default();
+    };
+    injector.fit_timeouts(&mut config.timeouts);
+    Hooks {
         interceptor: Some(Arc::new(injector)),
         local: None,
-    };
-    Ok((hooks, lines))
+    }
 }
 
 /// `--fail-on`: `otherwise`, unless the app's own findings (not injected)
@@ -214,9 +223,10 @@ async fn join(
     audience: Audience,
     color: ColorChoice,
 ) -> Result<Joined, Failure> {
-    let (hooks, faults) = fault_hooks(&settings)?;
+    let (injector, faults) = fault_hooks(&settings)?;
     let wants_session = !faults.is_empty() || settings.fail_on.is_some();
-    let (config, output) = settings.into_configs(audience, color);
+    let (mut config, output) = settings.into_configs(audience, color);
+    let hooks = hooks(injector, &mut config);
     let wants_outputs = output.json.is_some() || output.har.is_some();
     let live_on = output
         .live_log

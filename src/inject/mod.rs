@@ -19,6 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, header};
 
+use crate::config::Timeouts;
 use crate::exchange::{CapturedBody, InterventionKind, RequestRecord};
 use crate::oauth::message::{AuthorizeRequest, Grant, TokenRequest};
 use crate::oauth::provider::KnownEndpoints;
@@ -34,6 +35,14 @@ const FORM_LIMIT: usize = 64 * 1024;
 /// How much longer than the code's lifetime `expire-code` holds, so the
 /// code is past it when the IdP checks.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(1);
+
+/// The longest code lifetime among the providers authlens knows (Entra,
+/// GitHub and the RFC's 10 minutes).
+const LONGEST_PROVIDER_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Room left after a hold before the idle timeout could close the
+/// connection.
+const HOLD_SLACK: Duration = Duration::from_secs(30);
 
 /// The fault injector: the faults asked for, each with its remaining turns.
 pub struct FaultInjector {
@@ -96,6 +105,9 @@ struct Applied {
     labels: Vec<&'static str>,
     notes: Vec<String>,
     rewritten: bool,
+    /// The request was held back (or sent after a copy): marked held, so
+    /// the analysis judges it at the time it went on.
+    held: bool,
 }
 
 impl Applied {
@@ -109,10 +121,10 @@ impl Applied {
         if self.labels.is_empty() {
             return;
         }
-        let kind = if self.rewritten {
-            InterventionKind::Rewritten
-        } else {
+        let kind = if self.held || !self.rewritten {
             InterventionKind::Held
+        } else {
+            InterventionKind::Rewritten
         };
         ctx.mark(kind, self.labels.join("+"), self.notes.join("; "));
     }
@@ -141,6 +153,35 @@ impl FaultInjector {
             code_lifetime,
             secrets: SecretPolicy { show_secrets },
         })
+    }
+
+    /// The longest a request may be held (`expire-code`, `slow-idp`), when
+    /// a fault holds: `expire-code` without a duration holds the provider's
+    /// code lifetime, at most 10 minutes, unless `--code-lifetime` says more.
+    pub fn longest_hold(&self) -> Option<Duration> {
+        self.faults
+            .iter()
+            .filter_map(|a| match &a.fault.kind {
+                FaultKind::ExpireCode(Some(d)) | FaultKind::SlowIdp(d) => Some(*d),
+                FaultKind::ExpireCode(None) => Some(
+                    self.code_lifetime
+                        .unwrap_or(Duration::ZERO)
+                        .max(LONGEST_PROVIDER_LIFETIME),
+                ),
+                _ => None,
+            })
+            .max()
+            .map(|d| d + EXPIRY_MARGIN)
+    }
+
+    /// Raises the proxy's idle timeout above the longest hold: during a
+    /// hold no byte moves on the client's connection, and the proxy closes
+    /// a connection idle that long (the response-head timeout does not
+    /// count the hold; the idle one would). Call before starting the proxy.
+    pub fn fit_timeouts(&self, timeouts: &mut Timeouts) {
+        if let Some(hold) = self.longest_hold() {
+            timeouts.idle = timeouts.idle.max(hold + HOLD_SLACK);
+        }
     }
 
     /// One line per active fault, for the start-up banner.
@@ -281,6 +322,7 @@ impl FaultInjector {
             bytes
         };
 
+        applied.held = !holds.is_empty();
         for active in holds {
             match &active.fault.kind {
                 FaultKind::ReuseCode => {

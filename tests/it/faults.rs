@@ -1079,3 +1079,75 @@ async fn run_fail_on_fails_a_passing_command_only_for_real_bugs() {
     let (code, stderr) = run_signing_in(&[], 2, 3).await;
     assert_eq!(code, Some(3), "{stderr}");
 }
+
+// === a hold outlasts the proxy's idle timeout ===
+
+fn hold_3s() -> FaultInjector {
+    FaultInjector::new(vec![Fault::parse("expire-code=3s").unwrap()], None, false).unwrap()
+}
+
+/// A proxy that closes connections idle for 1 s, fitted to the fault (as
+/// `authlens` does at start).
+fn one_second_idle_fitted(config: &mut authlens::config::ProxyConfig) {
+    config.timeouts.idle = Duration::from_secs(1);
+    hold_3s().fit_timeouts(&mut config.timeouts);
+}
+
+#[tokio::test]
+async fn a_hold_longer_than_the_idle_timeout_keeps_the_connection() {
+    use testkit::lab::IDP;
+    use testkit::{ProxyOptions, TestCa, TestProxy};
+
+    let ca = TestCa::new();
+    let mut config = MockIdp::default_config();
+    config.code_lifetime = Duration::from_secs(1);
+    let (idp, server) = testkit::lab::serve_mock_idp(&ca, config, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let tenant = idp.config().tenant.clone();
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![(IDP.into(), 443, server.addr)],
+            trust_test_ca: true,
+            tweak: Some(one_second_idle_fitted),
+            hooks: Hooks {
+                interceptor: Some(Arc::new(hold_3s())),
+                local: None,
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(proxy.ca_pem.as_bytes()).unwrap())
+        .tls_built_in_root_certs(false)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = reqwest::Url::parse_with_params(
+        &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
+        &authorize_params("s-1", &[]),
+    )
+    .unwrap();
+    let resp = client.get(authorize).send().await.unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let code = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let resp = client
+        .post(format!("https://{IDP}/{tenant}/oauth2/v2.0/token"))
+        .form(&token_form(&code))
+        .send()
+        .await
+        .expect("the held connection is not closed as idle");
+    assert_eq!(resp.status(), 400);
+    let json: Value = resp.json().await.unwrap();
+    assert_eq!(aadsts(&json), 70008, "{json}");
+    proxy.stop().await;
+}
