@@ -227,7 +227,14 @@ impl FaultInjector {
                 return Verdict::Forward(Request::from_parts(head, body));
             }
             // The client's upload broke: nothing could be sent anyway.
-            Err(_) => return Verdict::Drop,
+            Err(e) => {
+                ctx.mark(
+                    InterventionKind::Dropped,
+                    "client-upload",
+                    format!("the client's upload broke while authlens read it ({e}); nothing was sent, no fault applied"),
+                );
+                return Verdict::Drop;
+            }
         };
         let record = RequestRecord {
             method: head.method.clone(),
