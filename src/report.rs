@@ -178,7 +178,7 @@ fn summary(md: &mut String, events: &[Event]) {
     let injected: Vec<&Finding> = events
         .iter()
         .filter_map(Event::as_finding)
-        .filter(|f| f.injected.is_some())
+        .filter(|f| f.injected.is_some() && f.severity != Severity::Info)
         .collect();
     let injected_errors = injected
         .iter()

@@ -566,3 +566,44 @@ impl Interceptor for FaultInjector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn injector(specs: &[&str], code_lifetime: Option<Duration>) -> FaultInjector {
+        let faults = specs.iter().map(|s| Fault::parse(s).unwrap()).collect();
+        FaultInjector::new(faults, code_lifetime, false).unwrap()
+    }
+
+    #[test]
+    fn the_idle_timeout_outlasts_the_longest_hold() {
+        let mut timeouts = Timeouts::default();
+        injector(&["reuse-code"], None).fit_timeouts(&mut timeouts);
+        assert_eq!(timeouts.idle, Timeouts::default().idle, "nothing held");
+
+        // expire-code without a duration: the longest provider lifetime.
+        let i = injector(&["expire-code", "slow-idp=30s"], None);
+        assert_eq!(i.longest_hold(), Some(Duration::from_secs(601)));
+        i.fit_timeouts(&mut timeouts);
+        assert_eq!(timeouts.idle, Duration::from_secs(631));
+
+        let i = injector(&["expire-code"], Some(Duration::from_secs(3600)));
+        assert_eq!(i.longest_hold(), Some(Duration::from_secs(3601)));
+        let i = injector(&["slow-idp=2s"], None);
+        let mut timeouts = Timeouts::default();
+        i.fit_timeouts(&mut timeouts);
+        assert_eq!(timeouts.idle, Timeouts::default().idle, "never lowered");
+    }
+
+    #[test]
+    fn a_limited_fault_runs_out_and_gives_back_turns_it_could_not_use() {
+        let i = injector(&["unknown-code@times=2"], None);
+        let active = &i.faults[0];
+        assert!(active.take_turn());
+        active.cannot_apply("test");
+        assert!(active.take_turn());
+        assert!(active.take_turn());
+        assert!(!active.take_turn(), "two turns, one given back");
+    }
+}

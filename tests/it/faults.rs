@@ -1151,3 +1151,77 @@ async fn a_hold_longer_than_the_idle_timeout_keeps_the_connection() {
     assert_eq!(aadsts(&json), 70008, "{json}");
     proxy.stop().await;
 }
+
+// === what faults leave alone ===
+
+#[tokio::test]
+async fn other_traffic_goes_through_byte_for_byte_and_unmarked() {
+    use testkit::upstream::{Handler, TestUpstream, Tls};
+    use testkit::{ProxyOptions, TestCa, TestProxy};
+
+    let ca = TestCa::new();
+    // Echoes what it received.
+    let echo: Handler = Arc::new(|req: http::Request<bytes::Bytes>| {
+        http::Response::builder()
+            .header("content-type", "application/octet-stream")
+            .body(req.into_body())
+            .unwrap()
+    });
+    let upstream = TestUpstream::start_with(&ca, Tls::names(&["app.test"]), echo).await;
+    let mut proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![("app.test".into(), 443, upstream.addr)],
+            trust_test_ca: true,
+            // Every fault that reads form POSTs, unscoped.
+            hooks: injector(
+                &[
+                    "drop-param=grant_type",
+                    "json-body",
+                    "add-origin",
+                    "reuse-code",
+                ],
+                None,
+            ),
+            ..Default::default()
+        },
+    )
+    .await;
+    // A form that is not a code redemption (a refresh, a login form, an
+    // odd encoding), and one too large to be read, over HTTP/1.1 and h2.
+    let large = format!("grant_type=authorization_code&blob={}", "x".repeat(200_000));
+    let bodies = [
+        "grant_type=refresh_token&refresh_token=rt-1&client_id=c".to_string(),
+        "user=a%2Bb&pass=%E2%82%AC+1&&=&x".to_string(),
+        large,
+    ];
+    for (http, body) in [testkit::Http::One, testkit::Http::Two]
+        .into_iter()
+        .flat_map(|h| bodies.iter().map(move |b| (h, b.clone())))
+    {
+        let client = proxy.client(http);
+        let resp = client
+            .post("https://app.test/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let echoed = resp.bytes().await.unwrap();
+        assert!(
+            echoed == body.as_bytes(),
+            "not forwarded as sent: {} bytes in, {} out, starting {:?}",
+            body.len(),
+            echoed.len(),
+            String::from_utf8_lossy(&echoed[..echoed.len().min(80)])
+        );
+        let exchange = proxy.exchange_for("/login").await;
+        assert!(
+            exchange.intervention.is_none(),
+            "not marked: {:?}",
+            exchange.intervention
+        );
+    }
+    proxy.stop().await;
+}
