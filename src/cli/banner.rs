@@ -75,9 +75,13 @@ pub fn faults(lines: &[String]) -> String {
         "  FAULTS ACTIVE: sign-ins will fail on purpose (findings they cause are marked injected):\n",
     );
     for line in lines {
-        let _ = writeln!(text, "    --fault {line}");
+        let _ = writeln!(
+            text,
+            "    --fault {}",
+            crate::output::escape::escape_controls(line)
+        );
     }
-    crate::output::escape::escape_controls(&text).into_owned()
+    text
 }
 
 /// `authlens faults`: every fault with its description and an example.
@@ -162,6 +166,21 @@ fn invocation(path: Option<&OsStr>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn active_faults_are_one_line_each_and_none_says_nothing() {
+        assert_eq!(faults(&[]), "");
+        let text = faults(&[
+            "reuse-code (every sign-in)".into(),
+            "x\u{1b}[2J (next sign-in only)".into(),
+        ]);
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.contains("    --fault reuse-code (every sign-in)\n"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "escaped: {text}");
+    }
 
     #[cfg(unix)]
     #[test]

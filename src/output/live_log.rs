@@ -786,13 +786,16 @@ fn verdict(v: &Verdict, o: LiveLogOptions) -> Line {
         .chain(words(&summary, Some(colour)))
         .collect();
     if let Some(injected) = &v.injected {
+        let fault = escape_controls(&injected.fault);
         body.push(painted(
             " ",
             CYAN,
-            format!(
-                "(caused on purpose by --fault {}, not an app bug)",
-                escape_controls(&injected.fault)
-            ),
+            match v.outcome {
+                Outcome::Failed => {
+                    format!("(caused on purpose by --fault {fault}, not an app bug)")
+                }
+                Outcome::SignedIn => format!("(--fault {fault} at work)"),
+            },
         ));
     }
     if let Some(d) = v.duration {

@@ -799,8 +799,10 @@ async fn fail_on_counts_only_the_apps_own_findings() {
         binary_run(&["--fault", "reuse-code", "--fail-on", "error"], 1).await;
     assert!(stderr.contains("FAULTS ACTIVE"), "{stderr}");
     assert!(
-        stderr.contains("--fault reuse-code (every sign-in)"),
-        "{stderr}"
+        stderr
+            .lines()
+            .any(|l| l == "    --fault reuse-code (every sign-in)"),
+        "one line per active fault in the banner: {stderr}"
     );
     assert!(
         stdout.contains("injected reuse-code: redeemed code#"),
