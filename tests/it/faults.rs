@@ -1227,3 +1227,26 @@ async fn other_traffic_goes_through_byte_for_byte_and_unmarked() {
     }
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn idp_error_at_authorize_shows_entras_own_page_for_a_bad_reply_url() {
+    let mut lab = lab(&["idp-error=AADSTS50011@authorize"]).await;
+    let url = reqwest::Url::parse_with_params(
+        &lab.endpoint(&lab.tenant(), "authorize"),
+        &authorize_params("s-page", &[]),
+    )
+    .unwrap();
+    let resp = lab.client.get(url).send().await.unwrap();
+    assert_eq!(
+        resp.status(),
+        400,
+        "no redirect: the reply URL is not trusted"
+    );
+    assert!(resp.headers().get("location").is_none());
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("AADSTS50011: "), "{page}");
+    let lines = until_failed(&mut lab).await;
+    assert_injected(&lines, "idp-error", Some("AADSTS50011"), "idp-error");
+    assert_eq!(lab.idp.stats().authorize_requests, 0);
+    lab.stop().await;
+}
