@@ -49,7 +49,7 @@ fn init_diagnostics(color: ColorChoice) {
 /// | status | when |
 /// |---|---|
 /// | 0 | done, nothing to report |
-/// | 1 | `analyze` found errors, `explain` met an unknown code; `--fail-on` saw the app's own findings (not injected) at that severity (the proxy at Ctrl-C/SIGTERM; `run`/`browser` when CMD itself exited 0); or authlens failed |
+/// | 1 | `analyze` found errors (not injected by `--fault`), `explain` met an unknown code; `--fail-on` saw the app's own findings (not injected) at that severity (the proxy at Ctrl-C/SIGTERM; `run`/`browser` when CMD itself exited 0); or authlens failed |
 /// | 2 | an input or output cannot be used, a bad or conflicting `--fault`, or `ca --regenerate` lacks `--yes` |
 /// | CMD's | `run` and `browser` pass the child's status on (126/127 when it cannot start) |
 /// | 125 | `run`: authlens itself failed, never mistaken for CMD's status |

@@ -144,11 +144,21 @@ pub fn analyze(args: AnalyzeArgs, color: ColorChoice) -> Result<Outcome, Failure
     } else {
         String::new()
     };
+    let injected = if tally.injected > 0 {
+        format!(
+            " ({} finding(s) injected by --fault when recorded: not counted as errors)",
+            tally.injected
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "authlens: {} exchange(s), {} sign-in attempt(s), {} error(s), {} warning(s){skipped}",
+        "authlens: {} exchange(s), {} sign-in attempt(s), {} error(s), {} warning(s){injected}{skipped}",
         tally.exchanges, tally.attempts, tally.errors, tally.warnings,
     );
-    Ok(if tally.errors > 0 {
+    // Failures caused on purpose (a recording made with --fault) are not
+    // the app's errors.
+    Ok(if tally.app_errors > 0 {
         Outcome::Flagged
     } else {
         Outcome::Clean

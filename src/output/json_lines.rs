@@ -5,7 +5,9 @@
 //! lines. Every object has `"type"` (`authorize`, `code`, `token`,
 //! `token-response`, `finding`, `verdict`), an RFC 3339 `"time"` and
 //! `"attempt"` (a number, or null when the leg could not be paired).
-//! Durations are in milliseconds. Reading is strict: a member missing or of
+//! Durations are in milliseconds. An event a `--fault` caused also has
+//! `"injected"` (the fault's name) and `"injected_note"`; others have
+//! neither. Reading is strict: a member missing or of
 //! the wrong type, or a name authlens never writes, is an [`EventError`]
 //! naming the member, never a guess.
 

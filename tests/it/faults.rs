@@ -695,6 +695,21 @@ async fn an_injected_failure_is_told_in_every_output_and_never_as_an_app_bug() {
     assert!(md.contains("**injected error** `code-reused`"), "{md}");
     assert!(md.contains("no error of the app's own"), "{md}");
     assert!(!md.contains("**errors found**"), "{md}");
+
+    // `analyze` of the recording: the injected failure is not an error of
+    // the app (exit 0), and it says why.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .arg("analyze")
+        .arg(&har)
+        .arg("--no-color")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("injected by --fault when recorded"),
+        "{stderr}"
+    );
 }
 
 // === --fail-on, the binary at SIGTERM ===
