@@ -192,6 +192,23 @@ impl Intervention {
 }
 
 impl Exchange {
+    /// When the request went on to the upstream: when it arrived, unless
+    /// authlens held it back on purpose (`--fault expire-code`, `slow-idp`,
+    /// `reuse-code`). The end of a hold is not recorded; the response head
+    /// is the closest bound (the upstream's own processing time later).
+    /// The analysis judges a held request at this time, and recordings are
+    /// replayed in this order, so a replay sees what the live run saw.
+    pub fn sent_at(&self) -> OffsetDateTime {
+        let held = self
+            .intervention
+            .as_ref()
+            .is_some_and(|i| i.kind == InterventionKind::Held);
+        match self.response_at() {
+            Some(at) if held => at,
+            _ => self.started_at,
+        }
+    }
+
     /// Wall-clock time of the response head, when there was one.
     pub fn response_at(&self) -> Option<OffsetDateTime> {
         self.timings.response_head.map(|d| self.started_at + d)

@@ -34,6 +34,8 @@
 //! - [`har`]: HAR files as a pure input and output format: reading
 //!   recordings (browser DevTools, mitmproxy, authlens's own) into
 //!   exchanges, and writing a session with secrets redacted.
+//! - [`inject`]: fault injection for QA (`--fault reuse-code`, …): an
+//!   interceptor that makes a sign-in fail on purpose and marks what it did.
 //! - [`report`]: the Markdown report for a bug ticket (`authlens report`).
 //! - [`explain`]: `authlens explain`, the error catalogue on the command line.
 //! - [`clients`]: getting clients in: `authlens run -- CMD` (proxy and trust
@@ -55,6 +57,7 @@ pub mod decode;
 pub mod exchange;
 pub mod explain;
 pub mod har;
+pub mod inject;
 pub mod oauth;
 pub mod output;
 pub mod proxy;

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => block_on(commands::run(args, color)),
         Some(Command::Browser(args)) => block_on(commands::browser(args, color)),
         Some(Command::Ca(args)) => commands::ca(args),
+        Some(Command::Faults) => commands::faults(),
     };
     exit_status(result, under_run)
 }
@@ -72,8 +73,8 @@ fn raise_open_files_limit() {
 /// | status | when |
 /// |---|---|
 /// | 0 | done, nothing to report |
-/// | 1 | `analyze` found errors, `explain` met an unknown code; or authlens failed |
-/// | 2 | an input or output cannot be used, or `ca --regenerate` lacks `--yes` |
+/// | 1 | `analyze` found errors (not injected by `--fault`), `explain` met an unknown code; `--fail-on` saw the app's own findings (not injected) at that severity (the proxy at Ctrl-C/SIGTERM; `run`/`browser` when CMD itself exited 0); or authlens failed |
+/// | 2 | an input or output cannot be used, a bad or conflicting `--fault`, or `ca --regenerate` lacks `--yes` |
 /// | CMD's | `run` and `browser` pass the child's status on (126/127 when it cannot start) |
 /// | 125 | `run`: authlens itself failed, never mistaken for CMD's status |
 /// | 130 | a second Ctrl-C or SIGTERM stopped the proxy before its outputs were drained |

@@ -163,7 +163,7 @@ fn summary(md: &mut String, events: &[Event]) {
         Event::Verdict(v) => Some(v),
         _ => None,
     });
-    let (signed_in, failed) = verdicts.fold((0, 0), |(ok, ko), v| match v.outcome {
+    let (signed_in, failed) = verdicts.fold((0usize, 0usize), |(ok, ko), v| match v.outcome {
         Outcome::SignedIn => (ok + 1, ko),
         Outcome::Failed => (ok, ko + 1),
     });
@@ -175,6 +175,19 @@ fn summary(md: &mut String, events: &[Event]) {
             .count()
     };
     let (errors, warnings) = (severity(Severity::Error), severity(Severity::Warning));
+    let injected: Vec<&Finding> = events
+        .iter()
+        .filter_map(Event::as_finding)
+        .filter(|f| f.injected.is_some() && f.severity != Severity::Info)
+        .collect();
+    let injected_errors = injected
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let injected_failures = events
+        .iter()
+        .filter(|e| matches!(e, Event::Verdict(v) if v.outcome == Outcome::Failed && v.injected.is_some()))
+        .count();
     let _ = writeln!(md, "## Summary\n");
     let _ = writeln!(
         md,
@@ -184,7 +197,25 @@ fn summary(md: &mut String, events: &[Event]) {
     );
     let _ = writeln!(md, "- {signed_in} signed in, {failed} failed");
     let _ = writeln!(md, "- {errors} error finding(s), {warnings} warning(s)");
-    let result = match (errors, failed) {
+    if !injected.is_empty() {
+        let mut faults: Vec<&str> = injected
+            .iter()
+            .filter_map(|f| f.injected.as_ref().map(|i| i.fault.as_str()))
+            .collect();
+        faults.sort_unstable();
+        faults.dedup();
+        let _ = writeln!(
+            md,
+            "- {} of these finding(s) were caused on purpose by --fault ({}): they are not app bugs",
+            injected.len(),
+            escape_controls(&faults.join(", "))
+        );
+    }
+    let result = match (
+        errors.saturating_sub(injected_errors),
+        failed.saturating_sub(injected_failures),
+    ) {
+        (0, 0) if !injected.is_empty() => "no error of the app's own (the failures were injected)",
         (0, 0) => "no error found",
         _ => "**errors found**",
     };
@@ -264,7 +295,10 @@ fn attempt(md: &mut String, title: &str, events: &[&Event]) {
     });
     let heading = match verdict {
         Some(v) if v.outcome == Outcome::SignedIn => format!("{title}: signed in"),
-        Some(_) => format!("{title}: failed"),
+        Some(v) => match &v.injected {
+            Some(i) => format!("{title}: failed on purpose (--fault {})", i.fault),
+            None => format!("{title}: failed"),
+        },
         None if title.starts_with("Attempt") => format!("{title}: not finished"),
         None => title.to_owned(),
     };
@@ -296,12 +330,20 @@ fn attempt(md: &mut String, title: &str, events: &[&Event]) {
                 .as_deref()
                 .map(|x| format!(" [{}]", escape_controls(x)))
                 .unwrap_or_default();
+            // Caused on purpose by --fault: never reads as the app's bug.
+            let (severity, cause) = match &f.injected {
+                Some(i) => (
+                    format!("injected {}", f.severity.as_str()),
+                    format!(" (caused by --fault {}, not an app bug)", i.fault),
+                ),
+                None => (f.severity.as_str().to_owned(), String::new()),
+            };
             let _ = writeln!(
                 md,
-                "- **{}** `{}`{field}: {}",
-                f.severity.as_str(),
+                "- **{severity}** `{}`{field}: {}{}",
                 f.rule,
-                escape_controls(&f.message)
+                escape_controls(&f.message),
+                escape_controls(&cause)
             );
             let _ = writeln!(md, "  - Fix: {}", escape_controls(&f.fix));
             if !f.evidence.is_empty() {
@@ -372,6 +414,13 @@ fn leg_row(e: &Event) -> Option<(&'static str, String)> {
         }
         Event::Finding(_) | Event::Verdict(_) => return None,
     };
+    if let Some(injected) = e.injected() {
+        // The injector's notes already start `injected <fault>: `.
+        parts.push(match injected.note.strip_prefix("injected ") {
+            Some(rest) => format!("**injected** {rest}"),
+            None => format!("**injected {}**: {}", injected.fault, injected.note),
+        });
+    }
     Some((leg, parts.join(", ")))
 }
 
@@ -439,8 +488,24 @@ fn scrubbed(events: &[Event]) -> Vec<Event> {
         for text in texts_mut(e) {
             *text = redactor.net(text);
         }
+        if let Some(note) = injected_note_mut(e) {
+            *note = redactor.net(note);
+        }
     }
     out
+}
+
+/// The note of a `--fault` on `e`, which may quote a secret.
+fn injected_note_mut(e: &mut Event) -> Option<&mut String> {
+    let injected = match e {
+        Event::Authorize(x) => &mut x.injected,
+        Event::Code(x) => &mut x.injected,
+        Event::Token(x) => &mut x.injected,
+        Event::TokenResponse(x) => &mut x.injected,
+        Event::Finding(x) => &mut x.injected,
+        Event::Verdict(x) => &mut x.injected,
+    };
+    injected.as_mut().map(|i| &mut i.note)
 }
 
 /// The fields of `e` that hold a secret, each with its kind: exactly the
@@ -712,6 +777,7 @@ mod tests {
         evidence.insert("note".into(), json!("raw-code-value-123 seen"));
         vec![
             Event::Authorize(AuthorizeEvent {
+                injected: None,
                 time: datetime!(2024-05-01 10:00:00 UTC),
                 exchange: 1,
                 attempt: AttemptId(1),
@@ -731,6 +797,7 @@ mod tests {
                 pkce_method: Some("S256".into()),
             }),
             Event::Code(CodeEvent {
+                injected: None,
                 time: datetime!(2024-05-01 10:00:01.5 UTC),
                 exchange: 2,
                 attempt: Some(AttemptId(1)),
@@ -748,6 +815,7 @@ mod tests {
                 since_authorize: None,
             }),
             Event::Token(TokenEvent {
+                injected: None,
                 time: datetime!(2024-05-01 10:00:02 UTC),
                 exchange: 3,
                 attempt: Some(AttemptId(1)),
@@ -765,6 +833,7 @@ mod tests {
                 code_age: Some(Duration::from_millis(500)),
             }),
             Event::Finding(Finding {
+                injected: None,
                 rule: Rule::EndpointMismatch,
                 severity: Severity::Error,
                 attempt: Some(AttemptId(1)),
@@ -776,6 +845,7 @@ mod tests {
                 time: datetime!(2024-05-01 10:00:02 UTC),
             }),
             Event::TokenResponse(TokenResponseEvent {
+                injected: None,
                 time: datetime!(2024-05-01 10:00:02.1 UTC),
                 exchange: 3,
                 attempt: Some(AttemptId(1)),
@@ -796,6 +866,7 @@ mod tests {
                 elapsed: None,
             }),
             Event::Verdict(Verdict {
+                injected: None,
                 time: datetime!(2024-05-01 10:00:02.1 UTC),
                 attempt: Some(AttemptId(1)),
                 host,

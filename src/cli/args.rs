@@ -11,6 +11,8 @@ use crate::ca::OpenKey;
 use crate::config::{
     Audience, ColorChoice, ConnectTo, HostPattern, OutputConfig, OutputFlags, ProxyConfig,
 };
+use crate::inject::Fault;
+use crate::oauth::Severity;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +43,8 @@ pub enum Command {
     Browser(BrowserArgs),
     /// Show the CA (path, fingerprint, expiry), export it, explain how to trust it, or regenerate it.
     Ca(CaArgs),
+    /// List the faults `--fault` can inject to reproduce a sign-in failure, with an example each.
+    Faults,
 }
 
 #[derive(Args)]
@@ -166,6 +170,32 @@ pub struct ProxyArgs {
     /// Also record the session as a HAR 1.2 file (complete on disk after every exchange; secrets redacted unless --show-secrets).
     #[arg(long, value_name = "PATH")]
     pub har: Option<PathBuf>,
+    /// Make sign-ins fail on purpose (repeatable), e.g. reuse-code, expire-code=90s, idp-error=AADSTS50076@authorize; scope with @client=ID,host=HOST,times=N. `authlens faults` lists them.
+    #[arg(long = "fault", value_name = "NAME[=VALUE][@SCOPE]", value_parser = parse_fault)]
+    pub faults: Vec<Fault>,
+    /// Exit 1 when the app's own findings (not injected by --fault) reach this severity: at Ctrl-C/SIGTERM, or when `run`'s command succeeded.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+}
+
+/// The severity `--fail-on` gates on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+}
+
+impl FailOn {
+    pub fn severity(self) -> Severity {
+        match self {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+        }
+    }
+}
+
+fn parse_fault(text: &str) -> Result<Fault, String> {
+    Fault::parse(text).map_err(|e| e.to_string())
 }
 
 #[derive(Args)]
@@ -232,7 +262,9 @@ impl Cli {
                 Some(Command::Run(args)) => args.settings.no_color,
                 Some(Command::Browser(args)) => args.settings.no_color,
                 Some(Command::Analyze(args)) => args.no_color,
-                Some(Command::Explain(_) | Command::Report(_) | Command::Ca(_)) => false,
+                Some(
+                    Command::Explain(_) | Command::Report(_) | Command::Ca(_) | Command::Faults,
+                ) => false,
             };
         ColorChoice::decide(no_color)
     }

@@ -66,6 +66,44 @@ pub fn banner(session: &Session) -> String {
     text
 }
 
+/// The active faults, for the start-up banner (nothing without `--fault`).
+pub fn faults(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from(
+        "  FAULTS ACTIVE: sign-ins will fail on purpose (findings they cause are marked injected):\n",
+    );
+    for line in lines {
+        let _ = writeln!(
+            text,
+            "    --fault {}",
+            crate::output::escape::escape_controls(line)
+        );
+    }
+    text
+}
+
+/// `authlens faults`: every fault with its description and an example.
+pub fn fault_list() -> String {
+    let mut text = String::from(
+        "Faults for --fault NAME[=VALUE][@SCOPE] (repeatable; also with `run` and `browser`):\n\n",
+    );
+    for fault in crate::inject::CATALOGUE {
+        let _ = writeln!(text, "  {}{}", fault.name, fault.value);
+        let _ = writeln!(text, "      {}", fault.description);
+        let _ = writeln!(text, "      e.g. {}", fault.example);
+    }
+    text.push_str(
+        "\nScope (after @, comma-separated): client=ID (one client_id), host=HOST (one IdP host), \
+         times=N (the next N sign-ins only); default: every sign-in while the flag is set.\n\
+         e.g. --fault reuse-code@client=11111111-1111-4111-8111-111111111111,times=1\n\
+         The IdP's real answer reaches the app; the analysis reports it marked \"injected\".\n\
+         --fail-on error|warning exits 1 only for findings that were not injected.\n",
+    );
+    text
+}
+
 /// The one line a stopped session ends with: sign-ins, failures, findings
 /// by rule, files written, and anything left out.
 pub fn closing_summary(summary: &SessionSummary) -> String {
@@ -76,6 +114,18 @@ pub fn closing_summary(summary: &SessionSummary) -> String {
     );
     if tally.by_rule.is_empty() {
         line.push_str("; no findings");
+    } else if tally.injected > 0 {
+        let rules: Vec<String> = tally
+            .by_rule
+            .iter()
+            .map(|(rule, n)| format!("{rule} \u{d7}{n}"))
+            .collect();
+        let _ = write!(
+            line,
+            "; findings: {} ({} injected by --fault)",
+            rules.join(", "),
+            tally.injected
+        );
     } else {
         let rules: Vec<String> = tally
             .by_rule
@@ -123,6 +173,21 @@ fn invocation(path: Option<&OsStr>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn active_faults_are_one_line_each_and_none_says_nothing() {
+        assert_eq!(faults(&[]), "");
+        let text = faults(&[
+            "reuse-code (every sign-in)".into(),
+            "x\u{1b}[2J (next sign-in only)".into(),
+        ]);
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.contains("    --fault reuse-code (every sign-in)\n"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "escaped: {text}");
+    }
 
     #[cfg(unix)]
     #[test]

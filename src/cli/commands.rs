@@ -6,23 +6,33 @@ use std::ffi::OsString;
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 
-use super::args::{AnalyzeArgs, BrowserArgs, CaArgs, ExplainArgs, ProxyArgs, ReportArgs, RunArgs};
+use std::sync::Arc;
+
+use super::args::{
+    AnalyzeArgs, BrowserArgs, CaArgs, ExplainArgs, FailOn, ProxyArgs, ReportArgs, RunArgs,
+};
 use super::{Failure, Outcome};
 use crate::ca::CertificateAuthority;
 use crate::clients::join::{Joined, join_or_start};
 use crate::config::{Audience, ColorChoice};
 use crate::har::ReadOptions;
+use crate::inject::FaultInjector;
 use crate::output::escape::escape_controls;
+use crate::proxy::Hooks;
 use crate::session::{Session, SessionSummary};
 
 /// The proxy, until Ctrl-C or SIGTERM.
 pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failure> {
-    let (config, output) = args.into_configs(Audience::Terminal, color);
-    let session = Session::start(config, output)
+    let (injector, faults) = fault_hooks(&args)?;
+    let fail_on = args.fail_on;
+    let (mut config, output) = args.into_configs(Audience::Terminal, color);
+    let hooks = hooks(injector, &mut config);
+    let session = Session::start_with(config, output, hooks)
         .await
         .map_err(Failure::failed)?;
     let mut signals = StopSignals::listen();
     eprint!("{}", super::banner::banner(&session));
+    eprint!("{}", super::banner::faults(&faults));
     signals.next().await;
     eprintln!("authlens: stopping, writing what was captured (Ctrl-C again to stop at once)");
     let Some(summary) = stop_or_give_up(session, &mut signals).await else {
@@ -30,6 +40,57 @@ pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failu
     };
     closing_lines(&summary);
     eprintln!("authlens stopped");
+    Ok(gate(fail_on, &summary, Outcome::Clean))
+}
+
+/// The fault injector `--fault` asks for, plugged in as the proxy's
+/// interceptor (none without `--fault`: forwarding stays untouched), and
+/// one line per fault for the banner. Conflicting faults are unusable.
+fn fault_hooks(args: &ProxyArgs) -> Result<(Option<FaultInjector>, Vec<String>), Failure> {
+    if args.faults.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let injector = FaultInjector::new(args.faults.clone(), args.code_lifetime, args.show_secrets)
+        .map_err(Failure::unusable)?;
+    let lines = injector.describe();
+    Ok((Some(injector), lines))
+}
+
+/// The proxy's hooks for `injector`, its timeouts fitted to the holds.
+fn hooks(injector: Option<FaultInjector>, config: &mut crate::config::ProxyConfig) -> Hooks {
+    let Some(injector) = injector else {
+        return Hooks::default();
+    };
+    injector.fit_timeouts(&mut config.timeouts);
+    Hooks {
+        interceptor: Some(Arc::new(injector)),
+        local: None,
+    }
+}
+
+/// `--fail-on`: `otherwise`, unless the app's own findings (not injected)
+/// reached the severity, which flags the run (exit 1).
+fn gate(fail_on: Option<FailOn>, summary: &SessionSummary, otherwise: Outcome) -> Outcome {
+    let Some(level) = fail_on else {
+        return otherwise;
+    };
+    let tally = &summary.tally;
+    if !tally.fails_at(level.severity()) {
+        return otherwise;
+    }
+    eprintln!(
+        "authlens: --fail-on {}: the app's own sign-in findings: {} error(s), {} warning(s) ({} injected finding(s) not counted)",
+        level.severity().as_str(),
+        tally.app_errors,
+        tally.app_warnings,
+        tally.injected
+    );
+    Outcome::Flagged
+}
+
+/// `authlens faults`: every fault, what it does, and an example.
+pub fn faults() -> Result<Outcome, Failure> {
+    print!("{}", super::banner::fault_list());
     Ok(Outcome::Clean)
 }
 
@@ -129,11 +190,21 @@ pub fn analyze(args: AnalyzeArgs, color: ColorChoice) -> Result<Outcome, Failure
     } else {
         String::new()
     };
+    let injected = if tally.injected > 0 {
+        format!(
+            " ({} finding(s) injected by --fault when recorded: not counted as errors)",
+            tally.injected
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "authlens: {} exchange(s), {} sign-in attempt(s), {} error(s), {} warning(s){skipped}",
+        "authlens: {} exchange(s), {} sign-in attempt(s), {} error(s), {} warning(s){injected}{skipped}",
         tally.exchanges, tally.attempts, tally.errors, tally.warnings,
     );
-    Ok(if tally.errors > 0 {
+    // Failures caused on purpose (a recording made with --fault) are not
+    // the app's errors.
+    Ok(if tally.app_errors > 0 {
         Outcome::Flagged
     } else {
         Outcome::Clean
@@ -208,16 +279,24 @@ async fn join(
     audience: Audience,
     color: ColorChoice,
 ) -> Result<Joined, Failure> {
-    let (config, output) = settings.into_configs(audience, color);
+    let (injector, faults) = fault_hooks(&settings)?;
+    let wants_session = !faults.is_empty() || settings.fail_on.is_some();
+    let (mut config, output) = settings.into_configs(audience, color);
+    let hooks = hooks(injector, &mut config);
     let wants_outputs = output.json.is_some() || output.har.is_some();
     let live_on = output
         .live_log
         .as_ref()
         .map_or_else(|| "nowhere".into(), |l| l.sink.describe());
-    let joined = join_or_start(explicit, config, output)
+    let joined = join_or_start(explicit, config, output, hooks)
         .await
         .map_err(Failure::failed)?;
     match &joined {
+        Joined::Running { addr, .. } if wants_session => {
+            return Err(Failure::unusable(format!(
+                "--fault and --fail-on need a proxy started for this command, but one is already running at http://{addr}: stop it, pass the flags where it was started, or pick a free --listen address"
+            )));
+        }
         Joined::Running { addr, ca } => {
             eprintln!(
                 "authlens: using the proxy running at http://{addr} (its live log is where it runs), CA {}",
@@ -230,29 +309,43 @@ async fn join(
                 );
             }
         }
-        Joined::Started(session) => eprintln!(
-            "authlens listening on http://{} for this command (live log on {live_on}), CA {}",
-            session.local_addr(),
-            session.ca().cert_path().display()
-        ),
+        Joined::Started(session) => {
+            eprintln!(
+                "authlens listening on http://{} for this command (live log on {live_on}), CA {}",
+                session.local_addr(),
+                session.ca().cert_path().display()
+            );
+            eprint!("{}", super::banner::faults(&faults));
+        }
     }
     Ok(joined)
 }
 
-/// Stops a session started for a command, printing what it has to say.
-async fn leave(joined: Joined) {
-    if let Some(summary) = joined.finish().await {
-        closing_lines(&summary);
-        eprintln!("authlens stopped");
+/// Stops a session started for a command, printing what it has to say;
+/// `--fail-on` then turns a command's success into a flagged run.
+async fn leave(joined: Joined, fail_on: Option<FailOn>, outcome: Outcome) -> Outcome {
+    let Some(summary) = joined.finish().await else {
+        return outcome;
+    };
+    closing_lines(&summary);
+    eprintln!("authlens stopped");
+    match outcome {
+        Outcome::Child(0) => gate(fail_on, &summary, outcome),
+        other => other,
     }
 }
 
 /// `authlens run -- CMD`: CMD's own status.
 pub async fn run(args: RunArgs, color: ColorChoice) -> Result<Outcome, Failure> {
+    let fail_on = args.settings.fail_on;
     let joined = join(args.proxy, args.settings, Audience::Command, color).await?;
-    let outcome = run_through(&joined, args.command).await;
-    leave(joined).await;
-    outcome
+    match run_through(&joined, args.command).await {
+        Ok(outcome) => Ok(leave(joined, fail_on, outcome).await),
+        Err(failure) => {
+            leave(joined, None, Outcome::Clean).await;
+            Err(failure)
+        }
+    }
 }
 
 async fn run_through(joined: &Joined, command: Vec<OsString>) -> Result<Outcome, Failure> {
@@ -298,6 +391,7 @@ pub async fn browser(args: BrowserArgs, color: ColorChoice) -> Result<Outcome, F
         None => browser::find(std::env::var_os("PATH").as_deref())
             .ok_or_else(|| Failure::failed(browser::not_found_help()))?,
     };
+    let fail_on = args.settings.fail_on;
     let joined = join(args.proxy, args.settings, Audience::Terminal, color).await?;
     let outcome = open_browser(
         &joined,
@@ -307,8 +401,13 @@ pub async fn browser(args: BrowserArgs, color: ColorChoice) -> Result<Outcome, F
         args.browser_output,
     )
     .await;
-    leave(joined).await;
-    outcome
+    match outcome {
+        Ok(outcome) => Ok(leave(joined, fail_on, outcome).await),
+        Err(failure) => {
+            leave(joined, None, Outcome::Clean).await;
+            Err(failure)
+        }
+    }
 }
 
 async fn open_browser(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::probe::{self, ChoiceError, ProxyChoice};
 use crate::ca::{CaError, CertificateAuthority};
 use crate::config::{OutputConfig, ProxyConfig};
+use crate::proxy::Hooks;
 use crate::session::{Session, SessionError, SessionSummary};
 
 /// Why no proxy could be joined or started.
@@ -59,11 +60,13 @@ impl Joined {
 }
 
 /// Joins the authlens at `explicit` (which must be one), or the one at the
-/// configured listen address when there is one, or starts a session there.
+/// configured listen address when there is one, or starts a session there
+/// (with `hooks`: a joined proxy keeps its own).
 pub async fn join_or_start(
     explicit: Option<SocketAddr>,
     proxy: ProxyConfig,
     output: OutputConfig,
+    hooks: Hooks,
 ) -> Result<Joined, JoinError> {
     match probe::choose(explicit, proxy.listen).await? {
         ProxyChoice::Running(addr) => {
@@ -77,6 +80,8 @@ pub async fn join_or_start(
                 ca: Arc::new(ca),
             })
         }
-        ProxyChoice::Start(_) => Ok(Joined::Started(Session::start(proxy, output).await?)),
+        ProxyChoice::Start(_) => Ok(Joined::Started(
+            Session::start_with(proxy, output, hooks).await?,
+        )),
     }
 }

@@ -46,6 +46,34 @@ pub struct AuthlensMeta {
     /// True when the proxy produced the response itself.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub synthetic: bool,
+    /// What authlens did to the exchange on purpose (`--fault`): the kind
+    /// (`rewritten`, `answered`, `held`, `dropped`, `made`), the fault's
+    /// name and the note; the entry's `comment` says it for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervention: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injected: Option<String>,
+    #[serde(rename = "injectedNote", skip_serializing_if = "Option::is_none")]
+    pub injected_note: Option<String>,
+}
+
+/// The HAR name of an intervention's kind, and back.
+pub fn intervention_name(kind: crate::exchange::InterventionKind) -> &'static str {
+    use crate::exchange::InterventionKind::*;
+    match kind {
+        Rewritten => "rewritten",
+        Answered => "answered",
+        Held => "held",
+        Dropped => "dropped",
+        Made => "made",
+    }
+}
+
+pub fn intervention_kind(name: &str) -> Option<crate::exchange::InterventionKind> {
+    use crate::exchange::InterventionKind::*;
+    [Rewritten, Answered, Held, Dropped, Made]
+        .into_iter()
+        .find(|k| intervention_name(*k) == name)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -25,7 +25,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use super::HarError;
 use super::model::{NameValue, RawContent, RawEntry, RawPostData, RawTimings};
 use crate::exchange::{
-    CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, FailureSide,
+    CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, FailureSide, Intervention,
     RequestRecord, ResponseRecord, Timings,
 };
 
@@ -66,8 +66,10 @@ pub fn load(paths: &[PathBuf], options: ReadOptions) -> Result<Recording, HarErr
         recording.skipped += read.skipped;
         all.extend(read.entries.into_iter().map(|e| (file, e)));
     }
-    // Stable: entries of one file that start together keep their order.
-    all.sort_by_key(|(file, e)| (e.exchange.started_at, *file));
+    // Stable: entries of one file that start together keep their order. A
+    // request authlens held (`--fault`) counts from when it was sent on, as
+    // the live analysis saw it.
+    all.sort_by_key(|(file, e)| (e.exchange.sent_at(), *file));
     let keep_ids = paths.len() == 1 && {
         let mut ids: Vec<u64> = all.iter().filter_map(|(_, e)| e.live_id).collect();
         let n = ids.len();
@@ -474,7 +476,15 @@ fn to_exchange(raw: RawEntry, limit: usize) -> Result<Option<Entry>, String> {
         response,
         error,
         timings: timings(raw.timings, raw.time),
-        intervention: None,
+        // A recording of a run with `--fault` keeps what was injected.
+        intervention: meta
+            .intervention
+            .as_deref()
+            .and_then(super::model::intervention_kind)
+            .zip(meta.injected.clone())
+            .map(|(kind, label)| {
+                Intervention::new(kind, label, meta.injected_note.clone().unwrap_or_default())
+            }),
     };
     Ok(Some(Entry {
         exchange,

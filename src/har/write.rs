@@ -219,6 +219,15 @@ pub fn entry(exchange: &Exchange, mut redactor: Option<&mut Redactor>) -> Value 
         );
         entry["_error"] = json!(error.message);
     }
+    if let Some(done) = &exchange.intervention {
+        meta.intervention = Some(super::model::intervention_name(done.kind).to_owned());
+        meta.injected = Some(done.label.clone());
+        meta.injected_note = Some(done.note.clone());
+        entry["comment"] = json!(format!(
+            "authlens changed this exchange on purpose (--fault {}): {}",
+            done.label, done.note
+        ));
+    }
     entry["_authlens"] = serde_json::to_value(&meta).unwrap_or(Value::Null);
     if let Some(red) = redactor {
         // Last, so every secret this entry taught is known: binary bodies

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 
 use super::attempt::{AttemptStore, CodeRecord, Redemption, RedemptionOutcome};
 use super::event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Rule,
-    Severity, TokenEvent, TokenResponseEvent, Verdict,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing,
+    Rule, Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 use super::jwt;
 use super::message::{
@@ -75,6 +75,23 @@ impl Analyzer {
     /// events in order: leg events, each followed by the findings it
     /// triggered, and a verdict when an attempt completes.
     pub fn observe(&mut self, exchange: &Exchange) -> Vec<Event> {
+        let mut out = self.observe_unmarked(exchange);
+        // What authlens did on purpose (a `--fault`) marks every event of
+        // the exchange: the rules judged what was really sent, and the
+        // outlets must not present the result as the app's own bug.
+        if let Some(intervention) = &exchange.intervention {
+            let injected = Injected {
+                fault: intervention.label.clone(),
+                note: intervention.note.clone(),
+            };
+            for event in &mut out {
+                event.set_injected(&injected);
+            }
+        }
+        out
+    }
+
+    fn observe_unmarked(&mut self, exchange: &Exchange) -> Vec<Event> {
         let mut out = Vec::new();
         self.store.evict(exchange.started_at);
 
@@ -140,6 +157,7 @@ impl Analyzer {
             return Some(id);
         }
         let event = AuthorizeEvent {
+            injected: None,
             time,
             exchange: exchange.id,
             attempt: AttemptId(0),
@@ -244,6 +262,7 @@ impl Analyzer {
         };
         let host = request_host(&exchange.request.uri, &exchange.request.headers);
         out.push(Event::Code(CodeEvent {
+            injected: None,
             time,
             exchange: exchange.id,
             attempt: attempt_id,
@@ -306,7 +325,7 @@ impl Analyzer {
     // === legs 3 and 4: token request and response ===
 
     fn token_leg(&mut self, exchange: &Exchange, request: TokenRequest, out: &mut Vec<Event>) {
-        let time = exchange.started_at;
+        let time = exchange.sent_at();
         // Only code redemptions are judged so far. A request naming another
         // grant_type, or none, was recognised by its code or its token URL:
         // it is judged as a code redemption under the wrong grant_type, which
@@ -351,6 +370,7 @@ impl Analyzer {
             .or_else(|| authorize.map(|a| a.client_id.clone()));
         let host = request_host(&exchange.request.uri, &exchange.request.headers);
         out.push(Event::Token(TokenEvent {
+            injected: None,
             time,
             exchange: exchange.id,
             attempt: attempt_id,
@@ -386,6 +406,7 @@ impl Analyzer {
             self.decode_tokens(&answer)
         };
         out.push(Event::TokenResponse(TokenResponseEvent {
+            injected: None,
             time: at,
             exchange: exchange.id,
             attempt: attempt_id,
@@ -546,6 +567,7 @@ impl Analyzer {
                 a.last_seen = time;
             }
             out.push(Event::Finding(Finding {
+                injected: None,
                 rule: d.rule,
                 severity: d.severity,
                 attempt,
@@ -607,6 +629,7 @@ impl Analyzer {
             (Outcome::Failed, _, _) => summary,
         };
         out.push(Event::Verdict(Verdict {
+            injected: None,
             time,
             attempt,
             host: request_host(&exchange.request.uri, &exchange.request.headers),

@@ -147,6 +147,9 @@ pub struct Finding {
     /// Both values side by side, timings; secrets fingerprinted.
     pub evidence: serde_json::Map<String, serde_json::Value>,
     pub time: OffsetDateTime,
+    /// Set when a `--fault` changed the exchange behind this event: the
+    /// event shows what really happened, caused on purpose.
+    pub injected: Option<Injected>,
 }
 
 /// How a code or authorization error was tied to its attempt.
@@ -192,6 +195,9 @@ pub struct AuthorizeEvent {
     pub nonce: Option<String>,
     /// `S256` or `plain` when a code challenge was sent.
     pub pkce_method: Option<String>,
+    /// Set when a `--fault` changed the exchange behind this event: the
+    /// event shows what really happened, caused on purpose.
+    pub injected: Option<Injected>,
 }
 
 /// Leg 2: the authorization response (a code, or an error) on its way back.
@@ -216,6 +222,9 @@ pub struct CodeEvent {
     pub error_description: Option<String>,
     pub error_codes: Vec<String>,
     pub since_authorize: Option<Duration>,
+    /// Set when a `--fault` changed the exchange behind this event: the
+    /// event shows what really happened, caused on purpose.
+    pub injected: Option<Injected>,
 }
 
 /// Leg 3: the token request.
@@ -238,6 +247,9 @@ pub struct TokenEvent {
     pub scope: Option<String>,
     /// Time since the code was seen issued.
     pub code_age: Option<Duration>,
+    /// Set when a `--fault` changed the exchange behind this event: the
+    /// event shows what really happened, caused on purpose.
+    pub injected: Option<Injected>,
 }
 
 /// Leg 4: the token response.
@@ -266,6 +278,9 @@ pub struct TokenResponseEvent {
     pub decoded: Vec<DecodedToken>,
     /// From the token request to the response head.
     pub elapsed: Option<Duration>,
+    /// Set when a `--fault` changed the exchange behind this event: the
+    /// event shows what really happened, caused on purpose.
+    pub injected: Option<Injected>,
 }
 
 /// One token of a token response, read but not verified. Only claims and
@@ -309,6 +324,18 @@ pub struct Verdict {
     pub warnings: usize,
     /// From the authorization request to the end.
     pub duration: Option<Duration>,
+    /// Set when a `--fault` changed the exchange behind this event: the
+    /// event shows what really happened, caused on purpose.
+    pub injected: Option<Injected>,
+}
+
+/// What authlens did on purpose to an exchange (`--fault`), as the
+/// interceptor recorded it: the fault's stable name (`reuse-code`) and one
+/// line for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injected {
+    pub fault: String,
+    pub note: String,
 }
 
 /// Everything the analyzer reports, in order.
@@ -356,6 +383,31 @@ impl Event {
             Event::Finding(e) => e.attempt,
             Event::Verdict(e) => e.attempt,
         }
+    }
+
+    /// The fault that caused this event, if one did.
+    pub fn injected(&self) -> Option<&Injected> {
+        match self {
+            Event::Authorize(e) => e.injected.as_ref(),
+            Event::Code(e) => e.injected.as_ref(),
+            Event::Token(e) => e.injected.as_ref(),
+            Event::TokenResponse(e) => e.injected.as_ref(),
+            Event::Finding(e) => e.injected.as_ref(),
+            Event::Verdict(e) => e.injected.as_ref(),
+        }
+    }
+
+    /// Marks this event as caused by `injected` (kept when already marked).
+    pub fn set_injected(&mut self, injected: &Injected) {
+        let slot = match self {
+            Event::Authorize(e) => &mut e.injected,
+            Event::Code(e) => &mut e.injected,
+            Event::Token(e) => &mut e.injected,
+            Event::TokenResponse(e) => &mut e.injected,
+            Event::Finding(e) => &mut e.injected,
+            Event::Verdict(e) => &mut e.injected,
+        };
+        slot.get_or_insert_with(|| injected.clone());
     }
 
     /// The finding, if this is one.

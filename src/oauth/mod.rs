@@ -46,7 +46,7 @@ pub(crate) mod testing;
 
 pub use analyzer::{Analyzer, AnalyzerConfig};
 pub use event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Rule,
-    Severity, TokenEvent, TokenResponseEvent, Verdict,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing,
+    Rule, Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 pub use secret::fingerprint;

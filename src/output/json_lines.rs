@@ -5,7 +5,9 @@
 //! lines. Every object has `"type"` (`authorize`, `code`, `token`,
 //! `token-response`, `finding`, `verdict`), an RFC 3339 `"time"` and
 //! `"attempt"` (a number, or null when the leg could not be paired).
-//! Durations are in milliseconds. Reading is strict: a member missing or of
+//! Durations are in milliseconds. An event a `--fault` caused also has
+//! `"injected"` (the fault's name) and `"injected_note"`; others have
+//! neither. Reading is strict: a member missing or of
 //! the wrong type, or a name authlens never writes, is an [`EventError`]
 //! naming the member, never a guess.
 
@@ -16,8 +18,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::oauth::event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Pairing, Rule,
-    Severity, TokenEvent, TokenResponseEvent, Verdict, rfc3339,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing,
+    Rule, Severity, TokenEvent, TokenResponseEvent, Verdict, rfc3339,
 };
 use crate::oauth::jwt::{Jwt, JwtError};
 use crate::oauth::message::ResponseMode;
@@ -39,6 +41,11 @@ pub fn to_value(event: &Event) -> Value {
     };
     if let Value::Object(fields) = fields {
         object.extend(fields);
+    }
+    // Only on events a `--fault` caused: lines without faults are unchanged.
+    if let Some(injected) = event.injected() {
+        object.insert("injected".into(), json!(injected.fault));
+        object.insert("injected_note".into(), json!(injected.note));
     }
     Value::Object(object)
 }
@@ -239,7 +246,7 @@ fn from_value(value: &Value) -> Result<Event, EventError> {
     let attempt = o
         .opt("attempt", "a whole number", Value::as_u64)?
         .map(AttemptId);
-    Ok(match kind.as_str() {
+    let mut event = match kind.as_str() {
         "authorize" => Event::Authorize(read_authorize(&o, time)?),
         "code" => Event::Code(read_code(&o, time, attempt)?),
         "token" => Event::Token(read_token(&o, time, attempt)?),
@@ -252,7 +259,12 @@ fn from_value(value: &Value) -> Result<Event, EventError> {
                 value: kind,
             });
         }
-    })
+    };
+    if let Some(fault) = o.opt_string("injected")? {
+        let note = o.opt_string("injected_note")?.unwrap_or_default();
+        event.set_injected(&Injected { fault, note });
+    }
+    Ok(event)
 }
 
 // The `&'static str` fields hold names from these closed sets (each list is
@@ -293,6 +305,7 @@ const OUTCOMES: [Outcome; 2] = [Outcome::SignedIn, Outcome::Failed];
 
 fn read_authorize(o: &Object, time: OffsetDateTime) -> Result<AuthorizeEvent, EventError> {
     Ok(AuthorizeEvent {
+        injected: None,
         time,
         exchange: o.u64("exchange")?,
         // An authorization request always starts an attempt.
@@ -322,6 +335,7 @@ fn read_code(
     attempt: Option<AttemptId>,
 ) -> Result<CodeEvent, EventError> {
     Ok(CodeEvent {
+        injected: None,
         time,
         exchange: o.u64("exchange")?,
         attempt,
@@ -357,6 +371,7 @@ fn read_token(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TokenEvent {
+        injected: None,
         time,
         exchange: o.u64("exchange")?,
         attempt,
@@ -391,6 +406,7 @@ fn read_token_response(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TokenResponseEvent {
+        injected: None,
         time,
         exchange: o.u64("exchange")?,
         attempt,
@@ -478,6 +494,7 @@ fn read_finding(
     attempt: Option<AttemptId>,
 ) -> Result<Finding, EventError> {
     Ok(Finding {
+        injected: None,
         rule: o.known("rule", &Rule::ALL, Rule::id)?,
         severity: o.known("severity", &SEVERITIES, Severity::as_str)?,
         attempt,
@@ -497,6 +514,7 @@ fn read_verdict(
 ) -> Result<Verdict, EventError> {
     let count = |v: &Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
     Ok(Verdict {
+        injected: None,
         time,
         attempt,
         host: o.string("host")?,
@@ -657,6 +675,7 @@ mod tests {
         evidence.insert("authorize".into(), json!("https://app/cb"));
         evidence.insert("token".into(), json!("https://app/cb/"));
         Event::Finding(Finding {
+            injected: None,
             rule: Rule::ParamMismatch,
             severity: Severity::Error,
             attempt: Some(AttemptId(3)),
@@ -818,6 +837,7 @@ mod tests {
         evidence.insert("age_seconds".into(), json!(1.5));
         vec![
             Event::Authorize(AuthorizeEvent {
+                injected: None,
                 time: t,
                 exchange: 1,
                 attempt: AttemptId(3),
@@ -837,6 +857,7 @@ mod tests {
                 pkce_method: s("S256"),
             }),
             Event::Code(CodeEvent {
+                injected: None,
                 time: t,
                 exchange: 2,
                 attempt: Some(AttemptId(3)),
@@ -854,6 +875,7 @@ mod tests {
                 since_authorize: Some(Duration::from_millis(1500)),
             }),
             Event::Token(TokenEvent {
+                injected: None,
                 time: t,
                 exchange: 3,
                 attempt: Some(AttemptId(3)),
@@ -871,6 +893,7 @@ mod tests {
                 code_age: Some(Duration::from_millis(900)),
             }),
             Event::TokenResponse(TokenResponseEvent {
+                injected: None,
                 time: t,
                 exchange: 3,
                 attempt: Some(AttemptId(3)),
@@ -902,6 +925,7 @@ mod tests {
                 elapsed: Some(Duration::from_millis(120)),
             }),
             Event::Finding(Finding {
+                injected: None,
                 rule: Rule::CodeReused,
                 severity: Severity::Warning,
                 attempt: Some(AttemptId(3)),
@@ -913,6 +937,7 @@ mod tests {
                 time: t,
             }),
             Event::Verdict(Verdict {
+                injected: None,
                 time: t,
                 attempt: Some(AttemptId(3)),
                 host: "contoso.b2clogin.com".into(),
@@ -1011,6 +1036,24 @@ mod tests {
         for event in full_events().into_iter().chain(sparse_events()) {
             let value = to_value(&event);
             assert_eq!(from_value(&value).unwrap(), event, "{value}");
+            assert_eq!(from_line(&to_line(&event)).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn the_injected_marker_reads_back_and_is_absent_without_a_fault() {
+        let injected = Injected {
+            fault: "reuse-code".into(),
+            note: "injected reuse-code: redeemed code#912f80 first".into(),
+        };
+        for mut event in full_events() {
+            assert!(
+                to_value(&event).get("injected").is_none(),
+                "no fault, no member"
+            );
+            event.set_injected(&injected);
+            let value = to_value(&event);
+            assert_eq!(value["injected"], "reuse-code");
             assert_eq!(from_line(&to_line(&event)).unwrap(), event);
         }
     }

@@ -57,6 +57,9 @@ pub struct LiveLog {
     options: LiveLogOptions,
     /// The exchange of the last finding, and the fixes shown under it.
     fixes: Option<(u64, Vec<String>)>,
+    /// The last exchange whose `--fault` note was shown (once, under its
+    /// first leg).
+    injected_shown: Option<u64>,
 }
 
 impl LiveLog {
@@ -64,13 +67,14 @@ impl LiveLog {
         LiveLog {
             options,
             fixes: None,
+            injected_shown: None,
         }
     }
 
     /// The lines for one event.
     pub fn render(&mut self, event: &Event) -> Vec<String> {
         let o = self.options;
-        let lines = match event {
+        let mut lines = match event {
             Event::Authorize(e) => vec![authorize(e, o)],
             Event::Code(e) => vec![code(e, o)],
             Event::Token(e) => vec![token(e, o)],
@@ -85,7 +89,38 @@ impl LiveLog {
             }
             Event::Verdict(v) => vec![verdict(v, o)],
         };
+        if let Some(note) = self.injected_note(event) {
+            lines.insert(lines.len().min(1), note);
+        }
         lines.iter().flat_map(|l| l.lay_out(o)).collect()
+    }
+
+    /// `injected reuse-code: redeemed code#912f80 first, …` under the first
+    /// leg of an exchange a `--fault` changed, where it happened.
+    fn injected_note(&mut self, event: &Event) -> Option<Line> {
+        let injected = event.injected()?;
+        let exchange = match event {
+            Event::Authorize(e) => e.exchange,
+            Event::Code(e) => e.exchange,
+            Event::Token(e) => e.exchange,
+            Event::TokenResponse(e) => e.exchange,
+            Event::Finding(_) | Event::Verdict(_) => return None,
+        };
+        if self.injected_shown.replace(exchange) == Some(exchange) {
+            return None;
+        }
+        let note = escape_controls(&injected.note);
+        let text = if note.starts_with("injected ") {
+            note.into_owned()
+        } else {
+            format!("injected {}: {note}", escape_controls(&injected.fault))
+        };
+        Some(Line {
+            indent: DETAIL_INDENT,
+            hang: DETAIL_INDENT,
+            head: Vec::new(),
+            body: words(&text, Some(CYAN)).collect(),
+        })
     }
 
     /// False when this finding's fix was already shown for its exchange.
@@ -684,10 +719,13 @@ fn claims(jwt: &Jwt) -> Vec<String> {
 /// `    ✖ error code-reused [code]: message`, then its fix (unless already
 /// shown for this exchange) and, with `--verbose`, its evidence.
 fn finding(f: &Finding, show_fix: bool, o: LiveLogOptions) -> Vec<Line> {
-    let (mark, colour) = match f.severity {
-        Severity::Error => ("✖ error", RED),
-        Severity::Warning => ("▲ warning", YELLOW),
-        Severity::Info => ("• info", CYAN),
+    // Caused on purpose by --fault: never shown as the app's bug.
+    let (mark, colour) = match (f.severity, f.injected.is_some()) {
+        (Severity::Error, true) => ("⚑ injected error", CYAN),
+        (Severity::Warning, true) => ("⚑ injected warning", CYAN),
+        (Severity::Error, false) => ("✖ error", RED),
+        (Severity::Warning, false) => ("▲ warning", YELLOW),
+        (Severity::Info, _) => ("• info", CYAN),
     };
     let field = f
         .field
@@ -736,6 +774,7 @@ fn verdict(v: &Verdict, o: LiveLogOptions) -> Line {
     let (mark, colour) = match (v.outcome, v.errors + v.warnings) {
         (Outcome::SignedIn, 0) => ("✔", GREEN),
         (Outcome::SignedIn, _) => ("✔", YELLOW),
+        (Outcome::Failed, _) if v.injected.is_some() => ("⚑", CYAN),
         (Outcome::Failed, _) => ("✖", RED),
     };
     let summary = if o.verbose {
@@ -746,6 +785,19 @@ fn verdict(v: &Verdict, o: LiveLogOptions) -> Line {
     let mut body: Vec<Piece> = std::iter::once(painted(" ", colour, mark))
         .chain(words(&summary, Some(colour)))
         .collect();
+    if let Some(injected) = &v.injected {
+        let fault = escape_controls(&injected.fault);
+        body.push(painted(
+            " ",
+            CYAN,
+            match v.outcome {
+                Outcome::Failed => {
+                    format!("(caused on purpose by --fault {fault}, not an app bug)")
+                }
+                Outcome::SignedIn => format!("(--fault {fault} at work)"),
+            },
+        ));
+    }
     if let Some(d) = v.duration {
         body.push(piece(
             "  ",

@@ -181,6 +181,12 @@ pub struct Tally {
     pub failed: usize,
     pub errors: usize,
     pub warnings: usize,
+    /// Findings a `--fault` caused (also counted above).
+    pub injected: usize,
+    /// Errors and warnings a `--fault` did not cause: the app's own, what
+    /// `--fail-on` looks at.
+    pub app_errors: usize,
+    pub app_warnings: usize,
     /// Findings by rule id.
     pub by_rule: BTreeMap<&'static str, usize>,
     /// Exchanges that may have been sign-in legs but were dropped before
@@ -189,11 +195,26 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// True when the app's own findings (not injected) reach `at_least`.
+    pub fn fails_at(&self, at_least: Severity) -> bool {
+        match at_least {
+            Severity::Error => self.app_errors > 0,
+            Severity::Warning => self.app_errors + self.app_warnings > 0,
+            Severity::Info => self.by_rule.values().sum::<usize>() > self.injected,
+        }
+    }
+
     pub(crate) fn count(&mut self, event: &Event) {
         match event {
             Event::Authorize(_) => self.attempts += 1,
             Event::Finding(f) => {
                 *self.by_rule.entry(f.rule.id()).or_default() += 1;
+                match (f.injected.is_some(), f.severity) {
+                    (true, _) => self.injected += 1,
+                    (false, Severity::Error) => self.app_errors += 1,
+                    (false, Severity::Warning) => self.app_warnings += 1,
+                    (false, Severity::Info) => {}
+                }
                 match f.severity {
                     Severity::Error => self.errors += 1,
                     Severity::Warning => self.warnings += 1,
@@ -217,6 +238,7 @@ mod tests {
 
     fn verdict(n: u64) -> Event {
         Event::Verdict(Verdict {
+            injected: None,
             time: OffsetDateTime::UNIX_EPOCH,
             attempt: Some(AttemptId(n)),
             host: "idp.test".into(),

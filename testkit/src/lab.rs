@@ -10,6 +10,7 @@ use std::time::Duration;
 use authlens::config::OutputConfig;
 use authlens::oauth::{AnalyzerConfig, Event};
 use authlens::output::json_lines;
+use authlens::proxy::Hooks;
 use authlens::session::SessionSummary;
 use bytes::Bytes;
 use http::Response;
@@ -75,6 +76,15 @@ impl Lab {
     /// The lab with authlens writing to the outlets `output` names (the demo's
     /// live log).
     pub async fn start_with_output(idp_config: MockIdpConfig, output: OutputConfig) -> Lab {
+        Lab::start_with_hooks(idp_config, output, Hooks::default()).await
+    }
+
+    /// The lab with an interceptor (the fault injector) in authlens's proxy.
+    pub async fn start_with_hooks(
+        idp_config: MockIdpConfig,
+        output: OutputConfig,
+        hooks: Hooks,
+    ) -> Lab {
         let ca = TestCa::new();
         let (idp, idp_server) = mock_idp_on_any_port(&ca, idp_config).await;
         let app: Handler = Arc::new(|_req| {
@@ -93,6 +103,7 @@ impl Lab {
                     ("app.test".into(), 443, app_server.addr),
                 ],
                 trust_test_ca: true,
+                hooks,
                 ..Default::default()
             },
             certs.path(),

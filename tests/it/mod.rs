@@ -6,6 +6,7 @@ mod cli;
 mod clients;
 mod disk;
 mod explain;
+mod faults;
 mod har;
 mod hooks;
 mod limits;

@@ -98,6 +98,7 @@ fn verbose_adds_evidence_and_colour_adds_ansi() {
 
 fn token_response_with(decoded: Vec<DecodedToken>) -> Event {
     Event::TokenResponse(TokenResponseEvent {
+        injected: None,
         time: T0,
         exchange: 3,
         attempt: Some(crate::oauth::AttemptId(1)),
@@ -638,6 +639,7 @@ fn compact_verdicts_drop_only_the_cause_s_gist() {
 
 fn long_finding() -> Finding {
     Finding {
+        injected: None,
         rule: Rule::ParamMismatch,
         severity: Severity::Error,
         attempt: Some(crate::oauth::AttemptId(1)),
