@@ -243,6 +243,9 @@ pub enum BodySeen {
     /// What arrived before the body broke off after `size` bytes (its sender
     /// went away mid-body): `read` bytes of it were read.
     BrokeOff { read: usize, size: u64 },
+    /// None of it: its content coding (`Content-Encoding`) could not be
+    /// undone (unknown, corrupt, or beyond what authlens decodes).
+    NotDecoded { size: u64 },
 }
 
 impl BodySeen {
@@ -297,6 +300,12 @@ impl TokenRequest {
         let content_type = header_str(&req.headers, header::CONTENT_TYPE).map(str::to_owned);
         let (body, body_seen) = match seen_text(&req.body, &req.headers) {
             Some((text, seen)) => (Some(text), seen),
+            None if req.body.size > 0 => (
+                None,
+                BodySeen::NotDecoded {
+                    size: req.body.size,
+                },
+            ),
             None => (None, BodySeen::Whole),
         };
         let partial = !body_seen.is_whole();
@@ -308,7 +317,8 @@ impl TokenRequest {
             {
                 BodyFormat::NotRecorded
             }
-            None if req.body.size > 0 => BodyFormat::Other,
+            // None, or not decoded: then its format is unknown
+            // (`body-not-analysed` says so).
             None => BodyFormat::Empty,
             // An empty start of a body is no empty body.
             Some("") if !partial => BodyFormat::Empty,

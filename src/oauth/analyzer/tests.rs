@@ -1682,3 +1682,30 @@ fn a_pkce_challenge_of_any_method_but_s256_is_not_shown_in_clear() {
         );
     }
 }
+
+#[test]
+fn a_token_request_whose_coding_cannot_be_undone_is_not_analysed_not_called_malformed() {
+    let garbled = ex("POST", &format!("{TENANT_BASE}/token"))
+        .id(3)
+        .at(5.0)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-encoding", "gzip")
+        .body("grant_type=authorization_code but not gzip at all")
+        .json(200, TOKENS)
+        .build();
+    let events = run(&[authorize(&[]), code_issued(2.0), garbled]);
+    let rules: Vec<_> = summary(&events)
+        .into_iter()
+        .map(|(r, f, _)| (r, f))
+        .collect();
+    assert!(
+        rules.contains(&("body-not-analysed", Some("body".into()))),
+        "{rules:?}"
+    );
+    assert!(
+        !rules
+            .iter()
+            .any(|(r, _)| *r == "malformed-token-request" || r.starts_with("pkce")),
+        "{rules:?}"
+    );
+}

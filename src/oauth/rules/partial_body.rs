@@ -1,6 +1,6 @@
 //! `body-not-analysed`: a token request whose body authlens did not read
-//! whole, because it is larger than what authlens captures or reads, or
-//! because it broke off. What the rest of it held is unknown, so the other
+//! whole, because it is larger than what authlens captures or reads,
+//! because it broke off, or because its content coding could not be undone. What the rest of it held is unknown, so the other
 //! rules say nothing that depends on it (no parameter is called missing);
 //! this one says what was not checked, and why.
 
@@ -34,6 +34,16 @@ pub(super) fn body_not_analysed(req: &TokenRequest) -> Option<Draft> {
             "The sender went away mid-body (the exchange's error says which side): the IdP never got the whole request either. Retry, and check what cut the upload.",
             "broke off",
             read,
+            size,
+        ),
+        BodySeen::NotDecoded { size } => (
+            format!(
+                "the token request body ({}) could not be decoded (its Content-Encoding is not one authlens reads, or the body is corrupt), so its parameters were not checked",
+                human_bytes(size),
+            ),
+            "Token requests are normally sent without a content coding: send the form as is. authlens decodes gzip, deflate, br and zstd (windows up to 8 MiB); a body it cannot decode may be corrupt.",
+            "not decoded",
+            0,
             size,
         ),
     };
