@@ -10,9 +10,8 @@
 //! and prints the ratio. See docs/performance.md for the figures.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +22,7 @@ use hyper::body::Frame;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
+use testkit::binary::Binary;
 use testkit::lab::{IDP, authorize_params, token_form};
 use testkit::upstream::{TestUpstream, Tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -307,9 +307,10 @@ async fn upload(route: &Route, total: u64) -> Load {
     }
 }
 
-/// The authlens binary as a child process, with /proc readings.
+/// The authlens binary as a child process, with /proc readings; killed
+/// when dropped (the [`Binary`] is).
 struct ProxyProcess {
-    child: Child,
+    _binary: Binary,
     addr: SocketAddr,
     pid: u32,
     started: Instant,
@@ -326,38 +327,24 @@ impl ProxyProcess {
         json: &std::path::Path,
     ) -> ProxyProcess {
         let started = Instant::now();
-        let mut child = Command::new(binary)
-            .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
-            .arg(certs)
-            .arg("--upstream-ca")
-            .arg(ca_pem)
-            .arg("--json")
-            .arg(json)
-            .arg("--connect-to")
-            .arg(format!("{IDP}:443:{}:{}", idp.ip(), idp.port()))
-            .arg("--connect-to")
-            .arg(format!("::{}:{}", upstream.ip(), upstream.port()))
-            .env("RUST_LOG", "authlens=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("authlens binary runs");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut addr = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.strip_prefix("authlens listening on http://") {
-                addr = Some(rest.trim().parse().unwrap());
-                break;
-            }
-        }
+        let proxy = Binary::start(
+            testkit::binary::command(binary, certs)
+                .arg("--upstream-ca")
+                .arg(ca_pem)
+                .arg("--json")
+                .arg(json)
+                .arg("--connect-to")
+                .arg(format!("{IDP}:443:{}:{}", idp.ip(), idp.port()))
+                .arg("--connect-to")
+                .arg(format!("::{}:{}", upstream.ip(), upstream.port()))
+                .env("RUST_LOG", "authlens=warn")
+                .stdout(Stdio::null()),
+        );
         let ready_after = started.elapsed();
-        std::thread::spawn(move || for _ in lines {});
-        let pid = child.id();
         ProxyProcess {
-            child,
-            addr: addr.expect("authlens printed its address"),
-            pid,
+            addr: proxy.addr.parse().expect("authlens printed its address"),
+            pid: proxy.id(),
+            _binary: proxy,
             started,
             ready_after,
         }
@@ -399,13 +386,6 @@ impl ProxyProcess {
 
     fn threads(&self) -> u64 {
         self.status_kib("Threads:")
-    }
-}
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -740,13 +720,7 @@ async fn main() {
 
     // With sign-in flows mixed in (the analysis at work).
     let tenant = idp.config().tenant.clone();
-    let signin_client = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(format!("http://{}", proxy.addr)).unwrap())
-        .add_root_certificate(reqwest::Certificate::from_pem(&authlens_ca).unwrap())
-        .tls_built_in_root_certs(false)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let signin_client = testkit::client_through(&format!("http://{}", proxy.addr), &authlens_ca);
     if want("signin") {
         let stop = Arc::new(AtomicBool::new(false));
         let flows = tokio::spawn(sign_in_loop(
@@ -1038,29 +1012,16 @@ async fn outputs_under_load(binary: &str, phase: Duration, report: &mut Report) 
     let work = tempfile::tempdir().unwrap();
     let har = work.path().join("load.har");
     let json = work.path().join("load.jsonl");
-    let mut child = Command::new(binary)
-        .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
-        .arg(work.path().join("certs"))
-        .arg("--har")
-        .arg(&har)
-        .arg("--json")
-        .arg(&json)
-        .env("RUST_LOG", "authlens=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("authlens binary runs");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("authlens listening on http://") {
-            addr = Some(rest.trim().to_string());
-            break;
-        }
-    }
-    let addr = addr.expect("authlens printed its address");
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let mut proxy = Binary::start(
+        testkit::binary::command(binary, &work.path().join("certs"))
+            .arg("--har")
+            .arg(&har)
+            .arg("--json")
+            .arg(&json)
+            .env("RUST_LOG", "authlens=warn")
+            .stdout(Stdio::null()),
+    );
+    let addr = proxy.addr.clone();
     let client = reqwest::Client::builder()
         .proxy(reqwest::Proxy::http(format!("http://{addr}")).unwrap())
         .build()
@@ -1091,24 +1052,14 @@ async fn outputs_under_load(binary: &str, phase: Duration, report: &mut Report) 
     let elapsed = start.elapsed();
     let sent = sent.load(Ordering::Relaxed);
     let stopping = Instant::now();
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    proxy.terminate();
+    proxy.wait().await;
     let stop_took = stopping.elapsed();
-    let stderr = rest.join().unwrap();
+    let stderr = proxy.rest_of_stderr();
     let analysed = std::fs::read_to_string(&json)
-        .map(|t| {
-            t.lines()
-                .filter(|l| l.contains("\"type\":\"authorize\""))
-                .count()
-        })
+        .map(|t| testkit::outputs::events_of_type(&t, "authorize"))
         .unwrap_or(0);
-    let entries = std::fs::read(&har)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| v["log"]["entries"].as_array().map(Vec::len))
-        .unwrap_or(0);
+    let entries = testkit::outputs::har_entry_count(&har).unwrap_or(0);
     report.single(
         "outputs under load: requests/s (distinct /authorize, c=16)",
         "req/s",

@@ -277,7 +277,9 @@ fn respond(
         .unwrap_or_else(|_| Response::new(Bytes::new()))
 }
 
-fn html_escape(text: &str) -> String {
+/// `text` safe inside HTML text and quoted attribute values (the five
+/// characters that matter there, as entities).
+pub fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

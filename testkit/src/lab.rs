@@ -112,14 +112,7 @@ impl Lab {
         .await;
         proxy.certs = Some(certs);
         let events = proxy.session.events().live;
-        let client = reqwest::Client::builder()
-            .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
-            .add_root_certificate(reqwest::Certificate::from_pem(proxy.ca_pem.as_bytes()).unwrap())
-            .tls_built_in_root_certs(false)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
+        let client = crate::client_through(&proxy.url(), proxy.ca_pem.as_bytes());
         Lab {
             ca,
             idp,
@@ -175,28 +168,11 @@ impl Lab {
     /// A code for the Web client issued straight by the IdP, bypassing the
     /// proxy (as when the browser is not set to use it).
     pub fn code_outside_proxy(&self) -> String {
-        let url = reqwest::Url::parse_with_params(
-            &self.endpoint(&self.tenant(), "authorize"),
-            &[
-                ("response_type", "code"),
-                ("client_id", WEB_CLIENT),
-                ("redirect_uri", WEB_REDIRECT),
-                ("scope", "openid"),
-                ("state", "outside"),
-            ],
-        )
-        .unwrap();
+        let url = web_authorize_url(&self.tenant(), "outside");
         let direct = self
             .idp
             .handle(http::Request::get(url.as_str()).body(Bytes::new()).unwrap());
-        let location = direct.headers()["location"].to_str().unwrap().to_string();
-        reqwest::Url::parse(&location)
-            .unwrap()
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .unwrap()
-            .1
-            .into_owned()
+        code_in(direct.headers()["location"].to_str().unwrap())
     }
 
     /// The browser's authorize request in form_post mode; returns the code
@@ -292,6 +268,38 @@ pub fn has(lines: &[Value], rule: &str, field: Option<&str>) -> bool {
 /// PKCE pair from RFC 7636 Appendix B.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// An authorize request of the Web client without PKCE, for `state`.
+pub fn web_authorize_url(tenant: &str, state: &str) -> reqwest::Url {
+    reqwest::Url::parse_with_params(
+        &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", WEB_CLIENT),
+            ("redirect_uri", WEB_REDIRECT),
+            ("scope", "openid"),
+            ("state", state),
+        ],
+    )
+    .unwrap()
+}
+
+/// The `code` in the query of a redirect's `location`; panics without one.
+pub fn code_in(location: &str) -> String {
+    reqwest::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code in {location}"))
+}
+
+/// Sends the authorize request `url` with `client` and returns the code
+/// from the redirect; panics without a `location` or a code in it.
+pub async fn code_from_authorize(client: &reqwest::Client, url: reqwest::Url) -> String {
+    let resp = client.get(url).send().await.unwrap();
+    code_in(resp.headers()["location"].to_str().unwrap())
+}
 
 /// A v2 authorize request of the Web client with PKCE S256 and a nonce.
 pub fn authorize_params<'a>(

@@ -4,8 +4,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod binary;
 pub mod lab;
 pub mod mock_idp;
+pub mod outputs;
 pub mod skip;
 pub mod upstream;
 
@@ -74,6 +76,22 @@ impl TestCa {
             vec![cert.der().clone()],
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )
+    }
+
+    /// A TLS acceptor (ring, safe default versions) serving a certificate
+    /// for `names` and offering `alpn`.
+    pub fn tls_acceptor(&self, names: &[&str], alpn: Vec<Vec<u8>>) -> tokio_rustls::TlsAcceptor {
+        let (chain, key) = self.server_cert(names);
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        config.alpn_protocols = alpn;
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
     }
 }
 
@@ -191,6 +209,25 @@ impl TestProxy {
         builder.build().unwrap()
     }
 
+    /// A raw connection with a CONNECT to `authority` (`host:port`) sent and
+    /// the proxy's answer head (up to the blank line) read; returns both.
+    pub async fn connect_tunnel(&self, authority: &str) -> (tokio::net::TcpStream, Vec<u8>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        tcp.write_all(
+            format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "CONNECT answered");
+            head.push(byte[0]);
+        }
+        (tcp, head)
+    }
+
     /// The next exchange whose URL path is `path`, skipping others.
     pub async fn exchange_for(&mut self, path: &str) -> Arc<Exchange> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -217,6 +254,19 @@ impl TestProxy {
 pub enum Http {
     One,
     Two,
+}
+
+/// A client going through the proxy at `proxy_url` that trusts only the CA
+/// in `ca_pem`, follows no redirects and gives up after a generous minute.
+pub fn client_through(proxy_url: &str, ca_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(proxy_url).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap())
+        .tls_built_in_root_certs(false)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 /// SHA-256 in hex.

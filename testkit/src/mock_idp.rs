@@ -1347,20 +1347,9 @@ fn entra_timestamp(t: OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The proxy's own escaping, so the mock IdP's pages and the answers
+/// authlens makes up escape alike.
+pub use authlens::inject::answer::html_escape;
 
 // === tokens and randomness ===
 

@@ -17,7 +17,6 @@ use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
@@ -107,17 +106,7 @@ impl TestUpstream {
             Tls::None => None,
             Tls::Ca { names, alpn } => {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                let (chain, key) = ca.server_cert(&names);
-                let mut config = ServerConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .unwrap();
-                config.alpn_protocols = alpn;
-                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+                Some(ca.tls_acceptor(&names, alpn))
             }
         };
         let connections = Arc::new(AtomicUsize::new(0));

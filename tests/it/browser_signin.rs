@@ -4,7 +4,6 @@
 //! app's loopback callback; the test (playing the app) redeems it. The
 //! analysis must pair all legs and find nothing wrong.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,26 +77,14 @@ async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
     )
     .unwrap();
 
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authlens"));
-    command
-        .arg("browser")
-        .arg("--proxy")
-        .arg(proxy.addr.to_string())
-        .arg("--certs")
-        .arg(proxy.certs.as_ref().unwrap().path())
-        .arg("--browser")
-        .arg(&browser)
-        .arg(authorize.as_str())
-        .arg("--")
-        .args(testkit::HEADLESS_CHROMIUM)
-        // Let the form_post page's script submit before the DOM is dumped.
-        .args(["--virtual-time-budget=10000", "--dump-dom"])
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("the browser finishes within 2 minutes")
-        .unwrap();
+    let out = testkit::binary::browser(
+        env!("CARGO_BIN_EXE_authlens"),
+        &proxy,
+        &browser,
+        &[],
+        authorize.as_str(),
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");

@@ -23,7 +23,7 @@ use testkit::lab::{authorize_params, findings, token_form};
 use testkit::upstream::TestUpstream;
 use testkit::{ProxyOptions, TestCa, TestProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// A generic IdP: not a provider authlens knows, and `/token` is not a
 /// token URL it recognises, so a token request is known by its body alone.
@@ -38,17 +38,7 @@ const ENTRA: &str = testkit::lab::IDP;
 async fn refusing_idp(ca: &TestCa) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (chain, key) = ca.server_cert(&[IDP]);
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = ca.tls_acceptor(&[IDP], vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -105,16 +95,7 @@ async fn post_and_leave(proxy: &TestProxy, body: &[u8]) -> String {
 /// [`post_and_leave`], the request announcing all of `body` but sending
 /// only its first `sent` bytes.
 async fn post_part_and_leave(proxy: &TestProxy, body: &[u8], sent: usize) -> String {
-    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
-    tcp.write_all(format!("CONNECT {IDP}:443 HTTP/1.1\r\nHost: {IDP}:443\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "CONNECT answered");
-        head.push(byte[0]);
-    }
+    let (tcp, head) = proxy.connect_tunnel(&format!("{IDP}:443")).await;
     assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
     let connector = tokio_rustls::TlsConnector::from(testkit::client_config(
         proxy.ca_pem.as_bytes(),
@@ -381,14 +362,7 @@ async fn entra_lab(
         },
     )
     .await;
-    let client = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
-        .add_root_certificate(reqwest::Certificate::from_pem(proxy.ca_pem.as_bytes()).unwrap())
-        .tls_built_in_root_certs(false)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let client = testkit::client_through(&proxy.url(), proxy.ca_pem.as_bytes());
     let tenant = idp.config().tenant.clone();
     (ca, server, proxy, client, tenant)
 }
@@ -406,14 +380,7 @@ async fn sign_in_with_padding(
     let authorize =
         reqwest::Url::parse_with_params(&endpoint("authorize"), authorize_params("st-big", &[]))
             .unwrap();
-    let answer = client.get(authorize).send().await.unwrap();
-    let location = answer.headers()["location"].to_str().unwrap().to_owned();
-    let code = reqwest::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("a code");
+    let code = testkit::lab::code_from_authorize(client, authorize).await;
     let pad = "x".repeat(padding);
     let mut form = token_form(&code);
     form.push(("padding", pad.as_str()));

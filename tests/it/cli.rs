@@ -1,11 +1,11 @@
 //! The `authlens` binary as a user runs it: flags, the live log, `--json`,
 //! and a clean exit on SIGTERM that loses nothing already captured.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use testkit::lab::{IDP, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, token_form};
+use testkit::binary::{self, Binary};
+use testkit::lab::{IDP, WEB_SECRET, code_from_authorize, token_form, web_authorize_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_logs_writes_json_lines_and_exits_cleanly_on_sigterm() {
@@ -15,66 +15,24 @@ async fn the_binary_logs_writes_json_lines_and_exits_cleanly_on_sigterm() {
     let work = tempfile::tempdir().unwrap();
     let json_path = work.path().join("signins.jsonl");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authlens"))
-        .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
-        .arg(work.path().join("certs"))
-        .arg("--upstream-ca")
-        .arg(&ca.pem_path)
-        .arg("--connect-to")
-        .arg(format!("{IDP}:443:127.0.0.1:{}", server.addr.port()))
+    let mut proxy = Binary::start(
+        binary::command_with_idp(
+            env!("CARGO_BIN_EXE_authlens"),
+            &work.path().join("certs"),
+            &ca,
+            server.addr,
+        )
         .arg("--json")
         .arg(&json_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut banner = String::new();
-    let mut addr = None;
-    let mut lines = stderr.lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        banner.push_str(&line);
-        banner.push('\n');
-        if let Some(rest) = line.strip_prefix("authlens listening on http://") {
-            addr = Some(rest.trim().to_string());
-        }
-        if line.contains("export HTTPS_PROXY") {
-            break;
-        }
-    }
-    let addr = addr.unwrap_or_else(|| panic!("no listening line in:\n{banner}"));
+        .stdout(Stdio::piped()),
+    );
+    proxy.wait_for("export HTTPS_PROXY");
+    let banner = proxy.seen.join("\n");
     assert!(banner.contains("authlens-ca.pem"), "{banner}");
-    let drain_stderr = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
 
     let ca_pem = std::fs::read(work.path().join("certs/authlens-ca.pem")).unwrap();
-    let client = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
-        .tls_built_in_root_certs(false)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let authorize = reqwest::Url::parse_with_params(
-        &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
-        &[
-            ("response_type", "code"),
-            ("client_id", WEB_CLIENT),
-            ("redirect_uri", WEB_REDIRECT),
-            ("scope", "openid"),
-            ("state", "cli-state"),
-        ],
-    )
-    .unwrap();
-    let resp = client.get(authorize).send().await.unwrap();
-    let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let code = reqwest::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let client = testkit::client_through(&proxy.url(), &ca_pem);
+    let code = code_from_authorize(&client, web_authorize_url(&tenant, "cli-state")).await;
     let mut form = token_form(&code);
     form.remove(5); // no PKCE in this flow
     let token_url = format!("https://{IDP}/{tenant}/oauth2/v2.0/token");
@@ -84,18 +42,12 @@ async fn the_binary_logs_writes_json_lines_and_exits_cleanly_on_sigterm() {
     }
 
     // SIGTERM right away: the findings of the last exchange must still land.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    proxy.terminate();
     let mut stdout = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    std::io::Read::read_to_string(&mut proxy.take_stdout(), &mut stdout).unwrap();
+    let exit = proxy.wait().await;
     assert!(exit.success(), "exit status {exit:?}");
-    let stderr_rest = drain_stderr.join().unwrap().join("\n");
+    let stderr_rest = proxy.rest_of_stderr().join("\n");
 
     assert!(stdout.contains("code-reused"), "live log:\n{stdout}");
     assert!(!stdout.contains(&code), "the code leaked in the live log");
@@ -295,25 +247,15 @@ fn analyze_given_a_json_lines_file_points_to_report_from_json() {
 
 /// The proxy's banner when PATH is `path`, up to its last line.
 fn banner_with_path(path: &std::ffi::OsStr, certs: &std::path::Path) -> String {
-    let mut child = authlens()
-        .args(["--listen", "127.0.0.1:0", "--certs"])
-        .arg(certs)
-        .env("PATH", path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.trim_start().starts_with("curl -x") {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let mut proxy = Binary::start(
+        authlens()
+            .args(["--listen", "127.0.0.1:0", "--certs"])
+            .arg(certs)
+            .env("PATH", path)
+            .stdout(Stdio::null()),
+    );
+    proxy.wait_for("curl -x");
+    let banner: String = proxy.seen.iter().map(|l| format!("{l}\n")).collect();
     banner
 }
 

@@ -17,8 +17,10 @@ use authlens::oauth::AnalyzerConfig;
 use authlens::output::file::{Files, Storage, Unit};
 use authlens::output::live_log::LiveLogOptions;
 use serde_json::Value;
+use testkit::binary::{self, Binary};
 use testkit::lab::{IDP, Lab, authorize_params, token_form};
 use testkit::mock_idp::MockIdp;
+use testkit::outputs::{har_entries, json_lines};
 use testkit::skip::{InCi, skip};
 
 /// A small disk shared by the files on it: `None` is room without limit.
@@ -91,29 +93,6 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// The HAR's entries; panics when the file is not one valid JSON document.
-fn har_entries(path: &Path) -> Vec<Value> {
-    let text = read(path);
-    let doc: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("the HAR is not valid JSON ({e}):\n{text}"));
-    doc["log"]["entries"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The JSON lines; panics on a line cut short.
-fn json_lines(path: &Path) -> Vec<Value> {
-    let text = read(path);
-    assert!(
-        text.is_empty() || text.ends_with('\n'),
-        "the JSON lines end mid-line:\n{text}"
-    );
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a cut line ({e}): {l}")))
-        .collect()
 }
 
 fn urls(entries: &[Value]) -> Vec<String> {
@@ -389,16 +368,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// The binary, killed if the test ends early.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Everything a pipe has said so far, read on a thread.
 fn collect(pipe: impl io::Read + Send + 'static) -> Arc<Mutex<String>> {
     let text = Arc::new(Mutex::new(String::new()));
@@ -447,58 +416,31 @@ async fn a_real_full_tmpfs_keeps_the_har_and_json_lines_whole() {
     let json = tmpfs.path().join("events.jsonl");
     let har = tmpfs.path().join("session.har");
     let filler = tmpfs.path().join("filler");
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_authlens"))
-            .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
-            .arg(work.path().join("certs"))
-            .arg("--upstream-ca")
-            .arg(&ca.pem_path)
-            .arg("--connect-to")
-            .arg(format!("{IDP}:443:127.0.0.1:{}", server.addr.port()))
-            .arg("--json")
-            .arg(&json)
-            .arg("--har")
-            .arg(&har)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let mut proxy = Binary::start(
+        binary::command_with_idp(
+            env!("CARGO_BIN_EXE_authlens"),
+            &work.path().join("certs"),
+            &ca,
+            server.addr,
+        )
+        .arg("--json")
+        .arg(&json)
+        .arg("--har")
+        .arg(&har)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped()),
     );
-    let live = collect(child.0.stdout.take().unwrap());
-    let stderr = collect(child.0.stderr.take().unwrap());
-    let listening = || {
-        let text = stderr.lock().unwrap().clone();
-        text.lines()
-            .find_map(|l| l.strip_prefix("authlens listening on ").map(str::to_owned))
-    };
-    wait_until("the proxy to listen", || listening().is_some()).await;
-    let proxy = listening().unwrap();
+    let live = collect(proxy.take_stdout());
     let ca_pem = std::fs::read(work.path().join("certs/authlens-ca.pem")).unwrap();
-    let client = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(proxy.trim()).unwrap())
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
-        .tls_built_in_root_certs(false)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let client = testkit::client_through(&proxy.url(), &ca_pem);
     let endpoint = |leaf: &str| format!("https://{IDP}/{tenant}/oauth2/v2.0/{leaf}");
     let sign_in = |state: String| {
         let (client, authorize, token) = (client.clone(), endpoint("authorize"), endpoint("token"));
         async move {
             let url =
                 reqwest::Url::parse_with_params(&authorize, authorize_params(&state, &[])).unwrap();
-            let resp = client.get(url).send().await.unwrap();
-            let location = resp.headers()["location"].to_str().unwrap().to_string();
-            let code = reqwest::Url::parse(&location)
-                .unwrap()
-                .query_pairs()
-                .find(|(k, _)| k == "code")
-                .unwrap()
-                .1
-                .into_owned();
+            let code = testkit::lab::code_from_authorize(&client, url).await;
             let resp = client
                 .post(token)
                 .form(&token_form(&code))
@@ -549,20 +491,15 @@ async fn a_real_full_tmpfs_keeps_the_har_and_json_lines_whole() {
     )
     .await;
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.0.wait().unwrap())
-        .await
-        .unwrap();
+    proxy.terminate();
+    let exit = proxy.wait().await;
     assert!(exit.success(), "exit status {exit:?}");
-    wait_until("the closing lines", || {
-        stderr.lock().unwrap().contains("authlens stopped")
-    })
-    .await;
-    let closing = stderr.lock().unwrap().clone();
+    proxy.rest_of_stderr();
+    let closing = proxy.seen.join("\n");
+    assert!(
+        closing.contains("authlens stopped"),
+        "no closing lines:\n{closing}"
+    );
     for (what, path, unit) in [("--json", &json, " event"), ("--har", &har, " entr")] {
         let prefix = format!("authlens: {what} {}: ", path.display());
         let line = closing

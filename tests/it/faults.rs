@@ -52,6 +52,17 @@ async fn code_for(lab: &Lab, state: &str) -> String {
         .expect("the IdP issues a code")
 }
 
+/// The IdP's (or the fault's) answer to the browser's authorize request,
+/// not followed.
+async fn authorize_answer(lab: &Lab, state: &str) -> reqwest::Response {
+    let url = reqwest::Url::parse_with_params(
+        &lab.endpoint(&lab.tenant(), "authorize"),
+        &authorize_params(state, &[]),
+    )
+    .unwrap();
+    lab.client.get(url).send().await.unwrap()
+}
+
 fn dump(lines: &[Value]) -> String {
     lines
         .iter()
@@ -402,12 +413,7 @@ async fn idp_error_answers_the_redemption_without_contacting_the_idp() {
 #[tokio::test]
 async fn idp_error_at_authorize_redirects_the_error_to_the_app() {
     let mut lab = lab(&["idp-error=interaction_required@authorize"]).await;
-    let url = reqwest::Url::parse_with_params(
-        &lab.endpoint(&lab.tenant(), "authorize"),
-        &authorize_params("s-9", &[]),
-    )
-    .unwrap();
-    let resp = lab.client.get(url).send().await.unwrap();
+    let resp = authorize_answer(&lab, "s-9").await;
     assert_eq!(resp.status(), 302);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
     assert!(
@@ -721,70 +727,26 @@ async fn binary_run(
     args: &[&str],
     redemptions: usize,
 ) -> (std::process::ExitStatus, String, String) {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use testkit::lab::IDP;
+    use testkit::binary::{self, Binary};
+    use testkit::lab::{IDP, code_from_authorize, web_authorize_url};
 
     let ca = testkit::TestCa::new();
     let (idp, server) = testkit::lab::default_mock_idp(&ca).await;
     let tenant = idp.config().tenant.clone();
     let work = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authlens"))
-        .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
-        .arg(work.path().join("certs"))
-        .arg("--upstream-ca")
-        .arg(&ca.pem_path)
-        .arg("--connect-to")
-        .arg(format!("{IDP}:443:127.0.0.1:{}", server.addr.port()))
+    let mut proxy = Binary::start(
+        binary::command_with_idp(
+            env!("CARGO_BIN_EXE_authlens"),
+            &work.path().join("certs"),
+            &ca,
+            server.addr,
+        )
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut banner = String::new();
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        banner.push_str(&line);
-        banner.push('\n');
-        if let Some(rest) = line.strip_prefix("authlens listening on http://") {
-            addr = Some(rest.trim().to_string());
-        }
-        if line.contains("curl -x") {
-            break;
-        }
-    }
-    let addr = addr.unwrap_or_else(|| panic!("no listening line in:\n{banner}"));
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+        .stdout(std::process::Stdio::piped()),
+    );
     let ca_pem = std::fs::read(work.path().join("certs/authlens-ca.pem")).unwrap();
-    let client = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
-        .tls_built_in_root_certs(false)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let authorize = reqwest::Url::parse_with_params(
-        &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
-        &[
-            ("response_type", "code"),
-            ("client_id", WEB_CLIENT),
-            ("redirect_uri", WEB_REDIRECT),
-            ("scope", "openid"),
-            ("state", "cli-state"),
-        ],
-    )
-    .unwrap();
-    let resp = client.get(authorize).send().await.unwrap();
-    let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let code = reqwest::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let client = testkit::client_through(&proxy.url(), &ca_pem);
+    let code = code_from_authorize(&client, web_authorize_url(&tenant, "cli-state")).await;
     let form: Vec<(&str, &str)> = token_form(&code)
         .into_iter()
         .filter(|(k, _)| *k != "code_verifier")
@@ -793,17 +755,12 @@ async fn binary_run(
     for _ in 0..redemptions {
         client.post(&token_url).form(&form).send().await.unwrap();
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    proxy.terminate();
     let mut stdout = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    let stderr = format!("{banner}{}", rest.join().unwrap().join("\n"));
+    std::io::Read::read_to_string(&mut proxy.take_stdout(), &mut stdout).unwrap();
+    let exit = proxy.wait().await;
+    proxy.rest_of_stderr();
+    let stderr = proxy.seen.join("\n");
     (exit, stdout, stderr)
 }
 
@@ -977,27 +934,15 @@ async fn chromium_through_reuse_code_lands_on_the_apps_error_page() {
         ],
     )
     .unwrap();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authlens"));
-    command
-        .arg("browser")
-        .arg("--proxy")
-        .arg(proxy.addr.to_string())
-        .arg("--certs")
-        .arg(proxy.certs.as_ref().unwrap().path())
-        .arg("--browser")
-        .arg(&browser)
-        // The DOM Chromium dumps is what the user would see.
-        .arg("--browser-output")
-        .arg(authorize.as_str())
-        .arg("--")
-        .args(testkit::HEADLESS_CHROMIUM)
-        .args(["--virtual-time-budget=10000", "--dump-dom"])
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("the browser finishes within 2 minutes")
-        .unwrap();
+    // The DOM Chromium dumps is what the user would see.
+    let out = testkit::binary::browser(
+        env!("CARGO_BIN_EXE_authlens"),
+        &proxy,
+        &browser,
+        &["--browser-output"],
+        authorize.as_str(),
+    )
+    .await;
     let dom = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "dom:\n{dom}\nstderr:\n{stderr}");
@@ -1136,27 +1081,13 @@ async fn a_hold_longer_than_the_idle_timeout_keeps_the_connection() {
         },
     )
     .await;
-    let client = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
-        .add_root_certificate(reqwest::Certificate::from_pem(proxy.ca_pem.as_bytes()).unwrap())
-        .tls_built_in_root_certs(false)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = testkit::client_through(&proxy.url(), proxy.ca_pem.as_bytes());
     let authorize = reqwest::Url::parse_with_params(
         &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
         &authorize_params("s-1", &[]),
     )
     .unwrap();
-    let resp = client.get(authorize).send().await.unwrap();
-    let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let code = reqwest::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = testkit::lab::code_from_authorize(&client, authorize).await;
     let resp = client
         .post(format!("https://{IDP}/{tenant}/oauth2/v2.0/token"))
         .form(&token_form(&code))
@@ -1246,12 +1177,7 @@ async fn other_traffic_goes_through_byte_for_byte_and_unmarked() {
 #[tokio::test]
 async fn idp_error_at_authorize_shows_entras_own_page_for_a_bad_reply_url() {
     let mut lab = lab(&["idp-error=AADSTS50011@authorize"]).await;
-    let url = reqwest::Url::parse_with_params(
-        &lab.endpoint(&lab.tenant(), "authorize"),
-        &authorize_params("s-page", &[]),
-    )
-    .unwrap();
-    let resp = lab.client.get(url).send().await.unwrap();
+    let resp = authorize_answer(&lab, "s-page").await;
     assert_eq!(
         resp.status(),
         400,

@@ -641,26 +641,11 @@ async fn a_redacted_recording_keeps_the_nonce_check_and_no_personal_claim() {
 
 // === the binary with --har ===
 
-/// Stops the child on drop, so a failing test leaves no process behind.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn entries_in(path: &Path) -> Result<usize, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    Ok(doc["log"]["entries"].as_array().map_or(0, Vec::len))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlens_har_keeps_the_file_complete_while_proxying() {
-    use std::io::BufRead as _;
+    use testkit::binary::Binary;
     use testkit::lab::IDP;
+    use testkit::outputs::har_entry_count;
 
     let ca = testkit::TestCa::new();
     let (idp, server) = testkit::lab::default_mock_idp(&ca).await;
@@ -668,67 +653,31 @@ async fn authlens_har_keeps_the_file_complete_while_proxying() {
     let dir = tempfile::tempdir().unwrap();
     let har_path = dir.path().join("live.har");
     let certs = dir.path().join("certs");
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_authlens"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--certs",
-                path_str(&certs),
-                "--upstream-ca",
-                path_str(&ca.pem_path),
-                "--connect-to",
-                &format!("{IDP}:443:127.0.0.1:{}", server.addr.port()),
-                "--har",
-                path_str(&har_path),
-                "--no-color",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let mut proxy = Binary::start(
+        testkit::binary::command_with_idp(env!("CARGO_BIN_EXE_authlens"), &certs, &ca, server.addr)
+            .arg("--har")
+            .arg(&har_path)
+            .stdout(std::process::Stdio::null()),
     );
-    let stderr = child.0.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("the proxy starts").unwrap();
-        if let Some(addr) = line.strip_prefix("authlens listening on ") {
-            break addr.to_string();
-        }
-    };
     // The file is a valid, empty HAR from the start (made right after the banner).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while entries_in(&har_path).is_err() {
+    while har_entry_count(&har_path).is_err() {
         assert!(
             std::time::Instant::now() < deadline,
             "{:?}",
-            entries_in(&har_path)
+            har_entry_count(&har_path)
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(entries_in(&har_path), Ok(0));
+    assert_eq!(har_entry_count(&har_path), Ok(0));
 
     let ca_pem = std::fs::read(certs.join("authlens-ca.pem")).unwrap();
-    let client = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(&addr).unwrap())
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
-        .tls_built_in_root_certs(false)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = testkit::client_through(&proxy.url(), &ca_pem);
     let endpoint = |leaf: &str| format!("https://{IDP}/{tenant}/oauth2/v2.0/{leaf}");
     let url =
         reqwest::Url::parse_with_params(&endpoint("authorize"), authorize_params("st-bin", &[]))
             .unwrap();
-    let resp = client.get(url).send().await.unwrap();
-    let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let code = reqwest::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = testkit::lab::code_from_authorize(&client, url).await;
     let resp = client
         .post(endpoint("token"))
         .form(&token_form(&code))
@@ -740,18 +689,17 @@ async fn authlens_har_keeps_the_file_complete_while_proxying() {
 
     // Both exchanges are on disk, in a complete file, while the proxy runs.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while entries_in(&har_path) != Ok(2) {
+    while har_entry_count(&har_path) != Ok(2) {
         assert!(
             std::time::Instant::now() < deadline,
             "{:?}",
-            entries_in(&har_path)
+            har_entry_count(&har_path)
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     // Killed without warning, nothing already written is lost.
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
-    assert_eq!(entries_in(&har_path), Ok(2));
+    proxy.kill();
+    assert_eq!(har_entry_count(&har_path), Ok(2));
     let text = std::fs::read_to_string(&har_path).unwrap();
     let mut secrets = vec![code, WEB_SECRET.to_string(), VERIFIER.to_string()];
     for k in ["access_token", "refresh_token", "id_token"] {

@@ -2,27 +2,35 @@
 //! process, so no sibling test shares its descriptors), and bodies that
 //! trickle or stall on either side.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use authlens::exchange::FailureSide;
+use testkit::binary::Binary;
 use testkit::upstream::{TestUpstream, Tls};
 use testkit::{Http, ProxyOptions, TestCa, TestProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The `authlens` binary as a child process (so no sibling test shares its
-/// descriptors), started through `sh` with `ulimit` applied first, its
-/// stderr lines arriving on a channel.
+/// descriptors), started through `sh` with `ulimit` applied first; its
+/// stderr and address are the [`Binary`]'s.
 pub(super) struct BinaryProxy {
-    child: Child,
-    pub(super) addr: String,
-    lines: mpsc::Receiver<String>,
-    /// Every stderr line seen so far.
-    seen: Vec<String>,
+    binary: Binary,
     work: tempfile::TempDir,
+}
+
+impl std::ops::Deref for BinaryProxy {
+    type Target = Binary;
+    fn deref(&self) -> &Binary {
+        &self.binary
+    }
+}
+
+impl std::ops::DerefMut for BinaryProxy {
+    fn deref_mut(&mut self) -> &mut Binary {
+        &mut self.binary
+    }
 }
 
 impl BinaryProxy {
@@ -34,57 +42,17 @@ impl BinaryProxy {
     /// With `args` added to the command line.
     pub(super) fn start_with(limit: &str, args: &[&std::ffi::OsStr]) -> BinaryProxy {
         let work = tempfile::tempdir().unwrap();
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_authlens"))
-            .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
-            .arg(work.path().join("certs"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut proxy = BinaryProxy {
-            child,
-            addr: String::new(),
-            lines,
-            seen: Vec::new(),
-            work,
-        };
-        let line = proxy.wait_for("authlens listening on http://");
-        proxy.addr = line
-            .split_once("http://")
-            .map(|(_, rest)| rest.trim().to_string())
-            .unwrap();
-        proxy
-    }
-
-    /// Waits (generously) for a stderr line containing `text`.
-    fn wait_for(&mut self, text: &str) -> String {
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(e) => panic!(
-                    "no stderr line with {text:?} ({e}); got:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
+        let binary = Binary::start(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
+                .arg(env!("CARGO_BIN_EXE_authlens"))
+                .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
+                .arg(work.path().join("certs"))
+                .args(args)
+                .stdout(Stdio::null()),
+        );
+        BinaryProxy { binary, work }
     }
 
     /// The proxy's CA certificate (PEM).
@@ -94,14 +62,14 @@ impl BinaryProxy {
 
     /// How many file descriptors the running binary holds.
     pub(super) fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+        std::fs::read_dir(format!("/proc/{}/fd", self.id()))
             .unwrap()
             .count()
     }
 
     /// The soft and hard open-files limits of the running binary.
     fn open_files_limits(&self) -> (String, String) {
-        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.child.id())).unwrap();
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.id())).unwrap();
         let line = limits
             .lines()
             .find(|l| l.starts_with("Max open files"))
@@ -111,13 +79,6 @@ impl BinaryProxy {
             fields.next().unwrap().to_string(),
             fields.next().unwrap().to_string(),
         )
-    }
-}
-
-impl Drop for BinaryProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

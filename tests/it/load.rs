@@ -2,12 +2,15 @@
 //! every output, even while an output stalls, and the run ends with its
 //! one-line summary.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Response;
+use testkit::binary::{self, Binary};
+use testkit::outputs::events_of_type;
 use testkit::upstream::{TestUpstream, Tls};
 
 /// More legs than any buffer between the proxy and an outlet holds, so a
@@ -20,31 +23,16 @@ fn state(n: usize) -> String {
 }
 
 /// The real binary with `--json` to a file and its live log on a pipe.
-fn start_proxy(json_path: &std::path::Path, certs: &std::path::Path) -> (Child, String, Lines) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authlens"))
-        .args(["--listen", "127.0.0.1:0", "--no-color", "--certs"])
-        .arg(certs)
-        .arg("--json")
-        .arg(json_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addr = None;
-    for line in stderr.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("authlens listening on http://") {
-            addr = Some(rest.trim().to_string());
-        }
-        if line.contains("export HTTPS_PROXY") {
-            break;
-        }
-    }
-    (child, addr.expect("a listening line"), stderr)
+fn start_proxy(json_path: &Path, certs: &Path) -> Binary {
+    let mut proxy = Binary::start(
+        binary::command(env!("CARGO_BIN_EXE_authlens"), certs)
+            .arg("--json")
+            .arg(json_path)
+            .stdout(Stdio::piped()),
+    );
+    proxy.wait_for("export HTTPS_PROXY");
+    proxy
 }
-
-type Lines = std::io::Lines<BufReader<std::process::ChildStderr>>;
 
 /// `legs` distinct authorization requests from [`CLIENTS`] clients at once,
 /// through the proxy at `addr` to a plain upstream.
@@ -80,39 +68,22 @@ async fn authorize_burst(addr: &str, legs: usize) {
     }
 }
 
-fn terminate(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_authorize_reaches_every_output_while_the_live_log_stalls() {
     let work = tempfile::tempdir().unwrap();
     let json_path = work.path().join("load.jsonl");
-    let (mut child, addr, stderr) = start_proxy(&json_path, &work.path().join("certs"));
-    let rest_of_stderr =
-        std::thread::spawn(move || stderr.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let mut proxy = start_proxy(&json_path, &work.path().join("certs"));
 
     // Nobody reads the live log (stdout) until the traffic is over: it
     // stalls once the pipe is full, as a terminal that is scrolled back or
     // suspended does.
-    authorize_burst(&addr, LEGS).await;
-    terminate(&child);
+    authorize_burst(&proxy.addr, LEGS).await;
+    proxy.terminate();
     let mut live_log = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut live_log)
-        .unwrap();
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    proxy.take_stdout().read_to_string(&mut live_log).unwrap();
+    let exit = proxy.wait().await;
     assert!(exit.success(), "{exit:?}");
-    let stderr = rest_of_stderr.join().unwrap();
+    let stderr = proxy.rest_of_stderr().join("\n");
 
     let missing: Vec<_> = (0..LEGS)
         .map(state)
@@ -125,10 +96,7 @@ async fn every_authorize_reaches_every_output_while_the_live_log_stalls() {
         &missing[..missing.len().min(5)]
     );
     let json = std::fs::read_to_string(&json_path).unwrap();
-    let authorize = json
-        .lines()
-        .filter(|l| l.contains("\"type\":\"authorize\""))
-        .count();
+    let authorize = events_of_type(&json, "authorize");
     assert_eq!(authorize, LEGS, "authorize events in --json");
     assert!(
         stderr.contains(&format!("authlens: {LEGS} sign-in attempt(s)")),
@@ -145,22 +113,16 @@ async fn every_authorize_reaches_every_output_while_the_live_log_stalls() {
 async fn a_second_signal_stops_at_once_while_an_output_is_stalled() {
     let work = tempfile::tempdir().unwrap();
     let json_path = work.path().join("load.jsonl");
-    let (mut child, addr, mut stderr) = start_proxy(&json_path, &work.path().join("certs"));
+    let mut proxy = start_proxy(&json_path, &work.path().join("certs"));
     // Enough legs to fill the live log's pipe, which nobody reads: the first
     // SIGTERM then waits for it.
-    authorize_burst(&addr, 3_000).await;
-    terminate(&child);
-    let stopping = stderr
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("Ctrl-C again to stop at once"));
-    assert!(stopping.is_some(), "no stopping line");
-    terminate(&child);
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    authorize_burst(&proxy.addr, 3_000).await;
+    proxy.terminate();
+    proxy.wait_for("Ctrl-C again to stop at once");
+    proxy.terminate();
+    let exit = proxy.wait().await;
     assert_eq!(exit.code(), Some(130), "{exit:?}");
-    let rest: Vec<_> = stderr.map_while(Result::ok).collect();
+    let rest = proxy.rest_of_stderr();
     assert!(
         rest.iter()
             .any(|l| l.contains("stopped at once on a second signal")),

@@ -13,7 +13,6 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use authlens::config::{LiveLogConfig, OutputConfig, Sink};
 use authlens::oauth::AnalyzerConfig;
@@ -29,8 +28,6 @@ use testkit::lab::{IDP, VERIFIER, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET, authoriz
 use testkit::mock_idp::MockIdp;
 use testkit::upstream::{Handler, TestUpstream, Tls};
 use testkit::{ProxyOptions, TestCa, TestProxy};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The planted values by place, and whether the HAR must show the
 /// fingerprint of each (a WebSocket frame is not recorded at all).
@@ -385,14 +382,7 @@ async fn no_output_holds_a_planted_secret_in_clear() {
         outputs(dir.path()),
     )
     .await;
-    let client = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
-        .add_root_certificate(reqwest::Certificate::from_pem(proxy.ca_pem.as_bytes()).unwrap())
-        .tls_built_in_root_certs(false)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let client = testkit::client_through(&proxy.url(), proxy.ca_pem.as_bytes());
     let tenant = idp.config().tenant.clone();
     let idp_url = |leaf: &str| format!("https://{IDP}/{tenant}/oauth2/v2.0/{leaf}");
     // Values the IdP makes up: codes and tokens.
@@ -555,16 +545,7 @@ async fn no_output_holds_a_planted_secret_in_clear() {
     }
 
     // A WebSocket with a token in its handshake query and one in a frame.
-    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
-    tcp.write_all(b"CONNECT ws.test:443 HTTP/1.1\r\nHost: ws.test:443\r\n\r\n")
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "CONNECT answered");
-        head.push(byte[0]);
-    }
+    let (tcp, _) = proxy.connect_tunnel("ws.test:443").await;
     let tls = tokio_rustls::TlsConnector::from(testkit::client_config(
         proxy.ca_pem.as_bytes(),
         &[b"http/1.1"],
