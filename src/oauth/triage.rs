@@ -85,12 +85,19 @@ pub fn may_matter(exchange: &Exchange) -> bool {
     if response.status.is_redirection() || response.headers.contains_key(header::LOCATION) {
         return true;
     }
-    // A page without a declared type is read as HTML by browsers (and by
-    // the analysis).
-    response
-        .headers
-        .get(header::CONTENT_TYPE)
-        .is_none_or(|v| v.to_str().is_ok_and(|ct| contains_ignore_case(ct, "html")))
+    match response.headers.get(header::CONTENT_TYPE) {
+        Some(ct) => ct.to_str().is_ok_and(|ct| contains_ignore_case(ct, "html")),
+        // A page without a declared type is read as HTML by browsers (and
+        // by the analysis) when it looks like markup.
+        None => looks_like_markup(&response.body.bytes),
+    }
+}
+
+/// True when `body` starts (after white space) with `<`.
+fn looks_like_markup(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'<')
 }
 
 /// True when the request body may carry sign-in parameters: one of
@@ -186,6 +193,9 @@ mod tests {
             header::LOCATION,
             HeaderValue::from_static("https://app.test/cb?code=c"),
         );
+        let mut untyped_page = exchange(Method::GET, "https://idp.test/continue", Some((200, "")));
+        untyped_page.response.as_mut().unwrap().body =
+            CapturedBody::complete("\n  <html><form method=post>".to_owned());
         let mut partial = exchange(Method::POST, "https://api.test/x", None);
         partial.request.body = CapturedBody {
             bytes: "padding=aaaa".into(),
@@ -229,7 +239,7 @@ mod tests {
                 "https://idp.test/continue",
                 Some((200, "text/HTML; charset=utf-8")),
             ),
-            exchange(Method::GET, "https://idp.test/continue", Some((200, ""))),
+            untyped_page,
             exchange(
                 Method::GET,
                 "https://idp.test/t/v2.0/.well-known/openid-configuration",
@@ -260,7 +270,11 @@ mod tests {
             size: 5 << 20,
             state: CaptureState::NotCaptured,
         };
+        let mut untyped_bytes = exchange(Method::GET, "https://cdn.test/blob", Some((200, "")));
+        untyped_bytes.response.as_mut().unwrap().body =
+            CapturedBody::complete(vec![0u8, 159, 146, 150]);
         let others = [
+            untyped_bytes,
             exchange(
                 Method::GET,
                 "https://cdn.test/app.js?v=123",
