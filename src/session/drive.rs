@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::oauth::{Event, Outcome, Severity};
+use crate::oauth::{AttemptId, Event, Outcome, Severity};
 use crate::proxy::{Delivery, ExchangeStream};
 
 /// How many events a watcher (a web page, a test) may fall behind before it
@@ -192,7 +192,15 @@ pub struct Tally {
     /// Exchanges that may have been sign-in legs but were dropped before
     /// the analysis (an output stalled for good; see the session).
     pub unanalysed: usize,
+    /// Recent attempts whose last verdict a `--fault` caused: judged again
+    /// (a `reuse-code` copy signed in, then the app's own redemption
+    /// failed), such an attempt counts once, as the app saw it end.
+    injected_outcomes: BTreeMap<AttemptId, Outcome>,
 }
+
+/// How many attempts' verdicts the tally remembers to count a later verdict
+/// of the same attempt in its place (a few MiB at most).
+const REMEMBERED_OUTCOMES: usize = 100_000;
 
 impl Tally {
     /// True when the app's own findings (not injected) reach `at_least`.
@@ -221,10 +229,24 @@ impl Tally {
                     Severity::Info => {}
                 }
             }
-            Event::Verdict(v) => match v.outcome {
-                Outcome::SignedIn => self.signed_in += 1,
-                Outcome::Failed => self.failed += 1,
-            },
+            Event::Verdict(v) => {
+                let earlier = v.attempt.and_then(|id| self.injected_outcomes.remove(&id));
+                match earlier {
+                    Some(Outcome::SignedIn) => self.signed_in -= 1,
+                    Some(Outcome::Failed) => self.failed -= 1,
+                    None => {}
+                }
+                match v.outcome {
+                    Outcome::SignedIn => self.signed_in += 1,
+                    Outcome::Failed => self.failed += 1,
+                }
+                if let (Some(id), Some(_)) = (v.attempt, &v.injected) {
+                    self.injected_outcomes.insert(id, v.outcome);
+                    if self.injected_outcomes.len() > REMEMBERED_OUTCOMES {
+                        self.injected_outcomes.pop_first();
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -233,7 +255,7 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::{AttemptId, Verdict};
+    use crate::oauth::Verdict;
     use time::OffsetDateTime;
 
     fn verdict(n: u64) -> Event {
@@ -249,6 +271,33 @@ mod tests {
             warnings: 0,
             duration: None,
         })
+    }
+
+    #[test]
+    fn an_attempt_judged_again_after_an_injected_verdict_counts_once_as_it_ended() {
+        let failed = |n| {
+            let mut e = verdict(n);
+            if let Event::Verdict(v) = &mut e {
+                v.outcome = Outcome::Failed;
+            }
+            e
+        };
+        let mut tally = Tally::default();
+        // The app's own double redemption: it signed in, then failed.
+        tally.count(&verdict(1));
+        tally.count(&failed(1));
+        assert_eq!((tally.signed_in, tally.failed), (1, 1));
+        // A reuse-code copy signed in for attempt 2, then the app failed.
+        let mut copy = verdict(2);
+        if let Event::Verdict(v) = &mut copy {
+            v.injected = Some(crate::oauth::event::Injected {
+                fault: "reuse-code".into(),
+                note: String::new(),
+            });
+        }
+        tally.count(&copy);
+        tally.count(&failed(2));
+        assert_eq!((tally.signed_in, tally.failed), (1, 2));
     }
 
     #[tokio::test]

@@ -282,10 +282,8 @@ impl Session {
         let (mut outlets, notices) = open_outlets(output)?;
         let mut recorder = open_recorder(output, &notices)?;
         let mut analyzer = Analyzer::new(output.analyzer.clone());
-        let mut tally = Tally {
-            exchanges: recording.exchanges.len(),
-            ..Tally::default()
-        };
+        let mut tally = Tally::default();
+        tally.exchanges = recording.exchanges.len();
         for exchange in &recording.exchanges {
             if let Some((_, recorder)) = recorder.as_mut() {
                 recorder.record(exchange);
