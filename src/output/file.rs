@@ -167,7 +167,14 @@ impl DurableFile {
         {
             Ok(()) => {
                 self.end += record.len() as u64;
-                self.tail_on_disk = true;
+                // After a roll-back that could not cut the file, bytes of
+                // the failed write may lie past the new tail: cut them now
+                // (or on the next record, if this cut fails too).
+                self.tail_on_disk = self.tail_on_disk
+                    || self
+                        .storage
+                        .truncate(self.end + self.tail.len() as u64)
+                        .is_ok();
                 if std::mem::take(&mut self.failing)
                     && let Some(notices) = &self.notices
                 {

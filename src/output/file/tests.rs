@@ -207,3 +207,51 @@ fn a_tail_that_could_not_be_written_back_is_written_at_the_end() {
     file.finish().unwrap();
     assert_eq!(disk.text(), "[0]\n");
 }
+
+/// A roll-back that could not cut the file (the truncate failed too) leaves
+/// the failed write's bytes after the tail; the next record that lands cuts
+/// them, so the document ends with its tail.
+#[test]
+fn bytes_a_failed_roll_back_left_are_cut_by_the_next_record() {
+    #[derive(Clone)]
+    struct NoCut(Disk, Arc<Mutex<bool>>);
+    impl Storage for NoCut {
+        fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+            self.0.write_at(offset, bytes)
+        }
+        fn truncate(&mut self, len: u64) -> io::Result<()> {
+            if *self.1.lock().unwrap() {
+                return Err(io::Error::from_raw_os_error(5));
+            }
+            self.0.truncate(len)
+        }
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let disk = Disk::default();
+    let no_cut = Arc::new(Mutex::new(false));
+    let storage = NoCut(disk.clone(), no_cut.clone());
+    let files = Files::with(move |_| Ok(Box::new(storage.clone())));
+    let mut file = DurableFile::create(
+        &files,
+        Path::new("t.json"),
+        b"[0",
+        b"]\n",
+        "t".into(),
+        Unit::ENTRY,
+        Some(Notices::default()),
+    )
+    .unwrap();
+    // A long record half written, then the disk refuses; the cut fails.
+    disk.fill(20);
+    *no_cut.lock().unwrap() = true;
+    assert!(
+        file.append(b",1111111111111111111111111111111111111111")
+            .is_err()
+    );
+    disk.free();
+    *no_cut.lock().unwrap() = false;
+    file.append(b",2").unwrap();
+    assert_eq!(disk.text(), "[0,2]\n");
+}
