@@ -7,10 +7,12 @@
 //! truncated, progress bars) is made here, once, from the flags and the kind
 //! of command.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ca::OpenKey;
@@ -41,6 +43,57 @@ pub struct ProxyConfig {
     /// How much of each body observers get a copy of.
     pub capture_limit: usize,
     pub timeouts: Timeouts,
+    /// How upstream host names become addresses.
+    pub resolver: Resolver,
+}
+
+/// How the proxy resolves upstream host names: the system's resolver, or a
+/// fixed table (tests: a name's fate must not depend on the machine's DNS).
+#[derive(Clone, Default)]
+pub enum Resolver {
+    #[default]
+    System,
+    /// Only these names resolve (IP literals always do); any other is an
+    /// unknown host, at once.
+    Table(Arc<HashMap<String, Vec<SocketAddr>>>),
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resolver::System => f.write_str("System"),
+            Resolver::Table(names) => f.debug_tuple("Table").field(&names.len()).finish(),
+        }
+    }
+}
+
+impl Resolver {
+    /// A table resolver knowing `names`.
+    pub fn table(names: impl IntoIterator<Item = (String, Vec<SocketAddr>)>) -> Resolver {
+        Resolver::Table(Arc::new(names.into_iter().collect()))
+    }
+
+    /// The addresses of `host:port`.
+    pub async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        match self {
+            Resolver::System => Ok(tokio::net::lookup_host((host, port)).await?.collect()),
+            Resolver::Table(names) => {
+                let bare = host.trim_start_matches('[').trim_end_matches(']');
+                if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+                    return Ok(vec![SocketAddr::new(ip, port)]);
+                }
+                names
+                    .get(&host.to_ascii_lowercase())
+                    .cloned()
+                    .ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no such host (not in the resolver table)",
+                        )
+                    })
+            }
+        }
+    }
 }
 
 impl ProxyConfig {
@@ -56,6 +109,7 @@ impl ProxyConfig {
             passthrough: Vec::new(),
             capture_limit: DEFAULT_CAPTURE_LIMIT,
             timeouts: Timeouts::default(),
+            resolver: Resolver::System,
         }
     }
 }

@@ -183,6 +183,7 @@ impl Proxy {
             upstream_tls,
             config.connect_to.clone(),
             config.timeouts,
+            config.resolver.clone(),
             local_addr,
         );
         let intercept = InterceptTls::new(provider, ca);

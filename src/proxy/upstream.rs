@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 
 use super::body::RequestBody;
 use super::error::{ConnectStage, UpstreamError, describe_tls};
-use crate::config::{ConnectTo, Timeouts};
+use crate::config::{ConnectTo, Resolver, Timeouts};
 use crate::tls::{AlpnOffer, Protocol, UpstreamTls};
 
 /// HTTP/1.1 connections kept per pool key. Connections still reading a body
@@ -132,6 +132,7 @@ pub(crate) struct Upstream {
     tls: UpstreamTls,
     connect_to: Vec<ConnectTo>,
     timeouts: Timeouts,
+    resolver: Resolver,
     /// The proxy's own listening address, to refuse loops.
     own_addr: SocketAddr,
     pool: Mutex<HashMap<PoolKey, Vec<Idle>>>,
@@ -144,11 +145,13 @@ impl Upstream {
         tls: UpstreamTls,
         connect_to: Vec<ConnectTo>,
         timeouts: Timeouts,
+        resolver: Resolver,
         own_addr: SocketAddr,
     ) -> Self {
         Upstream {
             tls,
             connect_to,
+            resolver,
             timeouts,
             own_addr,
             pool: Mutex::new(HashMap::new()),
@@ -387,14 +390,13 @@ impl Upstream {
                 deadline,
                 target,
                 ConnectStage::Lookup,
-                tokio::net::lookup_host((host, port)),
+                self.resolver.lookup(host, port),
             )
             .await?
             .map_err(|e| UpstreamError::Dns {
                 host: host.to_string(),
                 detail: e.to_string(),
-            })?
-            .collect();
+            })?;
         if addrs.is_empty() {
             return Err(UpstreamError::Dns {
                 host: host.to_string(),

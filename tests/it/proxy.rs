@@ -622,7 +622,13 @@ async fn wrong_name_dns_failure_and_timeout_are_named() {
                 ("slow.test".into(), 443, slow.addr),
             ],
             trust_test_ca: true,
-            tweak: Some(|c| c.timeouts.response_head = Duration::from_secs(1)),
+            // Names resolve through a table, so no-such-host.invalid fails
+            // at once here whatever the machine's DNS does (a slow resolver
+            // would turn the 502 into a 504).
+            tweak: Some(|c| {
+                c.timeouts.response_head = Duration::from_secs(1);
+                c.resolver = authlens::config::Resolver::table(Vec::new());
+            }),
             ..Default::default()
         },
     )
