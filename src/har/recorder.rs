@@ -65,6 +65,12 @@ impl HarRecorder {
 
     /// Syncs the file and returns how many entries it holds.
     pub fn finish(self) -> std::io::Result<usize> {
-        self.writer.finish()
+        let comment = (self.gap > 0).then(|| {
+            format!(
+                "authlens fell behind and did not record the last {} exchange(s)",
+                self.gap
+            )
+        });
+        self.writer.finish_with(comment.as_deref())
     }
 }

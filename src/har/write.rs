@@ -72,7 +72,18 @@ impl HarWriter {
 
     /// Closes the document if a failure left it open, syncs the file, and
     /// returns how many entries it holds.
-    pub fn finish(mut self) -> io::Result<usize> {
+    pub fn finish(self) -> io::Result<usize> {
+        self.finish_with(None)
+    }
+
+    /// [`HarWriter::finish`], with `comment` as the log's `comment` when
+    /// given (what the entries cannot say, such as exchanges left out after
+    /// the last one).
+    pub fn finish_with(mut self, comment: Option<&str>) -> io::Result<usize> {
+        if let Some(comment) = comment {
+            let tail = format!("\n],\"comment\":{}}}}}\n", Value::from(comment));
+            self.file.end_with(tail.as_bytes());
+        }
         self.file.finish()?;
         Ok(self.entries)
     }

@@ -228,6 +228,13 @@ impl DurableFile {
         Ok(())
     }
 
+    /// Ends the document with `tail` instead of the one given at creation
+    /// (written by [`DurableFile::finish`]).
+    pub fn end_with(&mut self, tail: &[u8]) {
+        self.tail = tail.to_vec();
+        self.tail_on_disk = false;
+    }
+
     /// Writes the tail if a failure left it off, and syncs the file.
     pub fn finish(&mut self) -> io::Result<()> {
         if !self.tail_on_disk {

@@ -181,3 +181,31 @@ fn a_binary_body_loses_the_secrets_its_entry_taught() {
     let bare = entry(&exchange, Some(&mut redactor));
     assert!(bare["request"].get("postData").is_none(), "{bare}");
 }
+
+#[test]
+fn exchanges_left_out_are_said_in_the_next_entry_or_at_the_end_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gaps.har");
+    let mut recorder = crate::har::HarRecorder::create(
+        &path,
+        &crate::output::file::Files::default(),
+        crate::output::notice::Notices::default(),
+        false,
+    )
+    .unwrap();
+    recorder.gap(2);
+    recorder.record(&token_exchange());
+    recorder.gap(3);
+    assert_eq!(recorder.finish().unwrap(), 1);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let entry_comment = doc["log"]["entries"][0]["comment"].as_str().unwrap();
+    assert!(
+        entry_comment.contains("did not record 2 exchange(s) before this one"),
+        "{entry_comment}"
+    );
+    let log_comment = doc["log"]["comment"].as_str().unwrap();
+    assert!(
+        log_comment.contains("did not record the last 3 exchange(s)"),
+        "{log_comment}"
+    );
+}
