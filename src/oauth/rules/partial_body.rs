@@ -27,11 +27,11 @@ pub(super) fn body_not_analysed(req: &TokenRequest) -> Option<Draft> {
         ),
         BodySeen::BrokeOff { read, size } => (
             format!(
-                "the token request body is incomplete: it broke off after {} (authlens read {}), so the parameters it may have held further on were not checked",
+                "the token request body is incomplete: it broke off, or was still arriving 2 s after the answer, after {} (authlens read {}), so the parameters it may have held further on were not checked",
                 human_bytes(size),
                 human_bytes(read as u64),
             ),
-            "The sender went away mid-body (the exchange's error says which side): the IdP never got the whole request either. Retry, and check what cut the upload.",
+            "The sender went away mid-body, or sent it very slowly (the exchange's error, if any, says which side): the IdP answered without the whole request. Retry, and check what cut or slowed the upload.",
             "broke off",
             read,
             size,
