@@ -27,6 +27,17 @@ fn main() -> ExitCode {
         raise_open_files_limit();
     }
     let under_run = matches!(cli.command, Some(Command::Run(_)));
+    // Flags of the plain proxy given before a subcommand would be ignored:
+    // for these two, silently ignoring them would hide a failure on purpose
+    // or let a CI gate pass, so they are refused.
+    if cli.command.is_some() && (!cli.proxy.faults.is_empty() || cli.proxy.fail_on.is_some()) {
+        return exit_status(
+            Err(Failure::unusable(
+                "--fault and --fail-on go after the subcommand (e.g. `authlens run --fail-on error -- CMD`)",
+            )),
+            under_run,
+        );
+    }
     let result = match cli.command {
         None => block_on(commands::proxy(cli.proxy, color)),
         Some(Command::Proxy(args)) => block_on(commands::proxy(args, color)),

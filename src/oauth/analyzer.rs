@@ -79,13 +79,23 @@ impl Analyzer {
         // What authlens did on purpose (a `--fault`) marks every event of
         // the exchange: the rules judged what was really sent, and the
         // outlets must not present the result as the app's own bug.
+        // A finding is marked only when a fault of the label could have
+        // caused it, so the app's own bugs on a changed request still count
+        // (`--fail-on`). A request authlens made itself is wholly injected.
         if let Some(intervention) = &exchange.intervention {
             let injected = Injected {
                 fault: intervention.label.clone(),
                 note: intervention.note.clone(),
             };
+            let made = intervention.kind == crate::exchange::InterventionKind::Made;
             for event in &mut out {
-                event.set_injected(&injected);
+                let caused = match event.as_finding() {
+                    Some(f) => made || fault_may_cause(&intervention.label, f.rule.id()),
+                    None => true,
+                };
+                if caused {
+                    event.set_injected(&injected);
+                }
             }
         }
         out
@@ -712,6 +722,30 @@ fn counts(errors: usize, warnings: usize) -> String {
 
 fn elapsed(from: OffsetDateTime, to: OffsetDateTime) -> Option<Duration> {
     (to - from).try_into().ok()
+}
+
+/// True when a change named `label` (one fault, or several joined by `+`)
+/// can cause a finding of `rule`: the rules each `--fault` is meant to
+/// trigger, and the IdP's answer to it (`idp-error`). Changes of other
+/// names (other interceptors) may cause anything.
+fn fault_may_cause(label: &str, rule: &str) -> bool {
+    label.split('+').any(|fault| {
+        let expected: &[&str] = match fault.split('=').next().unwrap_or(fault) {
+            "reuse-code" => &["code-reused"],
+            "expire-code" => &["code-expired"],
+            "redirect-mismatch" => &["param-mismatch"],
+            "wrong-verifier" => &["pkce-mismatch"],
+            "drop-verifier" => &["pkce-missing-verifier"],
+            "wrong-tenant" | "wrong-version" => &["endpoint-mismatch"],
+            "unknown-code" => &["token-without-authorize"],
+            "json-body" | "get-token" | "drop-param" | "duplicate-param" => {
+                &["malformed-token-request"]
+            }
+            "strip-origin" | "add-origin" | "idp-error" | "slow-idp" | "idp-down" => &[],
+            _ => return true,
+        };
+        rule == "idp-error" || expected.contains(&rule)
+    })
 }
 
 #[cfg(test)]

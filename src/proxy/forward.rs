@@ -422,7 +422,9 @@ impl InterceptContext {
         label: &str,
         note: &str,
     ) -> Result<Response<Bytes>, UpstreamError> {
-        let (head, body) = req.into_parts();
+        let (mut head, body) = req.into_parts();
+        // A head copied from another request may announce another length.
+        fit_content_length(&mut head.headers, &body);
         let target = match (head.uri.scheme(), head.uri.authority()) {
             (Some(_), Some(_)) => {
                 target_of(&head.uri).map_err(|detail| UpstreamError::BadTarget {

@@ -1191,3 +1191,19 @@ async fn idp_error_at_authorize_shows_entras_own_page_for_a_bad_reply_url() {
     assert_eq!(lab.idp.stats().authorize_requests, 0);
     lab.stop().await;
 }
+
+#[test]
+fn fault_flags_before_a_subcommand_are_refused_not_ignored() {
+    for args in [
+        &["--fail-on", "error", "run", "--", "true"][..],
+        &["--fault", "reuse-code", "browser"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_authlens"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("go after the subcommand"), "{stderr}");
+    }
+}

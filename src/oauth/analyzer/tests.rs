@@ -1709,3 +1709,40 @@ fn a_token_request_whose_coding_cannot_be_undone_is_not_analysed_not_called_malf
         "{rules:?}"
     );
 }
+
+#[test]
+fn a_fault_marks_the_findings_it_causes_not_the_apps_own_bugs_on_the_same_request() {
+    // The fault changed the redirect_uri; the app itself also sent its
+    // client secret in the query string (its own bug).
+    let mut redeemed = token_on(
+        &format!("{TENANT_BASE}/token?client_secret=leaked"),
+        5.0,
+        &[("redirect_uri", Some("https://app.example.com/signin-oidc/"))],
+    )
+    .build();
+    redeemed.intervention = Some(crate::exchange::Intervention::new(
+        crate::exchange::InterventionKind::Rewritten,
+        "redirect-mismatch",
+        "added a trailing slash",
+    ));
+    let events = run(&[authorize(&[]), code_issued(2.0), redeemed]);
+    let marked: Vec<_> = findings(&events)
+        .iter()
+        .map(|f| (f.rule.id(), f.injected.is_some()))
+        .collect();
+    assert!(marked.contains(&("param-mismatch", true)), "{marked:?}");
+    assert!(
+        marked.contains(&("malformed-token-request", false)),
+        "{marked:?}"
+    );
+    // A request authlens made itself is wholly its own.
+    assert!(super::fault_may_cause("some-other-hook", "anything"));
+    assert!(!super::fault_may_cause(
+        "reuse-code+redirect-mismatch",
+        "pkce-mismatch"
+    ));
+    assert!(super::fault_may_cause(
+        "reuse-code+redirect-mismatch",
+        "param-mismatch"
+    ));
+}
