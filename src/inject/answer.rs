@@ -155,7 +155,13 @@ pub fn authorize_error(
     let on_page = PAGE_CODES
         .iter()
         .any(|c| c.eq_ignore_ascii_case(&shape.entry.code));
-    let Some(redirect_uri) = target.redirect_uri.filter(|_| !on_page) else {
+    // Only a web address is redirected (or form-posted) to: anything else
+    // (`javascript:`, `data:`) gets the IdP's page, as a real IdP would.
+    let web = |uri: &&str| {
+        let lower = uri.trim_start().to_ascii_lowercase();
+        lower.starts_with("https://") || lower.starts_with("http://")
+    };
+    let Some(redirect_uri) = target.redirect_uri.filter(web).filter(|_| !on_page) else {
         let first_line = description.lines().next().unwrap_or_default();
         let page = format!(
             "<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>\
@@ -351,6 +357,25 @@ mod tests {
         assert_eq!(json["error"], "invalid_client");
         assert!(json.get("error_codes").is_none(), "RFC 6749 shape: {json}");
         assert!(token_error("nonsense", "h", &stamp()).is_none());
+    }
+
+    #[test]
+    fn a_redirect_uri_that_is_no_web_address_gets_the_page_not_a_redirect() {
+        for uri in ["javascript:alert(1)", " JavaScript:x", "data:text/html,x"] {
+            let target = AuthorizeTarget {
+                redirect_uri: Some(uri),
+                state: Some("s"),
+                response_mode: Some("form_post"),
+            };
+            let answer = authorize_error("interaction_required", &target, &stamp()).unwrap();
+            assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{uri}");
+            assert!(answer.headers().get(header::LOCATION).is_none(), "{uri}");
+            let body = String::from_utf8_lossy(answer.body());
+            assert!(
+                !body.to_ascii_lowercase().contains("javascript"),
+                "{uri}: {body}"
+            );
+        }
     }
 
     #[test]
