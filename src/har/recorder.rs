@@ -17,6 +17,9 @@ use crate::output::notice::Notices;
 pub struct HarRecorder {
     writer: HarWriter,
     redactor: Option<Redactor>,
+    /// For requests authlens made itself (a `reuse-code` copy), whose
+    /// tokens the app never got: redacted even with `--show-secrets`.
+    made: Redactor,
     /// Exchanges left out since the last entry (the recorder fell behind),
     /// said in the next entry's `comment`.
     gap: u64,
@@ -34,6 +37,7 @@ impl HarRecorder {
         Ok(HarRecorder {
             writer: HarWriter::create(path, files, Some(notices))?,
             redactor: (!show_secrets).then(Redactor::new),
+            made: Redactor::new(),
             gap: 0,
         })
     }
@@ -43,7 +47,15 @@ impl HarRecorder {
     /// [`HarWriter::append`]); the next one is tried as usual. After a gap
     /// (the recorder fell behind), the next entry written says so.
     pub fn record(&mut self, exchange: &Exchange) {
-        let mut entry = entry(exchange, self.redactor.as_mut());
+        let made = exchange
+            .intervention
+            .as_ref()
+            .is_some_and(|i| i.kind == crate::exchange::InterventionKind::Made);
+        let redactor = match self.redactor.as_mut() {
+            None if made => Some(&mut self.made),
+            other => other,
+        };
+        let mut entry = entry(exchange, redactor);
         if self.gap > 0 {
             entry["comment"] = format!(
                 "authlens fell behind and did not record {} exchange(s) before this one",

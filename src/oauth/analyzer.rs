@@ -75,7 +75,17 @@ impl Analyzer {
     /// events in order: leg events, each followed by the findings it
     /// triggered, and a verdict when an attempt completes.
     pub fn observe(&mut self, exchange: &Exchange) -> Vec<Event> {
+        // A request authlens made itself (a `reuse-code` copy) got tokens
+        // the app never asked to see: they are fingerprinted even with
+        // `--show-secrets`.
+        let made = exchange
+            .intervention
+            .as_ref()
+            .is_some_and(|i| i.kind == crate::exchange::InterventionKind::Made);
+        let shown = self.secrets.show_secrets;
+        self.secrets.show_secrets = shown && !made;
         let mut out = self.observe_unmarked(exchange);
+        self.secrets.show_secrets = shown;
         // What authlens did on purpose (a `--fault`) marks every event of
         // the exchange: the rules judged what was really sent, and the
         // outlets must not present the result as the app's own bug.

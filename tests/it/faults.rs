@@ -1207,3 +1207,25 @@ fn fault_flags_before_a_subcommand_are_refused_not_ignored() {
         assert!(stderr.contains("go after the subcommand"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn the_copys_tokens_stay_fingerprinted_even_with_show_secrets() {
+    let analyzer = AnalyzerConfig {
+        show_secrets: true,
+        ..AnalyzerConfig::default()
+    };
+    let mut lab = lab_with(MockIdp::default_config(), analyzer, &["reuse-code"]).await;
+    let code = code_for(&lab, "s-1").await;
+    let (status, _) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+    assert_eq!(status, 400);
+    let lines = until_failed(&mut lab).await;
+    let copy = lines
+        .iter()
+        .find(|v| v["type"] == "token-response" && v["status"] == 200)
+        .unwrap_or_else(|| panic!("the copy's answer is analysed:\n{}", dump(&lines)));
+    assert!(
+        !copy.to_string().contains("eyJ"),
+        "no token in clear: {copy}"
+    );
+    lab.stop().await;
+}

@@ -209,3 +209,31 @@ fn exchanges_left_out_are_said_in_the_next_entry_or_at_the_end_of_the_log() {
         "{log_comment}"
     );
 }
+
+#[test]
+fn a_request_authlens_made_itself_is_redacted_even_with_show_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("made.har");
+    let mut recorder = crate::har::HarRecorder::create(
+        &path,
+        &crate::output::file::Files::default(),
+        crate::output::notice::Notices::default(),
+        true,
+    )
+    .unwrap();
+    let mut copy = token_exchange();
+    copy.intervention = Some(crate::exchange::Intervention::new(
+        crate::exchange::InterventionKind::Made,
+        "reuse-code",
+        "a copy redeemed first",
+    ));
+    recorder.record(&copy);
+    // The app's own exchange keeps what --show-secrets asked for.
+    recorder.record(&token_exchange());
+    recorder.finish().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches("the-access-token").count(), 1, "{text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let copied = doc["log"]["entries"][0].to_string();
+    assert!(!copied.contains("the-access-token"), "{copied}");
+}
