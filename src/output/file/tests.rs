@@ -166,46 +166,62 @@ fn lines_are_whole_after_a_failure_mid_line() {
     assert_eq!(disk.text(), "");
 }
 
+/// A [`Disk`] whose writes or truncates can be refused outright, and a
+/// document `[0` … `]\n` on it.
+#[derive(Clone, Default)]
+struct Flaky {
+    disk: Disk,
+    refuse_writes: Arc<Mutex<bool>>,
+    refuse_cuts: Arc<Mutex<bool>>,
+}
+
+impl Storage for Flaky {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        if *self.refuse_writes.lock().unwrap() {
+            return Err(io::Error::from_raw_os_error(28));
+        }
+        self.disk.write_at(offset, bytes)
+    }
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        if *self.refuse_cuts.lock().unwrap() {
+            return Err(io::Error::from_raw_os_error(5));
+        }
+        self.disk.truncate(len)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Flaky {
+    fn document(&self) -> DurableFile {
+        let storage = self.clone();
+        let files = Files::with(move |_| Ok(Box::new(storage.clone())));
+        DurableFile::create(
+            &files,
+            Path::new("t.json"),
+            b"[0",
+            b"]\n",
+            "t".into(),
+            Unit::ENTRY,
+            Some(Notices::default()),
+        )
+        .unwrap()
+    }
+}
+
 /// A disk that also refuses the tail written back in place: the document is
 /// closed by the next record, or at the end.
 #[test]
 fn a_tail_that_could_not_be_written_back_is_written_at_the_end() {
-    #[derive(Clone)]
-    struct Stubborn(Disk, Arc<Mutex<bool>>);
-    impl Storage for Stubborn {
-        fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-            if *self.1.lock().unwrap() {
-                return Err(io::Error::from_raw_os_error(28));
-            }
-            self.0.write_at(offset, bytes)
-        }
-        fn truncate(&mut self, len: u64) -> io::Result<()> {
-            self.0.truncate(len)
-        }
-        fn sync(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let disk = Disk::default();
-    let broken = Arc::new(Mutex::new(false));
-    let storage = Stubborn(disk.clone(), broken.clone());
-    let files = Files::with(move |_| Ok(Box::new(storage.clone())));
-    let mut file = DurableFile::create(
-        &files,
-        Path::new("t.json"),
-        b"[0",
-        b"]\n",
-        "t".into(),
-        Unit::ENTRY,
-        Some(Notices::default()),
-    )
-    .unwrap();
-    *broken.lock().unwrap() = true;
+    let flaky = Flaky::default();
+    let mut file = flaky.document();
+    *flaky.refuse_writes.lock().unwrap() = true;
     assert!(file.append(b",1").is_err());
     assert!(file.finish().is_err(), "still refused");
-    *broken.lock().unwrap() = false;
+    *flaky.refuse_writes.lock().unwrap() = false;
     file.finish().unwrap();
-    assert_eq!(disk.text(), "[0]\n");
+    assert_eq!(flaky.disk.text(), "[0]\n");
 }
 
 /// A roll-back that could not cut the file (the truncate failed too) leaves
@@ -213,45 +229,17 @@ fn a_tail_that_could_not_be_written_back_is_written_at_the_end() {
 /// them, so the document ends with its tail.
 #[test]
 fn bytes_a_failed_roll_back_left_are_cut_by_the_next_record() {
-    #[derive(Clone)]
-    struct NoCut(Disk, Arc<Mutex<bool>>);
-    impl Storage for NoCut {
-        fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-            self.0.write_at(offset, bytes)
-        }
-        fn truncate(&mut self, len: u64) -> io::Result<()> {
-            if *self.1.lock().unwrap() {
-                return Err(io::Error::from_raw_os_error(5));
-            }
-            self.0.truncate(len)
-        }
-        fn sync(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let disk = Disk::default();
-    let no_cut = Arc::new(Mutex::new(false));
-    let storage = NoCut(disk.clone(), no_cut.clone());
-    let files = Files::with(move |_| Ok(Box::new(storage.clone())));
-    let mut file = DurableFile::create(
-        &files,
-        Path::new("t.json"),
-        b"[0",
-        b"]\n",
-        "t".into(),
-        Unit::ENTRY,
-        Some(Notices::default()),
-    )
-    .unwrap();
+    let flaky = Flaky::default();
+    let mut file = flaky.document();
     // A long record half written, then the disk refuses; the cut fails.
-    disk.fill(20);
-    *no_cut.lock().unwrap() = true;
+    flaky.disk.fill(20);
+    *flaky.refuse_cuts.lock().unwrap() = true;
     assert!(
         file.append(b",1111111111111111111111111111111111111111")
             .is_err()
     );
-    disk.free();
-    *no_cut.lock().unwrap() = false;
+    flaky.disk.free();
+    *flaky.refuse_cuts.lock().unwrap() = false;
     file.append(b",2").unwrap();
-    assert_eq!(disk.text(), "[0,2]\n");
+    assert_eq!(flaky.disk.text(), "[0,2]\n");
 }
