@@ -528,7 +528,8 @@ fn split_host(s: &str) -> Option<(&str, &str)> {
     }
 }
 
-fn unbracket(host: &str) -> &str {
+/// `host` without the brackets of an IPv6 literal (`[::1]` → `::1`).
+pub(crate) fn unbracket(host: &str) -> &str {
     host.strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host)

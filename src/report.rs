@@ -118,7 +118,7 @@ fn render(source: &str, events: &[Event]) -> String {
     let events = scrubbed(events);
     let mut md = String::new();
     let _ = writeln!(md, "# Sign-in report\n");
-    let _ = writeln!(md, "Source: {}  ", cell(source));
+    let _ = writeln!(md, "Source: {}  ", inline(source));
     let times = || events.iter().map(Event::time);
     if let (Some(first), Some(last)) = (times().min(), times().max()) {
         let span = (last - first).try_into().unwrap_or_default();
@@ -208,7 +208,7 @@ fn summary(md: &mut String, events: &[Event]) {
             md,
             "- {} of these finding(s) were caused on purpose by --fault ({}): they are not app bugs",
             injected.len(),
-            escape_controls(&faults.join(", "))
+            inline(&faults.join(", "))
         );
     }
     let result = match (
@@ -296,7 +296,7 @@ fn attempt(md: &mut String, title: &str, events: &[&Event]) {
     let heading = match verdict {
         Some(v) if v.outcome == Outcome::SignedIn => format!("{title}: signed in"),
         Some(v) => match &v.injected {
-            Some(i) => format!("{title}: failed on purpose (--fault {})", i.fault),
+            Some(i) => format!("{title}: failed on purpose (--fault {})", inline(&i.fault)),
             None => format!("{title}: failed"),
         },
         None if title.starts_with("Attempt") => format!("{title}: not finished"),
@@ -318,7 +318,8 @@ fn attempt(md: &mut String, title: &str, events: &[&Event]) {
                 human_duration((e.time() - s).try_into().unwrap_or_default())
             )
         });
-        let _ = writeln!(md, "| {at} | {leg} | {} |", cell(&details));
+        // Every part of `details` is escaped already (see `leg_row`).
+        let _ = writeln!(md, "| {at} | {leg} | {details} |");
     }
     md.push('\n');
     let findings: Vec<&Finding> = events.iter().filter_map(|e| e.as_finding()).collect();
@@ -328,13 +329,13 @@ fn attempt(md: &mut String, title: &str, events: &[&Event]) {
             let field = f
                 .field
                 .as_deref()
-                .map(|x| format!(" [{}]", escape_controls(x)))
+                .map(|x| format!(" [{}]", inline(x)))
                 .unwrap_or_default();
             // Caused on purpose by --fault: never reads as the app's bug.
             let (severity, cause) = match &f.injected {
                 Some(i) => (
                     format!("injected {}", f.severity.as_str()),
-                    format!(" (caused by --fault {}, not an app bug)", i.fault),
+                    format!(" (caused by --fault {}, not an app bug)", inline(&i.fault)),
                 ),
                 None => (f.severity.as_str().to_owned(), String::new()),
             };
@@ -342,10 +343,10 @@ fn attempt(md: &mut String, title: &str, events: &[&Event]) {
                 md,
                 "- **{severity}** `{}`{field}: {}{}",
                 f.rule,
-                escape_controls(&f.message),
-                escape_controls(&cause)
+                inline(&f.message),
+                cause
             );
-            let _ = writeln!(md, "  - Fix: {}", escape_controls(&f.fix));
+            let _ = writeln!(md, "  - Fix: {}", inline(&f.fix));
             if !f.evidence.is_empty() {
                 let evidence = Value::Object(f.evidence.clone()).to_string();
                 let _ = writeln!(md, "  - Evidence: {}", code(&evidence));
@@ -354,17 +355,19 @@ fn attempt(md: &mut String, title: &str, events: &[&Event]) {
         md.push('\n');
     }
     if let Some(v) = verdict {
-        let _ = writeln!(md, "Verdict: {}\n", escape_controls(&v.summary));
+        let _ = writeln!(md, "Verdict: {}\n", inline(&v.summary));
     }
 }
 
-/// The timeline row of a leg event.
+/// The timeline row of a leg event, each value from the wire escaped for
+/// a table cell.
 fn leg_row(e: &Event) -> Option<(&'static str, String)> {
     let mut parts: Vec<String> = Vec::new();
     let mut push = |label: &str, value: Option<&str>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
+            let v = inline(v);
             parts.push(if label.is_empty() {
-                v.to_owned()
+                v
             } else {
                 format!("{label} {v}")
             });
@@ -417,8 +420,12 @@ fn leg_row(e: &Event) -> Option<(&'static str, String)> {
     if let Some(injected) = e.injected() {
         // The injector's notes already start `injected <fault>: `.
         parts.push(match injected.note.strip_prefix("injected ") {
-            Some(rest) => format!("**injected** {rest}"),
-            None => format!("**injected {}**: {}", injected.fault, injected.note),
+            Some(rest) => format!("**injected** {}", inline(rest)),
+            None => format!(
+                "**injected {}**: {}",
+                inline(&injected.fault),
+                inline(&injected.note)
+            ),
         });
     }
     Some((leg, parts.join(", ")))
@@ -731,7 +738,23 @@ fn stamp(t: OffsetDateTime) -> String {
 // characters are escaped it holds no line break, so it can never start a
 // line of the document (a heading, a list item, a table row of its own).
 
-/// Safe inside a Markdown table cell: control characters escaped, and a `|`
+/// Safe as Markdown prose and inside a table cell: control characters
+/// escaped (so it cannot start a line of its own), and what could make a
+/// link, an image, raw HTML, an entity or a new cell taken literally.
+/// Emphasis and code spans are left alone: at worst they change a value's
+/// look, and fingerprints (`code_verifier#13d31e`) stay searchable.
+fn inline(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in escape_controls(s).chars() {
+        if matches!(c, '\\' | '[' | ']' | '<' | '>' | '|' | '&') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A code span (see [`code`]) safe inside a Markdown table cell: a `|`
 /// cannot end the cell.
 fn cell(s: &str) -> String {
     escape_controls(s).replace('|', "\\|")
@@ -1207,6 +1230,34 @@ mod tests {
     /// An OSC title change, a screen clear, a forged line, a bidi override
     /// and a table delimiter.
     const HOSTILE: &str = "\x1b]0;pwned\x07\x1b[2J\r\n✔ signed in\u{202e}|x`y";
+
+    #[test]
+    fn wire_values_cannot_make_links_images_or_html_in_the_report() {
+        const MARKUP: &str = "![x](https://tracker.test/p.png) [click](javascript:alert(1)) <img src=x onerror=alert(1)> &lt;";
+        let mut events = sample();
+        for e in &mut events {
+            match e {
+                Event::Authorize(a) => a.redirect_uri = Some(MARKUP.into()),
+                Event::Finding(f) => {
+                    f.message = format!("the IdP says {MARKUP}");
+                    f.fix = MARKUP.into();
+                }
+                Event::Verdict(v) => v.summary = MARKUP.into(),
+                _ => {}
+            }
+        }
+        let md = render("x.jsonl", &events);
+        // Outside code spans (where Markdown reads nothing), nothing is live.
+        let prose: Vec<&str> = md.lines().filter(|l| !l.contains("`![x]")).collect();
+        for raw in ["[x]", "[click]", " <img", " &lt;"] {
+            assert!(
+                prose.iter().all(|l| !l.contains(raw)),
+                "{raw} left live in:\n{md}"
+            );
+        }
+        assert!(md.contains(r"!\[x\](https://tracker.test/p.png)"), "{md}");
+        assert!(md.contains(r"\<img src=x onerror=alert(1)\>"), "{md}");
+    }
 
     #[test]
     fn wire_values_cannot_drive_the_terminal_or_forge_the_document() {

@@ -114,18 +114,6 @@ pub fn closing_summary(summary: &SessionSummary) -> String {
     );
     if tally.by_rule.is_empty() {
         line.push_str("; no findings");
-    } else if tally.injected > 0 {
-        let rules: Vec<String> = tally
-            .by_rule
-            .iter()
-            .map(|(rule, n)| format!("{rule} \u{d7}{n}"))
-            .collect();
-        let _ = write!(
-            line,
-            "; findings: {} ({} injected by --fault)",
-            rules.join(", "),
-            tally.injected
-        );
     } else {
         let rules: Vec<String> = tally
             .by_rule
@@ -133,6 +121,9 @@ pub fn closing_summary(summary: &SessionSummary) -> String {
             .map(|(rule, n)| format!("{rule} \u{d7}{n}"))
             .collect();
         let _ = write!(line, "; findings: {}", rules.join(", "));
+        if tally.injected > 0 {
+            let _ = write!(line, " ({} injected by --fault)", tally.injected);
+        }
     }
     let _ = write!(line, "; {} exchange(s)", tally.exchanges);
     let mut files: Vec<String> = Vec::new();

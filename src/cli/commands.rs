@@ -501,7 +501,7 @@ fn explain_quick_failure(
         "authlens: {program} exited with {status} after {after}; the last lines of its output (all of it with --browser-output):"
     );
     for line in &finished.tail {
-        eprintln!("  | {line}");
+        eprintln!("  | {}", escape_controls(line));
     }
 }
 

@@ -684,12 +684,7 @@ fn forms(secret: &str) -> Vec<(String, bool)> {
         let quoted = Value::String(secret.to_owned()).to_string();
         quoted[1..quoted.len() - 1].to_owned()
     };
-    let html = secret
-        .replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&#39;");
+    let html = crate::output::escape::html_escape(secret);
     let percent = encode_component(secret);
     let form = percent.replace("%20", "+");
     let slash_escaped = json.replace('/', "\\/");

@@ -169,7 +169,7 @@ pub fn authorize_error(
              <p>{}</p><p>Trace ID: {}</p><p>Correlation ID: {}</p><p>Timestamp: {}</p></body></html>",
             html_escape(first_line),
             stamp.trace_id,
-            stamp.correlation_id,
+            html_escape(&stamp.correlation_id),
             stamp.timestamp()
         );
         return Some(respond(
@@ -283,22 +283,7 @@ fn respond(
         .unwrap_or_else(|_| Response::new(Bytes::new()))
 }
 
-/// `text` safe inside HTML text and quoted attribute values (the five
-/// characters that matter there, as entities).
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::output::escape::html_escape;
 
 fn random_guid() -> String {
     let b: [u8; 16] = rand::random();

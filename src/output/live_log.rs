@@ -109,11 +109,12 @@ impl LiveLog {
         if self.injected_shown.replace(exchange) == Some(exchange) {
             return None;
         }
-        let note = escape_controls(&injected.note);
+        // Escaped piece by piece (`Piece::new`), as every wire value is.
+        let note = &injected.note;
         let text = if note.starts_with("injected ") {
-            note.into_owned()
+            note.to_owned()
         } else {
-            format!("injected {}: {note}", escape_controls(&injected.fault))
+            format!("injected {}: {note}", injected.fault)
         };
         Some(Line {
             indent: DETAIL_INDENT,
@@ -786,7 +787,7 @@ fn verdict(v: &Verdict, o: LiveLogOptions) -> Line {
         .chain(words(&summary, Some(colour)))
         .collect();
     if let Some(injected) = &v.injected {
-        let fault = escape_controls(&injected.fault);
+        let fault = &injected.fault;
         body.push(painted(
             " ",
             CYAN,

@@ -44,11 +44,7 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn new(scheme: Scheme, host: &str, port: u16) -> Self {
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host)
-            .to_ascii_lowercase();
+        let host = crate::config::unbracket(host).to_ascii_lowercase();
         Target { scheme, host, port }
     }
 
