@@ -818,6 +818,8 @@ mod tests {
                 state: Some("s".into()),
                 nonce: None,
                 pkce_method: Some("S256".into()),
+                via: None,
+                via_note: None,
             }),
             Event::Code(CodeEvent {
                 injected: None,

@@ -93,6 +93,8 @@ fn authorize(e: &AuthorizeEvent) -> Value {
         "state": e.state,
         "nonce": e.nonce,
         "pkce": e.pkce_method,
+        "via": e.via,
+        "via_note": e.via_note,
     })
 }
 
@@ -326,6 +328,14 @@ fn read_authorize(o: &Object, time: OffsetDateTime) -> Result<AuthorizeEvent, Ev
         state: o.opt_string("state")?,
         nonce: o.opt_string("nonce")?,
         pkce_method: o.opt_string("pkce")?,
+        via: match o.opt_string("via")?.as_deref() {
+            Some("par") => Some("par"),
+            Some("request_object") => Some("request_object"),
+            // A newer or foreign value: the parameters were not on /authorize.
+            Some(_) => Some("other"),
+            None => None,
+        },
+        via_note: o.opt_string("via_note")?,
     })
 }
 
@@ -855,6 +865,8 @@ mod tests {
                 state: s("st-1"),
                 nonce: s("n-1"),
                 pkce_method: s("S256"),
+                via: Some("par"),
+                via_note: None,
             }),
             Event::Code(CodeEvent {
                 injected: None,
