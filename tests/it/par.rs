@@ -301,3 +301,243 @@ async fn spa_origin_refusals_say_what_the_wire_shows() {
     assert!(f["fix"].as_str().unwrap().contains("Web platform"), "{f}");
     lab.stop().await;
 }
+
+// === a recorded PAR sign-in ===
+
+/// `authlens analyze` on a recording of an Okta PAR sign-in whose /authorize
+/// URL was later reloaded: the sign-in is clean and says via PAR, the reload
+/// is refused and explained.
+#[test]
+fn analyze_reads_a_recorded_par_sign_in_and_explains_the_reload() {
+    let har =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/har/okta-par.har");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.jsonl");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .args([
+            "analyze",
+            har.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "an error was found: {log}");
+    assert!(log.contains("okta default  via PAR"), "{log}");
+    let lines: Vec<Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verdicts: Vec<&Value> = lines.iter().filter(|l| l["type"] == "verdict").collect();
+    assert_eq!(verdicts.len(), 2, "{lines:#?}");
+    assert_eq!(verdicts[0]["outcome"], "signed-in");
+    assert_eq!(
+        (
+            verdicts[0]["errors"].as_u64(),
+            verdicts[0]["warnings"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(verdicts[1]["outcome"], "failed");
+    let first = authorize_line(&lines);
+    assert_eq!(
+        (&first["via"], &first["state"]),
+        (&json!("par"), &json!("st-par-3"))
+    );
+    assert_eq!(first["pkce"], "S256", "read from the push: {first}");
+    let f = idp_error(&lines);
+    assert_eq!(f["field"], "invalid_request_uri");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used by /authorize"),
+        "{f}"
+    );
+}
+
+// === property tests of the PAR and JAR parsers ===
+
+mod properties {
+    use std::sync::Arc;
+
+    use authlens::exchange::{
+        CapturedBody, ConnectionInfo, Exchange, RequestRecord, ResponseRecord, Timings,
+    };
+    use authlens::oauth::message::{
+        IndirectAuthorize, ParAnswer, PushedRequest, request_object_params,
+    };
+    use authlens::oauth::provider::KnownEndpoints;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "\"",
+        ":",
+        ",",
+        "[",
+        "]",
+        "null",
+        "60",
+        "-1",
+        "1e309",
+        "\"request_uri\"",
+        "\"expires_in\"",
+        "\"error\"",
+        "\"invalid_request\"",
+        "urn:ietf:params:oauth:request_uri:",
+        "<html>",
+        "client_id=c",
+        "&",
+        "=",
+        "%",
+        "response_type=code",
+        "request=",
+        "request_uri=",
+        "eyJhbGciOiJub25lIn0",
+        ".",
+        "redirect_uri=https%3A%2F%2Fapp%2Fcb",
+        "\u{0}",
+        "é",
+    ];
+
+    fn mixed(max: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                3 => prop::sample::select(PIECES).prop_map(str::to_string),
+                1 => "\\PC{0,12}",
+            ],
+            0..max,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    fn request(method: &str, url: &str, body: &str) -> RequestRecord {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        RequestRecord {
+            method: Method::from_bytes(method.as_bytes()).unwrap(),
+            uri: url.parse().unwrap(),
+            version: Version::HTTP_11,
+            headers,
+            body: CapturedBody::complete(Bytes::from(body.to_owned())),
+        }
+    }
+
+    fn response(status: u16, content_type: &str, body: &str) -> ResponseRecord {
+        let mut headers = HeaderMap::new();
+        if let Ok(ct) = HeaderValue::from_str(content_type) {
+            headers.insert("content-type", ct);
+        }
+        ResponseRecord {
+            status: StatusCode::from_u16(status).unwrap(),
+            version: Version::HTTP_11,
+            headers,
+            body: CapturedBody::complete(Bytes::from(body.to_owned())),
+            synthetic: false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        /// Any answer reads as something; a request_uri only from a JSON
+        /// object that names one, and every note says what the answer was.
+        #[test]
+        fn par_answers_never_panic_and_name_a_request_uri_only_when_sent(
+            status in prop::sample::select(&[200u16, 201, 400, 401, 500, 503][..]),
+            content_type in prop::sample::select(&["application/json", "text/html", "", "text/plain"][..]),
+            body in mixed(16),
+        ) {
+            match ParAnswer::parse(&response(status, content_type, &body)) {
+                ParAnswer::Issued { request_uri, .. } => {
+                    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    prop_assert!(!request_uri.is_empty());
+                    prop_assert!(json.get("request_uri").is_some());
+                }
+                ParAnswer::Refused(answer) => prop_assert!(answer.is_error()),
+                ParAnswer::Unreadable { status: s, note } => {
+                    prop_assert_eq!(s, status);
+                    prop_assert!(note.contains(&format!("HTTP {status}")), "{}", note);
+                }
+            }
+        }
+
+        /// A request object's string claims come back as its parameters;
+        /// anything else is an error, never a panic.
+        #[test]
+        fn request_objects_read_back_or_fail_cleanly(
+            claims in prop::collection::btree_map("[a-z_]{1,12}", "\\PC{0,20}", 0..8),
+            garbage in mixed(12),
+        ) {
+            let payload = serde_json::to_string(&claims).unwrap();
+            let object = format!("eyJhbGciOiJub25lIn0.{}.", URL_SAFE_NO_PAD.encode(payload));
+            let params = request_object_params(&object).unwrap();
+            for (name, value) in &claims {
+                let got = params.first(name).map(|p| p.value.as_str());
+                prop_assert_eq!(got, Some(value.as_str()));
+            }
+            let _ = request_object_params(&garbage);
+        }
+
+        /// Pushes and indirect /authorize requests of any shape are read or
+        /// ignored, and an indirect one always resolves to a request or a note.
+        #[test]
+        fn pushes_and_indirect_authorize_requests_never_panic(
+            body in mixed(16),
+            query in mixed(12),
+        ) {
+            let known = KnownEndpoints::default();
+            let pushed = PushedRequest::parse(
+                &request("POST", "https://login.microsoftonline.com/t/oauth2/v2.0/par", &body),
+                &known,
+            );
+            let url = format!(
+                "https://login.microsoftonline.com/t/oauth2/v2.0/authorize?client_id=c&request_uri=u&{}",
+                query.replace(['#', ' ', '"', '<', '>', '\\', '^', '`', '{', '|', '}'], "")
+            );
+            if let Ok(uri) = url.parse::<http::Uri>() {
+                let req = request("GET", &uri.to_string(), "");
+                if let Some(indirect) = IndirectAuthorize::parse(&req, &known) {
+                    let _ = indirect.resolve(pushed.as_ref().map(|p| &p.params));
+                    let _ = indirect.resolve(None);
+                }
+            }
+            // And through the whole analysis.
+            let mut analyzer = authlens::oauth::Analyzer::new(Default::default());
+            for (i, (method, url, body)) in [
+                ("POST", "https://login.microsoftonline.com/t/oauth2/v2.0/par", body.as_str()),
+                ("GET", url.as_str(), ""),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let Ok(uri) = url.parse::<http::Uri>() else { continue };
+                let exchange = Exchange {
+                    id: i as u64,
+                    connection: Arc::new(ConnectionInfo::default()),
+                    started_at: time::OffsetDateTime::UNIX_EPOCH,
+                    request: request(method, &uri.to_string(), body),
+                    response: Some(response(201, "application/json", &body)),
+                    error: None,
+                    timings: Timings::default(),
+                    intervention: None,
+                };
+                for event in analyzer.observe(&exchange) {
+                    let _ = authlens::output::json_lines::to_line(&event);
+                }
+            }
+        }
+    }
+}
