@@ -123,6 +123,7 @@ async fn a_redirect_uri_mismatch_behind_par_is_found() {
     let (status, body) = lab.redeem(&lab.tenant(), &form).await;
     assert_eq!(status, 400, "{body}");
     let lines = lab.lines_until_verdict().await;
+    assert_eq!(authorize_line(&lines)["via"], "par", "{lines:#?}");
     assert!(
         has(&lines, "param-mismatch", Some("redirect_uri")),
         "{lines:#?}"
