@@ -25,34 +25,13 @@ fn problems(lines: &[Value]) -> Vec<(String, String, Option<String>)> {
         .collect()
 }
 
-/// The Web client pushes `params` (authenticated with its secret); returns
-/// the request_uri.
+/// The Web client pushes `params`; returns the request_uri.
 async fn push(lab: &Lab, params: &[(&str, &str)]) -> String {
-    let mut form = params.to_vec();
-    form.push(("client_secret", WEB_SECRET));
-    let resp = lab
-        .client
-        .post(lab.endpoint(&lab.tenant(), "par"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let json: Value = resp.json().await.unwrap();
-    assert!(json["expires_in"].as_u64().is_some(), "{json}");
-    json["request_uri"]
-        .as_str()
-        .expect("request_uri")
-        .to_owned()
+    lab.push(&lab.tenant(), params).await.expect("request_uri")
 }
 
-/// /authorize with only client_id and `request_uri`, as .NET 9 sends it.
 async fn authorize_by_uri(lab: &Lab, request_uri: &str) -> Option<String> {
-    lab.authorize(
-        &lab.tenant(),
-        &[("client_id", WEB_CLIENT), ("request_uri", request_uri)],
-    )
-    .await
+    lab.authorize_by_uri(&lab.tenant(), request_uri).await
 }
 
 fn authorize_line(lines: &[Value]) -> &Value {
