@@ -126,7 +126,7 @@ impl PushedStore {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.entries.len()
     }
 }
@@ -162,8 +162,8 @@ mod tests {
         for i in 0..100 {
             store.insert(&format!("urn:{i}"), pushed(T0));
         }
-        assert_eq!(store.len(), 4);
+        assert_eq!(store.size(), 4);
         store.evict(T0 + Duration::from_secs(601));
-        assert_eq!(store.len(), 0);
+        assert_eq!(store.size(), 0);
     }
 }

@@ -421,7 +421,7 @@ impl MockIdp {
         // PAR (`request_uri`) and JAR (`request`): the parameters are elsewhere.
         let params = match self.indirect_params(tenant, version, params) {
             Ok(params) => params,
-            Err(refusal) => return refusal,
+            Err(refusal) => return *refusal,
         };
         // Until client and redirect_uri are known good, errors stay on Entra's own page.
         let grant = match self.check_authorize_target(tenant, version, &params) {

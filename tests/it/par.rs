@@ -509,7 +509,7 @@ mod properties {
                     connection: Arc::new(ConnectionInfo::default()),
                     started_at: time::OffsetDateTime::UNIX_EPOCH,
                     request: request(method, &uri.to_string(), body),
-                    response: Some(response(201, "application/json", &body)),
+                    response: Some(response(201, "application/json", body)),
                     error: None,
                     timings: Timings::default(),
                     intervention: None,

@@ -22,16 +22,8 @@ pub fn spa_origin(
 ) -> Draft {
     let has = |code: &str| answer.error_codes.iter().any(|c| c == code);
     let origin = request.origin.as_deref();
-    let secret = request
-        .client_auth_methods()
-        .into_iter()
-        .find(|m| *m != "client_assertion")
-        .or_else(|| {
-            request
-                .client_auth_methods()
-                .into_iter()
-                .find(|m| *m == "client_assertion")
-        });
+    let methods = request.client_auth_methods();
+    let secret = methods.first().copied();
     let uri = redirect_uri
         .map(|u| format!("`{u}`"))
         .unwrap_or_else(|| "the redirect URI".to_owned());
@@ -58,9 +50,7 @@ pub fn spa_origin(
             ),
         ),
         (None, _) if has("AADSTS9002327") => (
-            format!(
-                "the request carried no `Origin` header, so Entra treated it as a server-side redemption; the redirect URI is registered as a single-page application"
-            ),
+            "the request carried no `Origin` header, so Entra treated it as a server-side redemption; the redirect URI is registered as a single-page application".to_owned(),
             format!(
                 "Redeem the code in the browser that obtained it (msal-browser does), or register {uri} under the Web platform (with a client secret) for server-side redemption."
             ),
@@ -77,7 +67,7 @@ pub fn spa_origin(
     draft.fix = fix;
     draft.evidence.insert(
         "origin".into(),
-        json!({"header": origin, "client_auth": request.client_auth_methods()}),
+        json!({"header": origin, "client_auth": methods}),
     );
     draft
 }

@@ -156,17 +156,17 @@ impl MockIdp {
         tenant: &str,
         version: Version,
         params: Params,
-    ) -> Result<Params, Response<Bytes>> {
+    ) -> Result<Params, Box<Response<Bytes>>> {
         if let Some(uri) = params.get("request_uri") {
             let (now, _) = self.now();
             let lifetime = self.config.par_lifetime;
             let mut state = self.lock();
             let Some(pushed) = state.pushed.get_mut(uri) else {
                 drop(state);
-                return Err(refusal_page(
+                return Err(Box::new(refusal_page(
                     "invalid_request_uri",
                     "The request_uri is unknown: it was never pushed here, or it was forgotten.",
-                ));
+                )));
             };
             let stored = Params(pushed.params.clone());
             let why = if pushed.used {
@@ -203,17 +203,17 @@ impl MockIdp {
                         ("error_description", why),
                     ];
                     fields.extend(stored.get("state").map(|s| ("state", s.to_owned())));
-                    Err(respond_to_client(&redirect_uri, mode, &fields))
+                    Err(Box::new(respond_to_client(&redirect_uri, mode, &fields)))
                 }
             };
         }
         if let Some(object) = params.get("request") {
             return match request_object(object) {
                 Some(claims) => Ok(merged(claims, &params)),
-                None => Err(refusal_page(
+                None => Err(Box::new(refusal_page(
                     "invalid_request_object",
                     "The request object is not a readable JWT.",
-                )),
+                ))),
             };
         }
         Ok(params)
