@@ -337,6 +337,124 @@ fn analyze_reads_a_recorded_par_sign_in_and_explains_the_reload() {
             .contains("already used by /authorize"),
         "{f}"
     );
+
+    // The report says it too.
+    let md = dir.path().join("report.md");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .args([
+            "report",
+            har.to_str().unwrap(),
+            "--out",
+            md.to_str().unwrap(),
+        ])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(md.contains("| Authorization request via | `PAR` |"), "{md}");
+    assert!(md.contains("via PAR, mode form_post, pkce S256"), "{md}");
+}
+
+// === the mock's PAR endpoint ===
+
+fn mock_request(method: &str, url: &str, form: &[(&str, &str)]) -> http::Request<bytes::Bytes> {
+    http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(bytes::Bytes::from(
+            serde_urlencoded::to_string(form).unwrap(),
+        ))
+        .unwrap()
+}
+
+/// The mock checks a push as /authorize would, binds the request_uri to
+/// its client and uses it up once.
+#[test]
+fn the_mock_par_endpoint_authenticates_checks_and_binds() {
+    let idp = MockIdp::new(MockIdp::default_config());
+    let tenant = idp.config().tenant.clone();
+    let par = format!("https://{IDP}/{tenant}/oauth2/v2.0/par");
+    let params = authorize_params("st-mock", &[]);
+    let json = |resp: http::Response<bytes::Bytes>| -> (u16, Value) {
+        (
+            resp.status().as_u16(),
+            serde_json::from_slice(resp.body()).unwrap(),
+        )
+    };
+    // A confidential client must authenticate.
+    let (status, body) = json(idp.handle(mock_request("POST", &par, &params)));
+    assert_eq!((status, &body["error"]), (401, &json!("invalid_client")));
+    // An unregistered redirect_uri is refused in JSON, with Entra's number.
+    let mut wrong = params.clone();
+    wrong.retain(|(k, _)| *k != "redirect_uri");
+    wrong.extend([
+        ("redirect_uri", "https://evil.test/cb"),
+        ("client_secret", WEB_SECRET),
+    ]);
+    let (status, body) = json(idp.handle(mock_request("POST", &par, &wrong)));
+    assert_eq!(
+        (status, &body["error_codes"]),
+        (400, &json!([50011])),
+        "{body}"
+    );
+    // A good push.
+    let mut good = params.clone();
+    good.push(("client_secret", WEB_SECRET));
+    let (status, body) = json(idp.handle(mock_request("POST", &par, &good)));
+    assert_eq!((status, &body["expires_in"]), (201, &json!(60)), "{body}");
+    let uri = body["request_uri"].as_str().unwrap().to_owned();
+    assert!(
+        uri.starts_with("urn:ietf:params:oauth:request_uri:"),
+        "{uri}"
+    );
+    let authorize = |client: &str, uri: &str| {
+        let url = reqwest::Url::parse_with_params(
+            &format!("https://{IDP}/{tenant}/oauth2/v2.0/authorize"),
+            &[("client_id", client), ("request_uri", uri)],
+        )
+        .unwrap();
+        let resp = idp.handle(mock_request("GET", url.as_str(), &[]));
+        (
+            resp.status().as_u16(),
+            resp.headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned())
+                .unwrap_or_else(|| String::from_utf8_lossy(resp.body()).into_owned()),
+        )
+    };
+    // Another client cannot use it (and the try spends it).
+    let (_, location) = authorize(SPA_CLIENT, &uri);
+    assert!(location.contains("error=invalid_request_uri"), "{location}");
+    let (status, location) = authorize(WEB_CLIENT, &uri);
+    assert_eq!(status, 302);
+    assert!(
+        location.contains("error=invalid_request_uri") && location.contains("state=st-mock"),
+        "{location}"
+    );
+    // A fresh push works once.
+    let (_, body) = json(idp.handle(mock_request("POST", &par, &good)));
+    let uri = body["request_uri"].as_str().unwrap().to_owned();
+    let (_, location) = authorize(WEB_CLIENT, &uri);
+    assert!(
+        location.starts_with(&format!("{WEB_REDIRECT}?code=")),
+        "{location}"
+    );
+    // Never pushed: the IdP's own page (it has no redirect_uri it can trust).
+    let (status, page) = authorize(WEB_CLIENT, "urn:ietf:params:oauth:request_uri:nope");
+    assert_eq!(status, 400);
+    assert!(page.contains("invalid_request_uri"), "{page}");
+    // Expired: the mock's clock moved past the lifetime.
+    let (_, body) = json(idp.handle(mock_request("POST", &par, &good)));
+    let uri = body["request_uri"].as_str().unwrap().to_owned();
+    idp.advance_clock(Duration::from_secs(61));
+    let (_, location) = authorize(WEB_CLIENT, &uri);
+    assert!(location.contains("expired"), "{location}");
 }
 
 // === property tests of the PAR and JAR parsers ===

@@ -78,6 +78,53 @@ fn a_clean_par_sign_in_is_silent_and_says_via_par() {
 }
 
 #[test]
+fn a_push_to_an_endpoint_only_discovery_names_is_read() {
+    let discovery = ex("GET", "https://id.example/.well-known/openid-configuration")
+        .json(
+            200,
+            r#"{"authorization_endpoint":"https://id.example/authorize","token_endpoint":"https://id.example/token","pushed_authorization_request_endpoint":"https://id.example/push-here"}"#,
+        )
+        .build();
+    let pushed = ex("POST", "https://id.example/push-here")
+        .at(0.0)
+        .form(&form(&authorize_params(), &[]))
+        .json(
+            201,
+            &format!(r#"{{"request_uri":"{REQUEST_URI}","expires_in":90}}"#),
+        )
+        .build();
+    let authorize = ex(
+        "GET",
+        &format!(
+            "https://id.example/authorize?client_id={CLIENT}&request_uri={}",
+            enc(REQUEST_URI)
+        ),
+    )
+    .id(1)
+    .at(0.5)
+    .build();
+    let events = run(&[
+        discovery,
+        pushed.clone(),
+        authorize.clone(),
+        code_issued(2.0),
+        token_on("https://id.example/token", 3.0, &[]).build(),
+    ]);
+    assert_clean("discovery-learnt PAR", &events);
+    // Without the discovery document the push is not recognised as one: it
+    // reads as a form-POST /authorize, and the request_uri names nothing known.
+    let events = run(&[pushed, authorize]);
+    assert_eq!(kinds(&events), ["authorize"], "{events:#?}");
+    let Event::Authorize(a) = &events[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (a.via, a.endpoint.as_str()),
+        (None, "https://id.example/push-here")
+    );
+}
+
+#[test]
 fn every_mismatch_rule_fires_through_par() {
     use Severity::{Error, Warning};
     let token_url = format!("{TENANT_BASE}/token");
