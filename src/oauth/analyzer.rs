@@ -346,10 +346,12 @@ impl Analyzer {
             ParAnswer::Refused(answer) => (answer.status, Some(answer), None),
             ParAnswer::Unreadable { status, note } => (status, None, Some(note)),
         };
+        // No /authorize was sent: the push's own exchange stands for it (its
+        // body, which may hold a client secret, is not kept).
         let Some(request) = AuthorizeRequest::from_params(
             pushed.endpoint,
             pushed.params,
-            String::new(),
+            format!("pushed in exchange {}", exchange.id),
             Via::Par {
                 request_uri: String::new(),
             },

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::Draft;
+use crate::oauth::event::{clock, human_duration};
 use crate::oauth::pushed::RequestUriUse;
 
 /// The `idp-error` `draft` for an /authorize that named a request_uri,
@@ -32,13 +33,14 @@ pub fn request_uri_refused(mut draft: Draft, facts: &RequestUriUse) -> Draft {
     let why = if let Some((exchange, time)) = facts.earlier_uses.first() {
         let gap = Duration::try_from(facts.time - *time).unwrap_or_default();
         format!(
-            "request_uri {uri} was already used by /authorize (exchange {exchange}, {:.1} s earlier); a pushed request is single-use",
-            gap.as_secs_f64()
+            "request_uri {uri} was already used by /authorize at {} (exchange {exchange}, {} earlier); a pushed request is single-use",
+            clock(*time),
+            human_duration(gap)
         )
     } else if expired {
         format!(
-            "request_uri {uri} was used {:.0} s after it was pushed, but the IdP gave it expires_in {} s",
-            age.unwrap_or_default().as_secs_f64(),
+            "request_uri {uri} was used {} after it was pushed, but the IdP gave it expires_in {} s",
+            human_duration(age.unwrap_or_default()),
             facts.expires_in.unwrap_or_default()
         )
     } else if facts.pushed_at.is_none() {
@@ -47,8 +49,8 @@ pub fn request_uri_refused(mut draft: Draft, facts: &RequestUriUse) -> Draft {
         )
     } else {
         format!(
-            "authlens saw request_uri {uri} pushed {:.1} s earlier (expires_in {}) and this is its first use: the IdP may have forgotten it (restart, another instance) or bound it to another client",
-            age.unwrap_or_default().as_secs_f64(),
+            "authlens saw request_uri {uri} pushed {} earlier (expires_in {}) and this is its first use: the IdP may have forgotten it (a restart, another instance) or bound it to another client",
+            human_duration(age.unwrap_or_default()),
             facts
                 .expires_in
                 .map_or_else(|| "not given".to_owned(), |s| format!("{s} s"))

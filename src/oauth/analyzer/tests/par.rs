@@ -250,7 +250,9 @@ fn a_reused_or_expired_request_uri_is_explained() {
     assert_eq!(f.field.as_deref(), Some("invalid_request_uri"));
     assert!(
         f.message.contains("confirmed: request_uri")
-            && f.message.contains("already used by /authorize (exchange 1"),
+            && f.message.contains(
+                "already used by /authorize at 10:00:00 (exchange 1, 29.5 s earlier)"
+            ),
         "{}",
         f.message
     );
@@ -264,7 +266,7 @@ fn a_reused_or_expired_request_uri_is_explained() {
     let events = run(&[push(&[]), refused_request_uri(75.0)]);
     let f = findings(&events)[0];
     assert!(
-        f.message.contains("used 75 s after it was pushed")
+        f.message.contains("used 1 min 15 s after it was pushed")
             && f.message.contains("expires_in 60 s"),
         "{}",
         f.message
