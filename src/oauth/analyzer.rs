@@ -205,17 +205,11 @@ impl Analyzer {
         match indirect.resolve(pushed.as_ref()) {
             Ok(request) => (Some(request), None),
             Err(note) => {
-                let via = match indirect.request_uri() {
-                    Some(uri) => Via::Par {
-                        request_uri: uri.to_owned(),
-                    },
-                    None => Via::RequestObject,
-                };
                 let visible = AuthorizeRequest::from_params(
                     indirect.endpoint.clone(),
                     indirect.params.clone(),
                     indirect.raw.clone(),
-                    via,
+                    indirect.via(),
                 );
                 (visible, Some(note))
             }

@@ -246,8 +246,22 @@ impl IndirectAuthorize {
         })
     }
 
+    /// The `request_uri` of a push (RFC 9126). One that is a web address
+    /// names a request object the IdP fetches itself (RFC 9101 §5.2), not a push.
     pub fn request_uri(&self) -> Option<&str> {
-        self.params.get("request_uri")
+        self.params
+            .get("request_uri")
+            .filter(|uri| !is_web_address(uri))
+    }
+
+    /// How the parameters reached the IdP, as far as /authorize itself says.
+    pub fn via(&self) -> Via {
+        match self.request_uri() {
+            Some(uri) => Via::Par {
+                request_uri: uri.to_owned(),
+            },
+            None => Via::RequestObject,
+        }
     }
 
     /// The authorization request as the IdP reads it: the pushed parameters
@@ -268,6 +282,12 @@ impl IndirectAuthorize {
                     "authlens did not see the pushed request behind request_uri {uri} (pushed before capture started, or forgotten), so its parameters are unknown"
                 ));
             }
+            (None, _) if self.params.get("request").is_none() => {
+                let uri = self.params.get("request_uri").unwrap_or_default();
+                return Err(format!(
+                    "the IdP fetches the request object from {uri} itself, so authlens does not see its parameters"
+                ));
+            }
             (None, _) => {
                 let object = self.params.get("request").unwrap_or_default();
                 let claims = request_object_params(object).map_err(|e| not_read(&e))?;
@@ -280,6 +300,11 @@ impl IndirectAuthorize {
                 "the request names no response_type containing `code` and a client_id, so it is not read as a code-flow sign-in".to_owned()
             })
     }
+}
+
+fn is_web_address(uri: &str) -> bool {
+    let lower = uri.trim_start().to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
 }
 
 // === request objects ===
@@ -485,6 +510,23 @@ mod tests {
             .resolve(None)
             .unwrap_err();
         assert!(note.contains("not a readable JWT"), "{note}");
+        // A request_uri that is a web address names an object the IdP fetches.
+        let req = ex(
+            "GET",
+            "https://op.example/authorize?client_id=c&request_uri=https%3A%2F%2Fapp%2Freq.jwt",
+        )
+        .build()
+        .request;
+        let indirect = IndirectAuthorize::parse(&req, &known).unwrap();
+        assert_eq!(
+            (indirect.request_uri(), indirect.via()),
+            (None, Via::RequestObject)
+        );
+        let note = indirect.resolve(None).unwrap_err();
+        assert!(
+            note.contains("fetches the request object from https://app/req.jwt"),
+            "{note}"
+        );
         // `request` on an unknown URL with no response_type is not an authorization request.
         let req = ex("GET", "https://app.example/api?client_id=c&request=x")
             .build()

@@ -250,9 +250,8 @@ fn a_reused_or_expired_request_uri_is_explained() {
     assert_eq!(f.field.as_deref(), Some("invalid_request_uri"));
     assert!(
         f.message.contains("confirmed: request_uri")
-            && f.message.contains(
-                "already used by /authorize at 10:00:00 (exchange 1, 29.5 s earlier)"
-            ),
+            && f.message
+                .contains("already used by /authorize at 10:00:00 (exchange 1, 29.5 s earlier)"),
         "{}",
         f.message
     );
