@@ -17,7 +17,8 @@ use super::event::{
 use super::jwt;
 use super::message::{
     AuthorizationResponse, AuthorizeRequest, CodeGrant, Grant, IndirectAuthorize, ParAnswer,
-    PushedRequest, ResponseMode, TokenRequest, TokenResponse, Via, error_page_text, request_host,
+    PushedRequest, ResponseMode, TokenRequest, TokenResponse, Via, error_page_text, refusal_page,
+    request_host,
 };
 use super::provider::{Discovery, Endpoint, KnownEndpoints};
 use super::pushed::{Pushed, PushedStore, RequestUriUse};
@@ -152,8 +153,9 @@ impl Analyzer {
         }
 
         let mut authorize_attempt = None;
-        let (authorize, note) = match IndirectAuthorize::parse(&exchange.request, &self.known) {
-            Some(indirect) => self.indirect_authorize(exchange, &indirect),
+        let indirect = IndirectAuthorize::parse(&exchange.request, &self.known);
+        let (authorize, note) = match &indirect {
+            Some(indirect) => self.indirect_authorize(exchange, indirect),
             None => (AuthorizeRequest::parse(&exchange.request), None),
         };
         if let Some(request) = authorize {
@@ -179,7 +181,16 @@ impl Analyzer {
             } else if let Some(id) = authorize_attempt
                 && let Some(text) = error_page_text(resp)
             {
-                self.authorize_page_error(exchange, id, resp.status.as_u16(), &text, at, &mut out);
+                let status = resp.status.as_u16();
+                self.authorize_page_error(exchange, Some(id), status, None, &text, at, &mut out);
+            } else if indirect.is_some()
+                && let Some((error, text)) = refusal_page(resp)
+            {
+                // The IdP's own page refusing a request_uri or a request
+                // object (it cannot trust a redirect_uri it could not read).
+                let status = resp.status.as_u16();
+                let id = authorize_attempt;
+                self.authorize_page_error(exchange, id, status, Some(error), &text, at, &mut out);
             }
         }
         out
@@ -266,12 +277,15 @@ impl Analyzer {
         Some(id)
     }
 
-    /// The IdP refused to redirect and showed its own error page.
+    /// The IdP refused to redirect and showed its own error page (naming
+    /// `error`, when the page gives an OAuth error rather than a number).
+    #[allow(clippy::too_many_arguments)]
     fn authorize_page_error(
         &mut self,
         exchange: &Exchange,
-        id: AttemptId,
+        id: Option<AttemptId>,
         status: u16,
+        error: Option<&str>,
         text: &str,
         time: OffsetDateTime,
         out: &mut Vec<Event>,
@@ -280,7 +294,7 @@ impl Analyzer {
         let input = IdpErrorInput {
             leg: "authorize",
             status: Some(status),
-            error: None,
+            error,
             description: Some(text),
             codes: &codes,
             numbers: &[],
@@ -296,16 +310,8 @@ impl Analyzer {
             "sign-in failed at /authorize: {}",
             draft.field.as_deref().unwrap_or("error page")
         );
-        self.push_findings(vec![draft], Some(id), exchange.id, time, out);
-        self.finish(
-            Some(id),
-            Outcome::Failed,
-            summary,
-            time,
-            exchange,
-            None,
-            out,
-        );
+        self.push_findings(vec![draft], id, exchange.id, time, out);
+        self.finish(id, Outcome::Failed, summary, time, exchange, None, out);
     }
 
     // === PAR: the authorization request pushed ahead ===

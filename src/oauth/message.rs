@@ -20,7 +20,9 @@ mod grant;
 mod par;
 
 pub use grant::{CodeGrant, Grant};
-pub use par::{IndirectAuthorize, ParAnswer, PushedRequest, Via, request_object_params};
+pub use par::{
+    IndirectAuthorize, ParAnswer, PushedRequest, Via, refusal_page, request_object_params,
+};
 
 /// Raw text kept for evidence is cut to this many bytes.
 pub const RAW_CAP: usize = 4096;

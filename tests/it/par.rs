@@ -144,6 +144,25 @@ async fn a_reused_request_uri_is_explained() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_uri_never_pushed_is_refused_on_the_idp_page_and_said() {
+    let mut lab = Lab::default().await;
+    assert_eq!(
+        authorize_by_uri(&lab, "urn:ietf:params:oauth:request_uri:never-pushed").await,
+        None
+    );
+    let lines = lab.lines_until_verdict().await;
+    let f = idp_error(&lines);
+    assert_eq!(f["field"], "invalid_request_uri", "{f}");
+    assert!(
+        f["message"].as_str().unwrap().contains(
+            "authlens did not see request_uri urn:ietf:params:oauth:request_uri:never-pushed pushed"
+        ),
+        "{f}"
+    );
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_uri_used_after_expires_in_is_explained() {
     let mut config = MockIdp::default_config();
     config.par_lifetime = Duration::from_secs(1);

@@ -307,6 +307,28 @@ fn is_web_address(uri: &str) -> bool {
     lower.starts_with("https://") || lower.starts_with("http://")
 }
 
+/// The OAuth error an IdP's own page names when it refuses a request_uri
+/// or a request object at /authorize without redirecting (its status 400 or
+/// more, no `Location`), and the text around it.
+pub fn refusal_page(resp: &ResponseRecord) -> Option<(&'static str, String)> {
+    if resp.status.as_u16() < 400 || resp.headers.contains_key(header::LOCATION) {
+        return None;
+    }
+    let body = body_text(&resp.body, &resp.headers)?;
+    let lower = body.to_ascii_lowercase();
+    ["invalid_request_uri", "invalid_request_object"]
+        .into_iter()
+        .find_map(|error| {
+            let at = lower.find(error)?;
+            let text: String = body[at..]
+                .chars()
+                .take(300)
+                .take_while(|c| *c != '<' && *c != '"')
+                .collect();
+            Some((error, text.trim().to_owned()))
+        })
+}
+
 // === request objects ===
 
 /// The claims of a request object (RFC 9101), as parameters: strings as

@@ -451,3 +451,61 @@ fn spa_origin_refusals_are_confirmed_from_the_wire() {
         f.message
     );
 }
+
+#[test]
+fn an_idp_page_refusing_a_request_uri_is_explained_too() {
+    let page = |at: f64| {
+        ex(
+            "GET",
+            &format!(
+                "{TENANT_BASE}/authorize?client_id={CLIENT}&request_uri={}",
+                enc(REQUEST_URI)
+            ),
+        )
+        .id(5)
+        .at(at)
+        .status(400)
+        .resp_header("content-type", "text/html")
+        .resp_body(
+            "<html><body><p>invalid_request_uri: The request_uri is unknown.</p></body></html>",
+        )
+        .build()
+    };
+    // Seen pushed, used once before: the page is the refusal of a reuse.
+    let mut reused = par_flow(&[], token(&[]));
+    reused.push(page(30.0));
+    let events = run(&reused);
+    let f = findings(&events)
+        .into_iter()
+        .find(|f| f.rule == Rule::IdpError)
+        .expect("idp-error");
+    assert_eq!(f.field.as_deref(), Some("invalid_request_uri"));
+    assert_eq!(f.attempt, Some(AttemptId(2)));
+    assert!(
+        f.message.contains("was already used by /authorize"),
+        "{}",
+        f.message
+    );
+    assert_eq!(verdict(&events).outcome, Outcome::Failed);
+
+    // Never seen pushed: no attempt, but the refusal is still said.
+    let events = run(&[page(1.0)]);
+    assert_eq!(kinds(&events), ["finding", "verdict"], "{events:#?}");
+    let f = findings(&events)[0];
+    assert!(
+        f.message.contains("authlens did not see request_uri"),
+        "{}",
+        f.message
+    );
+
+    // A page that names no such error on an ordinary /authorize is not one.
+    let other = ex(
+        "GET",
+        &format!("{TENANT_BASE}/authorize?{}", form(&authorize_params(), &[])),
+    )
+    .status(400)
+    .resp_header("content-type", "text/html")
+    .resp_body("<html>invalid_request_uri</html>")
+    .build();
+    assert_eq!(kinds(&run(&[other])), ["authorize"]);
+}
