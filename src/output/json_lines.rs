@@ -304,6 +304,8 @@ const TOKEN_KINDS: [&str; 2] = ["id_token", "access_token"];
 const SEVERITIES: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Error];
 const PAIRINGS: [Pairing; 3] = [Pairing::State, Pairing::Heuristic, Pairing::Unpaired];
 const OUTCOMES: [Outcome; 2] = [Outcome::SignedIn, Outcome::Failed];
+/// How an authorization request's parameters can arrive (see `AuthorizeEvent::via`).
+const VIAS: [&str; 2] = ["par", "request_object"];
 
 fn read_authorize(o: &Object, time: OffsetDateTime) -> Result<AuthorizeEvent, EventError> {
     Ok(AuthorizeEvent {
@@ -328,13 +330,7 @@ fn read_authorize(o: &Object, time: OffsetDateTime) -> Result<AuthorizeEvent, Ev
         state: o.opt_string("state")?,
         nonce: o.opt_string("nonce")?,
         pkce_method: o.opt_string("pkce")?,
-        via: match o.opt_string("via")?.as_deref() {
-            Some("par") => Some("par"),
-            Some("request_object") => Some("request_object"),
-            // A newer or foreign value: the parameters were not on /authorize.
-            Some(_) => Some("other"),
-            None => None,
-        },
+        via: o.opt_known("via", &VIAS, |v| v)?,
         via_note: o.opt_string("via_note")?,
     })
 }
