@@ -1,7 +1,8 @@
 //! The authlens demo: a mock Entra ID, an app and the proxy run in-process,
 //! and a clean sign-in plus every common failure is replayed through the
-//! proxy while the live log flags them, ending with the seed error: an
-//! AADSTS90056 that nothing on the wire explains.
+//! proxy while the live log flags them: the seed error, an AADSTS90056 that
+//! nothing on the wire explains, then a pushed authorization request (PAR)
+//! whose request_uri is used twice.
 //!
 //! `cargo run --example demo` (add `-- --json` to see the JSON lines instead).
 
@@ -192,6 +193,22 @@ async fn main() {
                 .unwrap();
             lab.redeem(&tenant, &token_form(&code)).await;
             lab.idp.set_faults(Faults::default());
+        },
+    )
+    .await;
+
+    scene(
+        &mut lab,
+        "11. PAR: the /authorize URL reloaded, its request_uri used a second time",
+        async |lab| {
+            let request_uri = lab
+                .push(&tenant, &authorize_params("demo-par", &[]))
+                .await
+                .unwrap();
+            let code = lab.authorize_by_uri(&tenant, &request_uri).await.unwrap();
+            lab.redeem(&tenant, &token_form(&code)).await;
+            let _ = lab.lines_until_verdict().await;
+            let _ = lab.authorize_by_uri(&tenant, &request_uri).await;
         },
     )
     .await;

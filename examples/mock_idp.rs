@@ -72,8 +72,18 @@ async fn main() {
         web.client_id,
         web.secret.as_deref().unwrap_or("")
     );
+    println!("Or push the request first (PAR) and send only its request_uri to /authorize:");
     println!(
-        "Redeem the same code twice, wait 10 minutes, or change redirect_uri to see authlens flag it."
+        "  curl -s -x http://127.0.0.1:8080 --cacert certs/authlens-ca.pem https://login.microsoftonline.com/{tenant}/oauth2/v2.0/par -d response_type=code -d client_id={} -d client_secret={} --data-urlencode redirect_uri=https://app.test/callback -d scope=openid -d state=s2",
+        web.client_id,
+        web.secret.as_deref().unwrap_or("")
+    );
+    println!(
+        "  curl -si -x http://127.0.0.1:8080 --cacert certs/authlens-ca.pem 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize?client_id={}&request_uri=REQUEST_URI' | grep -i location",
+        web.client_id
+    );
+    println!(
+        "Redeem the same code twice, wait 10 minutes, change redirect_uri, or use a request_uri twice to see authlens flag it."
     );
     println!("Ctrl-C stops the mock.");
     let _ = tokio::signal::ctrl_c().await;

@@ -233,6 +233,7 @@ fn environment(md: &mut String, events: &[Event]) {
         ("Authorize endpoint", BTreeSet::new()),
         ("Token endpoint", BTreeSet::new()),
         ("Response mode", BTreeSet::new()),
+        ("Authorization request via", BTreeSet::new()),
         ("PKCE", BTreeSet::new()),
         ("Client authentication", BTreeSet::new()),
     ];
@@ -259,6 +260,7 @@ fn environment(md: &mut String, events: &[Event]) {
                 add("redirect_uri", a.redirect_uri.as_deref());
                 add("Authorize endpoint", Some(&a.endpoint));
                 add("Response mode", a.response_mode.as_deref());
+                add("Authorization request via", via_text(a.via));
                 add("PKCE", a.pkce_method.as_deref());
             }
             Event::Token(t) => {
@@ -378,9 +380,11 @@ fn leg_row(e: &Event) -> Option<(&'static str, String)> {
             push("", Some(&a.endpoint));
             push("client", Some(&a.client_id));
             push("→", a.redirect_uri.as_deref());
+            push("via", via_text(a.via));
             push("mode", a.response_mode.as_deref());
             push("pkce", a.pkce_method.as_deref());
             push("state", a.state.as_deref());
+            push("", a.via_note.as_deref());
             "authorize"
         }
         Event::Code(c) => {
@@ -592,6 +596,15 @@ fn evidence_secrets(evidence: &Map<String, Value>) -> Vec<(String, &'static str)
         .collect()
 }
 
+/// `PAR` / `request object` for an authorize event's `via`.
+fn via_text(via: Option<&str>) -> Option<&str> {
+    match via {
+        Some("par") => Some("PAR"),
+        Some("request_object") => Some("request object"),
+        other => other,
+    }
+}
+
 /// Every text of `e` that is not a secret field, where a secret could be
 /// quoted. The `&'static str` fields are names authlens chose.
 fn texts_mut(e: &mut Event) -> Vec<&mut String> {
@@ -614,6 +627,7 @@ fn texts_mut(e: &mut Event) -> Vec<&mut String> {
                     &mut a.state,
                     &mut a.nonce,
                     &mut a.pkce_method,
+                    &mut a.via_note,
                 ]
                 .into_iter()
                 .flatten(),
@@ -818,6 +832,8 @@ mod tests {
                 state: Some("s".into()),
                 nonce: None,
                 pkce_method: Some("S256".into()),
+                via: None,
+                via_note: None,
             }),
             Event::Code(CodeEvent {
                 injected: None,

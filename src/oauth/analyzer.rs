@@ -16,10 +16,12 @@ use super::event::{
 };
 use super::jwt;
 use super::message::{
-    AuthorizationResponse, AuthorizeRequest, CodeGrant, Grant, ResponseMode, TokenRequest,
-    TokenResponse, error_page_text, request_host,
+    AuthorizationResponse, AuthorizeRequest, CodeGrant, Grant, IndirectAuthorize, ParAnswer,
+    PushedRequest, ResponseMode, TokenRequest, TokenResponse, Via, error_page_text, refusal_page,
+    request_host,
 };
 use super::provider::{Discovery, Endpoint, KnownEndpoints};
+use super::pushed::{Pushed, PushedStore, RequestUriUse};
 use super::rules::{self, CodeRedemption, Draft, IdpErrorInput, RedactedToken};
 use super::secret::{SecretPolicy, is_fingerprint};
 use crate::exchange::Exchange;
@@ -57,6 +59,12 @@ pub struct Analyzer {
     secrets: SecretPolicy,
     store: AttemptStore,
     known: KnownEndpoints,
+    /// Pushed authorization requests (PAR) by request_uri.
+    pushed: PushedStore,
+    /// What was known of the request_uri the exchange being observed named,
+    /// for explaining an `invalid_request_uri` answer to it; cleared after
+    /// each exchange.
+    request_uri_use: Option<RequestUriUse>,
 }
 
 impl Analyzer {
@@ -67,6 +75,8 @@ impl Analyzer {
             },
             store: AttemptStore::new(config.max_attempts, config.attempt_ttl),
             known: KnownEndpoints::default(),
+            pushed: PushedStore::new(config.max_attempts, config.attempt_ttl),
+            request_uri_use: None,
             config,
         }
     }
@@ -112,8 +122,15 @@ impl Analyzer {
     }
 
     fn observe_unmarked(&mut self, exchange: &Exchange) -> Vec<Event> {
+        let out = self.observe_legs(exchange);
+        self.request_uri_use = None;
+        out
+    }
+
+    fn observe_legs(&mut self, exchange: &Exchange) -> Vec<Event> {
         let mut out = Vec::new();
         self.store.evict(exchange.started_at);
+        self.pushed.evict(exchange.started_at);
 
         if Discovery::is_discovery_url(&exchange.request.uri) {
             if let Some(resp) = &exchange.response
@@ -130,9 +147,19 @@ impl Analyzer {
             return out;
         }
 
+        if let Some(pushed) = PushedRequest::parse(&exchange.request, &self.known) {
+            self.par_leg(exchange, pushed, &mut out);
+            return out;
+        }
+
         let mut authorize_attempt = None;
-        if let Some(request) = AuthorizeRequest::parse(&exchange.request) {
-            authorize_attempt = self.authorize_leg(exchange, request, &mut out);
+        let indirect = IndirectAuthorize::parse(&exchange.request, &self.known);
+        let (authorize, note) = match &indirect {
+            Some(indirect) => self.indirect_authorize(exchange, indirect),
+            None => (AuthorizeRequest::parse(&exchange.request), None),
+        };
+        if let Some(request) = authorize {
+            authorize_attempt = self.authorize_leg(exchange, request, note, &mut out);
         } else if let Some(callback) = AuthorizationResponse::from_callback(&exchange.request) {
             let to_known_client = callback
                 .target
@@ -154,7 +181,16 @@ impl Analyzer {
             } else if let Some(id) = authorize_attempt
                 && let Some(text) = error_page_text(resp)
             {
-                self.authorize_page_error(exchange, id, resp.status.as_u16(), &text, at, &mut out);
+                let status = resp.status.as_u16();
+                self.authorize_page_error(exchange, Some(id), status, None, &text, at, &mut out);
+            } else if indirect.is_some()
+                && let Some((error, text)) = refusal_page(resp)
+            {
+                // The IdP's own page refusing a request_uri or a request
+                // object (it cannot trust a redirect_uri it could not read).
+                let status = resp.status.as_u16();
+                let id = authorize_attempt;
+                self.authorize_page_error(exchange, id, status, Some(error), &text, at, &mut out);
             }
         }
         out
@@ -162,10 +198,40 @@ impl Analyzer {
 
     // === leg 1: authorize ===
 
+    /// An /authorize naming its parameters elsewhere, read as if they had
+    /// been on it: through the push its request_uri names (recording the
+    /// use), or from its request object. When they cannot be read, what
+    /// /authorize itself carries, with a note saying why (or nothing, when
+    /// that is not enough for a code-flow request).
+    fn indirect_authorize(
+        &mut self,
+        exchange: &Exchange,
+        indirect: &IndirectAuthorize,
+    ) -> (Option<AuthorizeRequest>, Option<String>) {
+        let pushed = indirect.request_uri().and_then(|uri| {
+            let (params, facts) = self.pushed.use_uri(uri, exchange.id, exchange.started_at);
+            self.request_uri_use = Some(facts);
+            params
+        });
+        match indirect.resolve(pushed.as_ref()) {
+            Ok(request) => (Some(request), None),
+            Err(note) => {
+                let visible = AuthorizeRequest::from_params(
+                    indirect.endpoint.clone(),
+                    indirect.params.clone(),
+                    indirect.raw.clone(),
+                    indirect.via(),
+                );
+                (visible, Some(note))
+            }
+        }
+    }
+
     fn authorize_leg(
         &mut self,
         exchange: &Exchange,
         request: AuthorizeRequest,
+        note: Option<String>,
         out: &mut Vec<Event>,
     ) -> Option<AttemptId> {
         let time = exchange.started_at;
@@ -200,6 +266,8 @@ impl Analyzer {
                     .clone()
                     .unwrap_or_else(|| "plain".to_owned())
             }),
+            via: request.via.name(),
+            via_note: note,
         };
         let id = self.store.start(request, time);
         out.push(Event::Authorize(AuthorizeEvent {
@@ -209,12 +277,15 @@ impl Analyzer {
         Some(id)
     }
 
-    /// The IdP refused to redirect and showed its own error page.
+    /// The IdP refused to redirect and showed its own error page (naming
+    /// `error`, when the page gives an OAuth error rather than a number).
+    #[allow(clippy::too_many_arguments)]
     fn authorize_page_error(
         &mut self,
         exchange: &Exchange,
-        id: AttemptId,
+        id: Option<AttemptId>,
         status: u16,
+        error: Option<&str>,
         text: &str,
         time: OffsetDateTime,
         out: &mut Vec<Event>,
@@ -223,7 +294,7 @@ impl Analyzer {
         let input = IdpErrorInput {
             leg: "authorize",
             status: Some(status),
-            error: None,
+            error,
             description: Some(text),
             codes: &codes,
             numbers: &[],
@@ -231,16 +302,98 @@ impl Analyzer {
             correlation_id: None,
         };
         let draft = rules::idp_error(&input, &[], &[]);
+        let draft = match &self.request_uri_use {
+            Some(facts) => rules::request_uri_refused(draft, facts),
+            None => draft,
+        };
         let summary = format!(
             "sign-in failed at /authorize: {}",
             draft.field.as_deref().unwrap_or("error page")
         );
-        self.push_findings(vec![draft], Some(id), exchange.id, time, out);
+        self.push_findings(vec![draft], id, exchange.id, time, out);
+        self.finish(id, Outcome::Failed, summary, time, exchange, None, out);
+    }
+
+    // === PAR: the authorization request pushed ahead ===
+
+    /// A push answered with a request_uri is remembered for the /authorize
+    /// that names it. A push refused, or answered with something that names
+    /// no request_uri, ends the sign-in there: an attempt starts from the
+    /// pushed parameters and fails with what the IdP said.
+    fn par_leg(&mut self, exchange: &Exchange, pushed: PushedRequest, out: &mut Vec<Event>) {
+        let Some(resp) = &exchange.response else {
+            return;
+        };
+        let at = exchange.response_at().unwrap_or(exchange.started_at);
+        let (status, refusal, note) = match ParAnswer::parse(resp) {
+            ParAnswer::Issued {
+                request_uri,
+                expires_in,
+            } => {
+                self.pushed.insert(
+                    &request_uri,
+                    Pushed {
+                        params: pushed.params,
+                        exchange: exchange.id,
+                        pushed_at: exchange.started_at,
+                        expires_in,
+                        uses: Vec::new(),
+                        last_seen: at,
+                    },
+                );
+                return;
+            }
+            ParAnswer::Refused(answer) => (answer.status, Some(answer), None),
+            ParAnswer::Unreadable { status, note } => (status, None, Some(note)),
+        };
+        // No /authorize was sent: the push's own exchange stands for it (its
+        // body, which may hold a client secret, is not kept).
+        let Some(request) = AuthorizeRequest::from_params(
+            pushed.endpoint,
+            pushed.params,
+            format!("pushed in exchange {}", exchange.id),
+            Via::Par {
+                request_uri: String::new(),
+            },
+        ) else {
+            return;
+        };
+        let Some(id) = self.authorize_leg(exchange, request, pushed.note, out) else {
+            return;
+        };
+        let no_codes = Vec::new();
+        let input = match &refusal {
+            Some(answer) => IdpErrorInput {
+                leg: "authorize",
+                ..IdpErrorInput::from_token(answer)
+            },
+            None => IdpErrorInput {
+                leg: "authorize",
+                status: Some(status),
+                error: None,
+                description: None,
+                codes: &no_codes,
+                numbers: &[],
+                trace_id: None,
+                correlation_id: None,
+            },
+        };
+        let label;
+        if refusal.is_some() || status >= 400 {
+            let draft = rules::pushed_refused(rules::idp_error(&input, &[], &[]), note.as_deref());
+            label = draft
+                .field
+                .clone()
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            self.push_findings(vec![draft], Some(id), exchange.id, at, out);
+        } else {
+            label = note.unwrap_or_default();
+        }
         self.finish(
             Some(id),
             Outcome::Failed,
-            summary,
-            time,
+            format!("sign-in failed at the pushed authorization request: {label}"),
+            at,
             exchange,
             None,
             out,
@@ -326,6 +479,10 @@ impl Analyzer {
 
         // An error instead of a code.
         let draft = rules::idp_error(&IdpErrorInput::from_authorize(&answer), &[], &[]);
+        let draft = match &self.request_uri_use {
+            Some(facts) => rules::request_uri_refused(draft, facts),
+            None => draft,
+        };
         let summary = format!(
             "sign-in failed at /authorize: {}",
             draft.field.as_deref().unwrap_or("error")
@@ -456,6 +613,11 @@ impl Analyzer {
 
         let (outcome, summary) = if answer.is_error() {
             let draft = rules::idp_error(&IdpErrorInput::from_token(&answer), &drafts, &checked);
+            let redirect_uri = grant
+                .redirect_uri
+                .as_deref()
+                .or_else(|| authorize.and_then(|a| a.redirect_uri.as_deref()));
+            let draft = rules::spa_origin(draft, &request, &answer, redirect_uri);
             let label = draft
                 .field
                 .clone()

@@ -421,7 +421,8 @@ mod tests {
         "body-not-analysed",
     ];
     const PROVIDERS: &[&str] = &[
-        "entra", "b2c", "rfc6749", "oidc", "okta", "auth0", "google", "keycloak", "github",
+        "entra", "b2c", "rfc6749", "oidc", "rfc9126", "rfc9101", "okta", "auth0", "google",
+        "keycloak", "github",
     ];
 
     fn codes(entries: &[&Entry]) -> Vec<String> {
@@ -464,7 +465,9 @@ mod tests {
             match e.provider.as_str() {
                 "entra" => assert!(e.code.starts_with("AADSTS"), "{}", e.code),
                 "b2c" => assert!(e.code.starts_with("AADB2C"), "{}", e.code),
-                "rfc6749" | "oidc" => assert_eq!(e.error.as_deref(), Some(e.code.as_str())),
+                "rfc6749" | "oidc" | "rfc9126" | "rfc9101" => {
+                    assert_eq!(e.error.as_deref(), Some(e.code.as_str()))
+                }
                 provider => assert!(e.code.starts_with(&format!("{provider}:")), "{}", e.code),
             }
             if !e.cause_rules.is_empty() {

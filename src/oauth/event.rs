@@ -195,6 +195,13 @@ pub struct AuthorizeEvent {
     pub nonce: Option<String>,
     /// `S256` or `plain` when a code challenge was sent.
     pub pkce_method: Option<String>,
+    /// `par` when the parameters were pushed ahead (RFC 9126) and named by a
+    /// `request_uri`, `request_object` when they came in a request object
+    /// (RFC 9101); `None` when they were on /authorize itself.
+    pub via: Option<&'static str>,
+    /// Why the parameters shown are only those /authorize itself carried
+    /// (a push authlens did not see, a request object it cannot read).
+    pub via_note: Option<String>,
     /// Set when a `--fault` changed the exchange behind this event: the
     /// event shows what really happened, caused on purpose.
     pub injected: Option<Injected>,

@@ -189,6 +189,23 @@ pub fn decode(token: &str) -> Result<Jwt, JwtError> {
     })
 }
 
+/// Every claim of `token`, read without verifying its signature (a JAR
+/// request object's claims are the authorization request's parameters).
+pub fn claims(token: &str) -> Result<Map<String, Value>, JwtError> {
+    let token = token.trim();
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JwtError::TooLarge(token.len()));
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    match parts.len() {
+        3 => {}
+        5 => return Err(JwtError::Encrypted),
+        n => return Err(JwtError::PartCount(n)),
+    }
+    json_object(parts[0], "header")?;
+    json_object(parts[1], "payload")
+}
+
 /// True when `token` has the shape of a signed JWT (three base64url parts,
 /// a JSON header), so an opaque access token is not reported as broken.
 pub fn looks_like_jwt(token: &str) -> bool {

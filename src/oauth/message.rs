@@ -17,8 +17,12 @@ use super::provider::{Endpoint, EndpointKind, KnownEndpoints};
 use crate::exchange::{CaptureState, CapturedBody, RequestRecord, ResponseRecord};
 
 mod grant;
+mod par;
 
 pub use grant::{CodeGrant, Grant};
+pub use par::{
+    IndirectAuthorize, ParAnswer, PushedRequest, Via, refusal_page, request_object_params,
+};
 
 /// Raw text kept for evidence is cut to this many bytes.
 pub const RAW_CAP: usize = 4096;
@@ -45,6 +49,9 @@ pub struct AuthorizeRequest {
     pub params: Params,
     /// The query or form body as sent (capped).
     pub raw: String,
+    /// Whether the parameters were on /authorize, pushed (PAR) or in a
+    /// request object (JAR).
+    pub via: Via,
 }
 
 impl AuthorizeRequest {
@@ -57,27 +64,43 @@ impl AuthorizeRequest {
             candidates.push(form_text(&req.body, &req.headers)?);
         }
         candidates.into_iter().find_map(|raw| {
-            let params = Params::parse(&raw);
-            let response_type = params.get("response_type")?;
-            if !response_type.split(' ').any(|t| t == "code") {
-                return None;
-            }
-            let text = |k: &str| params.get(k).map(str::to_owned);
-            Some(AuthorizeRequest {
-                endpoint: Endpoint::from_uri(&req.uri),
-                client_id: text("client_id")?,
-                response_type: response_type.to_owned(),
-                redirect_uri: text("redirect_uri"),
-                scope: text("scope"),
-                state: text("state"),
-                nonce: text("nonce"),
-                response_mode: text("response_mode"),
-                code_challenge: text("code_challenge"),
-                code_challenge_method: text("code_challenge_method"),
-                resource: text("resource"),
-                raw: cap(&raw),
-                params,
-            })
+            Self::from_params(
+                Endpoint::from_uri(&req.uri),
+                Params::parse(&raw),
+                cap(&raw),
+                Via::Direct,
+            )
+        })
+    }
+
+    /// An authorization request from its parameters, wherever they were
+    /// read: `response_type` containing `code`, and a `client_id`.
+    pub fn from_params(
+        endpoint: Endpoint,
+        params: Params,
+        raw: String,
+        via: Via,
+    ) -> Option<AuthorizeRequest> {
+        let response_type = params.get("response_type")?;
+        if !response_type.split(' ').any(|t| t == "code") {
+            return None;
+        }
+        let text = |k: &str| params.get(k).map(str::to_owned);
+        Some(AuthorizeRequest {
+            endpoint,
+            client_id: text("client_id")?,
+            response_type: response_type.to_owned(),
+            redirect_uri: text("redirect_uri"),
+            scope: text("scope"),
+            state: text("state"),
+            nonce: text("nonce"),
+            response_mode: text("response_mode"),
+            code_challenge: text("code_challenge"),
+            code_challenge_method: text("code_challenge_method"),
+            resource: text("resource"),
+            raw,
+            params,
+            via,
         })
     }
 }

@@ -15,7 +15,8 @@
 //! - [`pkce`], [`redirect_uri`], [`secret`]: single facts, each in its file;
 //! - [`jwt`]: the header and claims of a token, read without verifying it,
 //!   and the redacted form recordings keep;
-//! - [`attempt`]: the bounded store of attempts and codes;
+//! - [`attempt`]: the bounded store of attempts and codes; [`pushed`]: the
+//!   bounded store of pushed authorization requests (PAR) by `request_uri`;
 //! - [`rules`]: the rules, as pure functions, one file per family (token
 //!   request shape, code, endpoint, parameters, PKCE, IdP error, id_token,
 //!   redacted tokens), and what they checked on a redemption; its `mod.rs`
@@ -36,6 +37,7 @@ pub mod message;
 pub mod params;
 pub mod pkce;
 pub mod provider;
+pub mod pushed;
 pub mod redirect_uri;
 pub mod rules;
 pub mod secret;

@@ -396,6 +396,8 @@ pub struct Discovery {
     pub issuer: Option<String>,
     pub authorization_endpoint: Option<String>,
     pub token_endpoint: Option<String>,
+    /// RFC 9126 `pushed_authorization_request_endpoint`.
+    pub pushed_authorization_request_endpoint: Option<String>,
 }
 
 impl Discovery {
@@ -415,6 +417,7 @@ impl Discovery {
             issuer: text("issuer"),
             authorization_endpoint: text("authorization_endpoint"),
             token_endpoint: text("token_endpoint"),
+            pushed_authorization_request_endpoint: text("pushed_authorization_request_endpoint"),
         };
         doc.token_endpoint.as_ref()?;
         Some(doc)
@@ -456,6 +459,15 @@ impl KnownEndpoints {
             .iter()
             .filter_map(|d| d.token_endpoint.as_deref())
             .any(|t| normalise_url(t) == url)
+    }
+
+    /// True when `url` (no query) is a learnt PAR endpoint (RFC 9126).
+    pub fn is_par_endpoint(&self, url: &str) -> bool {
+        let url = normalise_url(url);
+        self.docs
+            .iter()
+            .filter_map(|d| d.pushed_authorization_request_endpoint.as_deref())
+            .any(|p| normalise_url(p) == url)
     }
 
     /// The learnt document whose authorization endpoint is `url` (no query).
@@ -675,6 +687,12 @@ mod tests {
         known.learn(doc);
         assert!(known.is_token_endpoint("https://TOK.example/x/redeem/"));
         assert!(!known.is_token_endpoint("https://tok.example/x/other"));
+        assert!(!known.is_par_endpoint("https://id.example/push"));
+        known.learn(
+            Discovery::parse(br#"{"token_endpoint":"https://id.example/t","pushed_authorization_request_endpoint":"https://id.example/push"}"#)
+                .unwrap(),
+        );
+        assert!(known.is_par_endpoint("https://ID.example/push/"));
         assert!(
             known
                 .for_authorize("https://id.example/login/auth")

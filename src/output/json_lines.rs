@@ -93,6 +93,8 @@ fn authorize(e: &AuthorizeEvent) -> Value {
         "state": e.state,
         "nonce": e.nonce,
         "pkce": e.pkce_method,
+        "via": e.via,
+        "via_note": e.via_note,
     })
 }
 
@@ -302,6 +304,8 @@ const TOKEN_KINDS: [&str; 2] = ["id_token", "access_token"];
 const SEVERITIES: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Error];
 const PAIRINGS: [Pairing; 3] = [Pairing::State, Pairing::Heuristic, Pairing::Unpaired];
 const OUTCOMES: [Outcome; 2] = [Outcome::SignedIn, Outcome::Failed];
+/// How an authorization request's parameters can arrive (see `AuthorizeEvent::via`).
+const VIAS: [&str; 2] = ["par", "request_object"];
 
 fn read_authorize(o: &Object, time: OffsetDateTime) -> Result<AuthorizeEvent, EventError> {
     Ok(AuthorizeEvent {
@@ -326,6 +330,8 @@ fn read_authorize(o: &Object, time: OffsetDateTime) -> Result<AuthorizeEvent, Ev
         state: o.opt_string("state")?,
         nonce: o.opt_string("nonce")?,
         pkce_method: o.opt_string("pkce")?,
+        via: o.opt_known("via", &VIAS, |v| v)?,
+        via_note: o.opt_string("via_note")?,
     })
 }
 
@@ -855,6 +861,8 @@ mod tests {
                 state: s("st-1"),
                 nonce: s("n-1"),
                 pkce_method: s("S256"),
+                via: Some("par"),
+                via_note: None,
             }),
             Event::Code(CodeEvent {
                 injected: None,

@@ -465,6 +465,12 @@ fn authorize(e: &AuthorizeEvent, o: LiveLogOptions) -> Line {
         where_.push_str(part);
     }
     f.add(where_);
+    match e.via {
+        Some("par") => f.add("via PAR"),
+        Some("request_object") => f.add("via request object"),
+        Some(other) => f.add(format!("via {other}")),
+        None => {}
+    }
     f.url("→", e.redirect_uri.as_deref());
     f.labelled("mode", e.response_mode.as_deref());
     f.labelled("pkce", e.pkce_method.as_deref());
@@ -473,6 +479,9 @@ fn authorize(e: &AuthorizeEvent, o: LiveLogOptions) -> Line {
         f.labelled("response_type", Some(&e.response_type));
         f.labelled("scope", e.scope.as_deref());
         f.labelled("nonce", e.nonce.as_deref());
+    }
+    if let Some(note) = &e.via_note {
+        f.paint(YELLOW, format!("({note})"));
     }
     f.line(e.time, Some(e.attempt.0), "authorize")
 }

@@ -165,6 +165,32 @@ impl Lab {
             .map(|(_, v)| v.into_owned())
     }
 
+    /// The Web client pushes `params` to the PAR endpoint (authenticated
+    /// with its secret); returns the request_uri when the IdP gave one.
+    pub async fn push(&self, tenant: &str, params: &[(&str, &str)]) -> Option<String> {
+        let mut form = params.to_vec();
+        form.push(("client_secret", WEB_SECRET));
+        let resp = self
+            .client
+            .post(self.endpoint(tenant, "par"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let json: Value = resp.json().await.ok()?;
+        json["request_uri"].as_str().map(str::to_owned)
+    }
+
+    /// The browser's /authorize carrying only the Web client's id and
+    /// `request_uri`, as .NET 9 sends it after a push; returns the code.
+    pub async fn authorize_by_uri(&self, tenant: &str, request_uri: &str) -> Option<String> {
+        self.authorize(
+            tenant,
+            &[("client_id", WEB_CLIENT), ("request_uri", request_uri)],
+        )
+        .await
+    }
+
     /// A code for the Web client issued straight by the IdP, bypassing the
     /// proxy (as when the browser is not set to use it).
     pub fn code_outside_proxy(&self) -> String {

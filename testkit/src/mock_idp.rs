@@ -5,7 +5,9 @@
 //! it enforces what Entra enforces (POST form body, client authentication,
 //! single use, code lifetime, tenant, protocol version, client, redirect_uri,
 //! scope and PKCE) and answers with Entra-shaped error JSON carrying real AADSTS
-//! numbers (OAUTH.md section 5). The TLS server that hosts it lives elsewhere:
+//! numbers (OAUTH.md section 5). It also takes pushed authorization requests
+//! (RFC 9126, `par`) and request objects (RFC 9101) at /authorize, which real
+//! Entra does not document. The TLS server that hosts it lives elsewhere:
 //! this file opens no sockets and spawns nothing.
 //!
 //! Tokens are well-formed JWTs whose signature segment is random bytes: they
@@ -24,6 +26,8 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
+
+mod par;
 
 /// Codes and pending logins held at most (oldest dropped first), so a long test
 /// run cannot grow the mock without bound.
@@ -57,6 +61,9 @@ pub struct MockIdpConfig {
     /// is issued by `POST /{tenant}/login` (like a real interactive sign-in);
     /// `false`: /authorize issues the code directly.
     pub interactive: bool,
+    /// How long a pushed authorization request's `request_uri` stays usable
+    /// (the PAR answer's `expires_in`; oidc-provider's default, 60 s).
+    pub par_lifetime: Duration,
 }
 
 /// One app registration.
@@ -136,6 +143,8 @@ pub struct MockIdp {
 struct State {
     codes: HashMap<String, IssuedCode>,
     pending: HashMap<String, PendingLogin>,
+    /// Pushed authorization requests by request_uri (see `par`).
+    pushed: HashMap<String, par::PushedAuth>,
     stats: MockStats,
     /// Added to the real clock by [`MockIdp::advance_clock`].
     skew: Duration,
@@ -290,6 +299,7 @@ impl MockIdp {
             ],
             code_lifetime: Duration::from_secs(600),
             interactive: false,
+            par_lifetime: Duration::from_secs(60),
         }
     }
 
@@ -326,6 +336,7 @@ impl MockIdp {
             Route::Token(version) => self.token(tenant, version, &req),
             Route::Discovery(version) => self.discovery(tenant, version),
             Route::Login => self.login(tenant, &req),
+            Route::Par(version) => self.par(tenant, version, &req),
         }
     }
 
@@ -353,6 +364,15 @@ impl MockIdp {
             let oldest = state.codes.iter().min_by_key(|(_, c)| c.issued_at);
             let oldest = oldest.map(|(k, _)| k.clone()).expect("non-empty");
             state.codes.remove(&oldest);
+        }
+        let par_retention = self.config.par_lifetime + CODE_RETENTION;
+        state
+            .pushed
+            .retain(|_, p| now.saturating_duration_since(p.created) <= par_retention);
+        while state.pushed.len() > MAX_PENDING {
+            let oldest = state.pushed.iter().min_by_key(|(_, p)| p.created);
+            let oldest = oldest.map(|(k, _)| k.clone()).expect("non-empty");
+            state.pushed.remove(&oldest);
         }
         while state.pending.len() > MAX_PENDING {
             let oldest = state.pending.iter().min_by_key(|(_, p)| p.created);
@@ -398,6 +418,11 @@ impl MockIdp {
             _ => None,
         };
         let params = params.unwrap_or_default();
+        // PAR (`request_uri`) and JAR (`request`): the parameters are elsewhere.
+        let params = match self.indirect_params(tenant, version, params) {
+            Ok(params) => params,
+            Err(refusal) => return *refusal,
+        };
         // Until client and redirect_uri are known good, errors stay on Entra's own page.
         let grant = match self.check_authorize_target(tenant, version, &params) {
             Ok(grant) => grant,
@@ -1025,6 +1050,8 @@ impl MockIdp {
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
             "code_challenge_methods_supported": ["S256", "plain"],
+            "pushed_authorization_request_endpoint": format!("{base}/par"),
+            "request_parameter_supported": true,
             "tenant_region_scope": "WW",
         });
         json_response(StatusCode::OK, &doc)
@@ -1151,6 +1178,8 @@ enum Route {
     Token(Version),
     Discovery(Version),
     Login,
+    /// The pushed authorization request endpoint (RFC 9126).
+    Par(Version),
 }
 
 /// `/{tenant}/…` -> (tenant, route).
@@ -1164,6 +1193,8 @@ fn parse_route(path: &str) -> Option<(&str, Route)> {
         "v2.0/.well-known/openid-configuration" => Route::Discovery(Version::V2),
         ".well-known/openid-configuration" => Route::Discovery(Version::V1),
         "login" => Route::Login,
+        "oauth2/v2.0/par" => Route::Par(Version::V2),
+        "oauth2/par" => Route::Par(Version::V1),
         _ => return None,
     };
     (!tenant.is_empty()).then_some((tenant, route))

@@ -12,6 +12,7 @@ mod hooks;
 mod limits;
 mod load;
 mod mock_idp;
+mod par;
 mod parsers_fuzz;
 mod proxy;
 mod robustness;

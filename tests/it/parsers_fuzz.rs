@@ -60,6 +60,13 @@ const PIECES: &[&str] = &[
     "/oauth2/v2.0/authorize",
     "/common/",
     "/.well-known/openid-configuration",
+    // PAR and JAR.
+    "/oauth2/v2.0/par",
+    "request_uri=",
+    "urn:ietf:params:oauth:request_uri:",
+    "request=",
+    "{\"request_uri\":\"",
+    "\"expires_in\":",
 ];
 
 fn mixed(max: usize) -> impl Strategy<Value = String> {

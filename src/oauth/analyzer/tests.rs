@@ -1746,3 +1746,5 @@ fn a_fault_marks_the_findings_it_causes_not_the_apps_own_bugs_on_the_same_reques
         "param-mismatch"
     ));
 }
+
+mod par;

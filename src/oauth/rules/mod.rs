@@ -12,7 +12,8 @@
 //! - `endpoint`: `endpoint-mismatch`; `param`: `param-mismatch`;
 //! - `pkce`: `pkce-mismatch`, `pkce-missing-verifier`,
 //!   `pkce-unexpected-verifier`, `pkce-invalid-verifier`;
-//! - `idp_error`: `idp-error`;
+//! - `idp_error`: `idp-error`; `par` and `origin` sharpen it with what the
+//!   wire shows (a request_uri's history; Entra's SPA Origin rules);
 //! - `id_token`: `nonce-mismatch`, `token-issuer-mismatch`;
 //! - `redacted`: `token-redacted` (information about a redacted recording);
 //! - `partial_body`: `body-not-analysed` (a request body read only in part:
@@ -43,6 +44,8 @@ mod code;
 mod endpoint;
 mod id_token;
 mod idp_error;
+mod origin;
+mod par;
 mod param;
 mod partial_body;
 mod pkce;
@@ -51,6 +54,8 @@ mod shape;
 
 pub use checks::{Check, CheckResult};
 pub use idp_error::{IdpErrorInput, idp_error};
+pub use origin::spa_origin;
+pub use par::{pushed_refused, request_uri_refused};
 pub use redacted::RedactedToken;
 
 /// A finding before the analyzer gives it an attempt, an exchange and a time.

@@ -1,0 +1,169 @@
+//! Pushed authorization requests (RFC 9126) by their `request_uri`, kept in
+//! bounded memory so an /authorize naming one can be read as if its
+//! parameters had been on it, and a second or late use can be told apart.
+//!
+//! Like codes, entries are dropped after a time-to-live and beyond a fixed
+//! count. Pure: times come from the exchanges.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::params::Params;
+
+/// Earlier uses remembered per request_uri (the first ones matter).
+const MAX_USES: usize = 8;
+
+/// One pushed request and what happened to its request_uri.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub params: Params,
+    /// The exchange that pushed it.
+    pub exchange: u64,
+    pub pushed_at: OffsetDateTime,
+    /// The IdP's `expires_in`, seconds.
+    pub expires_in: Option<u64>,
+    /// /authorize requests that named it: (exchange, time), oldest first.
+    pub uses: Vec<(u64, OffsetDateTime)>,
+    pub last_seen: OffsetDateTime,
+}
+
+/// What authlens knew of a request_uri when an /authorize named it: the
+/// facts an `invalid_request_uri` refusal is explained with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestUriUse {
+    pub request_uri: String,
+    pub exchange: u64,
+    pub time: OffsetDateTime,
+    /// `None` when authlens did not see it pushed.
+    pub pushed_at: Option<OffsetDateTime>,
+    pub push_exchange: Option<u64>,
+    pub expires_in: Option<u64>,
+    /// Earlier /authorize requests that named it: (exchange, time).
+    pub earlier_uses: Vec<(u64, OffsetDateTime)>,
+}
+
+/// Bounded store of pushed requests.
+#[derive(Debug)]
+pub struct PushedStore {
+    entries: HashMap<String, Pushed>,
+    /// Insertion order of `entries`, oldest first.
+    order: VecDeque<String>,
+    max: usize,
+    ttl: Duration,
+}
+
+impl PushedStore {
+    pub fn new(max: usize, ttl: Duration) -> Self {
+        PushedStore {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            max: max.max(1),
+            ttl,
+        }
+    }
+
+    /// Drops entries not touched for longer than the TTL.
+    pub fn evict(&mut self, now: OffsetDateTime) {
+        let ttl = self.ttl;
+        let entries = &mut self.entries;
+        self.order.retain(|k| match entries.get(k) {
+            Some(p) if now - p.last_seen > ttl => {
+                entries.remove(k);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
+    }
+
+    /// Remembers a push (dropping the oldest beyond the bound).
+    pub fn insert(&mut self, request_uri: &str, pushed: Pushed) {
+        if self
+            .entries
+            .insert(request_uri.to_owned(), pushed)
+            .is_none()
+        {
+            self.order.push_back(request_uri.to_owned());
+        }
+        while self.order.len() > self.max {
+            if let Some(old) = self.order.pop_front() {
+                self.entries.remove(&old);
+            }
+        }
+    }
+
+    /// Records that an /authorize named `request_uri`; returns the pushed
+    /// parameters (if the push was seen) and what was known before this use.
+    pub fn use_uri(
+        &mut self,
+        request_uri: &str,
+        exchange: u64,
+        time: OffsetDateTime,
+    ) -> (Option<Params>, RequestUriUse) {
+        let mut facts = RequestUriUse {
+            request_uri: request_uri.to_owned(),
+            exchange,
+            time,
+            pushed_at: None,
+            push_exchange: None,
+            expires_in: None,
+            earlier_uses: Vec::new(),
+        };
+        let Some(p) = self.entries.get_mut(request_uri) else {
+            return (None, facts);
+        };
+        facts.pushed_at = Some(p.pushed_at);
+        facts.push_exchange = Some(p.exchange);
+        facts.expires_in = p.expires_in;
+        facts.earlier_uses = p.uses.clone();
+        if p.uses.len() < MAX_USES {
+            p.uses.push((exchange, time));
+        }
+        p.last_seen = time;
+        (Some(p.params.clone()), facts)
+    }
+
+    #[cfg(test)]
+    pub fn size(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::testing::T0;
+
+    fn pushed(at: OffsetDateTime) -> Pushed {
+        Pushed {
+            params: Params::parse("client_id=c&response_type=code"),
+            exchange: 1,
+            pushed_at: at,
+            expires_in: Some(60),
+            uses: Vec::new(),
+            last_seen: at,
+        }
+    }
+
+    #[test]
+    fn uses_are_counted_and_memory_is_bounded() {
+        let mut store = PushedStore::new(4, Duration::from_secs(600));
+        store.insert("urn:a", pushed(T0));
+        let (params, first) = store.use_uri("urn:a", 2, T0 + Duration::from_secs(1));
+        assert!(params.is_some());
+        assert!(first.earlier_uses.is_empty());
+        let (_, second) = store.use_uri("urn:a", 3, T0 + Duration::from_secs(2));
+        assert_eq!(second.earlier_uses, [(2, T0 + Duration::from_secs(1))]);
+        assert_eq!(second.expires_in, Some(60));
+        let (none, unknown) = store.use_uri("urn:b", 4, T0);
+        assert!(none.is_none() && unknown.pushed_at.is_none());
+        for i in 0..100 {
+            store.insert(&format!("urn:{i}"), pushed(T0));
+        }
+        assert_eq!(store.size(), 4);
+        store.evict(T0 + Duration::from_secs(601));
+        assert_eq!(store.size(), 0);
+    }
+}
