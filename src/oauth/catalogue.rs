@@ -31,7 +31,7 @@ pub struct Entry {
     /// `AADSTS54005`, `AADB2C90088`, `invalid_grant`, `github:bad_verification_code`,
     /// `okta:invalid_grant:expired`.
     pub code: String,
-    /// `entra`, `b2c`, `rfc6749`, `oidc`, `okta`, `auth0`, `google`, `keycloak`, `github`.
+    /// `entra`, `b2c`, `rfc6749`, `rfc8628`, `rfc8693`, `oidc`, `okta`, `auth0`, `google`, `keycloak`, `github`.
     pub provider: String,
     pub error: Option<String>,
     /// One line a developer understands without reading the spec.
@@ -419,9 +419,13 @@ mod tests {
         "token-issuer-mismatch",
         "token-redacted",
         "body-not-analysed",
+        "refresh-token-reused",
+        "refresh-token-expired",
+        "device-poll-too-fast",
     ];
     const PROVIDERS: &[&str] = &[
-        "entra", "b2c", "rfc6749", "oidc", "okta", "auth0", "google", "keycloak", "github",
+        "entra", "b2c", "rfc6749", "rfc8628", "rfc8693", "oidc", "okta", "auth0", "google",
+        "keycloak", "github",
     ];
 
     fn codes(entries: &[&Entry]) -> Vec<String> {
@@ -464,7 +468,9 @@ mod tests {
             match e.provider.as_str() {
                 "entra" => assert!(e.code.starts_with("AADSTS"), "{}", e.code),
                 "b2c" => assert!(e.code.starts_with("AADB2C"), "{}", e.code),
-                "rfc6749" | "oidc" => assert_eq!(e.error.as_deref(), Some(e.code.as_str())),
+                "rfc6749" | "rfc8628" | "rfc8693" | "oidc" => {
+                    assert_eq!(e.error.as_deref(), Some(e.code.as_str()))
+                }
                 provider => assert!(e.code.starts_with(&format!("{provider}:")), "{}", e.code),
             }
             if !e.cause_rules.is_empty() {

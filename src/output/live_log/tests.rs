@@ -117,6 +117,8 @@ fn token_response_with(decoded: Vec<DecodedToken>) -> Event {
         expires_in: None,
         decoded,
         elapsed: None,
+        grant_type: Some("authorization_code".into()),
+        pending_poll: None,
     })
 }
 
