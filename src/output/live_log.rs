@@ -535,7 +535,7 @@ fn grant_label(grant_type: &str) -> Option<Cow<'_, str>> {
         "refresh_token" => "refresh",
         "client_credentials" => "client_credentials",
         "password" => "password (ROPC)",
-        DEVICE_CODE => "device_code",
+        DEVICE_CODE => "device code poll",
         JWT_BEARER => "jwt-bearer",
         TOKEN_EXCHANGE => "token-exchange",
         other => {

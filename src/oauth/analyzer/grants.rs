@@ -489,3 +489,6 @@ fn use_outcome(answer: Option<&TokenResponse>) -> RedemptionOutcome {
             .unwrap_or_else(|| format!("HTTP {}", answer.status)),
     )
 }
+
+#[cfg(test)]
+mod tests;
