@@ -453,3 +453,120 @@ async fn client_credentials_with_a_delegated_scope() {
     );
     lab.stop().await;
 }
+
+// === recordings ===
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/har")
+        .join(name)
+}
+
+fn authlens(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_authlens"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs")
+}
+
+/// Secrets of `refresh-reuse.har`.
+const HAR_SECRETS: [&str; 5] = [
+    "0.AXEA-har-refresh-code-5e6f",
+    "app-secret-Rf7~k",
+    "at-har-refresh-1a2b3c",
+    "1.AXEA-refresh-first-aaaa",
+    "1.AXEA-refresh-second-bbbb",
+];
+
+#[test]
+fn analyze_a_recorded_refresh_reuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.jsonl");
+    let har = fixture("refresh-reuse.har");
+    let out = authlens(&[
+        "analyze",
+        har.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    let lines: Vec<Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        findings(&lines),
+        vec![
+            (
+                "refresh-token-reused".to_owned(),
+                "error".to_owned(),
+                Some("refresh_token".to_owned())
+            ),
+            (
+                "idp-error".to_owned(),
+                "error".to_owned(),
+                Some("AADSTS70008".to_owned())
+            ),
+        ],
+        "{log}"
+    );
+    let reused = lines
+        .iter()
+        .find(|l| l["rule"] == "refresh-token-reused")
+        .unwrap();
+    assert_eq!(
+        reused["evidence"]["earlier_redemption"]["time"],
+        "2024-05-02T10:00:00Z"
+    );
+    assert_eq!(reused["evidence"]["looks_like_race"], true);
+    let grants: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "token")
+        .filter_map(|l| l["grant_type"].as_str())
+        .collect();
+    assert_eq!(
+        grants,
+        ["authorization_code", "refresh_token", "refresh_token"]
+    );
+    assert!(log.contains("✔ tokens refreshed"), "{log}");
+    assert!(log.contains("looks like two refreshes racing"), "{log}");
+    for secret in HAR_SECRETS {
+        assert!(!log.contains(secret), "{secret} in {log}");
+        assert!(
+            !lines.iter().any(|l| l.to_string().contains(secret)),
+            "{secret}"
+        );
+    }
+
+    // The report tells the same, the refreshes outside the sign-in attempt.
+    let md_path = dir.path().join("report.md");
+    let out = authlens(&[
+        "report",
+        har.to_str().unwrap(),
+        "--out",
+        md_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    for want in [
+        "- 1 sign-in attempt(s) started, 1 redemption(s) seen",
+        "- 2 token request(s) of other grants",
+        "## Outside any attempt: failed",
+        "| token request | POST, https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token, grant_type refresh_token, refresh_token#",
+        "`refresh-token-reused` [refresh_token]",
+        "### AADSTS70008: ",
+    ] {
+        assert!(md.contains(want), "missing {want:?}:\n{md}");
+    }
+    for secret in HAR_SECRETS {
+        assert!(!md.contains(secret), "{secret} in report");
+    }
+}
