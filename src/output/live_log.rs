@@ -550,12 +550,15 @@ fn token(e: &TokenEvent, o: LiveLogOptions) -> Line {
     let mut f = Fields::new(o);
     f.add(e.host.clone());
     client(&mut f, e.client_id.as_deref(), o);
-    if let Some(label) = e
+    // Another grant than the code grant: named, with its scope (what a
+    // refresh or a client_credentials call is judged on).
+    let other_grant = e
         .grant_type
         .as_deref()
         .filter(|_| e.code.is_none())
-        .and_then(grant_label)
-    {
+        .and_then(grant_label);
+    let scope_shown = other_grant.is_some();
+    if let Some(label) = other_grant {
         f.paint(CYAN, label);
     }
     if let Some(credential) = &e.grant_credential {
@@ -582,12 +585,17 @@ fn token(e: &TokenEvent, o: LiveLogOptions) -> Line {
         f.labelled("auth", Some(&e.client_auth.join("+")));
     }
     f.labelled("pkce", e.code_verifier.as_deref());
+    if scope_shown {
+        f.labelled("scope", e.scope.as_deref());
+    }
     if o.verbose {
         f.url("endpoint", Some(&e.endpoint));
         f.labelled("content-type", e.content_type.as_deref());
         f.labelled("grant_type", e.grant_type.as_deref());
         f.url("redirect_uri", e.redirect_uri.as_deref());
-        f.labelled("scope", e.scope.as_deref());
+        if !scope_shown {
+            f.labelled("scope", e.scope.as_deref());
+        }
     }
     f.line(e.time, e.attempt.map(|a| a.0), "token")
 }
