@@ -570,3 +570,108 @@ fn analyze_a_recorded_refresh_reuse() {
         assert!(!md.contains(secret), "{secret} in report");
     }
 }
+
+// === the mock IdP by itself ===
+
+fn mock_post(idp: &MockIdp, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let req = http::Request::post(format!("https://login.microsoftonline.com{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(bytes::Bytes::from(body))
+        .unwrap();
+    let resp = idp.handle(req);
+    let status = resp.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(resp.body()).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn the_mock_revokes_a_refresh_family_on_reuse_and_signs_devices_in_by_user_code() {
+    let idp = MockIdp::new(MockIdp::default_config());
+    let tenant = idp.config().tenant.clone();
+    let token = format!("/{tenant}/oauth2/v2.0/token");
+    // A device sign-in, approved through the verification route.
+    let (status, device) = mock_post(
+        &idp,
+        &format!("/{tenant}/oauth2/v2.0/devicecode"),
+        &[
+            ("client_id", PUBLIC_CLIENT),
+            ("scope", "openid offline_access"),
+        ],
+    );
+    assert_eq!(status, 200, "{device}");
+    assert_eq!(device["interval"], 5);
+    assert_eq!(device["expires_in"], 900);
+    let code = device["device_code"].as_str().unwrap();
+    let poll = [
+        ("grant_type", DEVICE_GRANT),
+        ("device_code", code),
+        ("client_id", PUBLIC_CLIENT),
+    ];
+    let (status, pending) = mock_post(&idp, &token, &poll);
+    assert_eq!(
+        (status, pending["error_codes"][0].as_u64()),
+        (400, Some(70016))
+    );
+    let user_code = device["user_code"].as_str().unwrap();
+    let (status, _) = mock_post(
+        &idp,
+        &format!("/{tenant}/devicelogin"),
+        &[("user_code", user_code)],
+    );
+    assert_eq!(status, 200);
+    // Polled at once: slow_down, without an AADSTS number.
+    let (status, slow) = mock_post(&idp, &token, &poll);
+    assert_eq!(
+        (status, slow["error"].as_str()),
+        (400, Some("slow_down")),
+        "{slow}"
+    );
+    assert_eq!(slow["error_codes"], serde_json::json!([]));
+    assert_eq!(idp.live_lifecycle(), (0, 1));
+
+    // Reuse detection revokes the whole family: the rotated token dies too.
+    let web = idp.config().clients[0].clone();
+    let code = {
+        let url = testkit::lab::web_authorize_url(&tenant, "s");
+        let resp = idp.handle(
+            http::Request::get(url.as_str())
+                .body(bytes::Bytes::new())
+                .unwrap(),
+        );
+        testkit::lab::code_in(resp.headers()["location"].to_str().unwrap())
+    };
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://app.test/callback"),
+        ("client_id", web.client_id.as_str()),
+        ("client_secret", "web-secret"),
+        ("scope", "openid offline_access"),
+    ];
+    let (status, tokens) = mock_post(&idp, &token, &redeem);
+    assert_eq!(status, 200, "{tokens}");
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |rt: &str| {
+        mock_post(
+            &idp,
+            &token,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt),
+                ("client_id", web.client_id.as_str()),
+                ("client_secret", "web-secret"),
+            ],
+        )
+    };
+    let (status, rotated) = refresh(&first);
+    assert_eq!(status, 200);
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(refresh(&first).1["error_codes"][0], 70008);
+    assert_eq!(refresh(&second).1["error_codes"][0], 70008);
+    assert_eq!(refresh("not-a-token").1["error_codes"][0], 9002313);
+    assert_eq!(idp.stats().tokens_refreshed, 1);
+    assert_eq!(idp.stats().codes_redeemed, 1);
+}
