@@ -15,7 +15,7 @@ use super::event::{
     Rule, Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 use super::jwt;
-use super::lifecycle::{DeviceRecord, Memory, RefreshRecord};
+use super::lifecycle::{DeviceEndpoints, DeviceRecord, Memory, RefreshRecord};
 use super::message::{
     AuthorizationResponse, AuthorizeRequest, CodeGrant, DeviceAuthorization, Grant, ResponseMode,
     TokenRequest, TokenResponse, error_page_text, request_host,
@@ -68,6 +68,8 @@ pub struct Analyzer {
     refresh: Memory<RefreshRecord>,
     /// Device codes seen issued or polled (bounded like attempts).
     devices: Memory<DeviceRecord>,
+    /// Device authorization endpoints learnt from discovery.
+    device_endpoints: DeviceEndpoints,
 }
 
 impl Analyzer {
@@ -83,6 +85,7 @@ impl Analyzer {
                 config.spa_refresh_lifetime + config.attempt_ttl,
             ),
             devices: Memory::new(config.max_attempts * 2 + 16, config.attempt_ttl),
+            device_endpoints: DeviceEndpoints::default(),
             config,
         }
     }
@@ -140,12 +143,15 @@ impl Analyzer {
                 && let Some(doc) = Discovery::parse(&body)
             {
                 self.known.learn(doc);
+                self.device_endpoints.learn(&body);
             }
             return out;
         }
-        if let Some(device) =
-            DeviceAuthorization::parse(&exchange.request, exchange.response.as_ref())
-        {
+        if let Some(device) = DeviceAuthorization::parse(
+            &exchange.request,
+            exchange.response.as_ref(),
+            self.device_endpoints.contains(&exchange.request.uri),
+        ) {
             self.device_leg(exchange, device, &mut out);
             return out;
         }

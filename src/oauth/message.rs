@@ -626,18 +626,19 @@ impl DeviceAuthorization {
         "/device_authorization",
     ];
 
-    /// Recognises a device authorization request by its URL or by its
-    /// answer (a JSON object with `device_code` and `user_code`), with the
-    /// answer when there is one.
+    /// Recognises a device authorization request by its URL (a usual path,
+    /// or `learnt` from discovery) or by its answer (a JSON object with
+    /// `device_code` and `user_code`), with the answer when there is one.
     pub fn parse(
         req: &RequestRecord,
         resp: Option<&ResponseRecord>,
+        learnt: bool,
     ) -> Option<DeviceAuthorization> {
         if req.method != Method::POST {
             return None;
         }
         let path = req.uri.path().trim_end_matches('/').to_ascii_lowercase();
-        let at_device_url = Self::PATHS.iter().any(|p| path.ends_with(p));
+        let at_device_url = learnt || Self::PATHS.iter().any(|p| path.ends_with(p));
         let json = resp
             .and_then(|r| body_text(&r.body, &r.headers))
             .map(|body| json_params(&body))

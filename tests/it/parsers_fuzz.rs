@@ -303,7 +303,7 @@ proptest! {
     #[test]
     fn device_answers_are_read_as_they_are(answer in device_answer(), interval in any::<u64>()) {
         let ex = lifecycle_exchange(1, 0, "t/oauth2/v2.0/devicecode", "client_id=c".into(), 200, answer.clone());
-        let device = authlens::oauth::message::DeviceAuthorization::parse(&ex.request, ex.response.as_ref());
+        let device = authlens::oauth::message::DeviceAuthorization::parse(&ex.request, ex.response.as_ref(), false);
         let device = device.expect("a device endpoint is recognised");
         let value: serde_json::Value = serde_json::from_str(&answer).unwrap();
         // A number, or a string of one (Entra v1 writes numbers as strings).
@@ -315,7 +315,7 @@ proptest! {
         // A whole number is read exactly.
         let exact = format!("{{\"device_code\":\"d\",\"user_code\":\"u\",\"interval\":{interval}}}");
         let ex = lifecycle_exchange(2, 0, "t/anything", "client_id=c".into(), 200, exact);
-        let device = authlens::oauth::message::DeviceAuthorization::parse(&ex.request, ex.response.as_ref()).unwrap();
+        let device = authlens::oauth::message::DeviceAuthorization::parse(&ex.request, ex.response.as_ref(), false).unwrap();
         prop_assert_eq!(device.interval, Some(interval));
     }
 

@@ -16,19 +16,21 @@ use super::{Analyzer, elapsed, redacted_tokens};
 use crate::exchange::Exchange;
 use crate::oauth::attempt::RedemptionOutcome;
 use crate::oauth::event::{
-    DeviceAuthorizationEvent, Event, Outcome, TokenEvent, TokenResponseEvent,
+    DeviceAuthorizationEvent, Event, Outcome, Rule, TokenEvent, TokenResponseEvent,
 };
 use crate::oauth::jwt;
 use crate::oauth::lifecycle::{DeviceRecord, RefreshRecord, Use};
 use crate::oauth::message::{
     DeviceAuthorization, Grant, TokenRequest, TokenResponse, request_host,
 };
+use crate::oauth::provider::Provider;
 use crate::oauth::rules::{self, GrantRequest, IdpErrorInput};
 
 /// RFC 8628 §3.2: the interval when the device authorization response gives none.
 const DEFAULT_INTERVAL: u64 = 5;
 
-/// What a device-code poll was answered.
+/// What a token request was answered; the pending and slow_down answers
+/// matter to device-code polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PollAnswer {
     /// `authorization_pending` (Entra AADSTS70016): the user has not
@@ -175,6 +177,19 @@ impl Analyzer {
             time,
             spa_refresh_lifetime: self.config.spa_refresh_lifetime,
         });
+        // Entra checks a refresh's scopes against the user's consent to the
+        // app, not only against the sign-in's grant: when it issued the
+        // tokens, the scopes were not beyond what it allows.
+        if poll == Some(PollAnswer::Tokens)
+            && matches!(
+                request.endpoint.provider,
+                Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
+            )
+        {
+            drafts.retain(|d| {
+                !(d.rule == Rule::ParamMismatch && d.field.as_deref() == Some("scope"))
+            });
+        }
         if poll == Some(PollAnswer::SlowDown)
             && let Some(shown) = shown.as_deref()
         {

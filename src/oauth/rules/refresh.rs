@@ -208,6 +208,10 @@ fn scopes_beyond(granted: &str, asked: &str, provider: Provider) -> Vec<String> 
             if !entra {
                 return true;
             }
+            // `{resource}/.default` asks for what is consented, whatever it is.
+            if s.ends_with(".default") {
+                return false;
+            }
             match resource(&normal(s)) {
                 // `.default` of a granted resource asks for nothing new.
                 Some(r) if granted_resources.contains(&r) => !normal(s).ends_with("/.default"),
@@ -241,6 +245,14 @@ mod tests {
         );
         // Another resource: an Entra refresh token may serve it.
         assert!(scopes_beyond(granted, "api://other/access", Provider::Entra).is_empty());
+        assert!(
+            scopes_beyond(
+                granted,
+                "https://graph.microsoft.com/.default openid offline_access",
+                Provider::Entra
+            )
+            .is_empty()
+        );
         assert_eq!(
             scopes_beyond("read", "read write", Provider::Generic),
             ["write"]

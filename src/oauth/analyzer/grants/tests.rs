@@ -305,6 +305,16 @@ fn refresh_by_another_client_or_for_more_scopes_is_a_param_mismatch() {
     );
     assert_eq!(findings(&events)[0].evidence["issued_to"], CLIENT);
     assert_eq!(findings(&events)[1].evidence["beyond"][0], "Mail.Send");
+
+    // Entra checks scopes against the app's consent: when it issues the
+    // tokens, a wider scope was allowed after all.
+    let mut flow = signed_in("rt-1", false, 2.0);
+    flow.push(
+        refresh(4, 10.0, "rt-1", "&scope=User.Read%20Mail.Send")
+            .json(200, &tokens("rt-2"))
+            .build(),
+    );
+    assert_eq!(summary(&run(&flow)), vec![]);
 }
 
 fn device_authorization(at: f64, body: &str) -> Exchange {
@@ -619,4 +629,38 @@ fn lifecycle_memory_is_bounded() {
             .build(),
     );
     assert_eq!((analyzer.refresh.len(), analyzer.devices.len()), (0, 0));
+}
+
+#[test]
+fn a_device_endpoint_learnt_from_discovery_is_recognised_even_when_it_refuses() {
+    let refused = || {
+        ex("POST", "https://idp.example/custom/device-start")
+            .id(2)
+            .at(1.0)
+            .form("client_id=unknown")
+            .json(
+                400,
+                r#"{"error":"invalid_client","error_description":"Unknown client"}"#,
+            )
+            .build()
+    };
+    // Unknown path, refused: nothing to tell it is a device authorization.
+    assert_eq!(run(&[refused()]), vec![]);
+    let discovery = ex("GET", "https://idp.example/.well-known/openid-configuration")
+        .id(1)
+        .at(0.0)
+        .json(
+            200,
+            r#"{"issuer":"https://idp.example","authorization_endpoint":"https://idp.example/authorize","token_endpoint":"https://idp.example/token","device_authorization_endpoint":"https://idp.example/custom/device-start"}"#,
+        )
+        .build();
+    let events = run(&[discovery, refused()]);
+    assert!(
+        matches!(&events[0], Event::DeviceAuthorization(d) if d.failed && d.error.as_deref() == Some("invalid_client")),
+        "{events:#?}"
+    );
+    assert_eq!(
+        summary(&events),
+        vec![("idp-error", Some("invalid_client".into()), Severity::Error)]
+    );
 }
