@@ -81,10 +81,15 @@ impl Analyzer {
             store: AttemptStore::new(config.max_attempts, config.attempt_ttl),
             known: KnownEndpoints::default(),
             refresh: Memory::new(
-                config.max_attempts * 2 + 16,
-                config.spa_refresh_lifetime + config.attempt_ttl,
+                config.max_attempts.saturating_mul(2).saturating_add(16),
+                config
+                    .spa_refresh_lifetime
+                    .saturating_add(config.attempt_ttl),
             ),
-            devices: Memory::new(config.max_attempts * 2 + 16, config.attempt_ttl),
+            devices: Memory::new(
+                config.max_attempts.saturating_mul(2).saturating_add(16),
+                config.attempt_ttl,
+            ),
             device_endpoints: DeviceEndpoints::default(),
             config,
         }

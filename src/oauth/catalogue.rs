@@ -546,6 +546,55 @@ mod tests {
         }
     }
 
+    /// Every AADSTS number and error value named in OAUTH.md section 7 (the
+    /// lifecycle beyond the code redemption).
+    #[test]
+    fn every_oauth_md_lifecycle_code_is_present() {
+        for n in [
+            700082u64, 70008, 70043, 50173, 700003, 700084, 70016, 70018, 70019, 90120, 1002012,
+            7000215, 7000222, 7000218, 700027, 700024, 700016, 50049, 50013, 500133, 500131, 65001,
+        ] {
+            let e = lookup(&format!("AADSTS{n}")).unwrap_or_else(|| panic!("AADSTS{n} missing"));
+            assert_eq!(e.provider, "entra");
+        }
+        for error in [
+            "authorization_pending",
+            "slow_down",
+            "expired_token",
+            "access_denied",
+            "authorization_declined",
+            "invalid_target",
+        ] {
+            assert_eq!(lookup(error).map(|e| e.code.as_str()), Some(error));
+        }
+        // Refresh reuse as other providers word it.
+        for (error, description, rule) in [
+            (
+                "invalid_grant",
+                "Unknown or invalid refresh token.",
+                "auth0:invalid_grant:refresh",
+            ),
+            (
+                "invalid_grant",
+                "The refresh token is invalid or expired.",
+                "okta:invalid_grant:refresh",
+            ),
+            (
+                "invalid_grant",
+                "Maximum allowed refresh token reuse exceeded",
+                "keycloak:invalid_grant:refresh_reuse",
+            ),
+        ] {
+            let found = lookup_error_response(Some(error), &[], Some(description));
+            assert_eq!(
+                found.first().map(|e| e.code.as_str()),
+                Some(rule),
+                "{description}"
+            );
+            assert!(found[0].rules.iter().any(|r| r == "refresh-token-reused"));
+        }
+    }
+
     #[test]
     fn lookup_by_number_prefix_case_and_alias() {
         let e = lookup("AADSTS54005").unwrap();

@@ -1,6 +1,7 @@
 //! The four messages of the authorization-code flow, parsed once into typed
-//! values that keep the raw text for evidence. A token request's [`Grant`]
-//! has its own file.
+//! values that keep the raw text for evidence, and the device authorization
+//! request of the device-code grant. A token request's [`Grant`] (any
+//! grant: OAUTH.md §7) has its own file.
 //!
 //! Recognition is by content, on any host (OAUTH.md §1): nothing here knows
 //! about attempts or rules, and no input (arbitrary bytes in a query, a form,
