@@ -190,6 +190,18 @@ impl Analyzer {
                 !(d.rule == Rule::ParamMismatch && d.field.as_deref() == Some("scope"))
             });
         }
+        // A rotated token the IdP still accepted (Entra does not revoke
+        // rotated refresh tokens): still the app's bug, said so.
+        if poll == Some(PollAnswer::Tokens) {
+            for d in drafts
+                .iter_mut()
+                .filter(|d| d.rule == Rule::RefreshTokenReused)
+            {
+                d.message.push_str(
+                    "; the IdP still accepted it this time (it does not enforce rotation), but an IdP with reuse detection revokes the whole token family",
+                );
+            }
+        }
         if poll == Some(PollAnswer::SlowDown)
             && let Some(shown) = shown.as_deref()
         {

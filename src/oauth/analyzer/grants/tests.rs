@@ -196,6 +196,7 @@ fn refresh_token_reused_after_rotation() {
     let f = findings(&events)[0];
     assert_eq!(f.rule.id(), "refresh-token-reused");
     assert!(!f.message.contains("racing"), "{}", f.message);
+    assert!(f.message.contains("still accepted it"), "{}", f.message);
 
     // Not rotated (the answer kept the same refresh token): no reuse.
     let mut flow = signed_in("rt-1", false, 2.0);
