@@ -500,7 +500,10 @@ fn explanations(md: &mut String, events: &[Event]) {
     for e in events {
         let (error, description, codes) = match e {
             Event::Code(c) => (&c.error, &c.error_description, &c.error_codes),
+            // `authorization_pending` is the normal wait, not an error.
+            Event::TokenResponse(r) if r.pending_poll.is_some() => continue,
             Event::TokenResponse(r) => (&r.error, &r.error_description, &r.error_codes),
+            Event::DeviceAuthorization(d) => (&d.error, &d.error_description, &d.error_codes),
             _ => continue,
         };
         // The same lookup as the live `idp-error` finding and `explain`.

@@ -675,3 +675,52 @@ fn the_mock_revokes_a_refresh_family_on_reuse_and_signs_devices_in_by_user_code(
     assert_eq!(idp.stats().tokens_refreshed, 1);
     assert_eq!(idp.stats().codes_redeemed, 1);
 }
+
+#[test]
+fn analyze_and_report_a_recorded_device_flow() {
+    let har = fixture("device-flow.har");
+    let out = authlens(&["analyze", har.to_str().unwrap()]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Four authorization_pending polls: a clean sign-in, one line for the wait.
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert_eq!(log.matches("authorization_pending").count(), 2, "{log}");
+    assert!(log.contains("after 4 authorization_pending polls"), "{log}");
+    assert!(log.contains("✔ device sign-in: tokens issued"), "{log}");
+    assert!(!log.contains("✖"), "{log}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let md_path = dir.path().join("report.md");
+    let out = authlens(&[
+        "report",
+        har.to_str().unwrap(),
+        "--out",
+        md_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    for want in [
+        "## Outside any attempt: signed in",
+        "| device authorization |",
+        "user_code HARCODE12, expires_in 900 s, interval 5 s",
+        "| device poll pending |",
+        "after 4 authorization_pending poll(s)",
+        "Verdict: device sign-in: tokens issued",
+    ] {
+        assert!(md.contains(want), "missing {want:?}:\n{md}");
+    }
+    assert_eq!(md.matches("| device poll pending |").count(), 1, "{md}");
+    // The normal wait is not an IdP error to explain.
+    assert!(!md.contains("## IdP errors explained"), "{md}");
+    for secret in [
+        "DAQABAAEAAAD-har-device-code-9f8e",
+        "at-har-device-4d5e",
+        "1.AXEA-har-device-rt-7a8b",
+    ] {
+        assert!(!md.contains(secret) && !log.contains(secret), "{secret}");
+    }
+}
