@@ -32,7 +32,7 @@ const DEFAULT_INTERVAL: u64 = 5;
 /// What a token request was answered; the pending and slow_down answers
 /// matter to device-code polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PollAnswer {
+enum Answered {
     /// `authorization_pending` (Entra AADSTS70016): the user has not
     /// finished; normal, never a failure.
     Pending,
@@ -42,16 +42,16 @@ enum PollAnswer {
     Other,
 }
 
-impl PollAnswer {
-    fn of(answer: &TokenResponse) -> PollAnswer {
+impl Answered {
+    fn of(answer: &TokenResponse) -> Answered {
         if !answer.is_error() {
-            return PollAnswer::Tokens;
+            return Answered::Tokens;
         }
         match answer.error.as_deref() {
-            Some("authorization_pending") => PollAnswer::Pending,
-            Some("slow_down") => PollAnswer::SlowDown,
-            _ if answer.error_codes.iter().any(|c| c == "AADSTS70016") => PollAnswer::Pending,
-            _ => PollAnswer::Other,
+            Some("authorization_pending") => Answered::Pending,
+            Some("slow_down") => Answered::SlowDown,
+            _ if answer.error_codes.iter().any(|c| c == "AADSTS70016") => Answered::Pending,
+            _ => Answered::Other,
         }
     }
 }
@@ -83,7 +83,7 @@ impl Analyzer {
             injected: None,
             time,
             exchange: exchange.id,
-            host: host.clone(),
+            host,
             endpoint: device.endpoint.url(),
             client_id: device.client_id.clone(),
             scope: device.scope.clone(),
@@ -125,7 +125,7 @@ impl Analyzer {
                 "device sign-in failed at the device authorization endpoint: {}",
                 draft.field.as_deref().unwrap_or("error")
             );
-            self.push_findings(vec![draft.clone()], None, exchange.id, time, out);
+            self.push_findings(vec![draft], None, exchange.id, time, out);
             self.finish(
                 None,
                 Outcome::Failed,
@@ -151,7 +151,7 @@ impl Analyzer {
         let credential = grant.credential();
         let shown = credential.map(|(kind, value)| self.secrets.show(kind, value));
         let answer = exchange.response.as_ref().map(TokenResponse::parse);
-        let poll = answer.as_ref().map(PollAnswer::of);
+        let answered = answer.as_ref().map(Answered::of);
 
         // What was known before this request.
         let refresh = match &grant {
@@ -180,7 +180,7 @@ impl Analyzer {
         // Entra checks a refresh's scopes against the user's consent to the
         // app, not only against the sign-in's grant: when it issued the
         // tokens, the scopes were not beyond what it allows.
-        if poll == Some(PollAnswer::Tokens)
+        if answered == Some(Answered::Tokens)
             && matches!(
                 request.endpoint.provider,
                 Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
@@ -192,7 +192,7 @@ impl Analyzer {
         }
         // A rotated token the IdP still accepted (Entra does not revoke
         // rotated refresh tokens): still the app's bug, said so.
-        if poll == Some(PollAnswer::Tokens) {
+        if answered == Some(Answered::Tokens) {
             for d in drafts
                 .iter_mut()
                 .filter(|d| d.rule == Rule::RefreshTokenReused)
@@ -202,7 +202,7 @@ impl Analyzer {
                 );
             }
         }
-        if poll == Some(PollAnswer::SlowDown)
+        if answered == Some(Answered::SlowDown)
             && let Some(shown) = shown.as_deref()
         {
             let known = device.clone().unwrap_or_else(|| unseen_device(time));
@@ -213,7 +213,7 @@ impl Analyzer {
         // Record this use.
         let outcome = use_outcome(answer.as_ref());
         if let Some(code) = device_code {
-            self.record_poll(code, exchange.id, time, &request, poll, &outcome);
+            self.record_poll(code, exchange.id, time, &request, answered, &outcome);
         }
         if let Grant::RefreshToken(g) = &grant
             && let Some(token) = g.refresh_token.as_deref()
@@ -224,8 +224,8 @@ impl Analyzer {
                 .is_some_and(|new| new != token && !answer.as_ref().is_some_and(|a| a.is_error()));
             self.record_refresh_use(token, exchange.id, time, &request, outcome, rotated);
         }
-        let pending_poll = match poll {
-            Some(PollAnswer::Pending) => device_code
+        let pending_poll = match answered {
+            Some(Answered::Pending) => device_code
                 .and_then(|c| self.devices.get(c))
                 .map(|d| d.pending),
             _ => None,
@@ -283,7 +283,7 @@ impl Analyzer {
             host,
             client_id: client_id.clone(),
             status: answer.status,
-            failed: answer.is_error() && poll != Some(PollAnswer::Pending),
+            failed: answer.is_error() && answered != Some(Answered::Pending),
             error: answer.error.clone(),
             error_description: answer.error_description.clone(),
             error_codes: answer.error_codes.clone(),
@@ -307,10 +307,10 @@ impl Analyzer {
         }));
 
         let label = grant.label().to_owned();
-        match poll {
+        match answered {
             // The user is still signing in, or the app must slow down (its
             // finding is out): the flow goes on, no verdict yet.
-            Some(PollAnswer::Pending | PollAnswer::SlowDown) => {}
+            Some(Answered::Pending | Answered::SlowDown) => {}
             _ if answer.is_error() => {
                 let draft = rules::idp_error(&IdpErrorInput::from_token(&answer), &drafts, &[]);
                 let field = draft
@@ -452,7 +452,7 @@ impl Analyzer {
         exchange: u64,
         time: OffsetDateTime,
         request: &TokenRequest,
-        poll: Option<PollAnswer>,
+        answered: Option<Answered>,
         outcome: &RedemptionOutcome,
     ) {
         if self.devices.get(code).is_none() {
@@ -466,17 +466,17 @@ impl Analyzer {
         d.polls += 1;
         d.last_poll = Some(time);
         d.last_seen = time;
-        match poll {
-            Some(PollAnswer::Pending) => d.pending += 1,
-            Some(PollAnswer::SlowDown) => d.slow_downs += 1,
-            Some(PollAnswer::Tokens) => {
+        match answered {
+            Some(Answered::Pending) => d.pending += 1,
+            Some(Answered::SlowDown) => d.slow_downs += 1,
+            Some(Answered::Tokens) => {
                 d.redeemed.get_or_insert_with(|| Use {
                     exchange,
                     time,
                     outcome: outcome.clone(),
                 });
             }
-            Some(PollAnswer::Other) | None => {}
+            Some(Answered::Other) | None => {}
         }
     }
 }
