@@ -224,8 +224,10 @@ impl Analyzer {
                 .is_some_and(|new| new != token && !answer.as_ref().is_some_and(|a| a.is_error()));
             self.record_refresh_use(token, exchange.id, time, &request, outcome, rotated);
         }
+        // A pending poll is marked (shown compactly) only when there is
+        // nothing to say about it: one with a finding is shown as a leg.
         let pending_poll = match answered {
-            Some(Answered::Pending) => device_code
+            Some(Answered::Pending) if drafts.is_empty() => device_code
                 .and_then(|c| self.devices.get(c))
                 .map(|d| d.pending),
             _ => None,

@@ -415,6 +415,12 @@ fn device_polls_too_fast_and_slow_down() {
     assert_eq!(too_fast.len(), 2, "{events:#?}");
     assert_eq!(too_fast[0].evidence["slow_down_answered"], true);
     assert_eq!(too_fast[1].evidence["interval_seconds"], 10);
+    // That pending poll has a finding: shown as a leg, not folded away.
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Token(t) if t.exchange == 21 && t.pending_poll.is_none()))
+    );
     assert!(
         too_fast[1].message.contains("slow_down"),
         "{}",
