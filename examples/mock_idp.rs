@@ -85,6 +85,28 @@ async fn main() {
     println!(
         "Redeem the same code twice, wait 10 minutes, change redirect_uri, or use a request_uri twice to see authlens flag it."
     );
+    let curl = "curl -s -x http://127.0.0.1:8080 --cacert certs/authlens-ca.pem";
+    let base = format!("https://login.microsoftonline.com/{tenant}");
+    println!("The rest of the lifecycle (add scope=offline_access above to get a refresh token):");
+    println!(
+        "  {curl} {base}/oauth2/v2.0/token -d grant_type=refresh_token -d refresh_token=RT -d client_id={} -d client_secret={}   (twice: refresh-token-reused)",
+        web.client_id,
+        web.secret.as_deref().unwrap_or("")
+    );
+    println!(
+        "  {curl} {base}/oauth2/v2.0/devicecode -d client_id={} -d scope=openid   (then poll, and sign in with:)",
+        config.clients[1].client_id
+    );
+    println!(
+        "  {curl} {base}/oauth2/v2.0/token -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=DC -d client_id={}",
+        config.clients[1].client_id
+    );
+    println!("  {curl} {base}/devicelogin -d user_code=USER_CODE");
+    println!(
+        "  {curl} {base}/oauth2/v2.0/token -d grant_type=client_credentials -d client_id={} -d client_secret={} -d scope=User.Read   (not /.default: AADSTS1002012)",
+        web.client_id,
+        web.secret.as_deref().unwrap_or("")
+    );
     println!("Ctrl-C stops the mock.");
     let _ = tokio::signal::ctrl_c().await;
     drop(server);

@@ -251,6 +251,8 @@ fn provider_name(provider: &str) -> &str {
         "entra" => "Microsoft Entra ID",
         "b2c" => "Azure AD B2C",
         "rfc6749" => "OAuth 2.0 (RFC 6749)",
+        "rfc8628" => "OAuth 2.0 Device Authorization Grant (RFC 8628)",
+        "rfc8693" => "OAuth 2.0 Token Exchange (RFC 8693)",
         "oidc" => "OpenID Connect",
         "okta" => "Okta",
         "auth0" => "Auth0",

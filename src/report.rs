@@ -25,7 +25,8 @@ use time::OffsetDateTime;
 use crate::har::redact::Redactor;
 use crate::oauth::catalogue;
 use crate::oauth::event::{
-    AttemptId, DecodedToken, Event, Finding, Outcome, Severity, TokenResponseEvent, human_duration,
+    AttemptId, DecodedToken, Event, Finding, Outcome, Severity, TokenEvent, TokenResponseEvent,
+    human_duration,
 };
 use crate::oauth::secret::{is_fingerprint, secret_kind};
 use crate::output::Outlet;
@@ -157,6 +158,16 @@ fn render(source: &str, events: &[Event]) -> String {
 
 // === sections ===
 
+/// A code redemption, rather than a token request of another grant (a
+/// request that carries a code is judged as one, whatever its grant_type).
+fn is_code_redemption(t: &TokenEvent) -> bool {
+    t.code.is_some()
+        || t.grant_credential.is_none()
+            && t.grant_type
+                .as_deref()
+                .is_none_or(|g| g == "authorization_code")
+}
+
 fn summary(md: &mut String, events: &[Event]) {
     let count = |leg: fn(&Event) -> bool| events.iter().filter(|e| leg(e)).count();
     let verdicts = events.iter().filter_map(|e| match e {
@@ -193,8 +204,15 @@ fn summary(md: &mut String, events: &[Event]) {
         md,
         "- {} sign-in attempt(s) started, {} redemption(s) seen",
         count(|e| matches!(e, Event::Authorize(_))),
-        count(|e| matches!(e, Event::Token(_)))
+        count(|e| matches!(e, Event::Token(t) if is_code_redemption(t)))
     );
+    let others = count(|e| matches!(e, Event::Token(t) if !is_code_redemption(t)));
+    if others > 0 {
+        let _ = writeln!(
+            md,
+            "- {others} token request(s) of other grants (refresh, device code, client credentials, …)"
+        );
+    }
     let _ = writeln!(md, "- {signed_in} signed in, {failed} failed");
     let _ = writeln!(md, "- {errors} error finding(s), {warnings} warning(s)");
     if !injected.is_empty() {
@@ -401,6 +419,51 @@ fn leg_row(e: &Event) -> Option<(&'static str, String)> {
                 "code issued"
             }
         }
+        // Later `authorization_pending` answers are counted on the poll
+        // that ends the wait, not listed.
+        Event::Token(t) if t.pending_poll.is_some() => return None,
+        Event::TokenResponse(r) if r.pending_poll.is_some_and(|n| n > 1) => return None,
+        Event::TokenResponse(r) if r.pending_poll.is_some() => {
+            push("HTTP", Some(&r.status.to_string()));
+            push("", r.error.as_deref());
+            push("", Some(&r.error_codes.join(" ")));
+            parts.push(
+                "the user is still signing in (normal; later pending polls are not listed)"
+                    .to_owned(),
+            );
+            "device poll pending"
+        }
+        Event::Token(t) if !is_code_redemption(t) => {
+            push("", Some(&t.method));
+            push("", Some(&t.endpoint));
+            push("grant_type", t.grant_type.as_deref());
+            push("", t.grant_credential.as_deref());
+            push("scope", t.scope.as_deref());
+            push("auth", Some(&t.client_auth.join("+")));
+            if t.pending_before > 0 {
+                parts.push(format!(
+                    "after {} authorization_pending poll(s)",
+                    t.pending_before
+                ));
+            }
+            "token request"
+        }
+        Event::DeviceAuthorization(d) => {
+            push("", Some(&d.endpoint));
+            push("client", d.client_id.as_deref());
+            push("HTTP", d.status.map(|s| s.to_string()).as_deref());
+            push("", d.error.as_deref());
+            push("", Some(&d.error_codes.join(" ")));
+            push("", d.device_code.as_deref());
+            push("user_code", d.user_code.as_deref());
+            push(
+                "expires_in",
+                d.expires_in.map(|s| format!("{s} s")).as_deref(),
+            );
+            push("interval", d.interval.map(|s| format!("{s} s")).as_deref());
+            push("", d.note.as_deref());
+            "device authorization"
+        }
         Event::Token(t) => {
             push("", Some(&t.method));
             push("", Some(&t.endpoint));
@@ -441,7 +504,10 @@ fn explanations(md: &mut String, events: &[Event]) {
     for e in events {
         let (error, description, codes) = match e {
             Event::Code(c) => (&c.error, &c.error_description, &c.error_codes),
+            // `authorization_pending` is the normal wait, not an error.
+            Event::TokenResponse(r) if r.pending_poll.is_some() => continue,
             Event::TokenResponse(r) => (&r.error, &r.error_description, &r.error_codes),
+            Event::DeviceAuthorization(d) => (&d.error, &d.error_description, &d.error_codes),
             _ => continue,
         };
         // The same lookup as the live `idp-error` finding and `explain`.
@@ -515,6 +581,7 @@ fn injected_note_mut(e: &mut Event) -> Option<&mut String> {
         Event::TokenResponse(x) => &mut x.injected,
         Event::Finding(x) => &mut x.injected,
         Event::Verdict(x) => &mut x.injected,
+        Event::DeviceAuthorization(x) => &mut x.injected,
     };
     injected.as_mut().map(|i| &mut i.note)
 }
@@ -524,11 +591,20 @@ fn injected_note_mut(e: &mut Event) -> Option<&mut String> {
 fn secrets_mut(e: &mut Event) -> Vec<(&'static str, &mut String)> {
     match e {
         Event::Code(c) => c.code.iter_mut().map(|v| ("code", v)).collect(),
-        Event::Token(t) => t
-            .code
+        Event::Token(t) => {
+            let credential =
+                credential_kind(t.grant_type.as_deref(), t.grant_credential.as_deref());
+            t.code
+                .iter_mut()
+                .map(|v| ("code", v))
+                .chain(t.code_verifier.iter_mut().map(|v| ("code_verifier", v)))
+                .chain(t.grant_credential.iter_mut().map(|v| (credential, v)))
+                .collect()
+        }
+        Event::DeviceAuthorization(d) => d
+            .device_code
             .iter_mut()
-            .map(|v| ("code", v))
-            .chain(t.code_verifier.iter_mut().map(|v| ("code_verifier", v)))
+            .map(|v| ("device_code", v))
             .collect(),
         Event::TokenResponse(r) => {
             let TokenResponseEvent {
@@ -556,6 +632,22 @@ fn secrets_mut(e: &mut Event) -> Vec<(&'static str, &mut String)> {
         }
         Event::Authorize(_) | Event::Verdict(_) => Vec::new(),
     }
+}
+
+/// What a grant's credential is: its fingerprint says so
+/// (`refresh_token#7edf2f`); in clear, the grant_type tells.
+fn credential_kind(grant_type: Option<&str>, credential: Option<&str>) -> &'static str {
+    let fingerprinted = credential
+        .and_then(|c| c.split_once('#'))
+        .and_then(|(kind, _)| secret_kind(kind))
+        .filter(|kind| credential.is_some_and(|c| is_fingerprint(kind, c)));
+    fingerprinted.unwrap_or(match grant_type {
+        Some("refresh_token") => "refresh_token",
+        Some(crate::oauth::message::DEVICE_CODE) => "device_code",
+        Some(crate::oauth::message::JWT_BEARER) => "assertion",
+        Some(crate::oauth::message::TOKEN_EXCHANGE) => "subject_token",
+        _ => "token",
+    })
 }
 
 /// What a token of a token response is. Its fingerprint says so
@@ -587,6 +679,8 @@ fn evidence_secrets(evidence: &Map<String, Value>) -> Vec<(String, &'static str)
             let kind = match key.as_str() {
                 "code" => Some("code"),
                 "code_verifier" => Some("code_verifier"),
+                "refresh_token" => Some("refresh_token"),
+                "device_code" => Some("device_code"),
                 "value" => text("parameter").and_then(secret_kind),
                 "code_challenge" | "computed_challenge" if plain_pkce => Some("code_verifier"),
                 _ => None,
@@ -663,6 +757,23 @@ fn texts_mut(e: &mut Event) -> Vec<&mut String> {
                 .flatten(),
             );
         }
+        Event::DeviceAuthorization(d) => {
+            out.extend([&mut d.host, &mut d.endpoint]);
+            out.extend(
+                [
+                    &mut d.client_id,
+                    &mut d.scope,
+                    &mut d.error,
+                    &mut d.error_description,
+                    &mut d.user_code,
+                    &mut d.verification_uri,
+                    &mut d.note,
+                ]
+                .into_iter()
+                .flatten(),
+            );
+            out.extend(&mut d.error_codes);
+        }
         Event::TokenResponse(r) => {
             out.push(&mut r.host);
             out.extend(
@@ -675,6 +786,7 @@ fn texts_mut(e: &mut Event) -> Vec<&mut String> {
                     &mut r.token_type,
                     &mut r.scope,
                     &mut r.expires_in,
+                    &mut r.grant_type,
                 ]
                 .into_iter()
                 .flatten(),
@@ -870,6 +982,10 @@ mod tests {
                 code_verifier: Some("code_verifier#13d31e".into()),
                 scope: None,
                 code_age: Some(Duration::from_millis(500)),
+                grant_credential: None,
+                grant_credential_format: None,
+                pending_poll: None,
+                pending_before: 0,
             }),
             Event::Finding(Finding {
                 injected: None,
@@ -903,6 +1019,8 @@ mod tests {
                 expires_in: None,
                 decoded: Vec::new(),
                 elapsed: None,
+                grant_type: None,
+                pending_poll: None,
             }),
             Event::Verdict(Verdict {
                 injected: None,
@@ -1297,7 +1415,7 @@ mod tests {
                         .insert("error_description".into(), json!(HOSTILE));
                 }
                 Event::Verdict(v) => v.summary = format!("sign-in failed: {HOSTILE}"),
-                Event::Token(_) => {}
+                Event::Token(_) | Event::DeviceAuthorization(_) => {}
             }
         }
         let md = render("x.jsonl", &events);

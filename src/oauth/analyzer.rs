@@ -15,10 +15,11 @@ use super::event::{
     Rule, Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 use super::jwt;
+use super::lifecycle::{DeviceEndpoints, DeviceRecord, Memory, RefreshRecord};
 use super::message::{
-    AuthorizationResponse, AuthorizeRequest, CodeGrant, Grant, IndirectAuthorize, ParAnswer,
-    PushedRequest, ResponseMode, TokenRequest, TokenResponse, Via, error_page_text, refusal_page,
-    request_host,
+    AuthorizationResponse, AuthorizeRequest, CodeGrant, DeviceAuthorization, Grant,
+    IndirectAuthorize, ParAnswer, PushedRequest, ResponseMode, TokenRequest, TokenResponse, Via,
+    error_page_text, refusal_page, request_host,
 };
 use super::provider::{Discovery, Endpoint, KnownEndpoints};
 use super::pushed::{Pushed, PushedStore, RequestUriUse};
@@ -37,8 +38,13 @@ pub struct AnalyzerConfig {
     pub show_secrets: bool,
     /// At most this many attempts are remembered (the oldest is dropped).
     pub max_attempts: usize,
-    /// An attempt (and its code) untouched for this long is forgotten.
+    /// An attempt (and its code) untouched for this long is forgotten; so
+    /// is a device code. A refresh token is kept this long past the SPA
+    /// refresh lifetime.
     pub attempt_ttl: Duration,
+    /// How long an Entra SPA refresh token lives from its sign-in (24 h,
+    /// not sliding): `refresh-token-expired`. Tests shorten it.
+    pub spa_refresh_lifetime: Duration,
 }
 
 impl Default for AnalyzerConfig {
@@ -48,6 +54,7 @@ impl Default for AnalyzerConfig {
             show_secrets: false,
             max_attempts: 256,
             attempt_ttl: Duration::from_secs(30 * 60),
+            spa_refresh_lifetime: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -65,6 +72,12 @@ pub struct Analyzer {
     /// for explaining an `invalid_request_uri` answer to it; cleared after
     /// each exchange.
     request_uri_use: Option<RequestUriUse>,
+    /// Refresh tokens seen issued or presented (bounded like attempts).
+    refresh: Memory<RefreshRecord>,
+    /// Device codes seen issued or polled (bounded like attempts).
+    devices: Memory<DeviceRecord>,
+    /// Device authorization endpoints learnt from discovery.
+    device_endpoints: DeviceEndpoints,
 }
 
 impl Analyzer {
@@ -77,6 +90,17 @@ impl Analyzer {
             known: KnownEndpoints::default(),
             pushed: PushedStore::new(config.max_attempts, config.attempt_ttl),
             request_uri_use: None,
+            refresh: Memory::new(
+                config.max_attempts.saturating_mul(2).saturating_add(16),
+                config
+                    .spa_refresh_lifetime
+                    .saturating_add(config.attempt_ttl),
+            ),
+            devices: Memory::new(
+                config.max_attempts.saturating_mul(2).saturating_add(16),
+                config.attempt_ttl,
+            ),
+            device_endpoints: DeviceEndpoints::default(),
             config,
         }
     }
@@ -131,6 +155,8 @@ impl Analyzer {
         let mut out = Vec::new();
         self.store.evict(exchange.started_at);
         self.pushed.evict(exchange.started_at);
+        self.refresh.evict(exchange.started_at);
+        self.devices.evict(exchange.started_at);
 
         if Discovery::is_discovery_url(&exchange.request.uri) {
             if let Some(resp) = &exchange.response
@@ -139,11 +165,28 @@ impl Analyzer {
                 && let Some(doc) = Discovery::parse(&body)
             {
                 self.known.learn(doc);
+                self.device_endpoints.learn(&body);
             }
             return out;
         }
+        if let Some(device) = DeviceAuthorization::parse(
+            &exchange.request,
+            exchange.response.as_ref(),
+            self.device_endpoints.contains(&exchange.request.uri),
+        ) {
+            self.device_leg(exchange, device, &mut out);
+            return out;
+        }
         if let Some(request) = TokenRequest::parse(&exchange.request, &self.known) {
-            self.token_leg(exchange, request, &mut out);
+            match request.grant.clone() {
+                // Every grant but the code grant, unless it carries a code
+                // instead of its own credential (a code redemption under the
+                // wrong grant_type).
+                Some(grant) if grant.is_lifecycle(request.param("code").is_some()) => {
+                    self.grant_leg(exchange, request, grant, &mut out);
+                }
+                _ => self.token_leg(exchange, request, &mut out),
+            }
             return out;
         }
 
@@ -503,14 +546,14 @@ impl Analyzer {
 
     fn token_leg(&mut self, exchange: &Exchange, request: TokenRequest, out: &mut Vec<Event>) {
         let time = exchange.sent_at();
-        // Only code redemptions are judged so far. A request naming another
-        // grant_type, or none, was recognised by its code or its token URL:
-        // it is judged as a code redemption under the wrong grant_type, which
-        // malformed-token-request names.
+        // A code redemption. A request naming another grant_type but
+        // carrying a code instead of that grant's own credential, or naming
+        // none, is judged as a code redemption under the wrong grant_type,
+        // which malformed-token-request names.
         let read;
         let grant = match &request.grant {
             Some(Grant::AuthorizationCode(grant)) => grant,
-            Some(Grant::Other(_)) | None => {
+            Some(_) | None => {
                 read = CodeGrant::read(|name| request.param(name));
                 &read
             }
@@ -568,6 +611,10 @@ impl Analyzer {
                 .as_ref()
                 .and_then(|r| r.issued_at)
                 .and_then(|issued| elapsed(issued, time)),
+            grant_credential: None,
+            grant_credential_format: None,
+            pending_poll: None,
+            pending_before: 0,
         }));
         self.push_findings(drafts.clone(), attempt_id, exchange.id, time, out);
 
@@ -609,6 +656,8 @@ impl Analyzer {
             expires_in: answer.expires_in.clone(),
             decoded: decoded.clone(),
             elapsed: exchange.timings.response_head,
+            grant_type: request.grant.as_ref().map(|g| g.name().to_owned()),
+            pending_poll: None,
         }));
 
         let (outcome, summary) = if answer.is_error() {
@@ -636,6 +685,9 @@ impl Analyzer {
             if let Some(note) = rules::tokens_redacted(&redacted_tokens(&answer)) {
                 self.push_findings(vec![note], attempt_id, exchange.id, at, out);
             }
+            // The refresh token it issued, for the refreshes that follow.
+            let scope = authorize.and_then(|a| a.scope.clone());
+            self.issued_refresh(at, &request, &answer, None, scope.as_deref());
             let id_token = decoded
                 .iter()
                 .find(|d| d.kind == "id_token")
@@ -919,6 +971,8 @@ fn fault_may_cause(label: &str, rule: &str) -> bool {
         rule == "idp-error" || expected.contains(&rule)
     })
 }
+
+mod grants;
 
 #[cfg(test)]
 mod tests;

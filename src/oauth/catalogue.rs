@@ -31,7 +31,7 @@ pub struct Entry {
     /// `AADSTS54005`, `AADB2C90088`, `invalid_grant`, `github:bad_verification_code`,
     /// `okta:invalid_grant:expired`.
     pub code: String,
-    /// `entra`, `b2c`, `rfc6749`, `oidc`, `okta`, `auth0`, `google`, `keycloak`, `github`.
+    /// `entra`, `b2c`, `rfc6749`, `rfc8628`, `rfc8693`, `oidc`, `okta`, `auth0`, `google`, `keycloak`, `github`.
     pub provider: String,
     pub error: Option<String>,
     /// One line a developer understands without reading the spec.
@@ -419,10 +419,13 @@ mod tests {
         "token-issuer-mismatch",
         "token-redacted",
         "body-not-analysed",
+        "refresh-token-reused",
+        "refresh-token-expired",
+        "device-poll-too-fast",
     ];
     const PROVIDERS: &[&str] = &[
-        "entra", "b2c", "rfc6749", "oidc", "rfc9126", "rfc9101", "okta", "auth0", "google",
-        "keycloak", "github",
+        "entra", "b2c", "rfc6749", "rfc8628", "rfc8693", "oidc", "rfc9126", "rfc9101", "okta",
+        "auth0", "google", "keycloak", "github",
     ];
 
     fn codes(entries: &[&Entry]) -> Vec<String> {
@@ -465,7 +468,7 @@ mod tests {
             match e.provider.as_str() {
                 "entra" => assert!(e.code.starts_with("AADSTS"), "{}", e.code),
                 "b2c" => assert!(e.code.starts_with("AADB2C"), "{}", e.code),
-                "rfc6749" | "oidc" | "rfc9126" | "rfc9101" => {
+                "rfc6749" | "rfc8628" | "rfc8693" | "oidc" | "rfc9126" | "rfc9101" => {
                     assert_eq!(e.error.as_deref(), Some(e.code.as_str()))
                 }
                 provider => assert!(e.code.starts_with(&format!("{provider}:")), "{}", e.code),
@@ -540,6 +543,55 @@ mod tests {
             "google:redirect_uri_mismatch",
         ] {
             assert!(lookup(key).is_some(), "{key} missing");
+        }
+    }
+
+    /// Every AADSTS number and error value named in OAUTH.md section 7 (the
+    /// lifecycle beyond the code redemption).
+    #[test]
+    fn every_oauth_md_lifecycle_code_is_present() {
+        for n in [
+            700082u64, 70008, 70043, 50173, 700003, 700084, 70016, 70018, 70019, 90120, 1002012,
+            7000215, 7000222, 7000218, 700027, 700024, 700016, 50049, 50013, 500133, 500131, 65001,
+        ] {
+            let e = lookup(&format!("AADSTS{n}")).unwrap_or_else(|| panic!("AADSTS{n} missing"));
+            assert_eq!(e.provider, "entra");
+        }
+        for error in [
+            "authorization_pending",
+            "slow_down",
+            "expired_token",
+            "access_denied",
+            "authorization_declined",
+            "invalid_target",
+        ] {
+            assert_eq!(lookup(error).map(|e| e.code.as_str()), Some(error));
+        }
+        // Refresh reuse as other providers word it.
+        for (error, description, rule) in [
+            (
+                "invalid_grant",
+                "Unknown or invalid refresh token.",
+                "auth0:invalid_grant:refresh",
+            ),
+            (
+                "invalid_grant",
+                "The refresh token is invalid or expired.",
+                "okta:invalid_grant:refresh",
+            ),
+            (
+                "invalid_grant",
+                "Maximum allowed refresh token reuse exceeded",
+                "keycloak:invalid_grant:refresh_reuse",
+            ),
+        ] {
+            let found = lookup_error_response(Some(error), &[], Some(description));
+            assert_eq!(
+                found.first().map(|e| e.code.as_str()),
+                Some(rule),
+                "{description}"
+            );
+            assert!(found[0].rules.iter().any(|r| r == "refresh-token-reused"));
         }
     }
 

@@ -61,10 +61,13 @@ pub enum Rule {
     TokenIssuerMismatch,
     TokenRedacted,
     BodyNotAnalysed,
+    RefreshTokenReused,
+    RefreshTokenExpired,
+    DevicePollTooFast,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 19] = [
         Rule::TokenWithoutAuthorize,
         Rule::CodeExpired,
         Rule::CodeNearExpiry,
@@ -81,6 +84,9 @@ impl Rule {
         Rule::TokenIssuerMismatch,
         Rule::TokenRedacted,
         Rule::BodyNotAnalysed,
+        Rule::RefreshTokenReused,
+        Rule::RefreshTokenExpired,
+        Rule::DevicePollTooFast,
     ];
 
     /// The stable id, e.g. `code-reused`.
@@ -102,6 +108,9 @@ impl Rule {
             Rule::TokenIssuerMismatch => "token-issuer-mismatch",
             Rule::TokenRedacted => "token-redacted",
             Rule::BodyNotAnalysed => "body-not-analysed",
+            Rule::RefreshTokenReused => "refresh-token-reused",
+            Rule::RefreshTokenExpired => "refresh-token-expired",
+            Rule::DevicePollTooFast => "device-poll-too-fast",
         }
     }
 
@@ -254,6 +263,52 @@ pub struct TokenEvent {
     pub scope: Option<String>,
     /// Time since the code was seen issued.
     pub code_age: Option<Duration>,
+    /// What a grant other than the code grant presents, fingerprinted with
+    /// its kind (`refresh_token#…`, `device_code#…`, `assertion#…`,
+    /// `subject_token#…`) unless `show_secrets`.
+    pub grant_credential: Option<String>,
+    /// `JWT` or `opaque`: what that credential looks like (a JWT is not
+    /// read: only its fingerprint is shown).
+    pub grant_credential_format: Option<&'static str>,
+    /// A device-code poll answered `authorization_pending` (the user has not
+    /// finished signing in; normal): its number among that code's pending
+    /// polls, from 1.
+    pub pending_poll: Option<u32>,
+    /// Polls of this device code answered `authorization_pending` before
+    /// this one.
+    pub pending_before: u32,
+    /// Set when a `--fault` changed the exchange behind this event: the
+    /// event shows what really happened, caused on purpose.
+    pub injected: Option<Injected>,
+}
+
+/// The device authorization request of a device-code sign-in (RFC 8628
+/// §3.1) and its answer: the code the app will poll the token endpoint with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorizationEvent {
+    pub time: OffsetDateTime,
+    pub exchange: u64,
+    pub host: String,
+    pub endpoint: String,
+    pub client_id: Option<String>,
+    pub scope: Option<String>,
+    /// `None` when no answer was seen.
+    pub status: Option<u16>,
+    pub failed: bool,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub error_codes: Vec<String>,
+    /// Fingerprinted unless `show_secrets`.
+    pub device_code: Option<String>,
+    /// The code the user types (shown on the device's screen anyway).
+    pub user_code: Option<String>,
+    pub verification_uri: Option<String>,
+    pub expires_in: Option<u64>,
+    /// As answered; `None` when absent or not a number (then 5 s).
+    pub interval: Option<u64>,
+    /// What is odd about the answer, for a person (`no interval: polls must
+    /// be 5 s apart`).
+    pub note: Option<String>,
     /// Set when a `--fault` changed the exchange behind this event: the
     /// event shows what really happened, caused on purpose.
     pub injected: Option<Injected>,
@@ -285,6 +340,11 @@ pub struct TokenResponseEvent {
     pub decoded: Vec<DecodedToken>,
     /// From the token request to the response head.
     pub elapsed: Option<Duration>,
+    /// The `grant_type` of the request answered.
+    pub grant_type: Option<String>,
+    /// The answer `authorization_pending` to a device-code poll: its number
+    /// among that code's pending polls, from 1 (see [`TokenEvent::pending_poll`]).
+    pub pending_poll: Option<u32>,
     /// Set when a `--fault` changed the exchange behind this event: the
     /// event shows what really happened, caused on purpose.
     pub injected: Option<Injected>,
@@ -354,11 +414,12 @@ pub enum Event {
     TokenResponse(TokenResponseEvent),
     Finding(Finding),
     Verdict(Verdict),
+    DeviceAuthorization(DeviceAuthorizationEvent),
 }
 
 impl Event {
     /// The JSON `"type"`: `authorize`, `code`, `token`, `token-response`,
-    /// `finding`, `verdict`.
+    /// `finding`, `verdict`, `device-authorization`.
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Authorize(_) => "authorize",
@@ -367,6 +428,7 @@ impl Event {
             Event::TokenResponse(_) => "token-response",
             Event::Finding(_) => "finding",
             Event::Verdict(_) => "verdict",
+            Event::DeviceAuthorization(_) => "device-authorization",
         }
     }
 
@@ -378,6 +440,7 @@ impl Event {
             Event::TokenResponse(e) => e.time,
             Event::Finding(e) => e.time,
             Event::Verdict(e) => e.time,
+            Event::DeviceAuthorization(e) => e.time,
         }
     }
 
@@ -389,6 +452,7 @@ impl Event {
             Event::TokenResponse(e) => e.attempt,
             Event::Finding(e) => e.attempt,
             Event::Verdict(e) => e.attempt,
+            Event::DeviceAuthorization(_) => None,
         }
     }
 
@@ -401,6 +465,7 @@ impl Event {
             Event::TokenResponse(e) => e.injected.as_ref(),
             Event::Finding(e) => e.injected.as_ref(),
             Event::Verdict(e) => e.injected.as_ref(),
+            Event::DeviceAuthorization(e) => e.injected.as_ref(),
         }
     }
 
@@ -413,6 +478,7 @@ impl Event {
             Event::TokenResponse(e) => &mut e.injected,
             Event::Finding(e) => &mut e.injected,
             Event::Verdict(e) => &mut e.injected,
+            Event::DeviceAuthorization(e) => &mut e.injected,
         };
         slot.get_or_insert_with(|| injected.clone());
     }
@@ -480,6 +546,9 @@ mod tests {
                 "token-issuer-mismatch",
                 "token-redacted",
                 "body-not-analysed",
+                "refresh-token-reused",
+                "refresh-token-expired",
+                "device-poll-too-fast",
             ]
         );
         for r in Rule::ALL {

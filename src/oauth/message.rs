@@ -1,6 +1,7 @@
 //! The four messages of the authorization-code flow, parsed once into typed
-//! values that keep the raw text for evidence. A token request's [`Grant`]
-//! has its own file.
+//! values that keep the raw text for evidence, and the device authorization
+//! request of the device-code grant. A token request's [`Grant`] (any
+//! grant: OAUTH.md §7) has its own file.
 //!
 //! Recognition is by content, on any host (OAUTH.md §1): nothing here knows
 //! about attempts or rules, and no input (arbitrary bytes in a query, a form,
@@ -19,7 +20,10 @@ use crate::exchange::{CaptureState, CapturedBody, RequestRecord, ResponseRecord}
 mod grant;
 mod par;
 
-pub use grant::{CodeGrant, Grant};
+pub use grant::{
+    ClientCredentialsGrant, CodeGrant, DEVICE_CODE, DeviceCodeGrant, Grant, JWT_BEARER,
+    JwtBearerGrant, PasswordGrant, RefreshGrant, TOKEN_EXCHANGE, TokenExchangeGrant,
+};
 pub use par::{
     IndirectAuthorize, ParAnswer, PushedRequest, Via, refusal_page, request_object_params,
 };
@@ -310,11 +314,10 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
-    /// Recognises a token request by its content (`grant_type=authorization_code`
-    /// anywhere) or by its URL (a known or learnt token endpoint). At a token
-    /// URL, a request naming another grant is read only when it carries a
-    /// code: a code redemption under the wrong grant_type. The other grants
-    /// are not analysed yet.
+    /// Recognises a token request by its content (a `grant_type` authlens
+    /// knows, anywhere: OAUTH.md §1 and §7) or by its URL (a known or learnt
+    /// token endpoint, where an unknown grant_type is read by its name, and a
+    /// request without one too).
     pub fn parse(req: &RequestRecord, known: &KnownEndpoints) -> Option<TokenRequest> {
         if req.method == Method::OPTIONS || req.method == Method::HEAD {
             return None;
@@ -393,9 +396,8 @@ impl TokenRequest {
         let at_token_url = request.endpoint.kind == EndpointKind::Token
             || known.is_token_endpoint(&request.endpoint.url());
         let recognised = match &request.grant {
-            Some(Grant::AuthorizationCode(_)) => true,
-            Some(Grant::Other(_)) => at_token_url && request.param("code").is_some(),
-            None => at_token_url,
+            Some(Grant::Other(_)) | None => at_token_url,
+            Some(_) => true,
         };
         recognised.then_some(request)
     }
@@ -613,6 +615,90 @@ const MALFORMED_REQUEST_CODES: &[&str] = &[
     "AADB2C90083",
     "AADB2C90086",
 ];
+
+// === DeviceAuthorization ===
+
+/// `POST …/devicecode` (RFC 8628 §3.1) and the IdP's answer (§3.2):
+/// `device_code`, `user_code`, `verification_uri`, `expires_in`, `interval`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    pub endpoint: Endpoint,
+    pub client_id: Option<String>,
+    pub scope: Option<String>,
+    /// The answer as a token-endpoint style response (status, error, codes).
+    pub answer: Option<TokenResponse>,
+    pub device_code: Option<String>,
+    pub user_code: Option<String>,
+    pub verification_uri: Option<String>,
+    /// `None` when absent or not a number.
+    pub expires_in: Option<u64>,
+    /// `None` when absent or not a number: then 5 s (RFC 8628 §3.2).
+    pub interval: Option<u64>,
+    /// The `interval` as sent, when it is not a number.
+    pub bad_interval: Option<String>,
+}
+
+impl DeviceAuthorization {
+    /// Path ends of device authorization endpoints: Entra `/devicecode`,
+    /// Auth0 and Google `/device/code`, Okta `/device/authorize`, Keycloak
+    /// `/auth/device`, and RFC 8628's usual `/device_authorization`.
+    const PATHS: [&'static str; 5] = [
+        "/devicecode",
+        "/device/code",
+        "/device/authorize",
+        "/auth/device",
+        "/device_authorization",
+    ];
+
+    /// Recognises a device authorization request by its URL (a usual path,
+    /// or `learnt` from discovery) or by its answer (a JSON object with
+    /// `device_code` and `user_code`), with the answer when there is one.
+    pub fn parse(
+        req: &RequestRecord,
+        resp: Option<&ResponseRecord>,
+        learnt: bool,
+    ) -> Option<DeviceAuthorization> {
+        if req.method != Method::POST {
+            return None;
+        }
+        let path = req.uri.path().trim_end_matches('/').to_ascii_lowercase();
+        let at_device_url = learnt || Self::PATHS.iter().any(|p| path.ends_with(p));
+        let json = resp
+            .and_then(|r| body_text(&r.body, &r.headers))
+            .map(|body| json_params(&body))
+            .unwrap_or_default();
+        let answered = json.get("device_code").is_some() && json.get("user_code").is_some();
+        if !at_device_url && !answered {
+            return None;
+        }
+        let form = match form_text(&req.body, &req.headers) {
+            Some(text) => Params::parse(&text),
+            None => Params::default(),
+        };
+        let text = |p: &Params, k: &str| p.get(k).map(str::to_owned);
+        let number = |k: &str| json.get(k).and_then(|v| v.trim().parse::<u64>().ok());
+        Some(DeviceAuthorization {
+            endpoint: Endpoint::from_uri(&req.uri),
+            client_id: text(&form, "client_id").or_else(|| {
+                basic_auth(&req.headers)
+                    .map(|b| b.client_id)
+                    .filter(|id| !id.is_empty())
+            }),
+            scope: text(&form, "scope"),
+            answer: resp.map(TokenResponse::parse),
+            device_code: text(&json, "device_code"),
+            user_code: text(&json, "user_code"),
+            verification_uri: text(&json, "verification_uri")
+                .or_else(|| text(&json, "verification_url")),
+            expires_in: number("expires_in"),
+            interval: number("interval"),
+            bad_interval: json
+                .get("interval")
+                .filter(|v| v.trim().parse::<u64>().is_err())
+                .map(str::to_owned),
+        })
+    }
+}
 
 // === helpers ===
 

@@ -8,8 +8,10 @@
 //! - [`params`], [`form_post`]: lenient parsing of forms, queries and form_post pages;
 //! - [`message`]: the four typed messages (authorize request, authorization
 //!   response, token request, token response), parsed once; a token request
-//!   carries the [`message::Grant`] it asks for (only the authorization-code
-//!   grant has its own fields so far, any other is kept by name);
+//!   carries the [`message::Grant`] it asks for (the code grant, refresh,
+//!   client_credentials, device code, jwt-bearer and on-behalf-of, token
+//!   exchange and password each with their fields; any other by name), and
+//!   the device authorization request and its answer;
 //! - [`provider`]: what an endpoint URL says (Entra cloud, tenant, version,
 //!   B2C policy, other providers' shapes) and endpoints learnt from discovery;
 //! - [`pkce`], [`redirect_uri`], [`secret`]: single facts, each in its file;
@@ -17,6 +19,7 @@
 //!   and the redacted form recordings keep;
 //! - [`attempt`]: the bounded store of attempts and codes; [`pushed`]: the
 //!   bounded store of pushed authorization requests (PAR) by `request_uri`;
+//! - [`lifecycle`]: the bounded memory of refresh tokens and device codes;
 //! - [`rules`]: the rules, as pure functions, one file per family (token
 //!   request shape, code, endpoint, parameters, PKCE, IdP error, id_token,
 //!   redacted tokens), and what they checked on a redemption; its `mod.rs`
@@ -33,6 +36,7 @@ pub mod catalogue;
 pub mod event;
 pub mod form_post;
 pub mod jwt;
+pub mod lifecycle;
 pub mod message;
 pub mod params;
 pub mod pkce;
@@ -48,7 +52,7 @@ pub(crate) mod testing;
 
 pub use analyzer::{Analyzer, AnalyzerConfig};
 pub use event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing,
-    Rule, Severity, TokenEvent, TokenResponseEvent, Verdict,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, DeviceAuthorizationEvent, Event, Finding,
+    Injected, Outcome, Pairing, Rule, Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 pub use secret::fingerprint;

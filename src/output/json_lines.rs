@@ -3,7 +3,7 @@
 //!
 //! Pure: builds and reads values, the caller writes, reads and flushes the
 //! lines. Every object has `"type"` (`authorize`, `code`, `token`,
-//! `token-response`, `finding`, `verdict`), an RFC 3339 `"time"` and
+//! `token-response`, `finding`, `verdict`, `device-authorization`), an RFC 3339 `"time"` and
 //! `"attempt"` (a number, or null when the leg could not be paired).
 //! Durations are in milliseconds. An event a `--fault` caused also has
 //! `"injected"` (the fault's name) and `"injected_note"`; others have
@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::oauth::event::{
-    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Injected, Outcome, Pairing,
-    Rule, Severity, TokenEvent, TokenResponseEvent, Verdict, rfc3339,
+    AttemptId, AuthorizeEvent, CodeEvent, DecodedToken, DeviceAuthorizationEvent, Event, Finding,
+    Injected, Outcome, Pairing, Rule, Severity, TokenEvent, TokenResponseEvent, Verdict, rfc3339,
 };
 use crate::oauth::jwt::{Jwt, JwtError};
 use crate::oauth::message::ResponseMode;
@@ -38,6 +38,7 @@ pub fn to_value(event: &Event) -> Value {
         Event::TokenResponse(e) => token_response(e),
         Event::Finding(f) => finding(f),
         Event::Verdict(v) => verdict(v),
+        Event::DeviceAuthorization(e) => device_authorization(e),
     };
     if let Value::Object(fields) = fields {
         object.extend(fields);
@@ -131,6 +132,31 @@ fn token(e: &TokenEvent) -> Value {
         "code_verifier": e.code_verifier,
         "scope": e.scope,
         "code_age_ms": e.code_age.map(millis),
+        "grant_credential": e.grant_credential,
+        "grant_credential_format": e.grant_credential_format,
+        "pending_poll": e.pending_poll,
+        "pending_before": e.pending_before,
+    })
+}
+
+fn device_authorization(e: &DeviceAuthorizationEvent) -> Value {
+    json!({
+        "exchange": e.exchange,
+        "host": e.host,
+        "endpoint": e.endpoint,
+        "client_id": e.client_id,
+        "scope": e.scope,
+        "status": e.status,
+        "failed": e.failed,
+        "error": e.error,
+        "error_description": e.error_description,
+        "error_codes": e.error_codes,
+        "device_code": e.device_code,
+        "user_code": e.user_code,
+        "verification_uri": e.verification_uri,
+        "expires_in": e.expires_in,
+        "interval": e.interval,
+        "note": e.note,
     })
 }
 
@@ -152,6 +178,8 @@ fn token_response(e: &TokenResponseEvent) -> Value {
         "expires_in": e.expires_in,
         "decoded_tokens": e.decoded.iter().map(decoded_token).collect::<Vec<_>>(),
         "elapsed_ms": e.elapsed.map(millis),
+        "grant_type": e.grant_type,
+        "pending_poll": e.pending_poll,
     })
 }
 
@@ -255,6 +283,7 @@ fn from_value(value: &Value) -> Result<Event, EventError> {
         "token-response" => Event::TokenResponse(read_token_response(&o, time, attempt)?),
         "finding" => Event::Finding(read_finding(&o, time, attempt)?),
         "verdict" => Event::Verdict(read_verdict(&o, time, attempt)?),
+        "device-authorization" => Event::DeviceAuthorization(read_device_authorization(&o, time)?),
         _ => {
             return Err(EventError::Unknown {
                 field: o.field("type"),
@@ -299,6 +328,8 @@ const CLIENT_AUTH: [&str; 3] = [
     "client_secret_post",
     "client_assertion",
 ];
+/// What a grant's credential looks like (`TokenEvent::grant_credential_format`).
+const CREDENTIAL_FORMATS: [&str; 2] = ["JWT", "opaque"];
 /// The tokens the analyzer decodes.
 const TOKEN_KINDS: [&str; 2] = ["id_token", "access_token"];
 const SEVERITIES: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Error];
@@ -393,6 +424,42 @@ fn read_token(
         code_verifier: o.opt_string("code_verifier")?,
         scope: o.opt_string("scope")?,
         code_age: o.millis("code_age_ms")?,
+        grant_credential: o.opt_string("grant_credential")?,
+        grant_credential_format: o.opt_known(
+            "grant_credential_format",
+            &CREDENTIAL_FORMATS,
+            |k| k,
+        )?,
+        pending_poll: o.opt_u32("pending_poll")?,
+        pending_before: o.opt_u32("pending_before")?.unwrap_or(0),
+    })
+}
+
+fn read_device_authorization(
+    o: &Object,
+    time: OffsetDateTime,
+) -> Result<DeviceAuthorizationEvent, EventError> {
+    Ok(DeviceAuthorizationEvent {
+        injected: None,
+        time,
+        exchange: o.u64("exchange")?,
+        host: o.string("host")?,
+        endpoint: o.string("endpoint")?,
+        client_id: o.opt_string("client_id")?,
+        scope: o.opt_string("scope")?,
+        status: o.opt("status", "an HTTP status", |v| {
+            v.as_u64().and_then(|n| u16::try_from(n).ok())
+        })?,
+        failed: o.req("failed", "true or false", Value::as_bool)?,
+        error: o.opt_string("error")?,
+        error_description: o.opt_string("error_description")?,
+        error_codes: o.strings("error_codes")?,
+        device_code: o.opt_string("device_code")?,
+        user_code: o.opt_string("user_code")?,
+        verification_uri: o.opt_string("verification_uri")?,
+        expires_in: o.opt("expires_in", "a whole number", Value::as_u64)?,
+        interval: o.opt("interval", "a whole number", Value::as_u64)?,
+        note: o.opt_string("note")?,
     })
 }
 
@@ -433,6 +500,8 @@ fn read_token_response(
         expires_in: o.opt_string("expires_in")?,
         decoded,
         elapsed: o.millis("elapsed_ms")?,
+        grant_type: o.opt_string("grant_type")?,
+        pending_poll: o.opt_u32("pending_poll")?,
     })
 }
 
@@ -615,6 +684,12 @@ impl<'a> Object<'a> {
                 .iter()
                 .map(|s| s.as_str().map(str::to_owned))
                 .collect()
+        })
+    }
+
+    fn opt_u32(&self, key: &str) -> Result<Option<u32>, EventError> {
+        self.opt(key, "a whole number", |v| {
+            v.as_u64().and_then(|n| u32::try_from(n).ok())
         })
     }
 
@@ -899,6 +974,10 @@ mod tests {
                 code_verifier: s("code_verifier#13d31e"),
                 scope: s("openid"),
                 code_age: Some(Duration::from_millis(900)),
+                grant_credential: s("refresh_token#4be5ae"),
+                grant_credential_format: Some("opaque"),
+                pending_poll: Some(2),
+                pending_before: 1,
             }),
             Event::TokenResponse(TokenResponseEvent {
                 injected: None,
@@ -931,6 +1010,8 @@ mod tests {
                     },
                 ],
                 elapsed: Some(Duration::from_millis(120)),
+                grant_type: s("refresh_token"),
+                pending_poll: Some(2),
             }),
             Event::Finding(Finding {
                 injected: None,
@@ -955,6 +1036,26 @@ mod tests {
                 errors: 2,
                 warnings: 1,
                 duration: Some(Duration::from_millis(5100)),
+            }),
+            Event::DeviceAuthorization(DeviceAuthorizationEvent {
+                injected: None,
+                time: t,
+                exchange: 4,
+                host: "login.microsoftonline.com".into(),
+                endpoint: "https://login.microsoftonline.com/t-1/oauth2/v2.0/devicecode".into(),
+                client_id: s("c-1"),
+                scope: s("openid offline_access"),
+                status: Some(400),
+                failed: true,
+                error: s("invalid_client"),
+                error_description: s("AADSTS700016: not found"),
+                error_codes: vec!["AADSTS700016".into()],
+                device_code: s("device_code#0a1b2c"),
+                user_code: s("ABCD-EFGH"),
+                verification_uri: s("https://microsoft.com/devicelogin"),
+                expires_in: Some(900),
+                interval: Some(5),
+                note: s("no interval"),
             }),
         ]
     }
@@ -1001,8 +1102,29 @@ mod tests {
                     code_verifier: None,
                     scope: None,
                     code_age: None,
+                    grant_credential: None,
+                    grant_credential_format: None,
+                    pending_poll: None,
+                    pending_before: 0,
                     ..e
                 }),
+                Event::DeviceAuthorization(e) => {
+                    Event::DeviceAuthorization(DeviceAuthorizationEvent {
+                        client_id: None,
+                        scope: None,
+                        status: None,
+                        error: None,
+                        error_description: None,
+                        error_codes: Vec::new(),
+                        device_code: None,
+                        user_code: None,
+                        verification_uri: None,
+                        expires_in: None,
+                        interval: None,
+                        note: None,
+                        ..e
+                    })
+                }
                 Event::TokenResponse(e) => Event::TokenResponse(TokenResponseEvent {
                     attempt: None,
                     client_id: None,
@@ -1021,6 +1143,8 @@ mod tests {
                         jwt: Ok(Jwt::default()),
                     }],
                     elapsed: None,
+                    grant_type: None,
+                    pending_poll: None,
                     ..e
                 }),
                 Event::Finding(f) => Event::Finding(Finding {

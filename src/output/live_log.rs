@@ -14,10 +14,11 @@ use std::borrow::Cow;
 use time::OffsetDateTime;
 
 use crate::oauth::event::{
-    AuthorizeEvent, CodeEvent, DecodedToken, Event, Finding, Outcome, Rule, Severity, TokenEvent,
-    TokenResponseEvent, Verdict, human_duration,
+    AuthorizeEvent, CodeEvent, DecodedToken, DeviceAuthorizationEvent, Event, Finding, Outcome,
+    Rule, Severity, TokenEvent, TokenResponseEvent, Verdict, human_duration,
 };
 use crate::oauth::jwt::Jwt;
+use crate::oauth::message::{DEVICE_CODE, JWT_BEARER, TOKEN_EXCHANGE};
 use crate::output::escape::escape_controls;
 
 /// The width of a log that goes to a file or a pipe (and of tests): wide
@@ -77,12 +78,19 @@ impl LiveLog {
         let mut lines = match event {
             Event::Authorize(e) => vec![authorize(e, o)],
             Event::Code(e) => vec![code(e, o)],
+            // A device-code poll answered `authorization_pending` is the
+            // normal wait for the user: one line for the first, the count
+            // on the poll that ends the wait.
+            Event::Token(e) if e.pending_poll.is_some() => Vec::new(),
+            Event::TokenResponse(e) if e.pending_poll.is_some_and(|n| n > 1) => Vec::new(),
+            Event::TokenResponse(e) if e.pending_poll.is_some() => vec![pending_poll(e, o)],
             Event::Token(e) => vec![token(e, o)],
             Event::TokenResponse(e) => {
                 let mut lines = vec![token_response(e, o)];
                 lines.extend(token_claims(e, o));
                 lines
             }
+            Event::DeviceAuthorization(e) => vec![device_authorization(e, o)],
             Event::Finding(f) => {
                 let show_fix = self.first_time_fix(f);
                 finding(f, show_fix, o)
@@ -104,6 +112,7 @@ impl LiveLog {
             Event::Code(e) => e.exchange,
             Event::Token(e) => e.exchange,
             Event::TokenResponse(e) => e.exchange,
+            Event::DeviceAuthorization(e) => e.exchange,
             Event::Finding(_) | Event::Verdict(_) => return None,
         };
         if self.injected_shown.replace(exchange) == Some(exchange) {
@@ -527,10 +536,53 @@ fn client(f: &mut Fields, client_id: Option<&str>, o: LiveLogOptions) {
     }
 }
 
+/// How a token line names a grant other than the code grant: `refresh`,
+/// `device code`, …; an unknown one by name, said to be unknown.
+fn grant_label(grant_type: &str) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(match grant_type {
+        "authorization_code" => return None,
+        "refresh_token" => "refresh",
+        "client_credentials" => "client_credentials",
+        "password" => "password (ROPC)",
+        DEVICE_CODE => "device code poll",
+        JWT_BEARER => "jwt-bearer",
+        TOKEN_EXCHANGE => "token-exchange",
+        other => {
+            return Some(Cow::Owned(format!(
+                "grant_type {other} (not a grant authlens knows)"
+            )));
+        }
+    }))
+}
+
 fn token(e: &TokenEvent, o: LiveLogOptions) -> Line {
     let mut f = Fields::new(o);
     f.add(e.host.clone());
     client(&mut f, e.client_id.as_deref(), o);
+    // Another grant than the code grant: named, with its scope (what a
+    // refresh or a client_credentials call is judged on).
+    let other_grant = e
+        .grant_type
+        .as_deref()
+        .filter(|_| e.code.is_none())
+        .and_then(grant_label);
+    let scope_shown = other_grant.is_some();
+    if let Some(label) = other_grant {
+        f.paint(CYAN, label);
+    }
+    if let Some(credential) = &e.grant_credential {
+        match e.grant_credential_format {
+            Some(format) => f.add(format!("{credential} ({format})")),
+            None => f.add(credential.clone()),
+        }
+    }
+    if e.pending_before > 0 {
+        let n = e.pending_before;
+        f.add(format!(
+            "after {n} authorization_pending poll{}",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
     if let Some(code) = &e.code {
         match e.code_age {
             Some(age) => f.add(format!("{code} (age {})", human_duration(age))),
@@ -542,12 +594,17 @@ fn token(e: &TokenEvent, o: LiveLogOptions) -> Line {
         f.labelled("auth", Some(&e.client_auth.join("+")));
     }
     f.labelled("pkce", e.code_verifier.as_deref());
+    if scope_shown {
+        f.labelled("scope", e.scope.as_deref());
+    }
     if o.verbose {
         f.url("endpoint", Some(&e.endpoint));
         f.labelled("content-type", e.content_type.as_deref());
         f.labelled("grant_type", e.grant_type.as_deref());
         f.url("redirect_uri", e.redirect_uri.as_deref());
-        f.labelled("scope", e.scope.as_deref());
+        if !scope_shown {
+            f.labelled("scope", e.scope.as_deref());
+        }
     }
     f.line(e.time, e.attempt.map(|a| a.0), "token")
 }
@@ -578,6 +635,62 @@ fn token_response(e: &TokenResponseEvent, o: LiveLogOptions) -> Line {
         f.prose("description", e.error_description.as_deref());
     }
     f.line(e.time, e.attempt.map(|a| a.0), "token-response")
+}
+
+/// The first `authorization_pending` answer to a device-code poll: the user
+/// has not finished signing in yet. Later ones are counted, not shown.
+fn pending_poll(e: &TokenResponseEvent, o: LiveLogOptions) -> Line {
+    let mut f = Fields::new(o);
+    f.add(e.host.clone());
+    client(&mut f, e.client_id.as_deref(), o);
+    let mut status = format!("{} authorization_pending", e.status);
+    for c in &e.error_codes {
+        status.push(' ');
+        status.push_str(c);
+    }
+    f.paint(YELLOW, status);
+    f.add(
+        "waiting for the user to finish signing in (normal; further polls are counted, not shown)",
+    );
+    f.line(e.time, e.attempt.map(|a| a.0), "device-poll")
+}
+
+/// The device authorization request and its answer: the user code and
+/// where to type it, the code's lifetime and the polling interval.
+fn device_authorization(e: &DeviceAuthorizationEvent, o: LiveLogOptions) -> Line {
+    let mut f = Fields::new(o);
+    f.add(e.host.clone());
+    client(&mut f, e.client_id.as_deref(), o);
+    if let Some(status) = e.status {
+        let mut text = status.to_string();
+        if let Some(error) = &e.error {
+            text.push(' ');
+            text.push_str(error);
+        }
+        for c in &e.error_codes {
+            text.push(' ');
+            text.push_str(c);
+        }
+        f.paint(if e.failed { RED } else { GREEN }, text);
+    }
+    f.labelled("", e.device_code.as_deref());
+    f.labelled("user_code", e.user_code.as_deref());
+    f.url("→", e.verification_uri.as_deref());
+    if let Some(secs) = e.expires_in {
+        f.add(format!("expires_in {secs} s"));
+    }
+    if let Some(secs) = e.interval {
+        f.add(format!("interval {secs} s"));
+    }
+    if let Some(note) = &e.note {
+        f.paint(YELLOW, note);
+    }
+    if o.verbose {
+        f.url("endpoint", Some(&e.endpoint));
+        f.labelled("scope", e.scope.as_deref());
+        f.prose("description", e.error_description.as_deref());
+    }
+    f.line(e.time, None, "device-auth")
 }
 
 /// A detail under a leg (`      tokens: …`), its parts two spaces apart.

@@ -27,7 +27,12 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+mod lifecycle;
 mod par;
+
+/// The number [`EntraError`] carries for RFC 8628's `slow_down`, which Entra
+/// answers without an AADSTS number.
+const SLOW_DOWN: u64 = 0;
 
 /// Codes and pending logins held at most (oldest dropped first), so a long test
 /// run cannot grow the mock without bound.
@@ -64,6 +69,14 @@ pub struct MockIdpConfig {
     /// How long a pushed authorization request's `request_uri` stays usable
     /// (the PAR answer's `expires_in`; oidc-provider's default, 60 s).
     pub par_lifetime: Duration,
+    /// Refresh tokens issued to a browser redemption (with `Origin`) live
+    /// this long from the sign-in, not sliding (Entra: 24 h, then AADSTS700084).
+    pub spa_refresh_lifetime: Duration,
+    /// The device authorization response's `interval` in seconds (Entra: 5);
+    /// `None` leaves it out (clients must then wait 5 s).
+    pub device_interval: Option<u64>,
+    /// The device code's `expires_in` (Entra: 900 s).
+    pub device_expires_in: Duration,
 }
 
 /// One app registration.
@@ -104,6 +117,10 @@ pub struct MockStats {
     pub error_codes: Vec<u64>,
     /// Codes currently remembered (bounded by pruning).
     pub live_codes: usize,
+    /// Successful refreshes, device-code redemptions and client_credentials calls.
+    pub tokens_refreshed: u64,
+    pub device_codes_redeemed: u64,
+    pub client_credentials_issued: u64,
 }
 
 /// Deliberate faults: in successful token responses, to exercise the
@@ -149,6 +166,8 @@ struct State {
     /// Added to the real clock by [`MockIdp::advance_clock`].
     skew: Duration,
     faults: Faults,
+    /// Refresh tokens and device codes (`mock_idp/lifecycle.rs`).
+    lifecycle: lifecycle::LifecycleState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +257,12 @@ impl EntraError {
     /// The OAuth `error` value Entra pairs with the number.
     fn error(&self) -> &'static str {
         match self.code {
-            54005 | 70008 | 70000 | 700005 | 501481 | 500112 | 65001 => "invalid_grant",
+            54005 | 70008 | 70000 | 700005 | 501481 | 500112 | 65001 | 700084 => "invalid_grant",
+            70016 => "authorization_pending",
+            70019 => "expired_token",
+            70018 => "bad_verification_code",
+            1002012 => "invalid_scope",
+            SLOW_DOWN => "slow_down",
             7000218 | 7000215 | 700025 | 700027 => "invalid_client",
             700016 => "unauthorized_client",
             70003 => "unsupported_grant_type",
@@ -300,6 +324,9 @@ impl MockIdp {
             code_lifetime: Duration::from_secs(600),
             interactive: false,
             par_lifetime: Duration::from_secs(60),
+            spa_refresh_lifetime: Duration::from_secs(24 * 3600),
+            device_interval: Some(5),
+            device_expires_in: Duration::from_secs(900),
         }
     }
 
@@ -337,6 +364,8 @@ impl MockIdp {
             Route::Discovery(version) => self.discovery(tenant, version),
             Route::Login => self.login(tenant, &req),
             Route::Par(version) => self.par(tenant, version, &req),
+            Route::DeviceCode(version) => self.device_authorization(tenant, version, &req),
+            Route::DeviceLogin => self.device_login(&req),
         }
     }
 
@@ -360,6 +389,7 @@ impl MockIdp {
         state
             .pending
             .retain(|_, p| now.saturating_duration_since(p.created) <= PENDING_LIFETIME);
+        state.lifecycle.prune(now, &self.config);
         while state.codes.len() > MAX_CODES {
             let oldest = state.codes.iter().min_by_key(|(_, c)| c.issued_at);
             let oldest = oldest.map(|(k, _)| k.clone()).expect("non-empty");
@@ -636,7 +666,9 @@ impl MockIdp {
         self.lock().stats.token_requests += 1;
         match self.redeem(tenant, version, req) {
             Ok(body) => {
-                self.lock().stats.codes_redeemed += 1;
+                if lifecycle::grant_type(req.body()).as_deref() == Some("authorization_code") {
+                    self.lock().stats.codes_redeemed += 1;
+                }
                 json_response(StatusCode::OK, &body)
             }
             Err(e) => {
@@ -659,7 +691,7 @@ impl MockIdp {
         let body = json!({
             "error": e.error(),
             "error_description": entra_description(&e, &trace_id, &correlation_id, now),
-            "error_codes": [e.code],
+            "error_codes": if e.code == SLOW_DOWN { json!([]) } else { json!([e.code]) },
             "timestamp": entra_timestamp(now),
             "trace_id": trace_id,
             "correlation_id": correlation_id,
@@ -710,6 +742,9 @@ impl MockIdp {
         match params.get("grant_type") {
             None => return Err(missing("grant_type")),
             Some("authorization_code") => {}
+            Some(grant @ ("refresh_token" | "client_credentials" | lifecycle::DEVICE_CODE)) => {
+                return self.lifecycle_grant(grant, version, req, &params);
+            }
             Some(other) => {
                 return Err(fail(
                     70003,
@@ -810,7 +845,10 @@ impl MockIdp {
         }
         let faults = state.faults.clone();
         drop(state);
-        Ok(self.token_body(&grant, params.get("scope"), wall, &faults))
+        let body = self.token_body(&grant, params.get("scope"), wall, &faults);
+        let spa = req.headers().contains_key(header::ORIGIN);
+        self.remember_refresh(&body, &grant, spa, None);
+        Ok(body)
     }
 
     /// Reads and checks client authentication; returns the registration.
@@ -1180,6 +1218,8 @@ enum Route {
     Login,
     /// The pushed authorization request endpoint (RFC 9126).
     Par(Version),
+    DeviceCode(Version),
+    DeviceLogin,
 }
 
 /// `/{tenant}/…` -> (tenant, route).
@@ -1195,6 +1235,9 @@ fn parse_route(path: &str) -> Option<(&str, Route)> {
         "login" => Route::Login,
         "oauth2/v2.0/par" => Route::Par(Version::V2),
         "oauth2/par" => Route::Par(Version::V1),
+        "oauth2/v2.0/devicecode" => Route::DeviceCode(Version::V2),
+        "oauth2/devicecode" => Route::DeviceCode(Version::V1),
+        "devicelogin" => Route::DeviceLogin,
         _ => return None,
     };
     (!tenant.is_empty()).then_some((tenant, route))
@@ -1363,8 +1406,12 @@ fn entra_description(
     now: OffsetDateTime,
 ) -> String {
     format!(
-        "AADSTS{}: {}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {}",
-        e.code,
+        "{}{}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {}",
+        if e.code == SLOW_DOWN {
+            String::new()
+        } else {
+            format!("AADSTS{}: ", e.code)
+        },
         e.message,
         entra_timestamp(now)
     )

@@ -9,6 +9,7 @@ mod explain;
 mod faults;
 mod har;
 mod hooks;
+mod lifecycle;
 mod limits;
 mod load;
 mod mock_idp;

@@ -194,3 +194,180 @@ proptest! {
         let _ = authlens::explain::parse_pasted(&text);
     }
 }
+
+// === the lifecycle grants (issue 14) ===
+
+/// Fragments of refresh, device-code, client_credentials, jwt-bearer and
+/// token-exchange requests and answers.
+const LIFECYCLE_PIECES: &[&str] = &[
+    "grant_type=refresh_token",
+    "grant_type=client_credentials",
+    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code",
+    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer",
+    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange",
+    "grant_type=password",
+    "grant_type=",
+    "refresh_token=",
+    "device_code=",
+    "assertion=",
+    "subject_token=",
+    "requested_token_use=on_behalf_of",
+    "scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+    "scope=User.Read",
+    "code=",
+    "&",
+    "=",
+    "%",
+    "eyJhbGciOiJub25lIn0.eyJ4IjoxfQ.",
+    "\u{0}",
+    "\u{1b}[2J",
+];
+
+fn lifecycle_form(max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => prop::sample::select(LIFECYCLE_PIECES).prop_map(str::to_string),
+            1 => "\\PC{0,10}",
+        ],
+        0..max,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+/// A device authorization answer whose members are each present, absent,
+/// a number or garbage.
+fn device_answer() -> impl Strategy<Value = String> {
+    let member = |name: &'static str| {
+        prop_oneof![
+            Just(String::new()),
+            any::<u64>().prop_map(move |n| format!("\"{name}\":{n},")),
+            "\\PC{0,6}".prop_map(move |s| format!("\"{name}\":{},", serde_json::json!(s))),
+            Just(format!("\"{name}\":null,")),
+        ]
+    };
+    (
+        member("interval"),
+        member("expires_in"),
+        member("device_code"),
+        member("user_code"),
+    )
+        .prop_map(|(a, b, c, d)| format!("{{{a}{b}{c}{d}\"verification_uri\":\"https://x/d\"}}"))
+}
+
+/// An exchange at `secs` seconds: a form POST to `path`, answered `status` with `body`.
+fn lifecycle_exchange(
+    id: u64,
+    secs: u32,
+    path: &str,
+    form: String,
+    status: u16,
+    body: String,
+) -> Exchange {
+    exchange(
+        id,
+        (
+            "POST",
+            path.to_owned(),
+            "application/x-www-form-urlencoded",
+            form,
+            status,
+            "application/json",
+            String::new(),
+            body,
+        ),
+    )
+    .tap_time(secs)
+}
+
+trait TapTime {
+    fn tap_time(self, secs: u32) -> Self;
+}
+
+impl TapTime for Exchange {
+    fn tap_time(mut self, secs: u32) -> Self {
+        self.started_at =
+            time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(i64::from(secs));
+        self
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn grant_parsing_never_panics_and_names_what_was_sent(form in lifecycle_form(12)) {
+        let params = authlens::oauth::params::Params::parse(&form);
+        let grant = authlens::oauth::message::Grant::parse(|name| params.get(name));
+        prop_assert_eq!(grant.as_ref().map(|g| g.name()), params.get("grant_type"));
+        if let Some(grant) = grant {
+            let _ = grant.label();
+            if let Some((kind, value)) = grant.credential() {
+                prop_assert_eq!(params.get(kind), Some(value));
+            }
+        }
+    }
+
+    #[test]
+    fn device_answers_are_read_as_they_are(answer in device_answer(), interval in any::<u64>()) {
+        let ex = lifecycle_exchange(1, 0, "t/oauth2/v2.0/devicecode", "client_id=c".into(), 200, answer.clone());
+        let device = authlens::oauth::message::DeviceAuthorization::parse(&ex.request, ex.response.as_ref(), false);
+        let device = device.expect("a device endpoint is recognised");
+        let value: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        // A number, or a string of one (Entra v1 writes numbers as strings).
+        let number = |v: &serde_json::Value| {
+            v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        };
+        prop_assert_eq!(device.interval, number(&value["interval"]));
+        prop_assert_eq!(device.expires_in, number(&value["expires_in"]));
+        // A whole number is read exactly.
+        let exact = format!("{{\"device_code\":\"d\",\"user_code\":\"u\",\"interval\":{interval}}}");
+        let ex = lifecycle_exchange(2, 0, "t/anything", "client_id=c".into(), 200, exact);
+        let device = authlens::oauth::message::DeviceAuthorization::parse(&ex.request, ex.response.as_ref(), false).unwrap();
+        prop_assert_eq!(device.interval, Some(interval));
+    }
+
+    #[test]
+    fn lifecycle_sequences_never_panic_and_read_back(
+        steps in prop::collection::vec(
+            (
+                0u8..4,
+                0u8..3,
+                0u32..2000,
+                prop::sample::select(&[200u16, 400, 401, 500][..]),
+                prop::sample::select(&[
+                    r#"{"error":"authorization_pending","error_codes":[70016]}"#,
+                    r#"{"error":"slow_down"}"#,
+                    r#"{"error":"expired_token","error_codes":[70019]}"#,
+                    r#"{"error":"invalid_grant","error_codes":[70008]}"#,
+                    r#"{"access_token":"a","refresh_token":"r0"}"#,
+                    r#"{"access_token":"a","refresh_token":"r1"}"#,
+                    r#"{"device_code":"d0","user_code":"u","expires_in":30}"#,
+                    r#"{"device_code":"d1","user_code":"u","interval":"x"}"#,
+                    "not json",
+                ][..]),
+                lifecycle_form(6),
+            ),
+            1..40,
+        )
+    ) {
+        let mut analyzer = Analyzer::new(AnalyzerConfig { max_attempts: 2, ..AnalyzerConfig::default() });
+        let mut live_log = authlens::output::live_log::LiveLog::new(Default::default());
+        let mut clock = 0u32;
+        for (i, (kind, which, after, status, body, extra)) in steps.into_iter().enumerate() {
+            clock = clock.saturating_add(after);
+            let (path, form) = match kind {
+                0 => ("t/oauth2/v2.0/devicecode", format!("client_id=c&{extra}")),
+                1 => ("t/oauth2/v2.0/token", format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=d{which}&{extra}")),
+                2 => ("t/oauth2/v2.0/token", format!("grant_type=refresh_token&refresh_token=r{which}&client_id=c{which}&{extra}")),
+                _ => ("t/oauth2/v2.0/token", extra),
+            };
+            let ex = lifecycle_exchange(i as u64 + 1, clock, path, form, status, body.to_owned());
+            for event in analyzer.observe(&ex) {
+                let line = authlens::output::json_lines::to_line(&event);
+                let back = authlens::output::json_lines::from_line(&line).ok();
+                prop_assert_eq!(back.as_ref(), Some(&event), "{}", line);
+                let _ = live_log.render(&event);
+            }
+        }
+    }
+}

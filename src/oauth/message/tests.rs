@@ -189,14 +189,29 @@ fn token_request_recognition() {
         ),
         None
     );
+    // Every grant authlens knows, at any URL; an unknown one at a token URL.
+    let refresh = parse(
+        ex("POST", "https://auth.example/anything")
+            .form("grant_type=refresh_token&refresh_token=r")
+            .build(),
+    )
+    .unwrap();
+    assert_eq!(refresh.grant.unwrap().name(), "refresh_token");
+    let unknown = parse(
+        ex(
+            "POST",
+            "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+        )
+        .form("grant_type=made_up")
+        .build(),
+    )
+    .unwrap();
+    assert_eq!(unknown.grant, Some(Grant::Other("made_up".into())));
     assert_eq!(
         parse(
-            ex(
-                "POST",
-                "https://login.microsoftonline.com/common/oauth2/v2.0/token"
-            )
-            .form("grant_type=refresh_token&refresh_token=r")
-            .build()
+            ex("POST", "https://app.example/api")
+                .form("grant_type=made_up")
+                .build()
         ),
         None
     );

@@ -17,14 +17,21 @@
 //! - `id_token`: `nonce-mismatch`, `token-issuer-mismatch`;
 //! - `redacted`: `token-redacted` (information about a redacted recording);
 //! - `partial_body`: `body-not-analysed` (a request body read only in part:
-//!   the other rules then call no parameter missing).
+//!   the other rules then call no parameter missing);
+//! - `refresh`: `refresh-token-reused`, `refresh-token-expired` and a
+//!   refresh's `param-mismatch` (client, scope);
+//! - `device`: `device-poll-too-fast`, and `code-expired` / `code-reused`
+//!   on a device code;
+//! - `client_credentials`: `malformed-token-request` on the scope of an
+//!   Entra v2 client_credentials call.
 //!
 //! Beside them, `checks` lists what the rules verified on a redemption, for
 //! an `idp-error` none of their findings explains.
 //!
 //! This file holds what they share and the entry points the analyzer calls:
 //! [`code_redemption`], [`redemption_checks`], [`idp_error()`],
-//! [`tokens_redacted`] and [`tokens_issued`]. The entry points fix the order
+//! [`tokens_redacted`], [`tokens_issued`], [`grant_request`] (every other
+//! grant) and [`device_slow_down`]. The entry points fix the order
 //! findings are reported in; a family never calls another.
 
 use std::time::Duration;
@@ -35,12 +42,15 @@ use time::OffsetDateTime;
 use super::attempt::CodeRecord;
 use super::event::{Rule, Severity};
 use super::jwt::Jwt;
-use super::message::{AuthorizeRequest, CodeGrant, TokenRequest};
+use super::lifecycle::{DeviceRecord, RefreshRecord};
+use super::message::{AuthorizeRequest, CodeGrant, Grant, TokenRequest};
 use super::provider::KnownEndpoints;
 use super::secret::SecretPolicy;
 
 mod checks;
+mod client_credentials;
 mod code;
+mod device;
 mod endpoint;
 mod id_token;
 mod idp_error;
@@ -50,6 +60,7 @@ mod param;
 mod partial_body;
 mod pkce;
 mod redacted;
+mod refresh;
 mod shape;
 
 pub use checks::{Check, CheckResult};
@@ -166,4 +177,76 @@ pub fn tokens_issued(
 /// The tokens of a response that a redacted recording altered, if any.
 pub fn tokens_redacted(tokens: &[RedactedToken]) -> Option<Draft> {
     redacted::token_redacted(tokens)
+}
+
+/// A token request of a grant other than the code grant, as the rules see it.
+#[derive(Debug)]
+pub struct GrantRequest<'a> {
+    pub request: &'a TokenRequest,
+    pub grant: &'a Grant,
+    /// The grant's credential as it may be shown (a fingerprint unless
+    /// `--show-secrets`).
+    pub shown: Option<&'a str>,
+    /// What the store knew of the refresh token before this request.
+    pub refresh: Option<&'a RefreshRecord>,
+    /// What the store knew of the device code before this poll.
+    pub device: Option<&'a DeviceRecord>,
+    pub time: OffsetDateTime,
+    /// How long an Entra SPA refresh token lives from its sign-in.
+    pub spa_refresh_lifetime: Duration,
+}
+
+/// Every rule on a token request of another grant, in report order: how
+/// much of the request was read, then the grant's own rules.
+pub fn grant_request(r: &GrantRequest<'_>) -> Vec<Draft> {
+    let mut out: Vec<Draft> = partial_body::body_not_analysed(r.request)
+        .into_iter()
+        .collect();
+    match r.grant {
+        Grant::RefreshToken(g) => {
+            if let (Some(shown), Some(record)) = (r.shown, r.refresh) {
+                out.extend(refresh::reused(shown, record, r.time));
+                out.extend(refresh::expired(
+                    shown,
+                    record,
+                    r.time,
+                    r.spa_refresh_lifetime,
+                ));
+                out.extend(refresh::param_mismatch(
+                    shown,
+                    record,
+                    r.request.client_id(),
+                    g.scope.as_deref(),
+                ));
+            }
+        }
+        Grant::DeviceCode(_) => {
+            if let (Some(shown), Some(record)) = (r.shown, r.device) {
+                out.extend(device::poll(shown, record, r.time));
+            }
+        }
+        Grant::ClientCredentials(g) if r.request.params_known() => {
+            out.extend(client_credentials::scope_not_default(
+                &r.request.endpoint,
+                g.scope.as_deref(),
+            ));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// `device-poll-too-fast` for a poll the IdP answered `slow_down`, unless
+/// the poll's own findings (`found`) already say it was too fast. `gap` is
+/// the time since the previous poll, when it was seen.
+pub fn device_slow_down(
+    shown: &str,
+    record: &DeviceRecord,
+    gap: Option<Duration>,
+    found: &[Draft],
+) -> Option<Draft> {
+    if found.iter().any(|d| d.rule == Rule::DevicePollTooFast) {
+        return None;
+    }
+    Some(device::too_fast(shown, record, gap, true))
 }

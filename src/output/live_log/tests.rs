@@ -117,6 +117,8 @@ fn token_response_with(decoded: Vec<DecodedToken>) -> Event {
         expires_in: None,
         decoded,
         elapsed: None,
+        grant_type: Some("authorization_code".into()),
+        pending_poll: None,
     })
 }
 
@@ -810,4 +812,101 @@ fn a_notice_is_one_escaped_line() {
     );
     assert!(coloured.starts_with("\x1b[1;31mauthlens: "), "{coloured}");
     assert_eq!(coloured.matches('\x1b').count(), 2, "{coloured}");
+}
+
+/// A device-code sign-in: the device authorization, three polls answered
+/// `authorization_pending`, tokens; then a refresh and an unknown grant.
+fn lifecycle() -> Vec<Event> {
+    let mut analyzer = Analyzer::new(AnalyzerConfig::default());
+    let base = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0";
+    let poll = |id: u64, at: f64| {
+        ex("POST", &format!("{base}/token"))
+            .id(id)
+            .at(at)
+            .form("client_id=app-1&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=DC-1")
+    };
+    let pending = r#"{"error":"authorization_pending","error_codes":[70016]}"#;
+    let tokens = r#"{"token_type":"Bearer","access_token":"opaque","refresh_token":"rt-1"}"#;
+    let exchanges = [
+        ex("POST", &format!("{base}/devicecode"))
+            .id(1)
+            .at(0.0)
+            .form("client_id=app-1&scope=openid")
+            .json(200, r#"{"device_code":"DC-1","user_code":"ABCD-EFGH","verification_uri":"https://microsoft.com/devicelogin","expires_in":900,"interval":5}"#)
+            .build(),
+        poll(2, 5.0).json(400, pending).build(),
+        poll(3, 10.0).json(400, pending).build(),
+        poll(4, 15.0).json(400, pending).build(),
+        poll(5, 20.0).json(200, tokens).build(),
+        ex("POST", &format!("{base}/token"))
+            .id(6)
+            .at(30.0)
+            .form("client_id=app-1&grant_type=refresh_token&refresh_token=eyJhbGciOiJub25lIn0.eyJ4IjoxfQ.c2ln")
+            .json(200, r#"{"token_type":"Bearer","access_token":"opaque"}"#)
+            .build(),
+        ex("POST", &format!("{base}/token"))
+            .id(7)
+            .at(31.0)
+            .form("client_id=app-1&grant_type=magic")
+            .json(400, r#"{"error":"unsupported_grant_type","error_codes":[70003]}"#)
+            .build(),
+    ];
+    exchanges.iter().flat_map(|e| analyzer.observe(e)).collect()
+}
+
+#[test]
+fn lifecycle_legs_one_line_each_and_pending_polls_counted() {
+    let lines = plain(&lifecycle(), false);
+    let device: Vec<&String> = lines.iter().filter(|l| l.contains("device")).collect();
+    assert!(device[0].contains("device-auth"), "{lines:#?}");
+    assert!(device[0].contains("user_code ABCD-EFGH"), "{lines:#?}");
+    assert!(device[0].contains("interval 5 s"), "{lines:#?}");
+    // Three pending polls: one line, not red, no finding; the count on the
+    // poll that ends the wait.
+    let pending: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("authorization_pending"))
+        .collect();
+    assert_eq!(pending.len(), 2, "{lines:#?}");
+    assert!(pending[0].contains("device-poll") && pending[0].contains("waiting for the user"));
+    assert!(
+        pending[1].contains("after 3 authorization_pending polls"),
+        "{lines:#?}"
+    );
+    let until_tokens = lines
+        .iter()
+        .position(|l| l.contains("device sign-in"))
+        .unwrap();
+    assert!(
+        !lines[..until_tokens].iter().any(|l| l.contains("✖")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("device sign-in: tokens issued"))
+    );
+    // The refresh names its grant and what its token looks like.
+    let refresh = lines
+        .iter()
+        .find(|l| l.contains(" token ") && l.contains("refresh_token#"))
+        .unwrap();
+    assert!(
+        refresh.contains("refresh") && refresh.contains("(JWT)"),
+        "{refresh}"
+    );
+    // An unknown grant is shown by name, as unknown.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("grant_type magic (not a grant authlens knows)")),
+        "{lines:#?}"
+    );
+    // Nothing cut at the default width either.
+    let wrapped = default_log(&lifecycle());
+    assert!(
+        wrapped
+            .iter()
+            .all(|l| l.chars().count() <= DEFAULT_WIDTH || !l.contains(' '))
+    );
 }
