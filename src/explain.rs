@@ -292,7 +292,12 @@ fn entry_text(e: &Entry, out: &mut String) {
         .map(String::as_str)
         .filter(|r| *r != "idp-error")
         .collect();
-    if wire.is_empty() {
+    if let (true, Some(confirms)) = (wire.is_empty(), &e.wire) {
+        let _ = writeln!(
+            out,
+            "\n  authlens reports the IdP's answer as idp-error, checked against the traffic: {confirms}."
+        );
+    } else if wire.is_empty() {
         let _ = writeln!(
             out,
             "\n  authlens cannot see this cause in traffic; it reports the IdP's answer as idp-error."
@@ -502,6 +507,13 @@ mod tests {
         assert!(
             wrong_secret.contains("cannot see this cause in traffic"),
             "{wrong_secret}"
+        );
+        let platform = explain(&Input::Code("AADSTS9002326".into())).to_text();
+        assert!(
+            platform.contains(
+                "checked against the traffic: whether the redemption carried an `Origin` header"
+            ) && !platform.contains("cannot see"),
+            "{platform}"
         );
         let alias = explain(&Input::Code("AADSTS501481".into())).to_text();
         assert!(alias.contains("Also known as: AADSTS50148"), "{alias}");

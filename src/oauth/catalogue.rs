@@ -45,6 +45,12 @@ pub struct Entry {
     /// when not worked out for this entry: then no cause is left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cause_rules: Vec<Vec<String>>,
+    /// For an entry no rule of its own detects: what authlens reads on the
+    /// wire to confirm the IdP's answer inside its `idp-error` (the `Origin`
+    /// of a redemption, a request_uri's history). `explain` says so instead
+    /// of "cannot see".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire: Option<String>,
     /// Older or alternative codes for the same error (`AADSTS50148` for `AADSTS501481`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
