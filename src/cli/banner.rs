@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use crate::clients::program::on_path;
 use crate::config::connectable;
 use crate::config::{DEFAULT_CERTS_DIR, DEFAULT_LISTEN};
-use crate::session::{Session, SessionSummary};
+use crate::output::escape::escape_controls;
+use crate::session::{Session, SessionSummary, Tally};
 
 /// The banner for `session`, one line per `\n`.
 pub fn banner(session: &Session) -> String {
@@ -106,12 +107,36 @@ pub fn fault_list() -> String {
 
 /// The one line a stopped session ends with: sign-ins, failures, findings
 /// by rule, files written, and anything left out.
+/// `other token requests: refresh_token ×3 (1 failed), client_credentials ×1`:
+/// the token requests that were not a sign-in's code redemption, for the
+/// closing lines of a run and of `analyze`. `None` when there were none.
+pub(crate) fn other_token_requests(tally: &Tally) -> Option<String> {
+    if tally.other_grants.is_empty() {
+        return None;
+    }
+    let grants: Vec<String> = tally
+        .other_grants
+        .iter()
+        .map(|(grant, n)| {
+            let grant = escape_controls(grant);
+            match n.failed {
+                0 => format!("{grant} \u{d7}{}", n.answered),
+                failed => format!("{grant} \u{d7}{} ({failed} failed)", n.answered),
+            }
+        })
+        .collect();
+    Some(format!("other token requests: {}", grants.join(", ")))
+}
+
 pub fn closing_summary(summary: &SessionSummary) -> String {
     let tally = &summary.tally;
     let mut line = format!(
         "authlens: {} sign-in attempt(s), {} signed in, {} failed",
         tally.attempts, tally.signed_in, tally.failed
     );
+    if let Some(grants) = other_token_requests(tally) {
+        let _ = write!(line, "; {grants}");
+    }
     if tally.by_rule.is_empty() {
         line.push_str("; no findings");
     } else {
@@ -164,6 +189,32 @@ fn invocation(path: Option<&OsStr>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_token_requests_name_each_grant_with_its_failures_escaped() {
+        let mut tally = Tally::default();
+        assert_eq!(other_token_requests(&tally), None);
+        tally.other_grants.insert(
+            "refresh_token".into(),
+            crate::session::GrantCount {
+                answered: 3,
+                failed: 1,
+            },
+        );
+        tally.other_grants.insert(
+            "x\u{1b}[2J".into(),
+            crate::session::GrantCount {
+                answered: 1,
+                failed: 0,
+            },
+        );
+        let text = other_token_requests(&tally).unwrap();
+        assert!(
+            text.starts_with("other token requests: refresh_token \u{d7}3 (1 failed), x"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "escaped: {text}");
+    }
 
     #[test]
     fn active_faults_are_one_line_each_and_none_says_nothing() {

@@ -198,8 +198,11 @@ pub fn analyze(args: AnalyzeArgs, color: ColorChoice) -> Result<Outcome, Failure
     } else {
         String::new()
     };
+    let grants = super::banner::other_token_requests(&tally)
+        .map(|g| format!(", {g}"))
+        .unwrap_or_default();
     eprintln!(
-        "authlens: {} exchange(s), {} sign-in attempt(s), {} error(s), {} warning(s){injected}{skipped}",
+        "authlens: {} exchange(s), {} sign-in attempt(s){grants}, {} error(s), {} warning(s){injected}{skipped}",
         tally.exchanges, tally.attempts, tally.errors, tally.warnings,
     );
     // Failures caused on purpose (a recording made with --fault) are not

@@ -189,6 +189,11 @@ pub struct Tally {
     pub app_warnings: usize,
     /// Findings by rule id.
     pub by_rule: BTreeMap<&'static str, usize>,
+    /// Answered token requests of the grants that are not a sign-in's code
+    /// redemption (refresh, device code, client_credentials, ...), by
+    /// `grant_type`: how many were answered and how many of those failed.
+    /// A device code's `authorization_pending` answers are not counted.
+    pub other_grants: BTreeMap<String, GrantCount>,
     /// Exchanges that may have been sign-in legs but were dropped before
     /// the analysis (an output stalled for good; see the session).
     pub unanalysed: usize,
@@ -197,6 +202,17 @@ pub struct Tally {
     /// failed), such an attempt counts once, as the app saw it end.
     injected_outcomes: BTreeMap<AttemptId, Outcome>,
 }
+
+/// Token requests of one grant type answered in a session.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GrantCount {
+    pub answered: usize,
+    pub failed: usize,
+}
+
+/// Distinct grant types the tally names (a session sending garbage
+/// `grant_type`s still ends with one short line).
+const COUNTED_GRANTS: usize = 16;
 
 /// How many attempts' verdicts the tally remembers to count a later verdict
 /// of the same attempt in its place (a few MiB at most).
@@ -228,6 +244,17 @@ impl Tally {
                     Severity::Warning => self.warnings += 1,
                     Severity::Info => {}
                 }
+            }
+            Event::TokenResponse(r) if r.pending_poll.is_none() => {
+                let grant = match r.grant_type.as_deref() {
+                    None | Some("authorization_code") => return,
+                    Some(name) if self.other_grants.contains_key(name) => name.to_owned(),
+                    Some(_) if self.other_grants.len() >= COUNTED_GRANTS => "other".to_owned(),
+                    Some(name) => name.to_owned(),
+                };
+                let count = self.other_grants.entry(grant).or_default();
+                count.answered += 1;
+                count.failed += usize::from(r.failed);
             }
             Event::Verdict(v) => {
                 let earlier = v.attempt.and_then(|id| self.injected_outcomes.remove(&id));

@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use drive::{EventHub, EventSubscription, Tally};
+pub use drive::{EventHub, EventSubscription, GrantCount, Tally};
 
 use crate::ca::CertificateAuthority;
 use crate::config::{OutputConfig, ProxyConfig, Sink};

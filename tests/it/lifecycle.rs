@@ -693,6 +693,14 @@ fn analyze_and_report_a_recorded_device_flow() {
     assert!(log.contains("after 4 authorization_pending polls"), "{log}");
     assert!(log.contains("✔ device sign-in: tokens issued"), "{log}");
     assert!(!log.contains("✖"), "{log}");
+    // The closing line counts the grant, its pending polls left out.
+    let closing = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        closing.contains(
+            "0 sign-in attempt(s), other token requests: urn:ietf:params:oauth:grant-type:device_code \u{d7}1, 0 error(s)"
+        ),
+        "{closing}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let md_path = dir.path().join("report.md");
