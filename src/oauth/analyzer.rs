@@ -243,31 +243,23 @@ impl Analyzer {
 
     /// An /authorize naming its parameters elsewhere, read as if they had
     /// been on it: through the push its request_uri names (recording the
-    /// use), or from its request object. When they cannot be read, what
-    /// /authorize itself carries, with a note saying why (or nothing, when
-    /// that is not enough for a code-flow request).
+    /// use), or from its request object. When they cannot be read, a
+    /// request whose parameters are unknown (what /authorize itself
+    /// carries), with a note saying why, so the sign-in is still followed.
     fn indirect_authorize(
         &mut self,
         exchange: &Exchange,
         indirect: &IndirectAuthorize,
     ) -> (Option<AuthorizeRequest>, Option<String>) {
         let pushed = indirect.request_uri().and_then(|uri| {
-            let (params, facts) = self.pushed.use_uri(uri, exchange.id, exchange.started_at);
+            let (pushed, facts) = self.pushed.use_uri(uri, exchange.id, exchange.started_at);
             self.request_uri_use = Some(facts);
-            params
+            pushed
         });
-        match indirect.resolve(pushed.as_ref()) {
-            Ok(request) => (Some(request), None),
-            Err(note) => {
-                let visible = AuthorizeRequest::from_params(
-                    indirect.endpoint.clone(),
-                    indirect.params.clone(),
-                    indirect.raw.clone(),
-                    indirect.via(),
-                );
-                (visible, Some(note))
-            }
-        }
+        indirect.resolve(
+            pushed.as_ref().map(|p| &p.params),
+            pushed.as_ref().and_then(|p| p.note.as_deref()),
+        )
     }
 
     fn authorize_leg(
@@ -377,6 +369,7 @@ impl Analyzer {
                     &request_uri,
                     Pushed {
                         params: pushed.params,
+                        note: pushed.note,
                         exchange: exchange.id,
                         pushed_at: exchange.started_at,
                         expires_in,
@@ -391,7 +384,12 @@ impl Analyzer {
         };
         // No /authorize was sent: the push's own exchange stands for it (its
         // body, which may hold a client secret, is not kept).
-        let Some(request) = AuthorizeRequest::from_params(
+        let build = if pushed.note.is_some() {
+            AuthorizeRequest::unknown
+        } else {
+            AuthorizeRequest::from_params
+        };
+        let Some(request) = build(
             pushed.endpoint,
             pushed.params,
             format!("pushed in exchange {}", exchange.id),

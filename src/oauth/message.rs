@@ -56,6 +56,10 @@ pub struct AuthorizeRequest {
     /// Whether the parameters were on /authorize, pushed (PAR) or in a
     /// request object (JAR).
     pub via: Via,
+    /// False when the parameters were elsewhere and authlens could not read
+    /// them (a push it did not see, an unreadable request object): what is
+    /// absent here is unknown, not absent, and judged by no rule.
+    pub params_known: bool,
 }
 
 impl AuthorizeRequest {
@@ -105,7 +109,35 @@ impl AuthorizeRequest {
             raw,
             params,
             via,
+            params_known: true,
         })
+    }
+
+    /// An authorization request whose parameters authlens could not read,
+    /// from what it saw of them (`client_id` at least): `response_type` is
+    /// taken to be `code` unless one is seen, and every parameter not seen
+    /// is unknown ([`AuthorizeRequest::params_known`] is false).
+    pub fn unknown(
+        endpoint: Endpoint,
+        params: Params,
+        raw: String,
+        via: Via,
+    ) -> Option<AuthorizeRequest> {
+        let response_type = params.get("response_type").unwrap_or("code").to_owned();
+        let mut seen = params.clone();
+        if !params.contains("response_type") {
+            seen = Params::from_pairs(
+                params
+                    .iter()
+                    .map(|p| (p.name.clone(), p.value.clone()))
+                    .chain([("response_type".to_owned(), response_type)])
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let mut request = Self::from_params(endpoint, seen, raw, via)?;
+        request.params = params;
+        request.params_known = false;
+        Some(request)
     }
 }
 

@@ -19,6 +19,9 @@ const MAX_USES: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Pushed {
     pub params: Params,
+    /// Why its parameters are not all known (a request object in the push
+    /// that could not be read), carried to the /authorize that names it.
+    pub note: Option<String>,
     /// The exchange that pushed it.
     pub exchange: u64,
     pub pushed_at: OffsetDateTime,
@@ -94,14 +97,14 @@ impl PushedStore {
         }
     }
 
-    /// Records that an /authorize named `request_uri`; returns the pushed
-    /// parameters (if the push was seen) and what was known before this use.
+    /// Records that an /authorize named `request_uri`; returns the push (if
+    /// it was seen) and what was known before this use.
     pub fn use_uri(
         &mut self,
         request_uri: &str,
         exchange: u64,
         time: OffsetDateTime,
-    ) -> (Option<Params>, RequestUriUse) {
+    ) -> (Option<Pushed>, RequestUriUse) {
         let mut facts = RequestUriUse {
             request_uri: request_uri.to_owned(),
             exchange,
@@ -122,7 +125,7 @@ impl PushedStore {
             p.uses.push((exchange, time));
         }
         p.last_seen = time;
-        (Some(p.params.clone()), facts)
+        (Some(p.clone()), facts)
     }
 
     #[cfg(test)]
@@ -139,6 +142,7 @@ mod tests {
     fn pushed(at: OffsetDateTime) -> Pushed {
         Pushed {
             params: Params::parse("client_id=c&response_type=code"),
+            note: None,
             exchange: 1,
             pushed_at: at,
             expires_in: Some(60),

@@ -627,8 +627,8 @@ mod properties {
             if let Ok(uri) = url.parse::<http::Uri>() {
                 let req = request("GET", &uri.to_string(), "");
                 if let Some(indirect) = IndirectAuthorize::parse(&req, &known) {
-                    let _ = indirect.resolve(pushed.as_ref().map(|p| &p.params));
-                    let _ = indirect.resolve(None);
+                    let _ = indirect.resolve(pushed.as_ref().map(|p| &p.params), None);
+                    let _ = indirect.resolve(None, None);
                 }
             }
             // And through the whole analysis.
