@@ -36,6 +36,16 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Entra ID and its kin (B2C, External ID): one token service, so one
+    /// set of refresh and client-credentials rules (consent-based scopes,
+    /// SPA refresh lifetime, `/.default`).
+    pub fn is_entra(self) -> bool {
+        matches!(
+            self,
+            Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
+        )
+    }
+
     /// A stable lower-case name, used in events.
     pub fn name(self) -> &'static str {
         match self {

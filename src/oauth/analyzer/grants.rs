@@ -178,14 +178,11 @@ impl Analyzer {
             spa_refresh_lifetime: self.config.spa_refresh_lifetime,
         });
         // Entra checks a refresh's scopes against the user's consent to the
-        // app, not only against the sign-in's grant: when it issued the
-        // tokens, the scopes were not beyond what it allows.
-        if answered == Some(Answered::Tokens)
-            && matches!(
-                request.endpoint.provider,
-                Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-            )
-        {
+        // app (any consented resource, `.default`), not against the
+        // sign-in's grant: a scope beyond what authlens saw granted is a
+        // cause only when Entra refused for scope or consent (65001,
+        // invalid_scope), never beside a refusal for another reason.
+        if request.endpoint.provider.is_entra() && !answer.as_ref().is_some_and(refused_for_scope) {
             drafts.retain(|d| {
                 !(d.rule == Rule::ParamMismatch && d.field.as_deref() == Some("scope"))
             });
@@ -377,10 +374,11 @@ impl Analyzer {
         if self.refresh.get(token).is_some() {
             return;
         }
-        let granted_scope = answer
-            .scope
-            .clone()
-            .or_else(|| presented.and_then(|p| p.granted_scope.clone()))
+        // A rotated token carries the grant of the one it replaces (RFC 6749
+        // §6), not the access token's scope, which a refresh may narrow.
+        let granted_scope = presented
+            .and_then(|p| p.granted_scope.clone())
+            .or_else(|| answer.scope.clone())
             .or_else(|| request.param("scope").map(str::to_owned))
             .or_else(|| scope.map(str::to_owned));
         self.refresh.insert(
@@ -499,6 +497,16 @@ fn unseen_device(time: OffsetDateTime) -> DeviceRecord {
         redeemed: None,
         last_seen: time,
     }
+}
+
+/// A refusal for the scopes asked: `invalid_scope` (Entra AADSTS70011 and
+/// kin) or consent required (AADSTS65001).
+fn refused_for_scope(answer: &TokenResponse) -> bool {
+    answer.is_error()
+        && (matches!(
+            answer.error.as_deref(),
+            Some("invalid_scope" | "consent_required")
+        ) || answer.error_codes.iter().any(|c| c == "AADSTS65001"))
 }
 
 /// How a use of a refresh token or device code ended, for later evidence.

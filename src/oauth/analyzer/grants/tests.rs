@@ -292,7 +292,7 @@ fn refresh_by_another_client_or_for_more_scopes_is_a_param_mismatch() {
             .id(4)
             .at(10.0)
             .form("client_id=other-app&grant_type=refresh_token&refresh_token=rt-1&scope=User.Read%20Mail.Send")
-            .json(400, r#"{"error":"invalid_grant"}"#)
+            .json(400, r#"{"error":"invalid_grant","error_description":"AADSTS65001: The user or administrator has not consented to use the application.","error_codes":[65001]}"#)
             .build(),
     );
     let events = run(&flow);
@@ -301,7 +301,7 @@ fn refresh_by_another_client_or_for_more_scopes_is_a_param_mismatch() {
         vec![
             ("param-mismatch", Some("client_id".into()), Severity::Error),
             ("param-mismatch", Some("scope".into()), Severity::Error),
-            ("idp-error", Some("invalid_grant".into()), Severity::Error),
+            ("idp-error", Some("AADSTS65001".into()), Severity::Error),
         ]
     );
     assert_eq!(findings(&events)[0].evidence["issued_to"], CLIENT);
@@ -669,5 +669,75 @@ fn a_device_endpoint_learnt_from_discovery_is_recognised_even_when_it_refuses() 
     assert_eq!(
         summary(&events),
         vec![("idp-error", Some("invalid_client".into()), Severity::Error)]
+    );
+}
+
+#[test]
+fn a_refresh_scope_is_judged_against_the_grant_not_the_access_token() {
+    // RFC 6749 §6: a rotated refresh token keeps the grant of the one it
+    // replaces. A refresh narrowed to `read` got an access token for `read`;
+    // the next refresh may still ask for `write`.
+    let url = "https://idp.example/oauth/token";
+    let answer = |scope: &str, rt: &str| {
+        format!(
+            r#"{{"token_type":"Bearer","scope":"{scope}","access_token":"at","refresh_token":"{rt}"}}"#
+        )
+    };
+    let at = |id: u64, secs: f64, body: &str| {
+        ex("POST", url)
+            .id(id)
+            .at(secs)
+            .form(&format!("client_id=c&grant_type=refresh_token&{body}"))
+    };
+    let flow = [
+        at(1, 0.0, "refresh_token=rt-0")
+            .json(200, &answer("read write", "rt-1"))
+            .build(),
+        at(2, 10.0, "refresh_token=rt-1&scope=read")
+            .json(200, &answer("read", "rt-2"))
+            .build(),
+        at(3, 20.0, "refresh_token=rt-2&scope=write")
+            .json(200, &answer("write", "rt-3"))
+            .build(),
+        // Beyond the grant still is.
+        at(4, 30.0, "refresh_token=rt-3&scope=admin")
+            .json(400, r#"{"error":"invalid_scope"}"#)
+            .build(),
+    ];
+    let events = run(&flow);
+    assert_eq!(
+        summary(&events),
+        vec![
+            ("param-mismatch", Some("scope".into()), Severity::Error),
+            ("idp-error", Some("invalid_scope".into()), Severity::Error),
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(findings(&events)[0].evidence["granted"], "read write");
+
+    // On Entra a refusal for another reason (inactivity, 700082) does not
+    // name a scope beyond what authlens saw granted as its cause.
+    let mut flow = signed_in("rt-1", false, 2.0);
+    flow.push(
+        refresh(4, 10.0, "rt-1", "&scope=User.Read%20Mail.Send")
+            .json(400, r#"{"error":"invalid_grant","error_description":"AADSTS700082: The refresh token has expired due to inactivity.","error_codes":[700082]}"#)
+            .build(),
+    );
+    let events = run(&flow);
+    assert_eq!(
+        summary(&events),
+        vec![("idp-error", Some("AADSTS700082".into()), Severity::Error)]
+    );
+    let verdict = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Verdict(v) => Some(v),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        !verdict.summary.contains("param-mismatch"),
+        "{}",
+        verdict.summary
     );
 }
