@@ -187,6 +187,14 @@ impl Analyzer {
                 !(d.rule == Rule::ParamMismatch && d.field.as_deref() == Some("scope"))
             });
         }
+        // Another client refreshing a token the IdP then honoured: Microsoft's
+        // family of client IDs (FOCI) share refresh tokens on purpose, and
+        // any IdP that issued tokens accepted the client; not a finding.
+        if answered == Some(Answered::Tokens) {
+            drafts.retain(|d| {
+                !(d.rule == Rule::ParamMismatch && d.field.as_deref() == Some("client_id"))
+            });
+        }
         // A rotated token the IdP still accepted (Entra does not revoke
         // rotated refresh tokens): still the app's bug, said so.
         if answered == Some(Answered::Tokens) {

@@ -135,6 +135,8 @@ pub(super) fn expired(
 
 /// `param-mismatch` on a refresh: another client than the one the token
 /// was issued to (`client_id`), or scopes beyond those granted (`scope`).
+/// The analyzer drops the `client_id` one when the IdP issued tokens (a
+/// family of client IDs, Microsoft FOCI, shares refresh tokens).
 pub(super) fn param_mismatch(
     shown: &str,
     record: &RefreshRecord,

@@ -316,6 +316,20 @@ fn refresh_by_another_client_or_for_more_scopes_is_a_param_mismatch() {
             .build(),
     );
     assert_eq!(summary(&run(&flow)), vec![]);
+
+    // Another client whose refresh the IdP answered with tokens: a family
+    // of client IDs (Microsoft FOCI: Teams, Outlook, Azure CLI share
+    // refresh tokens), not a mismatch.
+    let mut flow = signed_in("rt-1", false, 2.0);
+    flow.push(
+        ex("POST", &format!("{BASE}/token"))
+            .id(4)
+            .at(10.0)
+            .form("client_id=04b07795-8ddb-461a-bbee-02f9e1bf7b46&grant_type=refresh_token&refresh_token=rt-1")
+            .json(200, &tokens("rt-2"))
+            .build(),
+    );
+    assert_eq!(summary(&run(&flow)), vec![]);
 }
 
 fn device_authorization(at: f64, body: &str) -> Exchange {
