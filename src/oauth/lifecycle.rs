@@ -19,7 +19,10 @@ use super::provider::{Endpoint, Provider};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Use {
     pub exchange: u64,
+    /// When its request was sent.
     pub time: OffsetDateTime,
+    /// When its answer arrived (`None`: no answer seen).
+    pub answered: Option<OffsetDateTime>,
     pub outcome: RedemptionOutcome,
 }
 

@@ -23,7 +23,6 @@ use crate::oauth::lifecycle::{DeviceRecord, RefreshRecord, Use};
 use crate::oauth::message::{
     DeviceAuthorization, Grant, TokenRequest, TokenResponse, request_host,
 };
-use crate::oauth::provider::Provider;
 use crate::oauth::rules::{self, GrantRequest, IdpErrorInput};
 
 /// RFC 8628 §3.2: the interval when the device authorization response gives none.
@@ -218,7 +217,13 @@ impl Analyzer {
         // Record this use.
         let outcome = use_outcome(answer.as_ref());
         if let Some(code) = device_code {
-            self.record_poll(code, exchange.id, time, &request, answered, &outcome);
+            let used = Use {
+                exchange: exchange.id,
+                time,
+                answered: exchange.response_at(),
+                outcome: outcome.clone(),
+            };
+            self.record_poll(code, used, &request, answered);
         }
         if let Grant::RefreshToken(g) = &grant
             && let Some(token) = g.refresh_token.as_deref()
@@ -227,7 +232,13 @@ impl Analyzer {
                 .as_ref()
                 .and_then(|a| a.refresh_token.as_deref())
                 .is_some_and(|new| new != token && !answer.as_ref().is_some_and(|a| a.is_error()));
-            self.record_refresh_use(token, exchange.id, time, &request, outcome, rotated);
+            let used = Use {
+                exchange: exchange.id,
+                time,
+                answered: exchange.response_at(),
+                outcome,
+            };
+            self.record_refresh_use(token, used, &request, rotated);
         }
         // A pending poll is marked (shown compactly) only when there is
         // nothing to say about it: one with a finding is shown as a leg.
@@ -415,17 +426,11 @@ impl Analyzer {
     fn record_refresh_use(
         &mut self,
         token: &str,
-        exchange: u64,
-        time: OffsetDateTime,
+        used: Use,
         request: &TokenRequest,
-        outcome: RedemptionOutcome,
         rotated: bool,
     ) {
-        let used = Use {
-            exchange,
-            time,
-            outcome,
-        };
+        let time = used.time;
         if self.refresh.get(token).is_none() {
             // First seen presented: nothing known of its issue.
             self.refresh.insert(
@@ -457,12 +462,11 @@ impl Analyzer {
     fn record_poll(
         &mut self,
         code: &str,
-        exchange: u64,
-        time: OffsetDateTime,
+        used: Use,
         request: &TokenRequest,
         answered: Option<Answered>,
-        outcome: &RedemptionOutcome,
     ) {
+        let time = used.time;
         if self.devices.get(code).is_none() {
             let mut unseen = unseen_device(time);
             unseen.client_id = request.client_id().map(str::to_owned);
@@ -478,11 +482,7 @@ impl Analyzer {
             Some(Answered::Pending) => d.pending += 1,
             Some(Answered::SlowDown) => d.slow_downs += 1,
             Some(Answered::Tokens) => {
-                d.redeemed.get_or_insert_with(|| Use {
-                    exchange,
-                    time,
-                    outcome: outcome.clone(),
-                });
+                d.redeemed.get_or_insert(used);
             }
             Some(Answered::Other) | None => {}
         }

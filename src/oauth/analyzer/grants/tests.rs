@@ -755,3 +755,58 @@ fn a_refresh_scope_is_judged_against_the_grant_not_the_access_token() {
         verdict.summary
     );
 }
+
+#[test]
+fn concurrent_refreshes_are_said_concurrent_whatever_their_completion_order() {
+    // Exchange 4 rotates rt-1; its answer takes 2 s. Exchange 5 presents
+    // rt-1 again, sent before exchange 4 (0.2 s earlier) but completing
+    // after it, so it reaches the analyzer second.
+    let slow = |mut e: Exchange| {
+        e.timings.response_head = Some(Duration::from_secs(2));
+        e
+    };
+    let mut flow = signed_in("rt-1", false, 2.0);
+    flow.push(slow(
+        refresh(4, 100.0, "rt-1", "")
+            .json(200, &tokens("rt-2"))
+            .build(),
+    ));
+    flow.push(slow(
+        refresh(5, 99.8, "rt-1", "")
+            .json(400, r#"{"error":"invalid_grant","error_codes":[70008]}"#)
+            .build(),
+    ));
+    let events = run(&flow);
+    let f = findings(&events)[0];
+    assert_eq!(f.rule.id(), "refresh-token-reused");
+    assert!(
+        f.message
+            .contains("sent concurrently with exchange 4 (200 ms before it"),
+        "{}",
+        f.message
+    );
+    let apart = f.evidence["seconds_apart"].as_f64().unwrap();
+    assert!((apart + 0.2).abs() < 1e-6, "signed, never 0: {apart}");
+    assert_eq!(f.evidence["concurrent"], true);
+    assert_eq!(f.evidence["looks_like_race"], true);
+
+    // Sent 1 s after exchange 4 but before its answer (2 s) arrived.
+    let mut flow = signed_in("rt-1", false, 2.0);
+    flow.push(slow(
+        refresh(4, 100.0, "rt-1", "")
+            .json(200, &tokens("rt-2"))
+            .build(),
+    ));
+    flow.push(
+        refresh(5, 101.0, "rt-1", "")
+            .json(400, r#"{"error":"invalid_grant","error_codes":[70008]}"#)
+            .build(),
+    );
+    let f = findings(&run(&flow))[0].clone();
+    assert!(
+        f.message
+            .contains("concurrently with exchange 4 (1.0 s after it"),
+        "{}",
+        f.message
+    );
+}
