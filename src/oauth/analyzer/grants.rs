@@ -404,8 +404,11 @@ impl Analyzer {
             token,
             RefreshRecord {
                 issued_at: Some(at),
+                // A refresh of a token authlens never saw issued: its
+                // family started at an unknown time, not now.
                 family_issued_at: match presented {
                     Some(p) => p.family_issued_at,
+                    None if matches!(request.grant, Some(Grant::RefreshToken(_))) => None,
                     None => Some(at),
                 },
                 client_id: request

@@ -810,3 +810,21 @@ fn concurrent_refreshes_are_said_concurrent_whatever_their_completion_order() {
         f.message
     );
 }
+
+#[test]
+fn a_spa_refresh_token_from_an_unseen_sign_in_has_no_known_age() {
+    // The sign-in happened before authlens: the first refresh seen does not
+    // start the 24 h, so a refresh 22 h later is not called near expiry.
+    let day = 24.0 * 3600.0;
+    let spa = |id: u64, at: f64, rt: &str, next: &str| {
+        refresh(id, at, rt, "")
+            .header("origin", "https://app.example.com")
+            .json(200, &tokens(next))
+            .build()
+    };
+    let events = run(&[
+        spa(1, 0.0, "rt-unseen", "rt-2"),
+        spa(2, 0.92 * day, "rt-2", "rt-3"),
+    ]);
+    assert_eq!(summary(&events), vec![], "{events:#?}");
+}
