@@ -453,7 +453,7 @@ impl Analyzer {
             );
         }
         if let Some(r) = self.refresh.get_mut(token) {
-            r.uses += 1;
+            r.uses = r.uses.saturating_add(1);
             r.last_seen = time;
             if rotated {
                 r.rotated_by.get_or_insert_with(|| used.clone());
@@ -478,12 +478,12 @@ impl Analyzer {
         let Some(d) = self.devices.get_mut(code) else {
             return;
         };
-        d.polls += 1;
+        d.polls = d.polls.saturating_add(1);
         d.last_poll = Some(time);
         d.last_seen = time;
         match answered {
-            Some(Answered::Pending) => d.pending += 1,
-            Some(Answered::SlowDown) => d.slow_downs += 1,
+            Some(Answered::Pending) => d.pending = d.pending.saturating_add(1),
+            Some(Answered::SlowDown) => d.slow_downs = d.slow_downs.saturating_add(1),
             Some(Answered::Tokens) => {
                 d.redeemed.get_or_insert(used);
             }
