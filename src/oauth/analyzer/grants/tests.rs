@@ -828,3 +828,35 @@ fn a_spa_refresh_token_from_an_unseen_sign_in_has_no_known_age() {
     ]);
     assert_eq!(summary(&events), vec![], "{events:#?}");
 }
+
+#[test]
+fn an_apps_own_device_api_is_not_a_device_authorization() {
+    // The app's own API at a device-flow-like path, refusing a JSON call.
+    let own = ex("POST", "https://app.example.com/api/device/authorize")
+        .header("content-type", "application/json")
+        .body(r#"{"deviceId":"printer-7"}"#)
+        .json(401, r#"{"error":"unauthorized"}"#)
+        .build();
+    let events = run(&[own]);
+    assert!(events.is_empty(), "{events:#?}");
+    // A form without a client_id there is not one either.
+    let form = ex("POST", "https://app.example.com/api/device/authorize")
+        .form("name=printer-7")
+        .json(401, r#"{"error":"unauthorized"}"#)
+        .build();
+    assert!(run(&[form]).is_empty());
+    // Shaped like one (a form with client_id): a refused device sign-in.
+    let okta = ex("POST", "https://dev-1.okta.com/oauth2/v1/device/authorize")
+        .form("client_id=0oa1&scope=openid")
+        .json(401, r#"{"error":"invalid_client"}"#)
+        .build();
+    let events = run(&[okta]);
+    assert!(
+        matches!(events.first(), Some(Event::DeviceAuthorization(_))),
+        "{events:#?}"
+    );
+    assert_eq!(
+        summary(&events),
+        vec![("idp-error", Some("invalid_client".into()), Severity::Error)]
+    );
+}
