@@ -416,6 +416,22 @@ fn device_polls_too_fast_and_slow_down() {
         )]
     );
     assert_eq!(findings(&events)[0].evidence["interval_seconds"], 5);
+    // A fixed-rate poller's jitter measured at the proxy (4.3 s, then
+    // 5.6 s, with interval 5) is on time: the tolerance is max(1 s, 10%).
+    let events = run(&[
+        device_authorization(0.0, DEVICE_ANSWER),
+        poll(20, 5.0, "DC-1").json(400, PENDING).build(),
+        poll(21, 9.3, "DC-1").json(400, PENDING).build(),
+        poll(22, 14.9, "DC-1").json(400, PENDING).build(),
+    ]);
+    assert_eq!(summary(&events), vec![], "{events:#?}");
+    // 3.9 s is beyond it.
+    let events = run(&[
+        device_authorization(0.0, DEVICE_ANSWER),
+        poll(20, 5.0, "DC-1").json(400, PENDING).build(),
+        poll(21, 8.9, "DC-1").json(400, PENDING).build(),
+    ]);
+    assert_eq!(summary(&events)[0].0, "device-poll-too-fast");
     // After a slow_down the interval is 10 s: 6 s is too fast.
     let events = run(&[
         device_authorization(0.0, DEVICE_ANSWER),
