@@ -37,8 +37,10 @@ pub enum Provider {
 
 impl Provider {
     /// Entra ID and its kin (B2C, External ID): one token service, so one
-    /// set of refresh and client-credentials rules (consent-based scopes,
-    /// SPA refresh lifetime, `/.default`).
+    /// set of rules (consent-based refresh scopes, the SPA refresh lifetime,
+    /// `/.default` for client credentials, `tid` in id_tokens). B2C is
+    /// included everywhere: it issues SPA refresh tokens of the same fixed
+    /// 24 h and its client-credentials flow takes `…/.default` too.
     pub fn is_entra(self) -> bool {
         matches!(
             self,
@@ -72,13 +74,6 @@ impl Provider {
             Provider::Keycloak | Provider::Ping => Duration::from_secs(60),
             _ => Duration::from_secs(600),
         }
-    }
-
-    fn is_entra_family(self) -> bool {
-        matches!(
-            self,
-            Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-        )
     }
 }
 
@@ -363,8 +358,7 @@ impl Endpoint {
     /// compare (two unknown servers may legitimately use separate hosts).
     pub fn hosts_comparable(&self, other: &Endpoint) -> bool {
         let known = |e: &Endpoint| e.provider != Provider::Generic;
-        known(self) && known(other)
-            || (self.provider.is_entra_family() && other.provider.is_entra_family())
+        known(self) && known(other) || (self.provider.is_entra() && other.provider.is_entra())
     }
 }
 

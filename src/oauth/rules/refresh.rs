@@ -95,11 +95,7 @@ pub(super) fn expired(
     now: OffsetDateTime,
     spa_lifetime: Duration,
 ) -> Option<Draft> {
-    let entra = matches!(
-        record.provider,
-        Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-    );
-    if !record.spa || !entra {
+    if !record.spa || !record.provider.is_entra() {
         return None;
     }
     let issued = record.family_issued_at?;
@@ -211,10 +207,7 @@ fn scopes_beyond(granted: &str, asked: &str, provider: Provider) -> Vec<String> 
         .map(normal)
         .filter_map(|s| resource(&s))
         .collect();
-    let entra = matches!(
-        provider,
-        Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-    );
+    let entra = provider.is_entra();
     asked
         .split_whitespace()
         .filter(|s| !OIDC_SCOPES.contains(&s.to_ascii_lowercase().as_str()))

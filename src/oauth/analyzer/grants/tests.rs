@@ -564,6 +564,16 @@ fn client_credentials_scope_must_be_resource_default() {
         );
         assert!(findings(&events)[1].message.contains("confirmed"));
     }
+    // B2C is Entra too (Provider::is_entra): its client credentials take
+    // `…/.default` as well.
+    let b2c = ex(
+        "POST",
+        "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/token",
+    )
+    .form("client_id=c&client_secret=s&grant_type=client_credentials&scope=https%3A%2F%2Fcontoso.onmicrosoft.com%2Fapi%2Fread")
+    .json(refused.0, refused.1)
+    .build();
+    assert_eq!(summary(&run(&[b2c]))[0].0, "malformed-token-request");
 }
 
 #[test]
