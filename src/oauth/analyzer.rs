@@ -875,10 +875,12 @@ impl Analyzer {
     }
 }
 
-/// How a redemption ended, for the code's history. A refusal for the
-/// request's shape leaves the code unused: the IdP said so (`invalid_request`,
-/// `AADSTS900144`, …), or authlens found the request malformed and the IdP
-/// refused it without blaming the grant (`invalid_grant` means it read the code).
+/// How a redemption ended, for the code's history, and how another grant's
+/// use of its credential (refresh token, device code) ended, for later
+/// evidence. A refusal for the request's shape leaves the credential unused:
+/// the IdP said so (`invalid_request`, `AADSTS900144`, …), or authlens found
+/// the request malformed and the IdP refused it without blaming the grant
+/// (`invalid_grant` means it read the credential).
 fn redemption_outcome(answer: Option<&TokenResponse>, drafts: &[Draft]) -> RedemptionOutcome {
     let Some(answer) = answer else {
         return RedemptionOutcome::Pending;

@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{Analyzer, elapsed, redacted_tokens};
+use super::{Analyzer, elapsed, redacted_tokens, redemption_outcome};
 use crate::exchange::Exchange;
-use crate::oauth::attempt::RedemptionOutcome;
 use crate::oauth::event::{
     DeviceAuthorizationEvent, Event, Outcome, Rule, TokenEvent, TokenResponseEvent,
 };
@@ -215,7 +214,7 @@ impl Analyzer {
         }
 
         // Record this use.
-        let outcome = use_outcome(answer.as_ref());
+        let outcome = redemption_outcome(answer.as_ref(), &drafts);
         if let Some(code) = device_code {
             let used = Use {
                 exchange: exchange.id,
@@ -518,24 +517,6 @@ fn refused_for_scope(answer: &TokenResponse) -> bool {
             answer.error.as_deref(),
             Some("invalid_scope" | "consent_required")
         ) || answer.error_codes.iter().any(|c| c == "AADSTS65001"))
-}
-
-/// How a use of a refresh token or device code ended, for later evidence.
-fn use_outcome(answer: Option<&TokenResponse>) -> RedemptionOutcome {
-    let Some(answer) = answer else {
-        return RedemptionOutcome::Pending;
-    };
-    if !answer.is_error() {
-        return RedemptionOutcome::TokensIssued;
-    }
-    RedemptionOutcome::Refused(
-        answer
-            .error_codes
-            .first()
-            .cloned()
-            .or_else(|| answer.error.clone())
-            .unwrap_or_else(|| format!("HTTP {}", answer.status)),
-    )
 }
 
 #[cfg(test)]
