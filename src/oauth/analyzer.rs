@@ -15,7 +15,7 @@ use super::event::{
     Rule, Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 use super::jwt;
-use super::lifecycle::{DeviceEndpoints, DeviceRecord, Memory, RefreshRecord};
+use super::lifecycle::{DeviceRecord, Memory, RefreshRecord};
 use super::message::{
     AuthorizationResponse, AuthorizeRequest, CodeGrant, DeviceAuthorization, Grant,
     IndirectAuthorize, ParAnswer, PushedRequest, ResponseMode, TokenRequest, TokenResponse, Via,
@@ -76,8 +76,6 @@ pub struct Analyzer {
     refresh: Memory<RefreshRecord>,
     /// Device codes seen issued or polled (bounded like attempts).
     devices: Memory<DeviceRecord>,
-    /// Device authorization endpoints learnt from discovery.
-    device_endpoints: DeviceEndpoints,
 }
 
 impl Analyzer {
@@ -100,7 +98,6 @@ impl Analyzer {
                 config.max_attempts.saturating_mul(2).saturating_add(16),
                 config.attempt_ttl,
             ),
-            device_endpoints: DeviceEndpoints::default(),
             config,
         }
     }
@@ -165,14 +162,14 @@ impl Analyzer {
                 && let Some(doc) = Discovery::parse(&body)
             {
                 self.known.learn(doc);
-                self.device_endpoints.learn(&body);
             }
             return out;
         }
         if let Some(device) = DeviceAuthorization::parse(
             &exchange.request,
             exchange.response.as_ref(),
-            self.device_endpoints.contains(&exchange.request.uri),
+            self.known
+                .is_device_endpoint(&Endpoint::from_uri(&exchange.request.uri).url()),
         ) {
             self.device_leg(exchange, device, &mut out);
             return out;

@@ -402,6 +402,8 @@ pub struct Discovery {
     pub token_endpoint: Option<String>,
     /// RFC 9126 `pushed_authorization_request_endpoint`.
     pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 8628 `device_authorization_endpoint`.
+    pub device_authorization_endpoint: Option<String>,
 }
 
 impl Discovery {
@@ -422,6 +424,7 @@ impl Discovery {
             authorization_endpoint: text("authorization_endpoint"),
             token_endpoint: text("token_endpoint"),
             pushed_authorization_request_endpoint: text("pushed_authorization_request_endpoint"),
+            device_authorization_endpoint: text("device_authorization_endpoint"),
         };
         doc.token_endpoint.as_ref()?;
         Some(doc)
@@ -471,6 +474,16 @@ impl KnownEndpoints {
         self.docs
             .iter()
             .filter_map(|d| d.pushed_authorization_request_endpoint.as_deref())
+            .any(|p| normalise_url(p) == url)
+    }
+
+    /// True when `url` (no query) is a learnt device authorization endpoint
+    /// (RFC 8628): one at an unusual path is recognised even when it refuses.
+    pub fn is_device_endpoint(&self, url: &str) -> bool {
+        let url = normalise_url(url);
+        self.docs
+            .iter()
+            .filter_map(|d| d.device_authorization_endpoint.as_deref())
             .any(|p| normalise_url(p) == url)
     }
 
