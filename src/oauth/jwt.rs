@@ -184,9 +184,12 @@ pub fn claims(token: &str) -> Result<Map<String, Value>, JwtError> {
     header_and_claims(token).map(|(_, claims)| claims)
 }
 
+/// A JSON object: a JWT's header or its claims.
+type Object = Map<String, Value>;
+
 /// The header and the claims of a signed (three-part) JWT, as JSON objects;
 /// the one place that splits and bounds a token.
-fn header_and_claims(token: &str) -> Result<(Map<String, Value>, Map<String, Value>), JwtError> {
+fn header_and_claims(token: &str) -> Result<(Object, Object), JwtError> {
     let token = token.trim();
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::TooLarge(token.len()));
