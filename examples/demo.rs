@@ -25,6 +25,9 @@ async fn main() {
     idp.code_lifetime = DEMO_CODE_LIFETIME;
     // Device codes ask for 1 s between polls, so the demo does not wait long.
     idp.device_interval = Some(1);
+    // Scene 11 shows the refusal an IdP with reuse detection (Auth0, Okta)
+    // answers a replayed refresh token; Entra itself would accept it.
+    idp.refresh_reuse_detection = true;
     // The same output decisions as `authlens --json -` or plain `authlens`,
     // except that the JSON replaces the live log instead of pushing it to
     // stderr.

@@ -89,7 +89,7 @@ async fn main() {
     let base = format!("https://login.microsoftonline.com/{tenant}");
     println!("The rest of the lifecycle (add scope=offline_access above to get a refresh token):");
     println!(
-        "  {curl} {base}/oauth2/v2.0/token -d grant_type=refresh_token -d refresh_token=RT -d client_id={} -d client_secret={}   (twice: refresh-token-reused)",
+        "  {curl} {base}/oauth2/v2.0/token -d grant_type=refresh_token -d refresh_token=RT -d client_id={} -d client_secret={}   (twice: refresh-token-reused; accepted, as Entra does)",
         web.client_id,
         web.secret.as_deref().unwrap_or("")
     );

@@ -6,7 +6,7 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Uri};
 
 use crate::oauth::params::{decode_component, encode_component};
-use crate::oauth::provider::{Endpoint, Provider};
+use crate::oauth::provider::Endpoint;
 use crate::oauth::secret::SecretPolicy;
 
 /// A code redemption on its way to the IdP, open for editing.
@@ -169,7 +169,7 @@ impl Redemption {
     fn entra_endpoint(&self) -> Result<Endpoint, String> {
         let endpoint = Endpoint::from_uri(&self.uri);
         match endpoint.provider {
-            Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId => Ok(endpoint),
+            p if p.is_entra() => Ok(endpoint),
             other => Err(format!("Entra only, and this IdP is {other}")),
         }
     }

@@ -15,7 +15,7 @@ use super::event::{
     Rule, Severity, TokenEvent, TokenResponseEvent, Verdict,
 };
 use super::jwt;
-use super::lifecycle::{DeviceEndpoints, DeviceRecord, Memory, RefreshRecord};
+use super::lifecycle::{DeviceRecord, Memory, RefreshRecord};
 use super::message::{
     AuthorizationResponse, AuthorizeRequest, CodeGrant, DeviceAuthorization, Grant,
     IndirectAuthorize, ParAnswer, PushedRequest, ResponseMode, TokenRequest, TokenResponse, Via,
@@ -76,8 +76,6 @@ pub struct Analyzer {
     refresh: Memory<RefreshRecord>,
     /// Device codes seen issued or polled (bounded like attempts).
     devices: Memory<DeviceRecord>,
-    /// Device authorization endpoints learnt from discovery.
-    device_endpoints: DeviceEndpoints,
 }
 
 impl Analyzer {
@@ -100,7 +98,6 @@ impl Analyzer {
                 config.max_attempts.saturating_mul(2).saturating_add(16),
                 config.attempt_ttl,
             ),
-            device_endpoints: DeviceEndpoints::default(),
             config,
         }
     }
@@ -165,14 +162,14 @@ impl Analyzer {
                 && let Some(doc) = Discovery::parse(&body)
             {
                 self.known.learn(doc);
-                self.device_endpoints.learn(&body);
             }
             return out;
         }
         if let Some(device) = DeviceAuthorization::parse(
             &exchange.request,
             exchange.response.as_ref(),
-            self.device_endpoints.contains(&exchange.request.uri),
+            self.known
+                .is_device_endpoint(&Endpoint::from_uri(&exchange.request.uri).url()),
         ) {
             self.device_leg(exchange, device, &mut out);
             return out;
@@ -243,31 +240,23 @@ impl Analyzer {
 
     /// An /authorize naming its parameters elsewhere, read as if they had
     /// been on it: through the push its request_uri names (recording the
-    /// use), or from its request object. When they cannot be read, what
-    /// /authorize itself carries, with a note saying why (or nothing, when
-    /// that is not enough for a code-flow request).
+    /// use), or from its request object. When they cannot be read, a
+    /// request whose parameters are unknown (what /authorize itself
+    /// carries), with a note saying why, so the sign-in is still followed.
     fn indirect_authorize(
         &mut self,
         exchange: &Exchange,
         indirect: &IndirectAuthorize,
     ) -> (Option<AuthorizeRequest>, Option<String>) {
         let pushed = indirect.request_uri().and_then(|uri| {
-            let (params, facts) = self.pushed.use_uri(uri, exchange.id, exchange.started_at);
+            let (pushed, facts) = self.pushed.use_uri(uri, exchange.id, exchange.started_at);
             self.request_uri_use = Some(facts);
-            params
+            pushed
         });
-        match indirect.resolve(pushed.as_ref()) {
-            Ok(request) => (Some(request), None),
-            Err(note) => {
-                let visible = AuthorizeRequest::from_params(
-                    indirect.endpoint.clone(),
-                    indirect.params.clone(),
-                    indirect.raw.clone(),
-                    indirect.via(),
-                );
-                (visible, Some(note))
-            }
-        }
+        indirect.resolve(
+            pushed.as_ref().map(|p| &p.params),
+            pushed.as_ref().and_then(|p| p.note.as_deref()),
+        )
     }
 
     fn authorize_leg(
@@ -377,6 +366,7 @@ impl Analyzer {
                     &request_uri,
                     Pushed {
                         params: pushed.params,
+                        note: pushed.note,
                         exchange: exchange.id,
                         pushed_at: exchange.started_at,
                         expires_in,
@@ -391,7 +381,12 @@ impl Analyzer {
         };
         // No /authorize was sent: the push's own exchange stands for it (its
         // body, which may hold a client secret, is not kept).
-        let Some(request) = AuthorizeRequest::from_params(
+        let build = if pushed.note.is_some() {
+            AuthorizeRequest::unknown
+        } else {
+            AuthorizeRequest::from_params
+        };
+        let Some(request) = build(
             pushed.endpoint,
             pushed.params,
             format!("pushed in exchange {}", exchange.id),
@@ -877,10 +872,12 @@ impl Analyzer {
     }
 }
 
-/// How a redemption ended, for the code's history. A refusal for the
-/// request's shape leaves the code unused: the IdP said so (`invalid_request`,
-/// `AADSTS900144`, …), or authlens found the request malformed and the IdP
-/// refused it without blaming the grant (`invalid_grant` means it read the code).
+/// How a redemption ended, for the code's history, and how another grant's
+/// use of its credential (refresh token, device code) ended, for later
+/// evidence. A refusal for the request's shape leaves the credential unused:
+/// the IdP said so (`invalid_request`, `AADSTS900144`, …), or authlens found
+/// the request malformed and the IdP refused it without blaming the grant
+/// (`invalid_grant` means it read the credential).
 fn redemption_outcome(answer: Option<&TokenResponse>, drafts: &[Draft]) -> RedemptionOutcome {
     let Some(answer) = answer else {
         return RedemptionOutcome::Pending;

@@ -146,18 +146,7 @@ pub fn redacted_fingerprint(token: &str) -> Option<String> {
 
 /// Decodes `token` without verifying its signature.
 pub fn decode(token: &str) -> Result<Jwt, JwtError> {
-    let token = token.trim();
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(JwtError::TooLarge(token.len()));
-    }
-    let parts: Vec<&str> = token.split('.').collect();
-    match parts.len() {
-        3 => {}
-        5 => return Err(JwtError::Encrypted),
-        n => return Err(JwtError::PartCount(n)),
-    }
-    let header = json_object(parts[0], "header")?;
-    let claims = json_object(parts[1], "payload")?;
+    let (header, claims) = header_and_claims(token)?;
     let text = |map: &Map<String, Value>, key: &str| match map.get(key) {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -192,6 +181,15 @@ pub fn decode(token: &str) -> Result<Jwt, JwtError> {
 /// Every claim of `token`, read without verifying its signature (a JAR
 /// request object's claims are the authorization request's parameters).
 pub fn claims(token: &str) -> Result<Map<String, Value>, JwtError> {
+    header_and_claims(token).map(|(_, claims)| claims)
+}
+
+/// A JSON object: a JWT's header or its claims.
+type Object = Map<String, Value>;
+
+/// The header and the claims of a signed (three-part) JWT, as JSON objects;
+/// the one place that splits and bounds a token.
+fn header_and_claims(token: &str) -> Result<(Object, Object), JwtError> {
     let token = token.trim();
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::TooLarge(token.len()));
@@ -202,8 +200,10 @@ pub fn claims(token: &str) -> Result<Map<String, Value>, JwtError> {
         5 => return Err(JwtError::Encrypted),
         n => return Err(JwtError::PartCount(n)),
     }
-    json_object(parts[0], "header")?;
-    json_object(parts[1], "payload")
+    Ok((
+        json_object(parts[0], "header")?,
+        json_object(parts[1], "payload")?,
+    ))
 }
 
 /// True when `token` has the shape of a signed JWT (three base64url parts,

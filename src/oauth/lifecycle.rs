@@ -13,13 +13,16 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::attempt::RedemptionOutcome;
-use super::provider::{Endpoint, Provider};
+use super::provider::Provider;
 
 /// One use of a refresh token or a device code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Use {
     pub exchange: u64,
+    /// When its request was sent.
     pub time: OffsetDateTime,
+    /// When its answer arrived (`None`: no answer seen).
+    pub answered: Option<OffsetDateTime>,
     pub outcome: RedemptionOutcome,
 }
 
@@ -162,47 +165,6 @@ impl<R: Touched> Memory<R> {
     }
 }
 
-/// Device authorization endpoints learnt from discovery documents
-/// (`device_authorization_endpoint`), for those at an unusual path whose
-/// answer is an error (a successful answer is recognised by its content).
-#[derive(Debug, Default)]
-pub struct DeviceEndpoints {
-    /// Endpoint URLs as [`Endpoint::url`] writes them, newest last.
-    urls: VecDeque<String>,
-}
-
-impl DeviceEndpoints {
-    /// Endpoints remembered at most (the oldest is dropped).
-    const MAX: usize = 32;
-
-    /// Learns the `device_authorization_endpoint` of a discovery document.
-    pub fn learn(&mut self, document: &[u8]) {
-        let Ok(serde_json::Value::Object(doc)) = serde_json::from_slice(document) else {
-            return;
-        };
-        let Some(url) = doc
-            .get("device_authorization_endpoint")
-            .and_then(|v| v.as_str())
-            .and_then(|u| u.parse::<http::Uri>().ok())
-        else {
-            return;
-        };
-        let url = Endpoint::from_uri(&url).url();
-        if !self.urls.contains(&url) {
-            self.urls.push_back(url);
-        }
-        while self.urls.len() > Self::MAX {
-            self.urls.pop_front();
-        }
-    }
-
-    /// True when `uri` is a learnt device authorization endpoint.
-    pub fn contains(&self, uri: &http::Uri) -> bool {
-        let url = Endpoint::from_uri(uri).url();
-        self.urls.contains(&url)
-    }
-}
-
 fn key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
@@ -239,23 +201,6 @@ mod tests {
         assert!(memory.get("dc0").is_none());
         memory.evict(T0 + Duration::from_secs(61));
         assert!(memory.is_empty());
-    }
-
-    #[test]
-    fn device_endpoints_from_discovery() {
-        let mut known = DeviceEndpoints::default();
-        known.learn(br#"{"issuer":"https://idp.example","device_authorization_endpoint":"https://idp.example/oauth/device"}"#);
-        known.learn(b"not json");
-        known.learn(br#"{"device_authorization_endpoint":42}"#);
-        assert!(known.contains(&"https://idp.example/oauth/device".parse().unwrap()));
-        assert!(!known.contains(&"https://idp.example/oauth/token".parse().unwrap()));
-        for i in 0..100 {
-            known.learn(
-                format!(r#"{{"device_authorization_endpoint":"https://idp{i}.example/d"}}"#)
-                    .as_bytes(),
-            );
-        }
-        assert_eq!(known.urls.len(), DeviceEndpoints::MAX);
     }
 
     #[test]

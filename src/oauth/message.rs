@@ -56,6 +56,10 @@ pub struct AuthorizeRequest {
     /// Whether the parameters were on /authorize, pushed (PAR) or in a
     /// request object (JAR).
     pub via: Via,
+    /// False when the parameters were elsewhere and authlens could not read
+    /// them (a push it did not see, an unreadable request object): what is
+    /// absent here is unknown, not absent, and judged by no rule.
+    pub params_known: bool,
 }
 
 impl AuthorizeRequest {
@@ -105,7 +109,35 @@ impl AuthorizeRequest {
             raw,
             params,
             via,
+            params_known: true,
         })
+    }
+
+    /// An authorization request whose parameters authlens could not read,
+    /// from what it saw of them (`client_id` at least): `response_type` is
+    /// taken to be `code` unless one is seen, and every parameter not seen
+    /// is unknown ([`AuthorizeRequest::params_known`] is false).
+    pub fn unknown(
+        endpoint: Endpoint,
+        params: Params,
+        raw: String,
+        via: Via,
+    ) -> Option<AuthorizeRequest> {
+        let response_type = params.get("response_type").unwrap_or("code").to_owned();
+        let mut seen = params.clone();
+        if !params.contains("response_type") {
+            seen = Params::from_pairs(
+                params
+                    .iter()
+                    .map(|p| (p.name.clone(), p.value.clone()))
+                    .chain([("response_type".to_owned(), response_type)])
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let mut request = Self::from_params(endpoint, seen, raw, via)?;
+        request.params = params;
+        request.params_known = false;
+        Some(request)
     }
 }
 
@@ -650,9 +682,11 @@ impl DeviceAuthorization {
         "/device_authorization",
     ];
 
-    /// Recognises a device authorization request by its URL (a usual path,
-    /// or `learnt` from discovery) or by its answer (a JSON object with
-    /// `device_code` and `user_code`), with the answer when there is one.
+    /// Recognises a device authorization request: at a URL `learnt` from
+    /// discovery; by its answer (a JSON object with `device_code` and
+    /// `user_code`); or at a usual path when it is shaped like one (a form
+    /// body, and a `client_id` in it or in HTTP Basic), so that an app's own
+    /// `POST /api/device/authorize` is not taken for a sign-in.
     pub fn parse(
         req: &RequestRecord,
         resp: Option<&ResponseRecord>,
@@ -662,28 +696,30 @@ impl DeviceAuthorization {
             return None;
         }
         let path = req.uri.path().trim_end_matches('/').to_ascii_lowercase();
-        let at_device_url = learnt || Self::PATHS.iter().any(|p| path.ends_with(p));
         let json = resp
             .and_then(|r| body_text(&r.body, &r.headers))
             .map(|body| json_params(&body))
             .unwrap_or_default();
         let answered = json.get("device_code").is_some() && json.get("user_code").is_some();
-        if !at_device_url && !answered {
-            return None;
-        }
         let form = match form_text(&req.body, &req.headers) {
             Some(text) => Params::parse(&text),
             None => Params::default(),
         };
         let text = |p: &Params, k: &str| p.get(k).map(str::to_owned);
+        let client_id = text(&form, "client_id").or_else(|| {
+            basic_auth(&req.headers)
+                .map(|b| b.client_id)
+                .filter(|id| !id.is_empty())
+        });
+        let shaped = is_form(&req.headers) && client_id.is_some();
+        let at_device_path = Self::PATHS.iter().any(|p| path.ends_with(p));
+        if !(learnt || answered || (at_device_path && shaped)) {
+            return None;
+        }
         let number = |k: &str| json.get(k).and_then(|v| v.trim().parse::<u64>().ok());
         Some(DeviceAuthorization {
             endpoint: Endpoint::from_uri(&req.uri),
-            client_id: text(&form, "client_id").or_else(|| {
-                basic_auth(&req.headers)
-                    .map(|b| b.client_id)
-                    .filter(|id| !id.is_empty())
-            }),
+            client_id,
             scope: text(&form, "scope"),
             answer: resp.map(TokenResponse::parse),
             device_code: text(&json, "device_code"),

@@ -36,6 +36,18 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Entra ID and its kin (B2C, External ID): one token service, so one
+    /// set of rules (consent-based refresh scopes, the SPA refresh lifetime,
+    /// `/.default` for client credentials, `tid` in id_tokens). B2C is
+    /// included everywhere: it issues SPA refresh tokens of the same fixed
+    /// 24 h and its client-credentials flow takes `…/.default` too.
+    pub fn is_entra(self) -> bool {
+        matches!(
+            self,
+            Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
+        )
+    }
+
     /// A stable lower-case name, used in events.
     pub fn name(self) -> &'static str {
         match self {
@@ -62,13 +74,6 @@ impl Provider {
             Provider::Keycloak | Provider::Ping => Duration::from_secs(60),
             _ => Duration::from_secs(600),
         }
-    }
-
-    fn is_entra_family(self) -> bool {
-        matches!(
-            self,
-            Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-        )
     }
 }
 
@@ -353,8 +358,7 @@ impl Endpoint {
     /// compare (two unknown servers may legitimately use separate hosts).
     pub fn hosts_comparable(&self, other: &Endpoint) -> bool {
         let known = |e: &Endpoint| e.provider != Provider::Generic;
-        known(self) && known(other)
-            || (self.provider.is_entra_family() && other.provider.is_entra_family())
+        known(self) && known(other) || (self.provider.is_entra() && other.provider.is_entra())
     }
 }
 
@@ -398,6 +402,8 @@ pub struct Discovery {
     pub token_endpoint: Option<String>,
     /// RFC 9126 `pushed_authorization_request_endpoint`.
     pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 8628 `device_authorization_endpoint`.
+    pub device_authorization_endpoint: Option<String>,
 }
 
 impl Discovery {
@@ -418,6 +424,7 @@ impl Discovery {
             authorization_endpoint: text("authorization_endpoint"),
             token_endpoint: text("token_endpoint"),
             pushed_authorization_request_endpoint: text("pushed_authorization_request_endpoint"),
+            device_authorization_endpoint: text("device_authorization_endpoint"),
         };
         doc.token_endpoint.as_ref()?;
         Some(doc)
@@ -467,6 +474,16 @@ impl KnownEndpoints {
         self.docs
             .iter()
             .filter_map(|d| d.pushed_authorization_request_endpoint.as_deref())
+            .any(|p| normalise_url(p) == url)
+    }
+
+    /// True when `url` (no query) is a learnt device authorization endpoint
+    /// (RFC 8628): one at an unusual path is recognised even when it refuses.
+    pub fn is_device_endpoint(&self, url: &str) -> bool {
+        let url = normalise_url(url);
+        self.docs
+            .iter()
+            .filter_map(|d| d.device_authorization_endpoint.as_deref())
             .any(|p| normalise_url(p) == url)
     }
 

@@ -2,14 +2,15 @@
 //! bounded memory so an /authorize naming one can be read as if its
 //! parameters had been on it, and a second or late use can be told apart.
 //!
-//! Like codes, entries are dropped after a time-to-live and beyond a fixed
-//! count. Pure: times come from the exchanges.
+//! Kept like refresh tokens in a [`Memory`]: by the request_uri's SHA-256,
+//! dropped after a time-to-live and beyond a fixed count. Pure: times come
+//! from the exchanges.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::lifecycle::{Memory, Touched};
 use super::params::Params;
 
 /// Earlier uses remembered per request_uri (the first ones matter).
@@ -19,6 +20,9 @@ const MAX_USES: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Pushed {
     pub params: Params,
+    /// Why its parameters are not all known (a request object in the push
+    /// that could not be read), carried to the /authorize that names it.
+    pub note: Option<String>,
     /// The exchange that pushed it.
     pub exchange: u64,
     pub pushed_at: OffsetDateTime,
@@ -44,64 +48,44 @@ pub struct RequestUriUse {
     pub earlier_uses: Vec<(u64, OffsetDateTime)>,
 }
 
-/// Bounded store of pushed requests.
+impl Touched for Pushed {
+    fn last_seen(&self) -> OffsetDateTime {
+        self.last_seen
+    }
+}
+
+/// Bounded store of pushed requests: a [`Memory`] (keyed by the
+/// request_uri's SHA-256, bounded by count and TTL) that records uses.
 #[derive(Debug)]
 pub struct PushedStore {
-    entries: HashMap<String, Pushed>,
-    /// Insertion order of `entries`, oldest first.
-    order: VecDeque<String>,
-    max: usize,
-    ttl: Duration,
+    memory: Memory<Pushed>,
 }
 
 impl PushedStore {
     pub fn new(max: usize, ttl: Duration) -> Self {
         PushedStore {
-            entries: HashMap::new(),
-            order: VecDeque::new(),
-            max: max.max(1),
-            ttl,
+            memory: Memory::new(max, ttl),
         }
     }
 
     /// Drops entries not touched for longer than the TTL.
     pub fn evict(&mut self, now: OffsetDateTime) {
-        let ttl = self.ttl;
-        let entries = &mut self.entries;
-        self.order.retain(|k| match entries.get(k) {
-            Some(p) if now - p.last_seen > ttl => {
-                entries.remove(k);
-                false
-            }
-            Some(_) => true,
-            None => false,
-        });
+        self.memory.evict(now);
     }
 
     /// Remembers a push (dropping the oldest beyond the bound).
     pub fn insert(&mut self, request_uri: &str, pushed: Pushed) {
-        if self
-            .entries
-            .insert(request_uri.to_owned(), pushed)
-            .is_none()
-        {
-            self.order.push_back(request_uri.to_owned());
-        }
-        while self.order.len() > self.max {
-            if let Some(old) = self.order.pop_front() {
-                self.entries.remove(&old);
-            }
-        }
+        self.memory.insert(request_uri, pushed);
     }
 
-    /// Records that an /authorize named `request_uri`; returns the pushed
-    /// parameters (if the push was seen) and what was known before this use.
+    /// Records that an /authorize named `request_uri`; returns the push (if
+    /// it was seen) and what was known before this use.
     pub fn use_uri(
         &mut self,
         request_uri: &str,
         exchange: u64,
         time: OffsetDateTime,
-    ) -> (Option<Params>, RequestUriUse) {
+    ) -> (Option<Pushed>, RequestUriUse) {
         let mut facts = RequestUriUse {
             request_uri: request_uri.to_owned(),
             exchange,
@@ -111,7 +95,7 @@ impl PushedStore {
             expires_in: None,
             earlier_uses: Vec::new(),
         };
-        let Some(p) = self.entries.get_mut(request_uri) else {
+        let Some(p) = self.memory.get_mut(request_uri) else {
             return (None, facts);
         };
         facts.pushed_at = Some(p.pushed_at);
@@ -122,12 +106,12 @@ impl PushedStore {
             p.uses.push((exchange, time));
         }
         p.last_seen = time;
-        (Some(p.params.clone()), facts)
+        (Some(p.clone()), facts)
     }
 
     #[cfg(test)]
     pub fn size(&self) -> usize {
-        self.entries.len()
+        self.memory.len()
     }
 }
 
@@ -139,6 +123,7 @@ mod tests {
     fn pushed(at: OffsetDateTime) -> Pushed {
         Pushed {
             params: Params::parse("client_id=c&response_type=code"),
+            note: None,
             exchange: 1,
             pushed_at: at,
             expires_in: Some(60),

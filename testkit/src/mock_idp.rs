@@ -77,6 +77,12 @@ pub struct MockIdpConfig {
     pub device_interval: Option<u64>,
     /// The device code's `expires_in` (Entra: 900 s).
     pub device_expires_in: Duration,
+    /// Refresh-token reuse detection as Auth0 and Okta do it, **not as
+    /// Entra does**: a rotated refresh token presented again revokes its
+    /// whole family (answered AADSTS70008 here, for tests that need a
+    /// refusal). Real Entra does not revoke rotated tokens: with `false`
+    /// (the default) an old refresh token keeps working, as on Entra.
+    pub refresh_reuse_detection: bool,
 }
 
 /// One app registration.
@@ -327,6 +333,7 @@ impl MockIdp {
             spa_refresh_lifetime: Duration::from_secs(24 * 3600),
             device_interval: Some(5),
             device_expires_in: Duration::from_secs(900),
+            refresh_reuse_detection: false,
         }
     }
 

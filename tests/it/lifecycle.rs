@@ -108,7 +108,15 @@ async fn a_clean_refresh_has_no_warning() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_token_reused_after_rotation_looks_like_a_race() {
-    let mut lab = Lab::default().await;
+    // An IdP with reuse detection (Auth0, Okta; not Entra) refuses the reuse.
+    let mut lab = Lab::start(
+        MockIdpConfig {
+            refresh_reuse_detection: true,
+            ..MockIdp::default_config()
+        },
+        AnalyzerConfig::default(),
+    )
+    .await;
     let rt = web_sign_in(&mut lab).await;
     let (status, _) = post(&lab, "token", &web_refresh(&rt), None).await;
     assert_eq!(status, 200);
@@ -146,6 +154,34 @@ async fn refresh_token_reused_after_rotation_looks_like_a_race() {
         idp["message"].as_str().unwrap().contains("confirmed"),
         "{idp}"
     );
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_refresh_token_entra_still_accepts_is_still_reported() {
+    // Entra does not revoke rotated refresh tokens: the reuse works, and
+    // authlens says it would not on an IdP with reuse detection.
+    let mut lab = Lab::default().await;
+    let rt = web_sign_in(&mut lab).await;
+    let (status, _) = post(&lab, "token", &web_refresh(&rt), None).await;
+    assert_eq!(status, 200);
+    let _ = lab.lines_until_verdict().await;
+    let (status, body) = post(&lab, "token", &web_refresh(&rt), None).await;
+    assert_eq!(status, 200, "{body}");
+    let lines = lab.lines_until_verdict().await;
+    let reused = lines
+        .iter()
+        .find(|l| l["rule"] == "refresh-token-reused")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(
+        reused["message"]
+            .as_str()
+            .unwrap()
+            .contains("still accepted it"),
+        "{reused}"
+    );
+    let summary = lines.last().unwrap()["summary"].as_str().unwrap();
+    assert!(summary.starts_with("tokens refreshed"), "{summary}");
     lab.stop().await;
 }
 
@@ -595,7 +631,10 @@ fn mock_post(idp: &MockIdp, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
 
 #[test]
 fn the_mock_revokes_a_refresh_family_on_reuse_and_signs_devices_in_by_user_code() {
-    let idp = MockIdp::new(MockIdp::default_config());
+    let idp = MockIdp::new(MockIdpConfig {
+        refresh_reuse_detection: true,
+        ..MockIdp::default_config()
+    });
     let tenant = idp.config().tenant.clone();
     let token = format!("/{tenant}/oauth2/v2.0/token");
     // A device sign-in, approved through the verification route.
@@ -680,6 +719,66 @@ fn the_mock_revokes_a_refresh_family_on_reuse_and_signs_devices_in_by_user_code(
     assert_eq!(refresh("not-a-token").1["error_codes"][0], 9002313);
     assert_eq!(idp.stats().tokens_refreshed, 1);
     assert_eq!(idp.stats().codes_redeemed, 1);
+}
+
+#[test]
+fn the_mock_refreshes_like_entra_old_tokens_work_and_scopes_pass_where_entra_passes_them() {
+    let idp = MockIdp::new(MockIdp::default_config());
+    let tenant = idp.config().tenant.clone();
+    let token = format!("/{tenant}/oauth2/v2.0/token");
+    let web = idp.config().clients[0].clone();
+    let code = {
+        let url = format!(
+            "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fapp.test%2Fcallback&scope=openid%20offline_access%20User.Read&state=s",
+            web.client_id
+        );
+        let resp = idp.handle(
+            http::Request::get(url.as_str())
+                .body(bytes::Bytes::new())
+                .unwrap(),
+        );
+        testkit::lab::code_in(resp.headers()["location"].to_str().unwrap())
+    };
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://app.test/callback"),
+        ("client_id", web.client_id.as_str()),
+        ("client_secret", "web-secret"),
+        ("scope", "openid offline_access User.Read"),
+    ];
+    let (status, tokens) = mock_post(&idp, &token, &redeem);
+    assert_eq!(status, 200, "{tokens}");
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |rt: &str, scope: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", web.client_id.as_str()),
+            ("client_secret", "web-secret"),
+        ];
+        form.extend(scope.map(|s| ("scope", s)));
+        mock_post(&idp, &token, &form)
+    };
+    // No reuse detection (Entra's way): the rotated token still works.
+    assert_eq!(refresh(&first, None).0, 200);
+    assert_eq!(refresh(&first, None).0, 200);
+    // Scopes Entra accepts: the Graph prefix, case, .default, another resource.
+    for scope in [
+        "https://graph.microsoft.com/User.Read openid",
+        "user.read",
+        "https://graph.microsoft.com/.default",
+        "api://other-api/access_as_user",
+    ] {
+        let (status, body) = refresh(&first, Some(scope));
+        assert_eq!(status, 200, "{scope}: {body}");
+    }
+    // A Graph permission never consented: 65001.
+    let (status, body) = refresh(&first, Some("User.Read Mail.Send"));
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(65001))
+    );
 }
 
 #[test]

@@ -163,6 +163,47 @@ async fn a_request_uri_never_pushed_is_refused_on_the_idp_page_and_said() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_whose_push_authlens_did_not_see_is_followed_with_unknown_parameters() {
+    // The push reaches the IdP without the proxy (or before capture, as
+    // .NET 9 may do); /authorize then carries only client_id and request_uri.
+    let mut lab = Lab::default().await;
+    let par = format!("https://{IDP}/{}/oauth2/v2.0/par", lab.tenant());
+    let mut params = authorize_params("st-unseen", &[]);
+    params.push(("client_secret", WEB_SECRET));
+    let resp = lab.idp.handle(mock_request("POST", &par, &params));
+    assert_eq!(resp.status(), 201);
+    let body: Value = serde_json::from_slice(resp.body()).unwrap();
+    let uri = body["request_uri"].as_str().unwrap().to_owned();
+    let code = authorize_by_uri(&lab, &uri).await.expect("code issued");
+    let (status, body) = lab.redeem(&lab.tenant(), &token_form(&code)).await;
+    assert_eq!(status, 200, "{body}");
+    let lines = lab.lines_until_verdict().await;
+    // One sign-in: the code and the redemption joined the attempt.
+    let authorize = authorize_line(&lines);
+    assert_eq!(authorize["via"], "par", "{authorize}");
+    assert!(
+        authorize["via_note"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("authlens did not see the pushed request"),
+        "{authorize}"
+    );
+    let attempt = &authorize["attempt"];
+    assert!(attempt.is_u64(), "{authorize}");
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["type"] == "token" || l["type"] == "verdict")
+            .all(|l| &l["attempt"] == attempt),
+        "{lines:#?}"
+    );
+    // The verifier and redirect_uri were not judged against parameters
+    // authlens never saw.
+    assert_eq!(problems(&lines), vec![], "{lines:#?}");
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_uri_used_after_expires_in_is_explained() {
     let mut config = MockIdp::default_config();
     config.par_lifetime = Duration::from_secs(1);
@@ -627,8 +668,8 @@ mod properties {
             if let Ok(uri) = url.parse::<http::Uri>() {
                 let req = request("GET", &uri.to_string(), "");
                 if let Some(indirect) = IndirectAuthorize::parse(&req, &known) {
-                    let _ = indirect.resolve(pushed.as_ref().map(|p| &p.params));
-                    let _ = indirect.resolve(None);
+                    let _ = indirect.resolve(pushed.as_ref().map(|p| &p.params), None);
+                    let _ = indirect.resolve(None, None);
                 }
             }
             // And through the whole analysis.

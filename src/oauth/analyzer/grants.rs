@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{Analyzer, elapsed, redacted_tokens};
+use super::{Analyzer, elapsed, redacted_tokens, redemption_outcome};
 use crate::exchange::Exchange;
-use crate::oauth::attempt::RedemptionOutcome;
 use crate::oauth::event::{
     DeviceAuthorizationEvent, Event, Outcome, Rule, TokenEvent, TokenResponseEvent,
 };
@@ -23,7 +22,6 @@ use crate::oauth::lifecycle::{DeviceRecord, RefreshRecord, Use};
 use crate::oauth::message::{
     DeviceAuthorization, Grant, TokenRequest, TokenResponse, request_host,
 };
-use crate::oauth::provider::Provider;
 use crate::oauth::rules::{self, GrantRequest, IdpErrorInput};
 
 /// RFC 8628 §3.2: the interval when the device authorization response gives none.
@@ -178,16 +176,21 @@ impl Analyzer {
             spa_refresh_lifetime: self.config.spa_refresh_lifetime,
         });
         // Entra checks a refresh's scopes against the user's consent to the
-        // app, not only against the sign-in's grant: when it issued the
-        // tokens, the scopes were not beyond what it allows.
-        if answered == Some(Answered::Tokens)
-            && matches!(
-                request.endpoint.provider,
-                Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-            )
-        {
+        // app (any consented resource, `.default`), not against the
+        // sign-in's grant: a scope beyond what authlens saw granted is a
+        // cause only when Entra refused for scope or consent (65001,
+        // invalid_scope), never beside a refusal for another reason.
+        if request.endpoint.provider.is_entra() && !answer.as_ref().is_some_and(refused_for_scope) {
             drafts.retain(|d| {
                 !(d.rule == Rule::ParamMismatch && d.field.as_deref() == Some("scope"))
+            });
+        }
+        // Another client refreshing a token the IdP then honoured: Microsoft's
+        // family of client IDs (FOCI) share refresh tokens on purpose, and
+        // any IdP that issued tokens accepted the client; not a finding.
+        if answered == Some(Answered::Tokens) {
+            drafts.retain(|d| {
+                !(d.rule == Rule::ParamMismatch && d.field.as_deref() == Some("client_id"))
             });
         }
         // A rotated token the IdP still accepted (Entra does not revoke
@@ -211,9 +214,15 @@ impl Analyzer {
         }
 
         // Record this use.
-        let outcome = use_outcome(answer.as_ref());
+        let outcome = redemption_outcome(answer.as_ref(), &drafts);
         if let Some(code) = device_code {
-            self.record_poll(code, exchange.id, time, &request, answered, &outcome);
+            let used = Use {
+                exchange: exchange.id,
+                time,
+                answered: exchange.response_at(),
+                outcome: outcome.clone(),
+            };
+            self.record_poll(code, used, &request, answered);
         }
         if let Grant::RefreshToken(g) = &grant
             && let Some(token) = g.refresh_token.as_deref()
@@ -222,7 +231,13 @@ impl Analyzer {
                 .as_ref()
                 .and_then(|a| a.refresh_token.as_deref())
                 .is_some_and(|new| new != token && !answer.as_ref().is_some_and(|a| a.is_error()));
-            self.record_refresh_use(token, exchange.id, time, &request, outcome, rotated);
+            let used = Use {
+                exchange: exchange.id,
+                time,
+                answered: exchange.response_at(),
+                outcome,
+            };
+            self.record_refresh_use(token, used, &request, rotated);
         }
         // A pending poll is marked (shown compactly) only when there is
         // nothing to say about it: one with a finding is shown as a leg.
@@ -377,18 +392,22 @@ impl Analyzer {
         if self.refresh.get(token).is_some() {
             return;
         }
-        let granted_scope = answer
-            .scope
-            .clone()
-            .or_else(|| presented.and_then(|p| p.granted_scope.clone()))
+        // A rotated token carries the grant of the one it replaces (RFC 6749
+        // §6), not the access token's scope, which a refresh may narrow.
+        let granted_scope = presented
+            .and_then(|p| p.granted_scope.clone())
+            .or_else(|| answer.scope.clone())
             .or_else(|| request.param("scope").map(str::to_owned))
             .or_else(|| scope.map(str::to_owned));
         self.refresh.insert(
             token,
             RefreshRecord {
                 issued_at: Some(at),
+                // A refresh of a token authlens never saw issued: its
+                // family started at an unknown time, not now.
                 family_issued_at: match presented {
                     Some(p) => p.family_issued_at,
+                    None if matches!(request.grant, Some(Grant::RefreshToken(_))) => None,
                     None => Some(at),
                 },
                 client_id: request
@@ -409,17 +428,11 @@ impl Analyzer {
     fn record_refresh_use(
         &mut self,
         token: &str,
-        exchange: u64,
-        time: OffsetDateTime,
+        used: Use,
         request: &TokenRequest,
-        outcome: RedemptionOutcome,
         rotated: bool,
     ) {
-        let used = Use {
-            exchange,
-            time,
-            outcome,
-        };
+        let time = used.time;
         if self.refresh.get(token).is_none() {
             // First seen presented: nothing known of its issue.
             self.refresh.insert(
@@ -439,7 +452,7 @@ impl Analyzer {
             );
         }
         if let Some(r) = self.refresh.get_mut(token) {
-            r.uses += 1;
+            r.uses = r.uses.saturating_add(1);
             r.last_seen = time;
             if rotated {
                 r.rotated_by.get_or_insert_with(|| used.clone());
@@ -451,12 +464,11 @@ impl Analyzer {
     fn record_poll(
         &mut self,
         code: &str,
-        exchange: u64,
-        time: OffsetDateTime,
+        used: Use,
         request: &TokenRequest,
         answered: Option<Answered>,
-        outcome: &RedemptionOutcome,
     ) {
+        let time = used.time;
         if self.devices.get(code).is_none() {
             let mut unseen = unseen_device(time);
             unseen.client_id = request.client_id().map(str::to_owned);
@@ -465,18 +477,14 @@ impl Analyzer {
         let Some(d) = self.devices.get_mut(code) else {
             return;
         };
-        d.polls += 1;
+        d.polls = d.polls.saturating_add(1);
         d.last_poll = Some(time);
         d.last_seen = time;
         match answered {
-            Some(Answered::Pending) => d.pending += 1,
-            Some(Answered::SlowDown) => d.slow_downs += 1,
+            Some(Answered::Pending) => d.pending = d.pending.saturating_add(1),
+            Some(Answered::SlowDown) => d.slow_downs = d.slow_downs.saturating_add(1),
             Some(Answered::Tokens) => {
-                d.redeemed.get_or_insert_with(|| Use {
-                    exchange,
-                    time,
-                    outcome: outcome.clone(),
-                });
+                d.redeemed.get_or_insert(used);
             }
             Some(Answered::Other) | None => {}
         }
@@ -501,22 +509,14 @@ fn unseen_device(time: OffsetDateTime) -> DeviceRecord {
     }
 }
 
-/// How a use of a refresh token or device code ended, for later evidence.
-fn use_outcome(answer: Option<&TokenResponse>) -> RedemptionOutcome {
-    let Some(answer) = answer else {
-        return RedemptionOutcome::Pending;
-    };
-    if !answer.is_error() {
-        return RedemptionOutcome::TokensIssued;
-    }
-    RedemptionOutcome::Refused(
-        answer
-            .error_codes
-            .first()
-            .cloned()
-            .or_else(|| answer.error.clone())
-            .unwrap_or_else(|| format!("HTTP {}", answer.status)),
-    )
+/// A refusal for the scopes asked: `invalid_scope` (Entra AADSTS70011 and
+/// kin) or consent required (AADSTS65001).
+fn refused_for_scope(answer: &TokenResponse) -> bool {
+    answer.is_error()
+        && (matches!(
+            answer.error.as_deref(),
+            Some("invalid_scope" | "consent_required")
+        ) || answer.error_codes.iter().any(|c| c == "AADSTS65001"))
 }
 
 #[cfg(test)]

@@ -266,39 +266,78 @@ impl IndirectAuthorize {
 
     /// The authorization request as the IdP reads it: the pushed parameters
     /// (`pushed`, for a `request_uri`) or the request object's claims, then
-    /// what /authorize itself carries beside them. `Err` with a note when the
-    /// parameters cannot be read (a push not seen, a request object that is
-    /// not a JWT, no `response_type` anywhere).
-    pub fn resolve(&self, pushed: Option<&Params>) -> Result<AuthorizeRequest, String> {
+    /// what /authorize itself carries beside them; with a note when they
+    /// cannot all be read. A push not seen (or one whose request object was
+    /// unreadable: `pushed_note`), a request object that is not a JWT or one
+    /// the IdP fetches itself give a request whose parameters are unknown
+    /// ([`AuthorizeRequest::unknown`]), so the sign-in is still followed;
+    /// no `response_type` containing `code` gives none.
+    pub fn resolve(
+        &self,
+        pushed: Option<&Params>,
+        pushed_note: Option<&str>,
+    ) -> (Option<AuthorizeRequest>, Option<String>) {
+        let unknown = |params: Params, via: Via, note: String| {
+            let request =
+                AuthorizeRequest::unknown(self.endpoint.clone(), params, self.raw.clone(), via);
+            (request, Some(note))
+        };
         let (inner, via) = match (self.request_uri(), pushed) {
-            (Some(uri), Some(pushed)) => (
-                pushed.clone(),
-                Via::Par {
+            (Some(uri), Some(pushed)) => {
+                let via = Via::Par {
                     request_uri: uri.to_owned(),
-                },
-            ),
+                };
+                if let Some(note) = pushed_note {
+                    return unknown(merged(pushed, &self.params), via, note.to_owned());
+                }
+                (pushed.clone(), via)
+            }
             (Some(uri), None) => {
-                return Err(format!(
-                    "authlens did not see the pushed request behind request_uri {uri} (pushed before capture started, or forgotten), so its parameters are unknown"
-                ));
+                return unknown(
+                    without(&self.params, &["request", "request_uri"]),
+                    self.via(),
+                    format!(
+                        "authlens did not see the pushed request behind request_uri {uri} (pushed before capture started, not through the proxy, or forgotten), so its parameters are unknown"
+                    ),
+                );
             }
             (None, _) if self.params.get("request").is_none() => {
                 let uri = self.params.get("request_uri").unwrap_or_default();
-                return Err(format!(
-                    "the IdP fetches the request object from {uri} itself, so authlens does not see its parameters"
-                ));
+                return unknown(
+                    without(&self.params, &["request", "request_uri"]),
+                    self.via(),
+                    format!(
+                        "the IdP fetches the request object from {uri} itself, so authlens does not see its parameters"
+                    ),
+                );
             }
             (None, _) => {
                 let object = self.params.get("request").unwrap_or_default();
-                let claims = request_object_params(object).map_err(|e| not_read(&e))?;
-                (claims, Via::RequestObject)
+                match request_object_params(object) {
+                    Ok(claims) => (claims, Via::RequestObject),
+                    Err(e) => {
+                        return unknown(
+                            without(&self.params, &["request", "request_uri"]),
+                            Via::RequestObject,
+                            not_read(&e),
+                        );
+                    }
+                }
             }
         };
         let params = merged(&inner, &self.params);
-        AuthorizeRequest::from_params(self.endpoint.clone(), params, self.raw.clone(), via)
-            .ok_or_else(|| {
-                "the request names no response_type containing `code` and a client_id, so it is not read as a code-flow sign-in".to_owned()
-            })
+        match AuthorizeRequest::from_params(self.endpoint.clone(), params, self.raw.clone(), via) {
+            Some(request) => (Some(request), None),
+            None => (
+                AuthorizeRequest::from_params(
+                    self.endpoint.clone(),
+                    self.params.clone(),
+                    self.raw.clone(),
+                    self.via(),
+                ),
+                Some("the request names no response_type containing `code` and a client_id, so it is not read as a code-flow sign-in".to_owned()),
+            ),
+        }
     }
 }
 
@@ -492,10 +531,18 @@ mod tests {
         .build()
         .request;
         let indirect = IndirectAuthorize::parse(&req, &known).unwrap();
-        assert!(indirect.resolve(None).unwrap_err().contains("urn:x"));
+        // A push not seen: a request whose parameters are unknown, and why.
+        let (a, note) = indirect.resolve(None, None);
+        let a = a.unwrap();
+        assert!(note.unwrap().contains("urn:x"));
+        assert!(!a.params_known && a.client_id == "c" && a.redirect_uri.is_none());
+        assert!(!a.params.contains("request_uri"));
         let pushed =
             Params::parse("client_id=c&response_type=code&state=s1&redirect_uri=https://app/cb");
-        let a = indirect.resolve(Some(&pushed)).unwrap();
+        let (a, note) = indirect.resolve(Some(&pushed), None);
+        assert_eq!(note, None);
+        let a = a.unwrap();
+        assert!(a.params_known);
         assert_eq!(a.state.as_deref(), Some("s1"));
         assert_eq!(
             a.via,
@@ -514,7 +561,8 @@ mod tests {
         .request;
         let a = IndirectAuthorize::parse(&req, &known)
             .unwrap()
-            .resolve(None)
+            .resolve(None, None)
+            .0
             .unwrap();
         assert_eq!(
             (a.nonce.as_deref(), a.via.name()),
@@ -527,11 +575,12 @@ mod tests {
         )
         .build()
         .request;
-        let note = IndirectAuthorize::parse(&req, &known)
+        let (a, note) = IndirectAuthorize::parse(&req, &known)
             .unwrap()
-            .resolve(None)
-            .unwrap_err();
+            .resolve(None, None);
+        let note = note.unwrap();
         assert!(note.contains("not a readable JWT"), "{note}");
+        assert!(!a.unwrap().params_known);
         // A request_uri that is a web address names an object the IdP fetches.
         let req = ex(
             "GET",
@@ -544,7 +593,7 @@ mod tests {
             (indirect.request_uri(), indirect.via()),
             (None, Via::RequestObject)
         );
-        let note = indirect.resolve(None).unwrap_err();
+        let note = indirect.resolve(None, None).1.unwrap();
         assert!(
             note.contains("fetches the request object from https://app/req.jwt"),
             "{note}"

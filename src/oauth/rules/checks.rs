@@ -180,6 +180,13 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
             }
         }
         Some(a) => {
+            // Absent from a request whose parameters authlens could not
+            // read (a push it did not see): unknown, not absent.
+            let absent = if a.params_known {
+                "not sent at /authorize"
+            } else {
+                "the /authorize parameters are unknown (see its note)"
+            };
             let t = &r.request.endpoint;
             let mut same = vec![t.host.clone()];
             same.extend(t.tenant.as_ref().map(|x| format!("tenant {x}")));
@@ -205,6 +212,9 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
                         PARAM,
                         NotChecked(unread.unwrap_or_default().to_owned()),
                     ),
+                    (None, None) if !a.params_known => {
+                        Check::new("redirect_uri", PARAM, NotChecked(absent.to_owned()))
+                    }
                     (None, None) => Check::new(
                         "redirect_uri",
                         PARAM,
@@ -215,11 +225,9 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
                         PARAM,
                         NotChecked("not sent at /token".to_owned()),
                     ),
-                    (None, Some(_)) => Check::new(
-                        "redirect_uri",
-                        PARAM,
-                        NotChecked("not sent at /authorize".to_owned()),
-                    ),
+                    (None, Some(_)) => {
+                        Check::new("redirect_uri", PARAM, NotChecked(absent.to_owned()))
+                    }
                 },
             );
             out.push(match r.request.client_id() {
@@ -252,11 +260,7 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
                     Some("scope"),
                     "within what /authorize asked for".to_owned(),
                 ),
-                (None, Some(_)) => Check::new(
-                    "scope",
-                    PARAM,
-                    NotChecked("not sent at /authorize".to_owned()),
-                ),
+                (None, Some(_)) => Check::new("scope", PARAM, NotChecked(absent.to_owned())),
             });
             if let (Some(_), Some(_)) = (a.resource.as_deref(), r.request.param("resource")) {
                 out.push(judge(
@@ -298,6 +302,11 @@ pub(super) fn redemption_checks(r: &CodeRedemption<'_>, found: &[Draft]) -> Vec<
             "PKCE",
             PKCE,
             NotChecked(unread.unwrap_or_default().to_owned()),
+        ),
+        (Some(a), None, _) if !a.params_known => Check::new(
+            "PKCE",
+            PKCE,
+            NotChecked("the /authorize parameters are unknown (see its note)".to_owned()),
         ),
         (Some(_), None, None) => {
             Check::new("PKCE", PKCE, Fine("not used at either leg".to_owned()))

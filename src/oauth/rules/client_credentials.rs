@@ -6,16 +6,12 @@ use serde_json::json;
 
 use super::Draft;
 use crate::oauth::event::Rule;
-use crate::oauth::provider::{Endpoint, ProtocolVersion, Provider};
+use crate::oauth::provider::{Endpoint, ProtocolVersion};
 
 /// `malformed-token-request` (field `scope`) for an Entra v2
 /// client_credentials call whose scope is not one `{resource}/.default`.
 pub(super) fn scope_not_default(endpoint: &Endpoint, scope: Option<&str>) -> Option<Draft> {
-    let entra = matches!(
-        endpoint.provider,
-        Provider::Entra | Provider::EntraExternalId
-    );
-    if !entra || endpoint.version != Some(ProtocolVersion::V2) {
+    if !endpoint.provider.is_entra() || endpoint.version != Some(ProtocolVersion::V2) {
         return None;
     }
     let scopes: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();

@@ -14,9 +14,19 @@ use super::Draft;
 use crate::oauth::event::{Rule, clock, human_duration, rfc3339};
 use crate::oauth::lifecycle::DeviceRecord;
 
-/// Polls this much early are still on time: clocks, and timestamps rounded
-/// to the millisecond in recordings.
-const TOLERANCE: Duration = Duration::from_millis(100);
+/// Polls this much early are still on time: max(1 s, 10% of the interval).
+///
+/// The gap is measured at the proxy between the times two polls were sent,
+/// not where the app's timer runs. A fixed-rate poller (`setInterval`, a
+/// periodic timer) keeps the interval on average, but each tick can be late
+/// by a busy event loop, a GC pause or a slow connection set-up, which makes
+/// the next gap short by as much; recordings round times too. A second
+/// covers that for the usual 5 s interval, 10% for long ones; a poller
+/// faster than that is really too fast. When the IdP itself answers
+/// `slow_down`, that is reported whatever the gap ([`super::device_slow_down`]).
+fn tolerance(interval: Duration) -> Duration {
+    Duration::from_secs(1).max(interval / 10)
+}
 
 /// The findings on one poll of a device code, given what was known before it.
 pub(super) fn poll(shown: &str, record: &DeviceRecord, now: OffsetDateTime) -> Vec<Draft> {
@@ -74,7 +84,7 @@ pub(super) fn poll(shown: &str, record: &DeviceRecord, now: OffsetDateTime) -> V
     if let (Some(_), Some(last)) = (record.issued_at, record.last_poll) {
         let gap: Duration = (now - last).try_into().unwrap_or_default();
         let interval = record.current_interval();
-        if gap.saturating_add(TOLERANCE) < interval {
+        if gap.saturating_add(tolerance(interval)) < interval {
             out.push(too_fast(shown, record, Some(gap), false));
         }
     }

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::Draft;
 use crate::oauth::event::Rule;
 use crate::oauth::jwt::Jwt;
-use crate::oauth::provider::{Endpoint, KnownEndpoints, Provider, is_guid};
+use crate::oauth::provider::{Endpoint, KnownEndpoints, is_guid};
 
 /// `nonce-mismatch`: the id_token must carry the nonce sent at /authorize
 /// (OpenID Connect Core §3.1.3.7); `sent` is that nonce.
@@ -43,10 +43,7 @@ pub(super) fn token_issuer_mismatch(
     known: &KnownEndpoints,
     id_token: &Jwt,
 ) -> Option<Draft> {
-    if !matches!(
-        authorize.provider,
-        Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-    ) {
+    if !authorize.provider.is_entra() {
         return None;
     }
     let segment = authorize.tenant.as_deref()?;

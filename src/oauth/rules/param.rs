@@ -7,7 +7,6 @@ use serde_json::json;
 use super::Draft;
 use crate::oauth::event::{Rule, Severity};
 use crate::oauth::message::{AuthorizeRequest, CodeGrant, TokenRequest};
-use crate::oauth::provider::Provider;
 use crate::oauth::redirect_uri::compare;
 
 /// `param-mismatch`: redirect_uri, client_id, scope, resource.
@@ -75,10 +74,7 @@ pub(super) fn param_mismatch(
     }
 
     if let (Some(a), Some(t)) = (authorize.scope.as_deref(), req.param("scope")) {
-        let entra = matches!(
-            authorize.endpoint.provider,
-            Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-        );
+        let entra = authorize.endpoint.provider.is_entra();
         let granted: Vec<Scope> = a
             .split_whitespace()
             .map(|s| Scope::parse(s, entra))

@@ -63,6 +63,8 @@ pub(super) fn pkce(
             "Send the code_verifier that produced the challenge. It is usually lost when several instances don't share session storage, or a cookie holding it was dropped or rewritten.",
             json!({ "code_challenge": show_challenge(c), "code_challenge_method": method }),
         )),
+        // The challenge may be among the parameters authlens could not read.
+        (None, Some(_)) if !authorize.params_known => {}
         (None, Some(_)) => out.push(Draft::new(
             Rule::PkceUnexpectedVerifier,
             Some("code_verifier"),

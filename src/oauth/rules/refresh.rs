@@ -25,15 +25,26 @@ const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 /// answered with another refresh token.
 pub(super) fn reused(shown: &str, record: &RefreshRecord, now: OffsetDateTime) -> Option<Draft> {
     let rotated = record.rotated_by.as_ref()?;
-    let apart: Duration = (now - rotated.time).try_into().unwrap_or_default();
-    let racing = apart < RACE_WINDOW;
+    // Exchanges arrive in the order they complete: this request may have
+    // been sent before the rotating one, or while it was still waiting.
+    let signed = (now - rotated.time).as_seconds_f64();
+    let apart = Duration::try_from((now - rotated.time).abs()).unwrap_or_default();
+    let concurrent = now < rotated.answered.unwrap_or(rotated.time);
+    let racing = concurrent || apart < RACE_WINDOW;
     let mut message = format!(
         "{shown} was already redeemed at {} (exchange {}, {}) and the IdP rotated it: that answer carried a new refresh token, so this one is dead",
         clock(rotated.time),
         rotated.exchange,
         rotated.outcome.describe(),
     );
-    if racing {
+    if concurrent {
+        message.push_str(&format!(
+            "; this refresh was sent concurrently with exchange {} ({} {} it, before its answer arrived): two refreshes racing (two tabs, two workers, or a retry)",
+            rotated.exchange,
+            human_duration(apart),
+            if signed < 0.0 { "before" } else { "after" },
+        ));
+    } else if racing {
         message.push_str(&format!(
             "; the two refreshes are {} apart: it looks like two refreshes racing (two tabs, two workers, or a retry)",
             human_duration(apart)
@@ -57,17 +68,19 @@ pub(super) fn reused(shown: &str, record: &RefreshRecord, now: OffsetDateTime) -
                     "time": rfc3339(rotated.time),
                     "outcome": rotated.outcome.describe(),
                 },
-                "seconds_apart": apart.as_secs_f64(),
+                // Negative: this request was sent before the rotating one.
+                "seconds_apart": signed,
+                "concurrent": concurrent,
                 "looks_like_race": racing,
             }),
         )
         .gist(format!(
             "refresh token already rotated at {}{}",
             clock(rotated.time),
-            if racing {
-                " (two refreshes racing)"
-            } else {
-                ""
+            match (concurrent, racing) {
+                (true, _) => format!(" (sent concurrently with exchange {})", rotated.exchange),
+                (false, true) => " (two refreshes racing)".to_owned(),
+                (false, false) => String::new(),
             }
         )),
     )
@@ -82,11 +95,7 @@ pub(super) fn expired(
     now: OffsetDateTime,
     spa_lifetime: Duration,
 ) -> Option<Draft> {
-    let entra = matches!(
-        record.provider,
-        Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-    );
-    if !record.spa || !entra {
+    if !record.spa || !record.provider.is_entra() {
         return None;
     }
     let issued = record.family_issued_at?;
@@ -135,6 +144,8 @@ pub(super) fn expired(
 
 /// `param-mismatch` on a refresh: another client than the one the token
 /// was issued to (`client_id`), or scopes beyond those granted (`scope`).
+/// The analyzer drops the `client_id` one when the IdP issued tokens (a
+/// family of client IDs, Microsoft FOCI, shares refresh tokens).
 pub(super) fn param_mismatch(
     shown: &str,
     record: &RefreshRecord,
@@ -196,10 +207,7 @@ fn scopes_beyond(granted: &str, asked: &str, provider: Provider) -> Vec<String> 
         .map(normal)
         .filter_map(|s| resource(&s))
         .collect();
-    let entra = matches!(
-        provider,
-        Provider::Entra | Provider::EntraB2c | Provider::EntraExternalId
-    );
+    let entra = provider.is_entra();
     asked
         .split_whitespace()
         .filter(|s| !OIDC_SCOPES.contains(&s.to_ascii_lowercase().as_str()))

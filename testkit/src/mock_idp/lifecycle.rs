@@ -1,10 +1,14 @@
 //! The mock's grants beyond the code redemption, as OAUTH.md §7 says Entra
 //! answers them:
 //!
-//! - `refresh_token`: rotation (every refresh answers a new refresh token)
-//!   with reuse detection (a rotated token presented again revokes its
-//!   whole family: AADSTS70008), tokens bound to their client (70000),
-//!   scopes never widened (65001), and SPA tokens (issued to a redemption
+//! - `refresh_token`: rotation (every refresh answers a new refresh token;
+//!   like Entra, an old one keeps working unless
+//!   [`MockIdpConfig::refresh_reuse_detection`] asks for Auth0/Okta-like
+//!   reuse detection: a rotated token presented again revokes its whole
+//!   family, AADSTS70008), tokens bound to their client (70000), 65001 for
+//!   a scope Entra would want consent for ([`beyond_consent`]: a scope of a
+//!   granted resource that was not granted; OIDC scopes, `.default` and
+//!   other resources pass), and SPA tokens (issued to a redemption
 //!   with `Origin`) that live [`MockIdpConfig::spa_refresh_lifetime`] from
 //!   the sign-in, not sliding (700084);
 //! - the device authorization grant: `/{tenant}/oauth2/v2.0/devicecode`
@@ -209,7 +213,8 @@ impl MockIdp {
             ));
         };
         let family = issued.family;
-        if issued.redeemed || state.lifecycle.revoked.contains(&family) {
+        let reuse_detection = self.config.refresh_reuse_detection;
+        if reuse_detection && (issued.redeemed || state.lifecycle.revoked.contains(&family)) {
             // Reuse detection: the whole family goes.
             if !state.lifecycle.revoked.contains(&family) {
                 state.lifecycle.revoked.push(family);
@@ -246,11 +251,7 @@ impl MockIdp {
         }
         let granted = issued.grant.scope.clone().unwrap_or_default();
         if let Some(asked) = params.get("scope") {
-            let beyond: Vec<&str> = asked
-                .split_whitespace()
-                .filter(|s| !OIDC_SCOPES.contains(s))
-                .filter(|s| !granted.split_whitespace().any(|g| g == *s))
-                .collect();
+            let beyond = beyond_consent(&granted, asked);
             if !beyond.is_empty() {
                 return Err(fail(
                     65001,
@@ -500,4 +501,35 @@ impl MockIdp {
             "access_token": access_token,
         }))
     }
+}
+
+/// The scopes of a refresh's `asked` that Entra would answer 65001 for,
+/// given the sign-in's `granted`: the analyzer's normalisation (its
+/// `scopes_beyond`), written again so that the mock does not lean on the
+/// code it tests. OIDC scopes pass; names compare without case and without
+/// the Graph prefix (`https://graph.microsoft.com/User.Read` is
+/// `User.Read`); `{resource}/.default` asks for what is consented; a scope
+/// of a resource the sign-in did not name passes (Entra checks it against
+/// the user's consent, which the mock does not model). What is left is a
+/// scope of a granted resource (bare names are Graph's) not granted.
+pub(super) fn beyond_consent(granted: &str, asked: &str) -> Vec<String> {
+    let normal = |s: &str| {
+        s.strip_prefix("https://graph.microsoft.com/")
+            .unwrap_or(s)
+            .to_ascii_lowercase()
+    };
+    let resource = |s: &str| s.rsplit_once('/').map(|(r, _)| r.to_owned());
+    let granted: Vec<String> = granted.split_whitespace().map(normal).collect();
+    let resources: Vec<String> = granted.iter().filter_map(|s| resource(s)).collect();
+    asked
+        .split_whitespace()
+        .filter(|s| !OIDC_SCOPES.contains(&s.to_ascii_lowercase().as_str()))
+        .filter(|s| !granted.contains(&normal(s)))
+        .filter(|s| !s.ends_with(".default"))
+        .filter(|s| match resource(&normal(s)) {
+            Some(r) => resources.contains(&r),
+            None => true,
+        })
+        .map(str::to_owned)
+        .collect()
 }

@@ -292,7 +292,7 @@ fn refresh_by_another_client_or_for_more_scopes_is_a_param_mismatch() {
             .id(4)
             .at(10.0)
             .form("client_id=other-app&grant_type=refresh_token&refresh_token=rt-1&scope=User.Read%20Mail.Send")
-            .json(400, r#"{"error":"invalid_grant"}"#)
+            .json(400, r#"{"error":"invalid_grant","error_description":"AADSTS65001: The user or administrator has not consented to use the application.","error_codes":[65001]}"#)
             .build(),
     );
     let events = run(&flow);
@@ -301,7 +301,7 @@ fn refresh_by_another_client_or_for_more_scopes_is_a_param_mismatch() {
         vec![
             ("param-mismatch", Some("client_id".into()), Severity::Error),
             ("param-mismatch", Some("scope".into()), Severity::Error),
-            ("idp-error", Some("invalid_grant".into()), Severity::Error),
+            ("idp-error", Some("AADSTS65001".into()), Severity::Error),
         ]
     );
     assert_eq!(findings(&events)[0].evidence["issued_to"], CLIENT);
@@ -312,6 +312,20 @@ fn refresh_by_another_client_or_for_more_scopes_is_a_param_mismatch() {
     let mut flow = signed_in("rt-1", false, 2.0);
     flow.push(
         refresh(4, 10.0, "rt-1", "&scope=User.Read%20Mail.Send")
+            .json(200, &tokens("rt-2"))
+            .build(),
+    );
+    assert_eq!(summary(&run(&flow)), vec![]);
+
+    // Another client whose refresh the IdP answered with tokens: a family
+    // of client IDs (Microsoft FOCI: Teams, Outlook, Azure CLI share
+    // refresh tokens), not a mismatch.
+    let mut flow = signed_in("rt-1", false, 2.0);
+    flow.push(
+        ex("POST", &format!("{BASE}/token"))
+            .id(4)
+            .at(10.0)
+            .form("client_id=04b07795-8ddb-461a-bbee-02f9e1bf7b46&grant_type=refresh_token&refresh_token=rt-1")
             .json(200, &tokens("rt-2"))
             .build(),
     );
@@ -402,6 +416,22 @@ fn device_polls_too_fast_and_slow_down() {
         )]
     );
     assert_eq!(findings(&events)[0].evidence["interval_seconds"], 5);
+    // A fixed-rate poller's jitter measured at the proxy (4.3 s, then
+    // 5.6 s, with interval 5) is on time: the tolerance is max(1 s, 10%).
+    let events = run(&[
+        device_authorization(0.0, DEVICE_ANSWER),
+        poll(20, 5.0, "DC-1").json(400, PENDING).build(),
+        poll(21, 9.3, "DC-1").json(400, PENDING).build(),
+        poll(22, 14.9, "DC-1").json(400, PENDING).build(),
+    ]);
+    assert_eq!(summary(&events), vec![], "{events:#?}");
+    // 3.9 s is beyond it.
+    let events = run(&[
+        device_authorization(0.0, DEVICE_ANSWER),
+        poll(20, 5.0, "DC-1").json(400, PENDING).build(),
+        poll(21, 8.9, "DC-1").json(400, PENDING).build(),
+    ]);
+    assert_eq!(summary(&events)[0].0, "device-poll-too-fast");
     // After a slow_down the interval is 10 s: 6 s is too fast.
     let events = run(&[
         device_authorization(0.0, DEVICE_ANSWER),
@@ -534,6 +564,16 @@ fn client_credentials_scope_must_be_resource_default() {
         );
         assert!(findings(&events)[1].message.contains("confirmed"));
     }
+    // B2C is Entra too (Provider::is_entra): its client credentials take
+    // `…/.default` as well.
+    let b2c = ex(
+        "POST",
+        "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/token",
+    )
+    .form("client_id=c&client_secret=s&grant_type=client_credentials&scope=https%3A%2F%2Fcontoso.onmicrosoft.com%2Fapi%2Fread")
+    .json(refused.0, refused.1)
+    .build();
+    assert_eq!(summary(&run(&[b2c]))[0].0, "malformed-token-request");
 }
 
 #[test]
@@ -664,6 +704,181 @@ fn a_device_endpoint_learnt_from_discovery_is_recognised_even_when_it_refuses() 
     let events = run(&[discovery, refused()]);
     assert!(
         matches!(&events[0], Event::DeviceAuthorization(d) if d.failed && d.error.as_deref() == Some("invalid_client")),
+        "{events:#?}"
+    );
+    assert_eq!(
+        summary(&events),
+        vec![("idp-error", Some("invalid_client".into()), Severity::Error)]
+    );
+}
+
+#[test]
+fn a_refresh_scope_is_judged_against_the_grant_not_the_access_token() {
+    // RFC 6749 §6: a rotated refresh token keeps the grant of the one it
+    // replaces. A refresh narrowed to `read` got an access token for `read`;
+    // the next refresh may still ask for `write`.
+    let url = "https://idp.example/oauth/token";
+    let answer = |scope: &str, rt: &str| {
+        format!(
+            r#"{{"token_type":"Bearer","scope":"{scope}","access_token":"at","refresh_token":"{rt}"}}"#
+        )
+    };
+    let at = |id: u64, secs: f64, body: &str| {
+        ex("POST", url)
+            .id(id)
+            .at(secs)
+            .form(&format!("client_id=c&grant_type=refresh_token&{body}"))
+    };
+    let flow = [
+        at(1, 0.0, "refresh_token=rt-0")
+            .json(200, &answer("read write", "rt-1"))
+            .build(),
+        at(2, 10.0, "refresh_token=rt-1&scope=read")
+            .json(200, &answer("read", "rt-2"))
+            .build(),
+        at(3, 20.0, "refresh_token=rt-2&scope=write")
+            .json(200, &answer("write", "rt-3"))
+            .build(),
+        // Beyond the grant still is.
+        at(4, 30.0, "refresh_token=rt-3&scope=admin")
+            .json(400, r#"{"error":"invalid_scope"}"#)
+            .build(),
+    ];
+    let events = run(&flow);
+    assert_eq!(
+        summary(&events),
+        vec![
+            ("param-mismatch", Some("scope".into()), Severity::Error),
+            ("idp-error", Some("invalid_scope".into()), Severity::Error),
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(findings(&events)[0].evidence["granted"], "read write");
+
+    // On Entra a refusal for another reason (inactivity, 700082) does not
+    // name a scope beyond what authlens saw granted as its cause.
+    let mut flow = signed_in("rt-1", false, 2.0);
+    flow.push(
+        refresh(4, 10.0, "rt-1", "&scope=User.Read%20Mail.Send")
+            .json(400, r#"{"error":"invalid_grant","error_description":"AADSTS700082: The refresh token has expired due to inactivity.","error_codes":[700082]}"#)
+            .build(),
+    );
+    let events = run(&flow);
+    assert_eq!(
+        summary(&events),
+        vec![("idp-error", Some("AADSTS700082".into()), Severity::Error)]
+    );
+    let verdict = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Verdict(v) => Some(v),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        !verdict.summary.contains("param-mismatch"),
+        "{}",
+        verdict.summary
+    );
+}
+
+#[test]
+fn concurrent_refreshes_are_said_concurrent_whatever_their_completion_order() {
+    // Exchange 4 rotates rt-1; its answer takes 2 s. Exchange 5 presents
+    // rt-1 again, sent before exchange 4 (0.2 s earlier) but completing
+    // after it, so it reaches the analyzer second.
+    let slow = |mut e: Exchange| {
+        e.timings.response_head = Some(Duration::from_secs(2));
+        e
+    };
+    let mut flow = signed_in("rt-1", false, 2.0);
+    flow.push(slow(
+        refresh(4, 100.0, "rt-1", "")
+            .json(200, &tokens("rt-2"))
+            .build(),
+    ));
+    flow.push(slow(
+        refresh(5, 99.8, "rt-1", "")
+            .json(400, r#"{"error":"invalid_grant","error_codes":[70008]}"#)
+            .build(),
+    ));
+    let events = run(&flow);
+    let f = findings(&events)[0];
+    assert_eq!(f.rule.id(), "refresh-token-reused");
+    assert!(
+        f.message
+            .contains("sent concurrently with exchange 4 (200 ms before it"),
+        "{}",
+        f.message
+    );
+    let apart = f.evidence["seconds_apart"].as_f64().unwrap();
+    assert!((apart + 0.2).abs() < 1e-6, "signed, never 0: {apart}");
+    assert_eq!(f.evidence["concurrent"], true);
+    assert_eq!(f.evidence["looks_like_race"], true);
+
+    // Sent 1 s after exchange 4 but before its answer (2 s) arrived.
+    let mut flow = signed_in("rt-1", false, 2.0);
+    flow.push(slow(
+        refresh(4, 100.0, "rt-1", "")
+            .json(200, &tokens("rt-2"))
+            .build(),
+    ));
+    flow.push(
+        refresh(5, 101.0, "rt-1", "")
+            .json(400, r#"{"error":"invalid_grant","error_codes":[70008]}"#)
+            .build(),
+    );
+    let f = findings(&run(&flow))[0].clone();
+    assert!(
+        f.message
+            .contains("concurrently with exchange 4 (1.0 s after it"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn a_spa_refresh_token_from_an_unseen_sign_in_has_no_known_age() {
+    // The sign-in happened before authlens: the first refresh seen does not
+    // start the 24 h, so a refresh 22 h later is not called near expiry.
+    let day = 24.0 * 3600.0;
+    let spa = |id: u64, at: f64, rt: &str, next: &str| {
+        refresh(id, at, rt, "")
+            .header("origin", "https://app.example.com")
+            .json(200, &tokens(next))
+            .build()
+    };
+    let events = run(&[
+        spa(1, 0.0, "rt-unseen", "rt-2"),
+        spa(2, 0.92 * day, "rt-2", "rt-3"),
+    ]);
+    assert_eq!(summary(&events), vec![], "{events:#?}");
+}
+
+#[test]
+fn an_apps_own_device_api_is_not_a_device_authorization() {
+    // The app's own API at a device-flow-like path, refusing a JSON call.
+    let own = ex("POST", "https://app.example.com/api/device/authorize")
+        .header("content-type", "application/json")
+        .body(r#"{"deviceId":"printer-7"}"#)
+        .json(401, r#"{"error":"unauthorized"}"#)
+        .build();
+    let events = run(&[own]);
+    assert!(events.is_empty(), "{events:#?}");
+    // A form without a client_id there is not one either.
+    let form = ex("POST", "https://app.example.com/api/device/authorize")
+        .form("name=printer-7")
+        .json(401, r#"{"error":"unauthorized"}"#)
+        .build();
+    assert!(run(&[form]).is_empty());
+    // Shaped like one (a form with client_id): a refused device sign-in.
+    let okta = ex("POST", "https://dev-1.okta.com/oauth2/v1/device/authorize")
+        .form("client_id=0oa1&scope=openid")
+        .json(401, r#"{"error":"invalid_client"}"#)
+        .build();
+    let events = run(&[okta]);
+    assert!(
+        matches!(events.first(), Some(Event::DeviceAuthorization(_))),
         "{events:#?}"
     );
     assert_eq!(

@@ -67,14 +67,63 @@ fn a_clean_par_sign_in_is_silent_and_says_via_par() {
     );
     assert_eq!(a.pkce_method.as_deref(), Some("S256"));
     assert_eq!(a.via_note, None);
-    // Without the push, the same /authorize is no sign-in authlens can read:
-    // no attempt, so nothing to hold the redemption to.
+}
+
+#[test]
+fn a_push_not_seen_still_starts_a_sign_in_whose_parameters_are_unknown() {
+    // .NET 9 pushed before capture started: /authorize names only client_id
+    // and request_uri. The sign-in is followed (the code and the redemption
+    // pair with it) and the user told why its parameters are unknown; the
+    // redemption's verifier and redirect_uri are not judged against
+    // parameters authlens never saw.
     let events = run(&[authorize_par(0.5), code_issued(2.0), token(&[])]);
     assert_eq!(
         kinds(&events),
-        ["code", "token", "token-response", "verdict"]
+        ["authorize", "code", "token", "token-response", "verdict"],
+        "{events:#?}"
     );
-    assert!(events.iter().all(|e| e.attempt().is_none()), "{events:#?}");
+    assert!(events.iter().all(|e| e.attempt().is_some()), "{events:#?}");
+    let Event::Authorize(a) = &events[0] else {
+        panic!()
+    };
+    assert_eq!((a.via, a.client_id.as_str()), (Some("par"), CLIENT));
+    assert_eq!(
+        (a.redirect_uri.as_deref(), a.pkce_method.as_deref()),
+        (None, None)
+    );
+    let note = a.via_note.as_deref().unwrap_or_default();
+    assert!(
+        note.starts_with("authlens did not see the pushed request")
+            && note.contains("its parameters are unknown"),
+        "{note}"
+    );
+    assert!(findings(&events).is_empty(), "{:#?}", findings(&events));
+    let v = verdict(&events);
+    assert_eq!(v.outcome, Outcome::SignedIn);
+
+    // A push whose request object could not be read: its note is carried to
+    // the /authorize that names it, and the sign-in is followed the same way.
+    let broken = ex("POST", &format!("{TENANT_BASE}/par"))
+        .id(10)
+        .at(0.0)
+        .form(&format!("client_id={CLIENT}&request=not-a-jwt"))
+        .json(
+            201,
+            &format!(r#"{{"request_uri":"{REQUEST_URI}","expires_in":60}}"#),
+        )
+        .build();
+    let events = run(&[broken, authorize_par(0.5), code_issued(2.0), token(&[])]);
+    assert_eq!(
+        kinds(&events),
+        ["authorize", "code", "token", "token-response", "verdict"],
+        "{events:#?}"
+    );
+    let Event::Authorize(a) = &events[0] else {
+        panic!()
+    };
+    let note = a.via_note.as_deref().unwrap_or_default();
+    assert!(note.contains("not a readable JWT"), "{note}");
+    assert!(findings(&events).is_empty(), "{:#?}", findings(&events));
 }
 
 #[test]
@@ -113,8 +162,9 @@ fn a_push_to_an_endpoint_only_discovery_names_is_read() {
     assert_clean("discovery-learnt PAR", &events);
     // Without the discovery document the push is not recognised as one: it
     // reads as a form-POST /authorize, and the request_uri names nothing known.
+    // (The /authorize naming it is then a sign-in whose parameters are unknown.)
     let events = run(&[pushed, authorize]);
-    assert_eq!(kinds(&events), ["authorize"], "{events:#?}");
+    assert_eq!(kinds(&events), ["authorize", "authorize"], "{events:#?}");
     let Event::Authorize(a) = &events[0] else {
         panic!()
     };
@@ -488,9 +538,13 @@ fn an_idp_page_refusing_a_request_uri_is_explained_too() {
     );
     assert_eq!(verdict(&events).outcome, Outcome::Failed);
 
-    // Never seen pushed: no attempt, but the refusal is still said.
+    // Never seen pushed: a sign-in of unknown parameters, and the refusal is still said.
     let events = run(&[page(1.0)]);
-    assert_eq!(kinds(&events), ["finding", "verdict"], "{events:#?}");
+    assert_eq!(
+        kinds(&events),
+        ["authorize", "finding", "verdict"],
+        "{events:#?}"
+    );
     let f = findings(&events)[0];
     assert!(
         f.message.contains("authlens did not see request_uri"),
