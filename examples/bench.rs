@@ -472,19 +472,29 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|v| authlens::config::parse_duration(v).expect("--soak takes a duration such as 10m"));
 
-    // Build and find the release binary next to this example.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "--quiet", "--bin", "authlens"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building authlens failed");
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("authlens"))
-        .unwrap();
+    // Build and find the release binary next to this example, unless
+    // `--authlens-bin PATH` names one (a copy of an earlier build, to compare
+    // before and after; or one that uprobes are set on, see --perf-stat).
+    let binary = match args
+        .iter()
+        .position(|a| a == "--authlens-bin")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(&cargo)
+                .args(["build", "--release", "--quiet", "--bin", "authlens"])
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building authlens failed");
+            let exe = std::env::current_exe().unwrap();
+            exe.parent()
+                .and_then(|p| p.parent())
+                .map(|p| p.join("authlens"))
+                .unwrap()
+        }
+    };
 
     let ca = testkit::TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::names(&["bench.test", "*.bench.test"])).await;
@@ -787,7 +797,17 @@ async fn main() {
                 .and_then(|i| args.get(i + 1))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(3);
+            // `--perf-stat`: per-request counts from `perf stat` on each proxy.
+            let perf = args.iter().any(|a| a == "--perf-stat");
+            // `--rows "H1 c=10,1 MiB"`: only the scenarios whose names contain one of these.
+            let rows: Option<Vec<String>> = args
+                .iter()
+                .position(|a| a == "--rows")
+                .and_then(|i| args.get(i + 1))
+                .map(|v| v.split(',').map(str::to_string).collect());
             compare_with_hudsucker(
+                perf,
+                rows,
                 &binary,
                 &direct,
                 &ca,
@@ -1517,6 +1537,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Prints each round and the medians over rounds of the per-round ratios.
 #[allow(clippy::too_many_arguments)]
 async fn compare_with_hudsucker(
+    perf: bool,
+    rows: Option<Vec<String>>,
     binary: &std::path::Path,
     direct: &Route,
     ca: &testkit::TestCa,
@@ -1595,6 +1617,12 @@ async fn compare_with_hudsucker(
     for round in 0..rounds {
         println!("  round {}", round + 1);
         for (name, proto, c, path, unit) in &scenarios {
+            if !rows
+                .as_ref()
+                .is_none_or(|r| r.iter().any(|r| name.contains(r.as_str())))
+            {
+                continue;
+            }
             let peer = if *proto == Proto::H2 { &hs2 } else { &hs };
             // (route, pid) in the order of this round.
             let mut legs: Vec<(&str, &Route, Option<u32>)> = vec![
@@ -1606,7 +1634,19 @@ async fn compare_with_hudsucker(
             let mut got: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
             for (who, route, pid) in legs {
                 let cpu0 = pid.map(proc_cpu);
+                let counting = match pid {
+                    Some(pid) if perf => PerfStat::start(pid),
+                    _ => None,
+                };
                 let load = keep_alive(route, *proto, *c, path, phase).await;
+                if let Some(counting) = counting {
+                    // The warm-up requests (one per connection) count too.
+                    let requests = load.requests + *c as u64;
+                    for (event, per) in counting.per_request(requests) {
+                        println!("      {who:<9} {name:<26} {event:<32} {per:>9.2} per request");
+                        push(format!("{name} {who} {event} per request"), per);
+                    }
+                }
                 let cpu = match (pid, cpu0) {
                     (Some(pid), Some(cpu0)) => {
                         (proc_cpu(pid) - cpu0).as_secs_f64() * 1e6 / load.requests.max(1) as f64
@@ -1685,4 +1725,83 @@ async fn compare_with_hudsucker(
         "MiB",
         proc_mib(hs.pid, "VmRSS:"),
     );
+}
+
+/// `perf stat` attached to a proxy for one load (`--perf-stat`): syscalls,
+/// context switches, CPU time, and every `probe_*` uprobe defined on the
+/// machine (the allocator's entry points, set up as docs/performance.md
+/// says), which this bench adds up as allocations.
+struct PerfStat {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PerfStat {
+    fn start(pid: u32) -> Option<PerfStat> {
+        let dir = tempfile::tempdir().ok()?;
+        let out = dir.path().join("perf.csv");
+        let mut events = String::from("raw_syscalls:sys_enter,context-switches,task-clock");
+        let probes = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events")
+            .or_else(|_| std::fs::read_to_string("/sys/kernel/debug/tracing/uprobe_events"))
+            .unwrap_or_default();
+        for line in probes.lines() {
+            // "p:probe_libc/malloc /usr/lib/...:0x..."
+            if let Some(name) = line
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.strip_prefix("p:"))
+            {
+                events.push(',');
+                events.push_str(&name.replacen('/', ":", 1));
+            }
+        }
+        let child = Command::new("perf")
+            .args(["stat", "-x,", "-o"])
+            .arg(&out)
+            .args(["-e", &events, "-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| println!("  --perf-stat: cannot run perf: {e}"))
+            .ok()?;
+        // perf needs a moment to attach.
+        std::thread::sleep(Duration::from_millis(200));
+        Some(PerfStat {
+            child,
+            out,
+            _dir: dir,
+        })
+    }
+
+    /// Stops counting; each event's count divided by `requests` (the
+    /// uprobes added up as "allocations", task-clock in µs).
+    fn per_request(mut self, requests: u64) -> Vec<(String, f64)> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let mut rows = Vec::new();
+        let mut allocations = 0.0;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let fields: Vec<&str> = line.split(',').collect();
+            let (Some(count), Some(event)) = (fields.first(), fields.get(2)) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<f64>() else {
+                continue;
+            };
+            let per = count / requests.max(1) as f64;
+            match *event {
+                "task-clock" => rows.push(("CPU µs (task-clock)".to_string(), per * 1000.0)),
+                e if e.starts_with("probe_") => allocations += per,
+                e => rows.push((e.to_string(), per)),
+            }
+        }
+        if text.contains("probe_") {
+            rows.push(("allocations (uprobes)".to_string(), allocations));
+        }
+        rows
+    }
 }

@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tokio_util::task::TaskTracker;
 
-use super::feed::ExchangeFeed;
+use super::feed::{ExchangeFeed, Glance, Heads, Interest};
 use crate::exchange::{
     CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, FailureSide, Intervention,
     RequestRecord, ResponseRecord, Timings,
@@ -71,44 +71,129 @@ impl Recording {
 
     /// Starts the record of a request whose head is `head`, sent to `uri`
     /// (absolute). Copies the head only when someone observes.
+    ///
+    /// When only glancing consumers listen (see [`Interest`]), a request
+    /// without a body that its head leaves undecided is only noted
+    /// ([`Pending`]): the response head decides whether the exchange is
+    /// built at all. `body_follows`: a request body comes after the head.
     pub(crate) fn begin(
         &self,
         connection: &Arc<ConnectionInfo>,
         head: &http::request::Parts,
         uri: &Uri,
+        body_follows: bool,
     ) -> Record {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let interest = self.publisher.0.interest();
         // Nobody listens: capture nothing.
-        if !self.publisher.0.is_observed() {
-            return Record { id, building: None };
+        if matches!(interest, Interest::Nobody) {
+            return Record::none_with(id);
         }
-        let start = Instant::now();
-        let building = Building {
+        let glance = interest.glance(&Heads {
+            method: &head.method,
+            uri,
+            request_headers: &head.headers,
+            response: None,
+        });
+        if glance == Glance::Unwanted {
+            interest.skip();
+            return Record::none_with(id);
+        }
+        let pending = Box::new(Pending {
+            connection: connection.clone(),
+            started_at: OffsetDateTime::now_utc(),
+            start: Instant::now(),
+            request: request_record(head, uri),
+            capture_limit: self.capture_limit,
+            publisher: self.publisher.clone(),
+            settle: None,
+            interest,
+        });
+        if glance == Glance::Wanted || body_follows {
+            Record {
+                id,
+                building: Some(Box::new(pending.build_open(id))),
+                pending: None,
+            }
+        } else {
+            Record {
+                id,
+                building: None,
+                pending: Some(pending),
+            }
+        }
+    }
+}
+
+/// An exchange noted on its request head, not built yet: for a request
+/// without a body that only its response can make wanted. Nothing is
+/// captured or copied beyond the request head until then.
+struct Pending {
+    connection: Arc<ConnectionInfo>,
+    started_at: OffsetDateTime,
+    start: Instant,
+    request: RequestRecord,
+    capture_limit: usize,
+    publisher: Publisher,
+    settle: Option<Settle>,
+    /// The consumers that glanced, asked again on the response head.
+    interest: Interest,
+}
+
+impl Pending {
+    /// The exchange from here on, as if it had been built from the start.
+    /// The request had no body: its capture is complete and empty.
+    fn build(self, id: u64) -> Building {
+        let building = self.build_open(id);
+        building.request_body.end(CaptureState::Complete);
+        building
+    }
+
+    /// The exchange with its request body still to come.
+    fn build_open(self, id: u64) -> Building {
+        let Pending {
+            connection,
+            started_at,
+            start,
+            request,
+            capture_limit,
+            publisher,
+            settle,
+            interest: _,
+        } = self;
+        let request_body = RequestCapture::new(
+            Recorder::for_headers(&request.headers, capture_limit),
+            start,
+        );
+        Building {
             exchange: Exchange {
                 id,
-                connection: connection.clone(),
-                started_at: OffsetDateTime::now_utc(),
-                request: request_record(head, uri),
+                connection,
+                started_at,
+                request,
                 response: None,
                 error: None,
                 timings: Timings::default(),
                 intervention: None,
             },
             start,
-            capture_limit: self.capture_limit,
-            request_body: RequestCapture::new(
-                Recorder::for_headers(&head.headers, self.capture_limit),
-                start,
-            ),
+            capture_limit,
+            request_body,
             response_body: None,
             waiting_since: None,
-            settle: None,
-            publisher: self.publisher.clone(),
-        };
-        Record {
-            id,
-            building: Some(Box::new(building)),
+            settle,
+            publisher,
         }
+    }
+
+    /// What the glancing consumers say of this response head.
+    fn glance(&self, status: http::StatusCode, headers: &http::HeaderMap) -> Glance {
+        self.interest.glance(&Heads {
+            method: &self.request.method,
+            uri: &self.request.uri,
+            request_headers: &self.request.headers,
+            response: Some((status, headers)),
+        })
     }
 }
 
@@ -147,8 +232,11 @@ struct Settle {
 /// The exchange being built for one request; see the module docs.
 pub(crate) struct Record {
     id: u64,
-    /// `None` when nobody observes, and once published.
+    /// `None` when nobody observes, while pending, and once published.
     building: Option<Box<Building>>,
+    /// Set while the response head is awaited to decide (see
+    /// [`Recording::begin`]).
+    pending: Option<Box<Pending>>,
 }
 
 struct Building {
@@ -184,9 +272,43 @@ impl Record {
     /// A record of nothing: for answers that are not exchanges (the proxy's
     /// own pages and services).
     pub(crate) fn none() -> Record {
+        Record::none_with(0)
+    }
+
+    fn none_with(id: u64) -> Record {
         Record {
-            id: 0,
+            id,
             building: None,
+            pending: None,
+        }
+    }
+
+    /// Builds a pending exchange now: something only a built exchange can
+    /// hold happens to it (an interceptor's mark or rewrite).
+    fn promote(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.building = Some(Box::new(pending.build(self.id)));
+        }
+    }
+
+    /// A pending exchange whose response head (real or made) is `head`:
+    /// built when a glancing consumer wants it, else let go (and counted
+    /// as skipped).
+    fn decide(&mut self, status: http::StatusCode, headers: &http::HeaderMap) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        if pending.glance(status, headers) == Glance::Unwanted {
+            pending.interest.skip();
+        } else {
+            self.building = Some(Box::new(pending.build(self.id)));
+        }
+    }
+
+    /// A pending exchange ended without a response head: nobody wants it.
+    fn let_go(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.interest.skip();
         }
     }
 
@@ -198,18 +320,22 @@ impl Record {
     /// request body still on its way (see the module docs): the wait is a
     /// task of `tasks`, and ends at once when `flush` fires.
     pub(crate) fn settle_with(&mut self, tasks: &TaskTracker, flush: &CancellationToken) {
+        let settle = || Settle {
+            tasks: tasks.clone(),
+            flush: flush.clone(),
+            wait: REQUEST_BODY_WAIT,
+        };
         if let Some(b) = self.building.as_mut() {
-            b.settle = Some(Settle {
-                tasks: tasks.clone(),
-                flush: flush.clone(),
-                wait: REQUEST_BODY_WAIT,
-            });
+            b.settle = Some(settle());
+        } else if let Some(p) = self.pending.as_mut() {
+            p.settle = Some(settle());
         }
     }
 
     /// The request actually sent differs from the one received (an
     /// interceptor rewrote it): record what is sent.
     pub(crate) fn request_sent(&mut self, head: &http::request::Parts, uri: &Uri) {
+        self.promote();
         if let Some(b) = self.building.as_mut() {
             b.exchange.request = request_record(head, uri);
             // What was read of the received body is not what is sent.
@@ -222,6 +348,7 @@ impl Record {
     }
 
     pub(crate) fn intervention(&mut self, intervention: Intervention) {
+        self.promote();
         if let Some(b) = self.building.as_mut() {
             b.exchange.intervention = Some(intervention);
         }
@@ -234,6 +361,7 @@ impl Record {
 
     /// The response head arrived (or was made): its body follows.
     pub(crate) fn response_head(&mut self, head: &http::response::Parts, synthetic: bool) {
+        self.decide(head.status, &head.headers);
         if let Some(b) = self.building.as_mut() {
             b.exchange.response = Some(response_record(head, synthetic));
             b.exchange.timings.response_head = Some(b.start.elapsed());
@@ -304,6 +432,10 @@ impl Record {
         error: ExchangeError,
         page: Option<(&http::response::Parts, Bytes)>,
     ) {
+        match &page {
+            Some((head, _)) => self.decide(head.status, &head.headers),
+            None => self.let_go(),
+        }
         if let Some(b) = self.building.as_mut()
             && let Some((head, text)) = page
         {
@@ -385,6 +517,8 @@ impl Drop for Record {
     /// have reached the upstream, so it is still published, blaming the side
     /// that most likely went away.
     fn drop(&mut self) {
+        // Pending, it ends without a response head: nobody wants it.
+        self.let_go();
         let Some(b) = self.building.as_ref() else {
             return;
         };
@@ -557,15 +691,21 @@ fn worth_capturing(headers: &http::HeaderMap) -> bool {
     else {
         return true;
     };
-    let ct = ct.trim().to_ascii_lowercase();
-    ct.starts_with("text/")
-        || ct.contains("json")
-        || ct.contains("xml")
-        || ct.contains("x-www-form-urlencoded")
-        || ct.contains("javascript")
-        || ct.contains("graphql")
-        || ct.contains("jwt")
-        || ct.starts_with("multipart/form-data")
+    // Compared without a lower-case copy: this runs for every body.
+    let ct = ct.trim().as_bytes();
+    let starts = |p: &str| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    let has = |p: &str| {
+        ct.windows(p.len())
+            .any(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+    };
+    starts("text/")
+        || has("json")
+        || has("xml")
+        || has("x-www-form-urlencoded")
+        || has("javascript")
+        || has("graphql")
+        || has("jwt")
+        || starts("multipart/form-data")
 }
 
 fn request_record(head: &http::request::Parts, uri: &Uri) -> RequestRecord {
