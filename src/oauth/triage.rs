@@ -116,8 +116,10 @@ fn response_head_may_matter(status: http::StatusCode, headers: &http::HeaderMap)
         .map(|ct| ct.to_str().is_ok_and(|ct| contains_ignore_case(ct, "html")))
 }
 
-/// True when `body` starts (after white space) with `<`.
-fn looks_like_markup(body: &[u8]) -> bool {
+/// True when `body` starts (after white space) with `<`: for a response
+/// without a declared type, whether it may be a page (the last question
+/// [`heads_may_matter`] leaves open).
+pub fn looks_like_markup(body: &[u8]) -> bool {
     body.iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|&b| b == b'<')

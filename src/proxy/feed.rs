@@ -56,9 +56,10 @@ pub enum Glance {
     /// The triage would skip it, whatever follows: nothing is built, the
     /// exchange is only counted as skipped.
     Unwanted,
-    /// Asked on a request head only: the request alone does not make the
-    /// exchange wanted; the response head will tell. An exchange that ends
-    /// without a response head is then unwanted.
+    /// On a request head: the request alone does not make the exchange
+    /// wanted; the response head will tell (an exchange that ends without
+    /// one is then unwanted). On a response head: the first bytes of the
+    /// body will tell; it is built and captured meanwhile.
     Undecided,
 }
 
@@ -72,6 +73,10 @@ pub struct Heads<'a> {
     pub request_headers: &'a http::HeaderMap,
     /// `None` on the request head.
     pub response: Option<(http::StatusCode, &'a http::HeaderMap)>,
+    /// The start of the response body as captured, when a glance at the
+    /// response head was [`Glance::Undecided`]: asked once it holds more
+    /// than white space, or when the body ends (then it may be empty).
+    pub body_start: Option<&'a [u8]>,
 }
 
 /// Glances at heads, on the proxy's hot path; it must agree with the

@@ -94,6 +94,7 @@ impl Recording {
             uri,
             request_headers: &head.headers,
             response: None,
+            body_start: None,
         });
         if glance == Glance::Unwanted {
             interest.skip();
@@ -183,6 +184,7 @@ impl Pending {
             waiting_since: None,
             settle,
             publisher,
+            body_glance: None,
         }
     }
 
@@ -193,6 +195,7 @@ impl Pending {
             uri: &self.request.uri,
             request_headers: &self.request.headers,
             response: Some((status, headers)),
+            body_start: None,
         })
     }
 }
@@ -253,6 +256,10 @@ struct Building {
     /// at once, whatever the request body's state.
     settle: Option<Settle>,
     publisher: Publisher,
+    /// Set while the glancing consumers wait for the first bytes of the
+    /// response body to decide (a page without a type): the exchange is let
+    /// go, not published, if they do not want it.
+    body_glance: Option<Interest>,
 }
 
 /// How the exchange ended.
@@ -295,14 +302,21 @@ impl Record {
     /// built when a glancing consumer wants it, else let go (and counted
     /// as skipped).
     fn decide(&mut self, status: http::StatusCode, headers: &http::HeaderMap) {
-        let Some(pending) = self.pending.take() else {
+        let Some(mut pending) = self.pending.take() else {
             return;
         };
-        if pending.glance(status, headers) == Glance::Unwanted {
+        let verdict = pending.glance(status, headers);
+        if verdict == Glance::Unwanted {
             pending.interest.skip();
-        } else {
-            self.building = Some(Box::new(pending.build(self.id)));
+            return;
         }
+        // Undecided on the response head: the body's first bytes decide.
+        let interest = std::mem::replace(&mut pending.interest, Interest::Nobody);
+        let mut building = pending.build(self.id);
+        if verdict == Glance::Undecided {
+            building.body_glance = Some(interest);
+        }
+        self.building = Some(Box::new(building));
     }
 
     /// A pending exchange ended without a response head: nobody wants it.
@@ -375,6 +389,18 @@ impl Record {
             if let Some(r) = b.response_body.as_mut() {
                 r.push(data);
             }
+            if b.body_glance.is_some() && b.body_glance_done() == Some(Glance::Unwanted) {
+                self.let_go_unwanted();
+            }
+        }
+    }
+
+    /// The glancing consumers did not want the exchange after all.
+    fn let_go_unwanted(&mut self) {
+        if let Some(b) = self.building.take()
+            && let Some(interest) = &b.body_glance
+        {
+            interest.skip();
         }
     }
 
@@ -453,6 +479,14 @@ impl Record {
     /// response side is settled now; the request side when its body ended,
     /// or was given up on (see the module docs).
     fn publish(&mut self, end: End) {
+        // Still waiting for the body to decide: what was captured decides.
+        if let Some(b) = self.building.as_mut()
+            && b.body_glance.is_some()
+            && b.body_glance_now() == Glance::Unwanted
+        {
+            self.let_go_unwanted();
+            return;
+        }
         let Some(mut b) = self.building.take() else {
             return;
         };
@@ -480,6 +514,37 @@ impl Record {
 // === impl Building ===
 
 impl Building {
+    /// The glancing consumers' verdict once the captured start of the
+    /// response body has something besides white space (or the capture is
+    /// full); `None` until then. Decided once.
+    fn body_glance_done(&mut self) -> Option<Glance> {
+        let recorder = self.response_body.as_ref()?;
+        if !recorder.truncated && recorder.buf.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        Some(self.body_glance_now())
+    }
+
+    /// The glancing consumers' verdict on the response body captured so
+    /// far; once they want it, they are not asked again.
+    fn body_glance_now(&mut self) -> Glance {
+        let Some(interest) = &self.body_glance else {
+            return Glance::Wanted;
+        };
+        let response = self.exchange.response.as_ref();
+        let verdict = interest.glance(&Heads {
+            method: &self.exchange.request.method,
+            uri: &self.exchange.request.uri,
+            request_headers: &self.exchange.request.headers,
+            response: response.map(|r| (r.status, &r.headers)),
+            body_start: Some(self.response_body.as_ref().map_or(&[][..], |r| &r.buf[..])),
+        });
+        if verdict != Glance::Unwanted {
+            self.body_glance = None;
+        }
+        verdict
+    }
+
     /// Records how the response side ended.
     fn response_ended(&mut self, end: End) {
         let error = match end {

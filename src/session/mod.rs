@@ -444,14 +444,17 @@ fn open_recorder(
 
 /// The analysis's glance at heads (see [`ExchangeFeed::consume_glancing`]):
 /// the proxy builds only the exchanges whose heads may make a sign-in leg,
-/// and those whose response body decides.
+/// and of pages without a type those that start like markup.
 fn glance() -> Glancer {
     Arc::new(|heads: &Heads<'_>| {
         match crate::oauth::triage::heads_may_matter(heads.uri, heads.response) {
             Some(true) => Glance::Wanted,
             Some(false) => Glance::Unwanted,
-            None if heads.response.is_some() => Glance::Wanted,
-            None => Glance::Undecided,
+            None => match heads.body_start {
+                Some(body) if crate::oauth::triage::looks_like_markup(body) => Glance::Wanted,
+                Some(_) => Glance::Unwanted,
+                None => Glance::Undecided,
+            },
         }
     })
 }

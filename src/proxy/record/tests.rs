@@ -244,16 +244,16 @@ fn glancing() -> (Recording, crate::proxy::ExchangeStream) {
         if heads.uri.path() == "/signin" {
             return Glance::Wanted;
         }
-        match heads.response {
-            None => Glance::Undecided,
-            Some((_, headers))
-                if headers
-                    .get("content-type")
-                    .is_some_and(|v| v == "text/html") =>
-            {
-                Glance::Wanted
-            }
-            Some(_) => Glance::Unwanted,
+        let Some((_, headers)) = heads.response else {
+            return Glance::Undecided;
+        };
+        match (headers.get("content-type"), heads.body_start) {
+            (Some(ct), _) if ct == "text/html" => Glance::Wanted,
+            (Some(_), _) => Glance::Unwanted,
+            // Untyped: its first bytes decide.
+            (None, None) => Glance::Undecided,
+            (None, Some(body)) if body.trim_ascii_start().starts_with(b"<") => Glance::Wanted,
+            (None, Some(_)) => Glance::Unwanted,
         }
     });
     let stream = feed.consume_glancing(
@@ -313,6 +313,26 @@ fn with_only_glancing_consumers_an_exchange_is_built_when_its_heads_are_wanted()
     record.response_data(b"let x");
     record.response_done();
 
+    // Untyped answers: the first bytes beyond white space decide.
+    let (head, uri) = get("https://app.test/untyped-page");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    record.response_head(&response(200), false);
+    record.response_data(b"  \n");
+    assert!(record.building.is_some());
+    record.response_data(b"<form>");
+    record.response_done();
+    let (head, uri) = get("https://app.test/blob");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    record.response_head(&response(200), false);
+    record.response_data(&[0, 159, 146]);
+    assert!(record.building.is_none(), "let go at its first bytes");
+    record.response_data(&[1, 2, 3]);
+    record.response_done();
+    let (head, uri) = get("https://app.test/empty");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    record.response_head(&response(204), false);
+    record.response_done();
+
     // Undecided, and the client went away before an answer.
     let (head, uri) = get("https://app.test/gone");
     drop(recording.begin(&conn, &head, &uri, false));
@@ -328,10 +348,18 @@ fn with_only_glancing_consumers_an_exchange_is_built_when_its_heads_are_wanted()
         got.push(e);
     }
     let paths: Vec<&str> = got.iter().map(|e| e.request.uri.path()).collect();
-    assert_eq!(paths, ["/signin", "/page", "/form"]);
+    assert_eq!(paths, ["/signin", "/page", "/untyped-page", "/form"]);
+    assert_eq!(
+        &got[2].response.as_ref().unwrap().body.bytes[..],
+        b"  \n<form>"
+    );
     let page = &got[1];
     assert_eq!(&page.response.as_ref().unwrap().body.bytes[..], b"<html>");
     assert_eq!(page.request.body.state, CaptureState::Complete);
     assert_eq!(page.request.body.size, 0);
-    assert_eq!(stream.skipped(), 2, "the asset and the abandoned request");
+    assert_eq!(
+        stream.skipped(),
+        4,
+        "the asset, the blob, the empty answer and the abandoned request"
+    );
 }
