@@ -452,7 +452,9 @@ async fn main() {
     let want = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
     // `--soak 10m`: after the phases, mixed load for that long, RSS printed every 10 s.
     // `--peer mitmproxy`: the same load through mitmdump (from PATH, or
-    // `--peer-bin PATH`), in the same run.
+    // `--peer-bin PATH`), in the same run. `--peer hudsucker`: through a
+    // no-op hudsucker proxy (bench/hudsucker-peer, built here on demand),
+    // interleaved with direct and a fresh authlens for `--rounds N` rounds.
     let peer = args
         .iter()
         .position(|a| a == "--peer")
@@ -470,19 +472,29 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|v| authlens::config::parse_duration(v).expect("--soak takes a duration such as 10m"));
 
-    // Build and find the release binary next to this example.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "--quiet", "--bin", "authlens"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building authlens failed");
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("authlens"))
-        .unwrap();
+    // Build and find the release binary next to this example, unless
+    // `--authlens-bin PATH` names one (a copy of an earlier build, to compare
+    // before and after; or one that uprobes are set on, see --perf-stat).
+    let binary = match args
+        .iter()
+        .position(|a| a == "--authlens-bin")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(&cargo)
+                .args(["build", "--release", "--quiet", "--bin", "authlens"])
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building authlens failed");
+            let exe = std::env::current_exe().unwrap();
+            exe.parent()
+                .and_then(|p| p.parent())
+                .map(|p| p.join("authlens"))
+                .unwrap()
+        }
+    };
 
     let ca = testkit::TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::names(&["bench.test", "*.bench.test"])).await;
@@ -778,7 +790,38 @@ async fn main() {
             )
             .await
         }
-        Some(other) => println!("unknown --peer {other}: only mitmproxy is supported"),
+        Some("hudsucker") => {
+            let rounds = args
+                .iter()
+                .position(|a| a == "--rounds")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(3);
+            // `--perf-stat`: per-request counts from `perf stat` on each proxy.
+            let perf = args.iter().any(|a| a == "--perf-stat");
+            // `--rows "H1 c=10,1 MiB"`: only the scenarios whose names contain one of these.
+            let rows: Option<Vec<String>> = args
+                .iter()
+                .position(|a| a == "--rows")
+                .and_then(|i| args.get(i + 1))
+                .map(|v| v.split(',').map(str::to_string).collect());
+            compare_with_hudsucker(
+                perf,
+                rows,
+                &binary,
+                &direct,
+                &ca,
+                upstream.addr,
+                idp_server.addr,
+                phase,
+                rounds,
+                &mut report,
+            )
+            .await
+        }
+        Some(other) => {
+            println!("unknown --peer {other}: only mitmproxy and hudsucker are supported")
+        }
         None => {}
     }
 
@@ -1361,5 +1404,404 @@ async fn memory_after_load(
         if after == 10 {
             report.single("memory: above idle 10 s after the load", "MiB", rss - idle);
         }
+    }
+}
+
+// === --peer hudsucker ===
+
+/// CPU time (user + system) a process used so far, from /proc.
+fn proc_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// A field of /proc/PID/status in MiB (VmRSS:, VmHWM:).
+fn proc_mib(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// A running no-op hudsucker proxy (bench/hudsucker-peer); killed on drop.
+struct HudsuckerPeer {
+    child: std::process::Child,
+    pid: u32,
+    route: Route,
+    _work: tempfile::TempDir,
+}
+
+impl Drop for HudsuckerPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds bench/hudsucker-peer (with `--features h2` when `h2`) into
+/// `target/hudsucker-peer` and returns a copy of the binary named for the
+/// build, or why it could not be built.
+fn build_hudsucker(h2: bool) -> Result<std::path::PathBuf, String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("hudsucker-peer");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(root.join("bench/hudsucker-peer/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target);
+    if h2 {
+        build.args(["--features", "h2"]);
+    }
+    match build.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => return Err(format!("cargo build of bench/hudsucker-peer failed ({s})")),
+        Err(e) => return Err(format!("cannot run cargo: {e}")),
+    }
+    let named = target.join(if h2 {
+        "hudsucker-peer-h2"
+    } else {
+        "hudsucker-peer-h1"
+    });
+    std::fs::copy(target.join("release/hudsucker-peer"), &named)
+        .map_err(|e| format!("cannot copy the built peer: {e}"))?;
+    Ok(named)
+}
+
+/// Starts a built peer in front of `upstream` and waits for its address.
+fn start_hudsucker(
+    bin: &std::path::Path,
+    ca: &testkit::TestCa,
+    upstream: SocketAddr,
+) -> Result<HudsuckerPeer, String> {
+    use std::io::BufRead;
+    let work = tempfile::tempdir().unwrap();
+    let ca_out = work.path().join("hudsucker-ca.pem");
+    let mut child = Command::new(bin)
+        .arg(upstream.to_string())
+        .arg(&ca.pem_path)
+        .arg(&ca_out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the peer's address: {e}"))?;
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("the peer said {line:?}, not its address"))?;
+    let peer_ca = std::fs::read(&ca_out).map_err(|e| format!("reading the peer's CA: {e}"))?;
+    Ok(HudsuckerPeer {
+        pid: child.id(),
+        child,
+        route: Route {
+            proxy: Some(addr),
+            upstream,
+            tls: testkit::client_config(&peer_ca, &[b"h2", b"http/1.1"]),
+            tls_h1: testkit::client_config(&peer_ca, &[b"http/1.1"]),
+        },
+        _work: work,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `--peer hudsucker`: the keep-alive, latency, 1 MiB and HTTP/2 phases
+/// through direct, a fresh authlens and a no-op hudsucker (its HTTP/2 build
+/// for the HTTP/2 rows), interleaved: in every round each scenario runs on
+/// the three routes back to back, the order rotating from round to round.
+/// Prints each round and the medians over rounds of the per-round ratios.
+#[allow(clippy::too_many_arguments)]
+async fn compare_with_hudsucker(
+    perf: bool,
+    rows: Option<Vec<String>>,
+    binary: &std::path::Path,
+    direct: &Route,
+    ca: &testkit::TestCa,
+    upstream: SocketAddr,
+    idp: SocketAddr,
+    phase: Duration,
+    rounds: usize,
+    report: &mut Report,
+) {
+    let built = build_hudsucker(false).and_then(|h1| Ok((h1, build_hudsucker(true)?)));
+    let (h1_bin, h2_bin) = match built {
+        Ok(bins) => bins,
+        Err(why) => {
+            println!(
+                "  --peer hudsucker: cannot build bench/hudsucker-peer ({why}); it needs crates.io \
+                 (or a filled cargo cache) and a C compiler"
+            );
+            return;
+        }
+    };
+    let peers = start_hudsucker(&h1_bin, ca, upstream)
+        .and_then(|h1| Ok((h1, start_hudsucker(&h2_bin, ca, upstream)?)));
+    let (hs, hs2) = match peers {
+        Ok(p) => p,
+        Err(why) => {
+            println!("  --peer hudsucker: {why}");
+            return;
+        }
+    };
+    let work = tempfile::tempdir().unwrap();
+    let authlens = ProxyProcess::start(
+        binary.to_str().unwrap(),
+        &work.path().join("certs"),
+        upstream,
+        idp,
+        &ca.pem_path,
+        &work.path().join("findings.jsonl"),
+    );
+    let authlens_ca = std::fs::read(work.path().join("certs/authlens-ca.pem")).unwrap();
+    let al = Route {
+        proxy: Some(authlens.addr),
+        upstream,
+        tls: testkit::client_config(&authlens_ca, &[b"h2", b"http/1.1"]),
+        tls_h1: testkit::client_config(&authlens_ca, &[b"http/1.1"]),
+    };
+    // One first request each, then idle.
+    for route in [&al, &hs.route, &hs2.route] {
+        let mut s = open(route, "bench.test", Proto::H1).await;
+        fetch(&mut s, get("bench.test", "/hello", Proto::H1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = (
+        proc_mib(authlens.pid, "VmRSS:"),
+        proc_mib(hs.pid, "VmRSS:"),
+        proc_mib(hs2.pid, "VmRSS:"),
+    );
+    println!(
+        "  --- peer: hudsucker 0.25 no-op + TCP_NODELAY (pid {} / h2 build {}), authlens pid {}, {rounds} rounds ---",
+        hs.pid, hs2.pid, authlens.pid
+    );
+
+    let mib = format!("/bytes?n={}&seed=3", 1024 * 1024);
+    // (name, protocol, concurrency, path, unit)
+    let scenarios: [(&str, Proto, usize, &str, &str); 7] = [
+        ("keep-alive 100 B H1 c=1", Proto::H1, 1, "/hello", "req/s"),
+        ("keep-alive 100 B H1 c=10", Proto::H1, 10, "/hello", "req/s"),
+        ("keep-alive 100 B H1 c=50", Proto::H1, 50, "/hello", "req/s"),
+        ("1 MiB H1 c=1", Proto::H1, 1, &mib, "MB/s"),
+        ("1 MiB H1 c=10", Proto::H1, 10, &mib, "MB/s"),
+        ("keep-alive 100 B H2 c=10", Proto::H2, 10, "/hello", "req/s"),
+        ("1 MiB H2 c=1", Proto::H2, 1, &mib, "MB/s"),
+    ];
+    // Per scenario and figure, one value per round.
+    let mut figures: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut push = |k: String, v: f64| figures.entry(k).or_default().push(v);
+    for round in 0..rounds {
+        println!("  round {}", round + 1);
+        for (name, proto, c, path, unit) in &scenarios {
+            if !rows
+                .as_ref()
+                .is_none_or(|r| r.iter().any(|r| name.contains(r.as_str())))
+            {
+                continue;
+            }
+            let peer = if *proto == Proto::H2 { &hs2 } else { &hs };
+            // (route, pid) in the order of this round.
+            let mut legs: Vec<(&str, &Route, Option<u32>)> = vec![
+                ("direct", direct, None),
+                ("authlens", &al, Some(authlens.pid)),
+                ("hudsucker", &peer.route, Some(peer.pid)),
+            ];
+            legs.rotate_left(round % 3);
+            let mut got: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
+            for (who, route, pid) in legs {
+                let cpu0 = pid.map(proc_cpu);
+                let counting = match pid {
+                    Some(pid) if perf => PerfStat::start(pid),
+                    _ => None,
+                };
+                let load = keep_alive(route, *proto, *c, path, phase).await;
+                if let Some(counting) = counting {
+                    // The warm-up requests (one per connection) count too.
+                    let requests = load.requests + *c as u64;
+                    for (event, per) in counting.per_request(requests) {
+                        println!("      {who:<9} {name:<26} {event:<32} {per:>9.2} per request");
+                        push(format!("{name} {who} {event} per request"), per);
+                    }
+                }
+                let cpu = match (pid, cpu0) {
+                    (Some(pid), Some(cpu0)) => {
+                        (proc_cpu(pid) - cpu0).as_secs_f64() * 1e6 / load.requests.max(1) as f64
+                    }
+                    _ => 0.0,
+                };
+                let rate = if *unit == "MB/s" {
+                    load.mbps()
+                } else {
+                    load.rps()
+                };
+                got.insert(who, (rate, cpu, load.percentile(0.5)));
+            }
+            let (d, a, h) = (got["direct"], got["authlens"], got["hudsucker"]);
+            println!(
+                "    {name:<26} direct {:>9.1}  authlens {:>9.1} ({:>3.0}%, {:>6.0} µs CPU)  hudsucker {:>9.1} ({:>3.0}%, {:>6.0} µs CPU)  authlens/hudsucker {:.2} {unit}",
+                d.0,
+                a.0,
+                a.0 / d.0 * 100.0,
+                a.1,
+                h.0,
+                h.0 / d.0 * 100.0,
+                h.1,
+                a.0 / h.0
+            );
+            push(format!("{name} authlens share of direct"), a.0 / d.0);
+            push(format!("{name} hudsucker share of direct"), h.0 / d.0);
+            push(format!("{name} authlens / hudsucker"), a.0 / h.0);
+            push(format!("{name} authlens CPU per request µs"), a.1);
+            push(format!("{name} hudsucker CPU per request µs"), h.1);
+            push(format!("{name} authlens / hudsucker CPU"), a.1 / h.1);
+            if *c == 1 && *path == "/hello" {
+                push(format!("{name} authlens added p50 ms"), a.2 - d.2);
+                push(format!("{name} hudsucker added p50 ms"), h.2 - d.2);
+            }
+        }
+    }
+    println!("  medians over {rounds} rounds:");
+    for (name, values) in figures {
+        report.single(
+            &format!("hudsucker peer: {name} (median)"),
+            "",
+            median(values),
+        );
+    }
+    report.single("hudsucker peer: authlens idle RSS", "MiB", idle.0);
+    report.single("hudsucker peer: hudsucker idle RSS", "MiB", idle.1);
+    report.single(
+        "hudsucker peer: hudsucker (h2 build) idle RSS",
+        "MiB",
+        idle.2,
+    );
+    report.single(
+        "hudsucker peer: authlens peak RSS",
+        "MiB",
+        proc_mib(authlens.pid, "VmHWM:"),
+    );
+    report.single(
+        "hudsucker peer: hudsucker peak RSS",
+        "MiB",
+        proc_mib(hs.pid, "VmHWM:"),
+    );
+    report.single(
+        "hudsucker peer: hudsucker (h2 build) peak RSS",
+        "MiB",
+        proc_mib(hs2.pid, "VmHWM:"),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    report.single(
+        "hudsucker peer: authlens RSS 2 s after",
+        "MiB",
+        proc_mib(authlens.pid, "VmRSS:"),
+    );
+    report.single(
+        "hudsucker peer: hudsucker RSS 2 s after",
+        "MiB",
+        proc_mib(hs.pid, "VmRSS:"),
+    );
+}
+
+/// `perf stat` attached to a proxy for one load (`--perf-stat`): syscalls,
+/// context switches, CPU time, and every `probe_*` uprobe defined on the
+/// machine (the allocator's entry points, set up as docs/performance.md
+/// says), which this bench adds up as allocations.
+struct PerfStat {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PerfStat {
+    fn start(pid: u32) -> Option<PerfStat> {
+        let dir = tempfile::tempdir().ok()?;
+        let out = dir.path().join("perf.csv");
+        let mut events = String::from("raw_syscalls:sys_enter,context-switches,task-clock");
+        let probes = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events")
+            .or_else(|_| std::fs::read_to_string("/sys/kernel/debug/tracing/uprobe_events"))
+            .unwrap_or_default();
+        for line in probes.lines() {
+            // "p:probe_libc/malloc /usr/lib/...:0x..."
+            if let Some(name) = line
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.strip_prefix("p:"))
+            {
+                events.push(',');
+                events.push_str(&name.replacen('/', ":", 1));
+            }
+        }
+        let child = Command::new("perf")
+            .args(["stat", "-x,", "-o"])
+            .arg(&out)
+            .args(["-e", &events, "-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| println!("  --perf-stat: cannot run perf: {e}"))
+            .ok()?;
+        // perf needs a moment to attach.
+        std::thread::sleep(Duration::from_millis(200));
+        Some(PerfStat {
+            child,
+            out,
+            _dir: dir,
+        })
+    }
+
+    /// Stops counting; each event's count divided by `requests` (the
+    /// uprobes added up as "allocations", task-clock in µs).
+    fn per_request(mut self, requests: u64) -> Vec<(String, f64)> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let mut rows = Vec::new();
+        let mut allocations = 0.0;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let fields: Vec<&str> = line.split(',').collect();
+            let (Some(count), Some(event)) = (fields.first(), fields.get(2)) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<f64>() else {
+                continue;
+            };
+            let per = count / requests.max(1) as f64;
+            match *event {
+                "task-clock" => rows.push(("CPU µs (task-clock)".to_string(), per * 1000.0)),
+                e if e.starts_with("probe_") => allocations += per,
+                e => rows.push((e.to_string(), per)),
+            }
+        }
+        if text.contains("probe_") {
+            rows.push(("allocations (uprobes)".to_string(), allocations));
+        }
+        rows
     }
 }

@@ -69,32 +69,57 @@ const SIGN_IN_BODY_WORDS: [&str; 14] = [
 /// page). Page assets, plain API calls and uploads are the usual others.
 pub fn may_matter(exchange: &Exchange) -> bool {
     let request = &exchange.request;
-    if request.uri.query().is_some_and(has_sign_in_param) {
-        return true;
-    }
-    let path = request.uri.path();
-    if SIGN_IN_PATHS.iter().any(|p| contains_ignore_case(path, p)) {
-        return true;
-    }
-    if body_may_matter(request) {
+    if url_may_matter(&request.uri) || body_may_matter(request) {
         return true;
     }
     let Some(response) = &exchange.response else {
         return false;
     };
-    if response.status.is_redirection() || response.headers.contains_key(header::LOCATION) {
-        return true;
-    }
-    match response.headers.get(header::CONTENT_TYPE) {
-        Some(ct) => ct.to_str().is_ok_and(|ct| contains_ignore_case(ct, "html")),
-        // A page without a declared type is read as HTML by browsers (and
-        // by the analysis) when it looks like markup.
-        None => looks_like_markup(&response.body.bytes),
-    }
+    // A page without a declared type is read as HTML by browsers (and by
+    // the analysis) when it looks like markup.
+    response_head_may_matter(response.status, &response.headers)
+        .unwrap_or_else(|| looks_like_markup(&response.body.bytes))
 }
 
-/// True when `body` starts (after white space) with `<`.
-fn looks_like_markup(body: &[u8]) -> bool {
+/// [`may_matter`] from the heads alone, for a request without a body (the
+/// proxy's glance before it copies anything): `Some(true)` when the
+/// exchange may matter whatever follows, `Some(false)` when it cannot,
+/// `None` when what is not given yet decides: the response head when
+/// `response` is `None`, else the response body (a page without a type).
+pub fn heads_may_matter(
+    uri: &http::Uri,
+    response: Option<(http::StatusCode, &http::HeaderMap)>,
+) -> Option<bool> {
+    if url_may_matter(uri) {
+        return Some(true);
+    }
+    let (status, headers) = response?;
+    response_head_may_matter(status, headers)
+}
+
+/// A sign-in parameter in the query, or an authorization server's path.
+fn url_may_matter(uri: &http::Uri) -> bool {
+    uri.query().is_some_and(has_sign_in_param)
+        || SIGN_IN_PATHS
+            .iter()
+            .any(|p| contains_ignore_case(uri.path(), p))
+}
+
+/// A redirect, a `Location`, or an HTML page; `None` for a page without a
+/// declared type (its body decides).
+fn response_head_may_matter(status: http::StatusCode, headers: &http::HeaderMap) -> Option<bool> {
+    if status.is_redirection() || headers.contains_key(header::LOCATION) {
+        return Some(true);
+    }
+    headers
+        .get(header::CONTENT_TYPE)
+        .map(|ct| ct.to_str().is_ok_and(|ct| contains_ignore_case(ct, "html")))
+}
+
+/// True when `body` starts (after white space) with `<`: for a response
+/// without a declared type, whether it may be a page (the last question
+/// [`heads_may_matter`] leaves open).
+pub fn looks_like_markup(body: &[u8]) -> bool {
     body.iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|&b| b == b'<')
@@ -255,7 +280,42 @@ mod tests {
                 leg.request.method,
                 leg.request.uri
             );
+            // The proxy's glance never lets go of one (it sees the heads of
+            // requests without a body).
+            if leg.request.body.size == 0 {
+                let response = leg.response.as_ref().map(|r| (r.status, &r.headers));
+                for heads in [None, response] {
+                    assert_ne!(
+                        heads_may_matter(&leg.request.uri, heads),
+                        Some(false),
+                        "{} {}",
+                        leg.request.method,
+                        leg.request.uri
+                    );
+                }
+            }
         }
+    }
+
+    #[test]
+    fn the_glance_lets_go_of_typed_assets_and_asks_the_body_of_untyped_ones() {
+        let uri: http::Uri = "https://cdn.test/app.js?v=123".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(heads_may_matter(&uri, None), None);
+        assert_eq!(
+            heads_may_matter(&uri, Some((StatusCode::OK, &headers))),
+            None
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript"),
+        );
+        assert_eq!(
+            heads_may_matter(&uri, Some((StatusCode::OK, &headers))),
+            Some(false)
+        );
+        let authorize: http::Uri = "https://idp.test/x?client_id=a".parse().unwrap();
+        assert_eq!(heads_may_matter(&authorize, None), Some(true));
     }
 
     #[test]

@@ -326,12 +326,19 @@ pub(crate) struct RequestBody {
 /// upstream exchange then fails, so the fault is the client's, not the
 /// upstream's.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct UploadBroke(Arc<OnceLock<String>>);
+/// The default watches nothing (and allocates nothing): for a request
+/// without a body.
+pub(crate) struct UploadBroke(Option<Arc<OnceLock<String>>>);
 
 impl UploadBroke {
+    /// A watch for an upload that may break off.
+    pub(crate) fn new() -> Self {
+        UploadBroke(Some(Arc::default()))
+    }
+
     /// The read error, with its causes, when the upload broke off.
     pub(crate) fn cause(&self) -> Option<&str> {
-        self.0.get().map(String::as_str)
+        self.0.as_ref().and_then(|c| c.get()).map(String::as_str)
     }
 
     fn set(&self, error: &BoxError) {
@@ -342,7 +349,9 @@ impl UploadBroke {
             cause.push_str(&e.to_string());
             source = e.source();
         }
-        let _ = self.0.set(cause);
+        if let Some(slot) = &self.0 {
+            let _ = slot.set(cause);
+        }
     }
 }
 

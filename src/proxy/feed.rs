@@ -47,6 +47,53 @@ pub enum Lane {
 /// Sorts exchanges into lanes, on the proxy's hot path.
 pub type Triage = Arc<dyn Fn(&Exchange) -> Lane + Send + Sync>;
 
+/// What a consumer tells from an exchange's heads alone, before the proxy
+/// copies anything for it (see [`ExchangeFeed::consume_glancing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Glance {
+    /// Build the exchange and offer it to the triage.
+    Wanted,
+    /// The triage would skip it, whatever follows: nothing is built, the
+    /// exchange is only counted as skipped.
+    Unwanted,
+    /// On a request head: the request alone does not make the exchange
+    /// wanted; the response head will tell (an exchange that ends without
+    /// one is then unwanted). On a response head: the first bytes of the
+    /// body will tell; it is built and captured meanwhile.
+    Undecided,
+}
+
+/// The heads of an exchange as a glance sees them. The response head is
+/// asked about only for requests without a body (a request body is
+/// captured for the triage whenever the request head leaves it undecided).
+pub struct Heads<'a> {
+    pub method: &'a http::Method,
+    /// Absolute.
+    pub uri: &'a http::Uri,
+    pub request_headers: &'a http::HeaderMap,
+    /// `None` on the request head.
+    pub response: Option<(http::StatusCode, &'a http::HeaderMap)>,
+    /// The start of the response body as captured, when a glance at the
+    /// response head was [`Glance::Undecided`]: asked once it holds more
+    /// than white space, or when the body ends (then it may be empty).
+    pub body_start: Option<&'a [u8]>,
+}
+
+/// Glances at heads, on the proxy's hot path; it must agree with the
+/// consumer's [`Triage`]: never [`Glance::Unwanted`] for an exchange the
+/// triage would not skip.
+pub type Glancer = Arc<dyn Fn(&Heads<'_>) -> Glance + Send + Sync>;
+
+/// Who wants the exchanges published now, as the proxy asks before
+/// building one.
+pub(crate) enum Interest {
+    Nobody,
+    /// A watcher or a consumer without a glance: build every exchange.
+    Everything,
+    /// Only consumers that glance: build what one of them wants.
+    Glancing(Arc<[Arc<Consumer>]>),
+}
+
 /// How many bytes (captured bodies, plus [`OVERHEAD`] per exchange) may wait
 /// for a consumer in each lane.
 #[derive(Debug, Clone, Copy)]
@@ -73,8 +120,9 @@ struct Inner {
 }
 
 /// One lossless consumer's end of the feed.
-struct Consumer {
+pub(crate) struct Consumer {
     triage: Triage,
+    glance: Option<Glancer>,
     queue: mpsc::UnboundedSender<Queued>,
     counts: Arc<Counts>,
     allowance: Allowance,
@@ -140,10 +188,33 @@ impl ExchangeFeed {
     /// within `allowance` (beyond it, exchanges are dropped and reported as
     /// gaps).
     pub fn consume(&self, triage: Triage, allowance: Allowance) -> ExchangeStream {
+        self.consume_with(triage, None, allowance)
+    }
+
+    /// [`ExchangeFeed::consume`] for a consumer that can tell from the heads
+    /// alone what its triage would skip: while every consumer glances and
+    /// nobody watches, the proxy builds (copies heads, captures bodies,
+    /// publishes) only the exchanges some consumer's `glance` wants.
+    pub fn consume_glancing(
+        &self,
+        glance: Glancer,
+        triage: Triage,
+        allowance: Allowance,
+    ) -> ExchangeStream {
+        self.consume_with(triage, Some(glance), allowance)
+    }
+
+    fn consume_with(
+        &self,
+        triage: Triage,
+        glance: Option<Glancer>,
+        allowance: Allowance,
+    ) -> ExchangeStream {
         let (queue, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
         let consumer = Arc::new(Consumer {
             triage,
+            glance,
             queue,
             counts: counts.clone(),
             allowance,
@@ -165,8 +236,22 @@ impl ExchangeFeed {
     }
 
     /// True when anyone would receive an exchange published now.
+    #[cfg(test)]
     pub(crate) fn is_observed(&self) -> bool {
-        self.inner.watchers.receiver_count() > 0 || !self.consumers().is_empty()
+        !matches!(self.interest(), Interest::Nobody)
+    }
+
+    /// Who would receive an exchange published now.
+    pub(crate) fn interest(&self) -> Interest {
+        let consumers = self.consumers();
+        if self.inner.watchers.receiver_count() > 0 || consumers.iter().any(|c| c.glance.is_none())
+        {
+            Interest::Everything
+        } else if consumers.is_empty() {
+            Interest::Nobody
+        } else {
+            Interest::Glancing(consumers)
+        }
     }
 
     fn consumers(&self) -> Arc<[Arc<Consumer>]> {
@@ -203,6 +288,37 @@ impl ExchangeFeed {
             .cloned()
             .collect();
         *consumers = Arc::from(open);
+    }
+}
+
+impl Interest {
+    /// What the glancing consumers say together: wanted by any, undecided
+    /// by any, else unwanted. `Everything` wants all, `Nobody` none.
+    pub(crate) fn glance(&self, heads: &Heads<'_>) -> Glance {
+        let consumers = match self {
+            Interest::Nobody => return Glance::Unwanted,
+            Interest::Everything => return Glance::Wanted,
+            Interest::Glancing(consumers) => consumers,
+        };
+        let mut verdict = Glance::Unwanted;
+        for glance in consumers.iter().filter_map(|c| c.glance.as_ref()) {
+            match glance(heads) {
+                Glance::Wanted => return Glance::Wanted,
+                Glance::Undecided => verdict = Glance::Undecided,
+                Glance::Unwanted => {}
+            }
+        }
+        verdict
+    }
+
+    /// Counts an exchange the glances did not want as skipped by each
+    /// consumer, as their triage would have.
+    pub(crate) fn skip(&self) {
+        if let Interest::Glancing(consumers) = self {
+            for consumer in consumers.iter() {
+                consumer.counts.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 

@@ -55,7 +55,10 @@ pub(crate) async fn forward(
     let client_version = req.version();
     let (head, body) = req.into_parts();
     let absolute = absolute_uri(&head, &target);
-    let mut record = shared.recording.begin(connection, &head, &absolute);
+    let body_follows = !http_body::Body::is_end_stream(&body);
+    let mut record = shared
+        .recording
+        .begin(connection, &head, &absolute, body_follows);
     record.settle_with(&shared.settles, &shared.flush);
     let mut out = Outgoing {
         head,
@@ -233,8 +236,13 @@ async fn send(
     // upstream connection can be had, the body, dropped unsent, is still
     // read for the capture.
     let (body, slow) = pace::client_body(body, &shared.config.timeouts);
-    let broke = UploadBroke::default();
-    let mut body = RequestBody::new(body, capture).watch_upload(broke.clone());
+    // Nothing to break off (nor to allocate for) without a body.
+    let mut broke = UploadBroke::default();
+    let mut body = RequestBody::new(body, capture);
+    if !http_body::Body::is_end_stream(&body) {
+        broke = UploadBroke::new();
+        body = body.watch_upload(broke.clone());
+    }
     let sender = shared.upstream.sender(&target, offer).await?;
     strip_hop_by_hop(&mut head.headers, false);
     adapt_for(sender.protocol(), &mut head, &absolute);
@@ -441,10 +449,12 @@ impl InterceptContext {
         };
         let absolute = absolute_uri(&head, &target);
         let host = target.to_string();
-        let mut record = self
-            .shared
-            .recording
-            .begin(&self.connection, &head, &absolute);
+        let mut record = self.shared.recording.begin(
+            &self.connection,
+            &head,
+            &absolute,
+            !http_body::Body::is_end_stream(&body),
+        );
         record.settle_with(&self.shared.settles, &self.shared.flush);
         record.intervention(Intervention::new(InterventionKind::Made, label, note));
         let capture = record.request_capture();
@@ -522,7 +532,7 @@ pub(crate) fn absolute_form_host(mut req: Request<Incoming>, target: &Target) ->
         if target.host.contains(':') {
             format!("[{}]", target.host)
         } else {
-            target.host.clone()
+            target.host.to_string()
         }
     } else {
         target.authority()

@@ -48,7 +48,9 @@ use tokio_util::task::TaskTracker;
 pub use accept::{FdLimit, raise_open_files_limit};
 pub use body::{Body, BodyError, BoxError, Buffered};
 pub use error::{ConnectStage, UpstreamError};
-pub use feed::{Allowance, Delivery, ExchangeFeed, ExchangeStream, Lane, Triage};
+pub use feed::{
+    Allowance, Delivery, ExchangeFeed, ExchangeStream, Glance, Glancer, Heads, Lane, Triage,
+};
 pub use headers::strip_hop_by_hop;
 pub use intercept::{BoxFuture, InterceptContext, Interceptor, Verdict};
 pub use local::{IDENTITY_PATH, LocalContext, LocalService};

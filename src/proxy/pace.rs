@@ -60,21 +60,22 @@ enum Rule {
 /// Where a client body that was cut off says so, for the forwarder: the
 /// upstream exchange then fails, and the client is the one to blame.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Tripped(Arc<OnceLock<TooSlow>>);
+/// Empty (nothing allocated) for a body that is not paced.
+pub(crate) struct Tripped(Option<Arc<OnceLock<TooSlow>>>);
 
 impl Tripped {
     pub(crate) fn get(&self) -> Option<&TooSlow> {
-        self.0.get()
+        self.0.as_ref().and_then(|t| t.get())
     }
 }
 
 /// `body` from the client, cut off with [`TooSlow::Client`] when it falls
 /// behind the configured pace (unchanged when the limit is off).
 pub(crate) fn client_body(body: Body, timeouts: &Timeouts) -> (Body, Tripped) {
-    let tripped = Tripped::default();
     if timeouts.client_body.is_zero() || http_body::Body::is_end_stream(&body) {
-        return (body, tripped);
+        return (body, Tripped::default());
     }
+    let tripped = Tripped(Some(Arc::default()));
     let rule = Rule::MinRate {
         grace: timeouts.client_body,
         rate: timeouts.client_body_min_rate.max(1),
@@ -202,8 +203,8 @@ impl http_body::Body for Paced {
                 }
                 this.failed = true;
                 let error = this.error(now);
-                if let Some(tripped) = &this.tripped {
-                    let _ = tripped.0.set(error.clone());
+                if let Some(tripped) = this.tripped.as_ref().and_then(|t| t.0.as_ref()) {
+                    let _ = tripped.set(error.clone());
                 }
                 Poll::Ready(Some(Err(Box::new(error))))
             }

@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tokio_util::task::TaskTracker;
 
-use super::feed::ExchangeFeed;
+use super::feed::{ExchangeFeed, Glance, Heads, Interest};
 use crate::exchange::{
     CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, FailureSide, Intervention,
     RequestRecord, ResponseRecord, Timings,
@@ -71,44 +71,132 @@ impl Recording {
 
     /// Starts the record of a request whose head is `head`, sent to `uri`
     /// (absolute). Copies the head only when someone observes.
+    ///
+    /// When only glancing consumers listen (see [`Interest`]), a request
+    /// without a body that its head leaves undecided is only noted
+    /// ([`Pending`]): the response head decides whether the exchange is
+    /// built at all. `body_follows`: a request body comes after the head.
     pub(crate) fn begin(
         &self,
         connection: &Arc<ConnectionInfo>,
         head: &http::request::Parts,
         uri: &Uri,
+        body_follows: bool,
     ) -> Record {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let interest = self.publisher.0.interest();
         // Nobody listens: capture nothing.
-        if !self.publisher.0.is_observed() {
-            return Record { id, building: None };
+        if matches!(interest, Interest::Nobody) {
+            return Record::none_with(id);
         }
-        let start = Instant::now();
-        let building = Building {
+        let glance = interest.glance(&Heads {
+            method: &head.method,
+            uri,
+            request_headers: &head.headers,
+            response: None,
+            body_start: None,
+        });
+        if glance == Glance::Unwanted {
+            interest.skip();
+            return Record::none_with(id);
+        }
+        let pending = Box::new(Pending {
+            connection: connection.clone(),
+            started_at: OffsetDateTime::now_utc(),
+            start: Instant::now(),
+            request: request_record(head, uri),
+            capture_limit: self.capture_limit,
+            publisher: self.publisher.clone(),
+            settle: None,
+            interest,
+        });
+        if glance == Glance::Wanted || body_follows {
+            Record {
+                id,
+                building: Some(Box::new(pending.build_open(id))),
+                pending: None,
+            }
+        } else {
+            Record {
+                id,
+                building: None,
+                pending: Some(pending),
+            }
+        }
+    }
+}
+
+/// An exchange noted on its request head, not built yet: for a request
+/// without a body that only its response can make wanted. Nothing is
+/// captured or copied beyond the request head until then.
+struct Pending {
+    connection: Arc<ConnectionInfo>,
+    started_at: OffsetDateTime,
+    start: Instant,
+    request: RequestRecord,
+    capture_limit: usize,
+    publisher: Publisher,
+    settle: Option<Settle>,
+    /// The consumers that glanced, asked again on the response head.
+    interest: Interest,
+}
+
+impl Pending {
+    /// The exchange from here on, as if it had been built from the start.
+    /// The request had no body: its capture is complete and empty.
+    fn build(self, id: u64) -> Building {
+        let building = self.build_open(id);
+        building.request_body.end(CaptureState::Complete);
+        building
+    }
+
+    /// The exchange with its request body still to come.
+    fn build_open(self, id: u64) -> Building {
+        let Pending {
+            connection,
+            started_at,
+            start,
+            request,
+            capture_limit,
+            publisher,
+            settle,
+            interest: _,
+        } = self;
+        let request_body = RequestCapture::new(
+            Recorder::for_headers(&request.headers, capture_limit),
+            start,
+        );
+        Building {
             exchange: Exchange {
                 id,
-                connection: connection.clone(),
-                started_at: OffsetDateTime::now_utc(),
-                request: request_record(head, uri),
+                connection,
+                started_at,
+                request,
                 response: None,
                 error: None,
                 timings: Timings::default(),
                 intervention: None,
             },
             start,
-            capture_limit: self.capture_limit,
-            request_body: RequestCapture::new(
-                Recorder::for_headers(&head.headers, self.capture_limit),
-                start,
-            ),
+            capture_limit,
+            request_body,
             response_body: None,
             waiting_since: None,
-            settle: None,
-            publisher: self.publisher.clone(),
-        };
-        Record {
-            id,
-            building: Some(Box::new(building)),
+            settle,
+            publisher,
+            body_glance: None,
         }
+    }
+
+    /// What the glancing consumers say of this response head.
+    fn glance(&self, status: http::StatusCode, headers: &http::HeaderMap) -> Glance {
+        self.interest.glance(&Heads {
+            method: &self.request.method,
+            uri: &self.request.uri,
+            request_headers: &self.request.headers,
+            response: Some((status, headers)),
+            body_start: None,
+        })
     }
 }
 
@@ -147,8 +235,11 @@ struct Settle {
 /// The exchange being built for one request; see the module docs.
 pub(crate) struct Record {
     id: u64,
-    /// `None` when nobody observes, and once published.
+    /// `None` when nobody observes, while pending, and once published.
     building: Option<Box<Building>>,
+    /// Set while the response head is awaited to decide (see
+    /// [`Recording::begin`]).
+    pending: Option<Box<Pending>>,
 }
 
 struct Building {
@@ -165,6 +256,10 @@ struct Building {
     /// at once, whatever the request body's state.
     settle: Option<Settle>,
     publisher: Publisher,
+    /// Set while the glancing consumers wait for the first bytes of the
+    /// response body to decide (a page without a type): the exchange is let
+    /// go, not published, if they do not want it.
+    body_glance: Option<Interest>,
 }
 
 /// How the exchange ended.
@@ -184,9 +279,50 @@ impl Record {
     /// A record of nothing: for answers that are not exchanges (the proxy's
     /// own pages and services).
     pub(crate) fn none() -> Record {
+        Record::none_with(0)
+    }
+
+    fn none_with(id: u64) -> Record {
         Record {
-            id: 0,
+            id,
             building: None,
+            pending: None,
+        }
+    }
+
+    /// Builds a pending exchange now: something only a built exchange can
+    /// hold happens to it (an interceptor's mark or rewrite).
+    fn promote(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.building = Some(Box::new(pending.build(self.id)));
+        }
+    }
+
+    /// A pending exchange whose response head (real or made) is `head`:
+    /// built when a glancing consumer wants it, else let go (and counted
+    /// as skipped).
+    fn decide(&mut self, status: http::StatusCode, headers: &http::HeaderMap) {
+        let Some(mut pending) = self.pending.take() else {
+            return;
+        };
+        let verdict = pending.glance(status, headers);
+        if verdict == Glance::Unwanted {
+            pending.interest.skip();
+            return;
+        }
+        // Undecided on the response head: the body's first bytes decide.
+        let interest = std::mem::replace(&mut pending.interest, Interest::Nobody);
+        let mut building = pending.build(self.id);
+        if verdict == Glance::Undecided {
+            building.body_glance = Some(interest);
+        }
+        self.building = Some(Box::new(building));
+    }
+
+    /// A pending exchange ended without a response head: nobody wants it.
+    fn let_go(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.interest.skip();
         }
     }
 
@@ -198,18 +334,22 @@ impl Record {
     /// request body still on its way (see the module docs): the wait is a
     /// task of `tasks`, and ends at once when `flush` fires.
     pub(crate) fn settle_with(&mut self, tasks: &TaskTracker, flush: &CancellationToken) {
+        let settle = || Settle {
+            tasks: tasks.clone(),
+            flush: flush.clone(),
+            wait: REQUEST_BODY_WAIT,
+        };
         if let Some(b) = self.building.as_mut() {
-            b.settle = Some(Settle {
-                tasks: tasks.clone(),
-                flush: flush.clone(),
-                wait: REQUEST_BODY_WAIT,
-            });
+            b.settle = Some(settle());
+        } else if let Some(p) = self.pending.as_mut() {
+            p.settle = Some(settle());
         }
     }
 
     /// The request actually sent differs from the one received (an
     /// interceptor rewrote it): record what is sent.
     pub(crate) fn request_sent(&mut self, head: &http::request::Parts, uri: &Uri) {
+        self.promote();
         if let Some(b) = self.building.as_mut() {
             b.exchange.request = request_record(head, uri);
             // What was read of the received body is not what is sent.
@@ -222,6 +362,7 @@ impl Record {
     }
 
     pub(crate) fn intervention(&mut self, intervention: Intervention) {
+        self.promote();
         if let Some(b) = self.building.as_mut() {
             b.exchange.intervention = Some(intervention);
         }
@@ -234,6 +375,7 @@ impl Record {
 
     /// The response head arrived (or was made): its body follows.
     pub(crate) fn response_head(&mut self, head: &http::response::Parts, synthetic: bool) {
+        self.decide(head.status, &head.headers);
         if let Some(b) = self.building.as_mut() {
             b.exchange.response = Some(response_record(head, synthetic));
             b.exchange.timings.response_head = Some(b.start.elapsed());
@@ -247,6 +389,18 @@ impl Record {
             if let Some(r) = b.response_body.as_mut() {
                 r.push(data);
             }
+            if b.body_glance.is_some() && b.body_glance_done() == Some(Glance::Unwanted) {
+                self.let_go_unwanted();
+            }
+        }
+    }
+
+    /// The glancing consumers did not want the exchange after all.
+    fn let_go_unwanted(&mut self) {
+        if let Some(b) = self.building.take()
+            && let Some(interest) = &b.body_glance
+        {
+            interest.skip();
         }
     }
 
@@ -304,6 +458,10 @@ impl Record {
         error: ExchangeError,
         page: Option<(&http::response::Parts, Bytes)>,
     ) {
+        match &page {
+            Some((head, _)) => self.decide(head.status, &head.headers),
+            None => self.let_go(),
+        }
         if let Some(b) = self.building.as_mut()
             && let Some((head, text)) = page
         {
@@ -321,6 +479,14 @@ impl Record {
     /// response side is settled now; the request side when its body ended,
     /// or was given up on (see the module docs).
     fn publish(&mut self, end: End) {
+        // Still waiting for the body to decide: what was captured decides.
+        if let Some(b) = self.building.as_mut()
+            && b.body_glance.is_some()
+            && b.body_glance_now() == Glance::Unwanted
+        {
+            self.let_go_unwanted();
+            return;
+        }
         let Some(mut b) = self.building.take() else {
             return;
         };
@@ -348,6 +514,37 @@ impl Record {
 // === impl Building ===
 
 impl Building {
+    /// The glancing consumers' verdict once the captured start of the
+    /// response body has something besides white space (or the capture is
+    /// full); `None` until then. Decided once.
+    fn body_glance_done(&mut self) -> Option<Glance> {
+        let recorder = self.response_body.as_ref()?;
+        if !recorder.truncated && recorder.buf.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        Some(self.body_glance_now())
+    }
+
+    /// The glancing consumers' verdict on the response body captured so
+    /// far; once they want it, they are not asked again.
+    fn body_glance_now(&mut self) -> Glance {
+        let Some(interest) = &self.body_glance else {
+            return Glance::Wanted;
+        };
+        let response = self.exchange.response.as_ref();
+        let verdict = interest.glance(&Heads {
+            method: &self.exchange.request.method,
+            uri: &self.exchange.request.uri,
+            request_headers: &self.exchange.request.headers,
+            response: response.map(|r| (r.status, &r.headers)),
+            body_start: Some(self.response_body.as_ref().map_or(&[][..], |r| &r.buf[..])),
+        });
+        if verdict != Glance::Unwanted {
+            self.body_glance = None;
+        }
+        verdict
+    }
+
     /// Records how the response side ended.
     fn response_ended(&mut self, end: End) {
         let error = match end {
@@ -385,6 +582,8 @@ impl Drop for Record {
     /// have reached the upstream, so it is still published, blaming the side
     /// that most likely went away.
     fn drop(&mut self) {
+        // Pending, it ends without a response head: nobody wants it.
+        self.let_go();
         let Some(b) = self.building.as_ref() else {
             return;
         };
@@ -557,15 +756,21 @@ fn worth_capturing(headers: &http::HeaderMap) -> bool {
     else {
         return true;
     };
-    let ct = ct.trim().to_ascii_lowercase();
-    ct.starts_with("text/")
-        || ct.contains("json")
-        || ct.contains("xml")
-        || ct.contains("x-www-form-urlencoded")
-        || ct.contains("javascript")
-        || ct.contains("graphql")
-        || ct.contains("jwt")
-        || ct.starts_with("multipart/form-data")
+    // Compared without a lower-case copy: this runs for every body.
+    let ct = ct.trim().as_bytes();
+    let starts = |p: &str| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    let has = |p: &str| {
+        ct.windows(p.len())
+            .any(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+    };
+    starts("text/")
+        || has("json")
+        || has("xml")
+        || has("x-www-form-urlencoded")
+        || has("javascript")
+        || has("graphql")
+        || has("jwt")
+        || starts("multipart/form-data")
 }
 
 fn request_record(head: &http::request::Parts, uri: &Uri) -> RequestRecord {

@@ -240,7 +240,7 @@ impl Intercepting {
             (AlpnOffer::Http2, _) => Some(Protocol::Http2),
             (AlpnOffer::Both, p) => Some(p),
         };
-        let cert_host = sni.clone().unwrap_or_else(|| target.host.clone());
+        let cert_host = sni.clone().unwrap_or_else(|| target.host.to_string());
         let config = match shared.intercept.server_config(&cert_host, client_protocol) {
             Ok(config) => config,
             Err(e) => {

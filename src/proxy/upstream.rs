@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
@@ -37,14 +37,15 @@ pub(crate) enum Scheme {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Target {
     pub(crate) scheme: Scheme,
-    /// Lower-case name or IP literal without brackets.
-    pub(crate) host: String,
+    /// Lower-case name or IP literal without brackets. Shared: a target is
+    /// cloned for every request (pool keys, contexts).
+    pub(crate) host: Arc<str>,
     pub(crate) port: u16,
 }
 
 impl Target {
     pub(crate) fn new(scheme: Scheme, host: &str, port: u16) -> Self {
-        let host = crate::config::unbracket(host).to_ascii_lowercase();
+        let host = crate::config::unbracket(host).to_ascii_lowercase().into();
         Target { scheme, host, port }
     }
 
@@ -86,7 +87,11 @@ pub(crate) fn port_of(authority: &Authority) -> Result<Option<u16>, String> {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.authority())
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -322,7 +327,7 @@ impl Upstream {
                     .await?
             }
             Scheme::Https => {
-                let name = ServerName::try_from(target.host.clone()).map_err(|e| {
+                let name = ServerName::try_from(target.host.to_string()).map_err(|e| {
                     UpstreamError::BadTarget {
                         target: target.to_string(),
                         detail: e.to_string(),
@@ -525,9 +530,9 @@ pub(crate) async fn send(
     mut sender: Sender,
     req: Request<RequestBody>,
 ) -> Result<(Response<Incoming>, Sender), UpstreamError> {
-    let host = target.to_string();
+    // Named only on failure: formatting it for every request costs.
     let protocol_err = |e: hyper::Error| UpstreamError::Protocol {
-        host: host.clone(),
+        host: target.to_string(),
         detail: describe_hyper(&e),
     };
     let retry = match &mut sender {

@@ -31,8 +31,8 @@ use crate::output::file::{DurableFile, Files, Target, Unit};
 use crate::output::notice::{Notices, Unwritten};
 use crate::output::{Outlet, TextOutlet};
 use crate::proxy::{
-    Allowance, Delivery, ExchangeFeed, ExchangeStream, Hooks, Lane, Proxy, ShutdownHandle,
-    StartError, Triage,
+    Allowance, Delivery, ExchangeFeed, ExchangeStream, Glance, Glancer, Heads, Hooks, Lane, Proxy,
+    ShutdownHandle, StartError, Triage,
 };
 use crate::report::ReportOutlet;
 use drive::Drain;
@@ -162,7 +162,8 @@ impl Session {
         // traffic skips the analysis and may be left out of a recorder that
         // falls behind (and then says so).
         let analysis = spawn_analysis(
-            feed.consume(
+            feed.consume_glancing(
+                glance(),
                 triage(Lane::Skip),
                 Allowance {
                     vital_bytes: VITAL_BYTES,
@@ -439,6 +440,23 @@ fn open_recorder(
         cause,
     })?;
     Ok(Some((path.clone(), recorder)))
+}
+
+/// The analysis's glance at heads (see [`ExchangeFeed::consume_glancing`]):
+/// the proxy builds only the exchanges whose heads may make a sign-in leg,
+/// and of pages without a type those that start like markup.
+fn glance() -> Glancer {
+    Arc::new(|heads: &Heads<'_>| {
+        match crate::oauth::triage::heads_may_matter(heads.uri, heads.response) {
+            Some(true) => Glance::Wanted,
+            Some(false) => Glance::Unwanted,
+            None => match heads.body_start {
+                Some(body) if crate::oauth::triage::looks_like_markup(body) => Glance::Wanted,
+                Some(_) => Glance::Unwanted,
+                None => Glance::Undecided,
+            },
+        }
+    })
 }
 
 /// Sorts exchanges for a consumer: sign-in legs (and whatever may be one)

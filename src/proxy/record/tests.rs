@@ -50,7 +50,7 @@ fn a_complete_exchange_is_published_once_with_both_bodies() {
     let (recording, mut receiver) = recording();
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/token");
-    let mut record = recording.begin(&conn, &head, &uri);
+    let mut record = recording.begin(&conn, &head, &uri, true);
     let capture = record.request_capture().unwrap();
     capture.push(b"code=abc");
     capture.end(CaptureState::Complete);
@@ -80,7 +80,7 @@ fn a_failure_is_published_once_with_its_page() {
     let (recording, mut receiver) = recording();
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/x");
-    let mut record = recording.begin(&conn, &head, &uri);
+    let mut record = recording.begin(&conn, &head, &uri, true);
     record.fail(
         ExchangeError {
             side: FailureSide::Upstream,
@@ -106,9 +106,9 @@ fn a_record_dropped_early_blames_the_client() {
     let (head, uri) = request("https://idp.test/x");
 
     // Before the response head.
-    drop(recording.begin(&conn, &head, &uri));
+    drop(recording.begin(&conn, &head, &uri, true));
     // Mid-body.
-    let mut record = recording.begin(&conn, &head, &uri);
+    let mut record = recording.begin(&conn, &head, &uri, true);
     record.response_head(&response(200), false);
     record.response_data(b"abc");
     drop(record);
@@ -128,7 +128,7 @@ fn a_rewritten_request_is_recorded_as_sent_and_marked() {
     let (recording, mut receiver) = recording();
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/a");
-    let mut record = recording.begin(&conn, &head, &uri);
+    let mut record = recording.begin(&conn, &head, &uri, true);
     let old = record.request_capture().unwrap();
     old.push(b"original");
     let (sent, sent_uri) = request("https://idp.test/b");
@@ -155,9 +155,9 @@ fn with_nobody_listening_nothing_is_built() {
     let recording = Recording::new(feed, 8);
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/a");
-    let first = recording.begin(&conn, &head, &uri);
+    let first = recording.begin(&conn, &head, &uri, true);
     assert!(first.request_capture().is_none());
-    let second = recording.begin(&conn, &head, &uri);
+    let second = recording.begin(&conn, &head, &uri, true);
     assert_eq!(
         second.id(),
         first.id() + 1,
@@ -180,7 +180,7 @@ async fn a_finished_response_waits_for_the_rest_of_its_request_body() {
     let shutdown = CancellationToken::new();
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/token");
-    let mut record = recording.begin(&conn, &head, &uri);
+    let mut record = recording.begin(&conn, &head, &uri, true);
     record.settle_with(&tasks, &shutdown);
     let capture = record.request_capture().unwrap();
     capture.push(b"gran");
@@ -211,7 +211,7 @@ async fn on_shutdown_a_waiting_exchange_is_published_within_the_grace_with_its_b
     let shutdown = CancellationToken::new();
     let conn = Arc::new(ConnectionInfo::default());
     let (head, uri) = request("https://idp.test/token");
-    let mut record = recording.begin(&conn, &head, &uri);
+    let mut record = recording.begin(&conn, &head, &uri, true);
     // Published as soon as the proxy flushes, not after the usual wait
     // (made endless here).
     record.settle_with(&tasks, &shutdown);
@@ -234,4 +234,132 @@ async fn on_shutdown_a_waiting_exchange_is_published_within_the_grace_with_its_b
     assert_eq!(body.state, CaptureState::Aborted, "marked partial");
     assert!(all[0].timings.request_done.is_none());
     assert!(capture.is_closed(), "nobody reads the body on");
+}
+
+/// A consumer that glances (wants `/signin`, and HTML pages) and takes
+/// every exchange it is offered.
+fn glancing() -> (Recording, crate::proxy::ExchangeStream) {
+    let feed = ExchangeFeed::new();
+    let glance: crate::proxy::Glancer = Arc::new(|heads: &Heads<'_>| {
+        if heads.uri.path() == "/signin" {
+            return Glance::Wanted;
+        }
+        let Some((_, headers)) = heads.response else {
+            return Glance::Undecided;
+        };
+        match (headers.get("content-type"), heads.body_start) {
+            (Some(ct), _) if ct == "text/html" => Glance::Wanted,
+            (Some(_), _) => Glance::Unwanted,
+            // Untyped: its first bytes decide.
+            (None, None) => Glance::Undecided,
+            (None, Some(body)) if body.trim_ascii_start().starts_with(b"<") => Glance::Wanted,
+            (None, Some(_)) => Glance::Unwanted,
+        }
+    });
+    let stream = feed.consume_glancing(
+        glance,
+        Arc::new(|_: &Exchange| crate::proxy::Lane::Vital),
+        crate::proxy::Allowance {
+            vital_bytes: 1 << 20,
+            bulk_bytes: 0,
+        },
+    );
+    (Recording::new(feed, 64), stream)
+}
+
+fn get(uri: &str) -> (http::request::Parts, Uri) {
+    let uri: Uri = uri.parse().unwrap();
+    let head = http::Request::get(uri.clone())
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    (head, uri)
+}
+
+fn typed(status: u16, content_type: &str) -> http::response::Parts {
+    let mut head = response(status);
+    head.headers
+        .insert("content-type", content_type.parse().unwrap());
+    head
+}
+
+#[test]
+fn with_only_glancing_consumers_an_exchange_is_built_when_its_heads_are_wanted() {
+    let (recording, mut stream) = glancing();
+    let conn = Arc::new(ConnectionInfo::default());
+
+    // Wanted on its request head: built from the start.
+    let (head, uri) = get("https://app.test/signin");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    assert!(record.building.is_some());
+    record.response_head(&typed(200, "application/json"), false);
+    record.response_data(b"{}");
+    record.response_done();
+
+    // Undecided, then wanted for its HTML answer: built then, whole.
+    let (head, uri) = get("https://app.test/page");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    assert!(record.building.is_none() && record.pending.is_some());
+    record.response_head(&typed(200, "text/html"), false);
+    record.response_data(b"<html>");
+    record.response_done();
+
+    // Undecided, then unwanted: nothing built, only counted.
+    let (head, uri) = get("https://app.test/app.js");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    record.response_head(&typed(200, "text/javascript"), false);
+    assert!(record.building.is_none() && record.pending.is_none());
+    record.response_data(b"let x");
+    record.response_done();
+
+    // Untyped answers: the first bytes beyond white space decide.
+    let (head, uri) = get("https://app.test/untyped-page");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    record.response_head(&response(200), false);
+    record.response_data(b"  \n");
+    assert!(record.building.is_some());
+    record.response_data(b"<form>");
+    record.response_done();
+    let (head, uri) = get("https://app.test/blob");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    record.response_head(&response(200), false);
+    record.response_data(&[0, 159, 146]);
+    assert!(record.building.is_none(), "let go at its first bytes");
+    record.response_data(&[1, 2, 3]);
+    record.response_done();
+    let (head, uri) = get("https://app.test/empty");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    record.response_head(&response(204), false);
+    record.response_done();
+
+    // Undecided, and the client went away before an answer.
+    let (head, uri) = get("https://app.test/gone");
+    drop(recording.begin(&conn, &head, &uri, false));
+
+    // A body follows: built so it is captured.
+    let (head, uri) = request("https://app.test/form");
+    let record = recording.begin(&conn, &head, &uri, true);
+    assert!(record.building.is_some());
+    drop(record);
+
+    let mut got = Vec::new();
+    while let Some(crate::proxy::Delivery::Exchange(e)) = stream.try_recv() {
+        got.push(e);
+    }
+    let paths: Vec<&str> = got.iter().map(|e| e.request.uri.path()).collect();
+    assert_eq!(paths, ["/signin", "/page", "/untyped-page", "/form"]);
+    assert_eq!(
+        &got[2].response.as_ref().unwrap().body.bytes[..],
+        b"  \n<form>"
+    );
+    let page = &got[1];
+    assert_eq!(&page.response.as_ref().unwrap().body.bytes[..], b"<html>");
+    assert_eq!(page.request.body.state, CaptureState::Complete);
+    assert_eq!(page.request.body.size, 0);
+    assert_eq!(
+        stream.skipped(),
+        4,
+        "the asset, the blob, the empty answer and the abandoned request"
+    );
 }
