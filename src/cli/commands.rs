@@ -20,18 +20,24 @@ use crate::inject::FaultInjector;
 use crate::output::escape::escape_controls;
 use crate::proxy::Hooks;
 use crate::session::{Session, SessionSummary};
+use crate::web::{WebOptions, WebView};
 
 /// The proxy, until Ctrl-C or SIGTERM.
 pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failure> {
     let (injector, faults) = fault_hooks(&args)?;
     let fail_on = args.fail_on;
+    let web = web_view(&args, injector.as_ref());
     let (mut config, output) = args.into_configs(Audience::Terminal, color);
-    let hooks = hooks(injector, &mut config);
+    let hooks = hooks(injector, web.as_ref(), &mut config);
     let session = Session::start_with(config, output, hooks)
         .await
         .map_err(Failure::failed)?;
     let mut signals = StopSignals::listen();
+    if let Some(web) = &web {
+        web.attach(&session);
+    }
     eprint!("{}", super::banner::banner(&session));
+    eprint!("{}", super::banner::web(web.as_ref(), session.local_addr()));
     eprint!("{}", super::banner::faults(&faults));
     signals.next().await;
     eprintln!("authlens: stopping, writing what was captured (Ctrl-C again to stop at once)");
@@ -46,25 +52,43 @@ pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failu
 /// The fault injector `--fault` asks for, plugged in as the proxy's
 /// interceptor (none without `--fault`: forwarding stays untouched), and
 /// one line per fault for the banner. Conflicting faults are unusable.
-fn fault_hooks(args: &ProxyArgs) -> Result<(Option<FaultInjector>, Vec<String>), Failure> {
+fn fault_hooks(
+    args: &ProxyArgs,
+) -> Result<(Option<Arc<FaultInjector>>, Vec<String>), Failure> {
     if args.faults.is_empty() {
         return Ok((None, Vec::new()));
     }
     let injector = FaultInjector::new(args.faults.clone(), args.code_lifetime, args.show_secrets)
         .map_err(Failure::unusable)?;
     let lines = injector.describe();
-    Ok((Some(injector), lines))
+    Ok((Some(Arc::new(injector)), lines))
 }
 
-/// The proxy's hooks for `injector`, its timeouts fitted to the holds.
-fn hooks(injector: Option<FaultInjector>, config: &mut crate::config::ProxyConfig) -> Hooks {
-    let Some(injector) = injector else {
-        return Hooks::default();
-    };
-    injector.fit_timeouts(&mut config.timeouts);
+/// The web view, unless `--no-web`.
+fn web_view(args: &ProxyArgs, injector: Option<&Arc<FaultInjector>>) -> Option<WebView> {
+    (!args.no_web).then(|| {
+        WebView::new(WebOptions {
+            history: args.web_history,
+            show_secrets: args.show_secrets,
+            code_lifetime: args.code_lifetime,
+            faults: injector.cloned(),
+        })
+    })
+}
+
+/// The proxy's hooks for `injector` (its timeouts fitted to the holds)
+/// and the web view.
+fn hooks(
+    injector: Option<Arc<FaultInjector>>,
+    web: Option<&WebView>,
+    config: &mut crate::config::ProxyConfig,
+) -> Hooks {
+    if let Some(injector) = &injector {
+        injector.fit_timeouts(&mut config.timeouts);
+    }
     Hooks {
-        interceptor: Some(Arc::new(injector)),
-        local: None,
+        interceptor: injector.map(|i| i as Arc<dyn crate::proxy::Interceptor>),
+        local: web.map(WebView::service),
     }
 }
 
@@ -281,8 +305,9 @@ async fn join(
 ) -> Result<Joined, Failure> {
     let (injector, faults) = fault_hooks(&settings)?;
     let wants_session = !faults.is_empty() || settings.fail_on.is_some();
+    let web = web_view(&settings, injector.as_ref());
     let (mut config, output) = settings.into_configs(audience, color);
-    let hooks = hooks(injector, &mut config);
+    let hooks = hooks(injector, web.as_ref(), &mut config);
     let wants_outputs = output.json.is_some() || output.har.is_some();
     let live_on = output
         .live_log
@@ -315,6 +340,10 @@ async fn join(
                 session.local_addr(),
                 session.ca().cert_path().display()
             );
+            if let Some(web) = &web {
+                web.attach(session);
+            }
+            eprint!("{}", super::banner::web(web.as_ref(), session.local_addr()));
             eprint!("{}", super::banner::faults(&faults));
         }
     }

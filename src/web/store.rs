@@ -1,0 +1,431 @@
+//! What the web view keeps: the last N sign-in attempts (their events, as
+//! the analysis published them) and the last N exchanges (a row each; the
+//! redacted HAR entry of the ones that may be sign-in legs, within a byte
+//! budget), and the broadcast of updates its pages follow.
+//!
+//! One more consumer of the session's event stream and a watcher of the
+//! exchange feed: it never analyses anything itself, and it never makes the
+//! proxy or the analysis wait (it takes what the lagging broadcasts give it,
+//! and a page that falls behind is told to resync).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::exchange::Exchange;
+use crate::har::recorder::Entries;
+use crate::oauth::event::{Event, Outcome, rfc3339};
+use crate::output::json_lines;
+
+/// Default number of attempts and of exchanges kept (`--web-history`).
+pub const DEFAULT_WEB_HISTORY: usize = 10_000;
+
+/// Captured body bytes the kept HAR entries may hold in all; beyond it the
+/// oldest entries are dropped (their rows stay).
+const ENTRY_BUDGET: usize = 64 << 20;
+
+/// Events kept per attempt (a long run of refreshes keeps its latest).
+const EVENTS_PER_ATTEMPT: usize = 512;
+
+/// Updates a page may fall behind before it is told to resync.
+pub const UPDATE_BUFFER: usize = 1024;
+
+/// The view's bounded state, shared by the feeding tasks and the requests.
+pub struct Store {
+    state: Mutex<State>,
+    updates: broadcast::Sender<Update>,
+    history: usize,
+}
+
+/// One change a following page is told about.
+#[derive(Clone, Debug)]
+pub enum Update {
+    /// An attempt's summary row, new or changed.
+    Attempt(Arc<str>),
+    /// A new exchange row.
+    Exchange(Arc<str>),
+    /// The store missed events (its own subscription lagged): pages reload.
+    Resync,
+}
+
+struct State {
+    attempts: BTreeMap<u64, Attempt>,
+    /// Events of no attempt (an unpaired code or token leg), the latest.
+    loose: VecDeque<Arc<Event>>,
+    rows: BTreeMap<u64, Row>,
+    /// Row ids in arrival order, for eviction.
+    order: VecDeque<u64>,
+    /// Ids of the rows holding an entry, oldest first, and their bytes.
+    kept: VecDeque<u64>,
+    kept_bytes: usize,
+    entries: Entries,
+    /// Which attempt each leg's exchange belongs to.
+    legs: HashMap<u64, u64>,
+    /// Events the store missed because its subscription lagged.
+    missed: u64,
+}
+
+/// One sign-in attempt: its events, in order.
+pub struct Attempt {
+    pub id: u64,
+    pub events: Vec<Arc<Event>>,
+}
+
+/// One exchange, as the traffic list shows it.
+struct Row {
+    summary: Value,
+    entry: Option<(Arc<Value>, usize)>,
+}
+
+impl Store {
+    pub fn new(history: usize, show_secrets: bool) -> Store {
+        let (updates, _) = broadcast::channel(UPDATE_BUFFER);
+        Store {
+            state: Mutex::new(State {
+                attempts: BTreeMap::new(),
+                loose: VecDeque::new(),
+                rows: BTreeMap::new(),
+                order: VecDeque::new(),
+                kept: VecDeque::new(),
+                kept_bytes: 0,
+                entries: Entries::new(show_secrets),
+                legs: HashMap::new(),
+                missed: 0,
+            }),
+            updates,
+            history: history.max(1),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Updates from now on (a lagging receiver means: resync).
+    pub fn follow(&self) -> broadcast::Receiver<Update> {
+        self.updates.subscribe()
+    }
+
+    /// Takes one analysis event.
+    pub fn event(&self, event: Arc<Event>) {
+        let update = {
+            let mut state = self.state();
+            let Some(id) = event.attempt().map(|a| a.0) else {
+                if state.loose.len() == self.history {
+                    state.loose.pop_front();
+                }
+                state.loose.push_back(event);
+                return;
+            };
+            if let Some(exchange) = exchange_of(&event) {
+                state.legs.insert(exchange, id);
+            }
+            let attempt = state.attempts.entry(id).or_insert_with(|| Attempt {
+                id,
+                events: Vec::new(),
+            });
+            if attempt.events.len() == EVENTS_PER_ATTEMPT {
+                attempt.events.remove(1);
+            }
+            attempt.events.push(event);
+            let summary = summary(attempt).to_string();
+            while state.attempts.len() > self.history {
+                if let Some((_, old)) = state.attempts.pop_first() {
+                    for e in &old.events {
+                        if let Some(x) = exchange_of(e) {
+                            state.legs.remove(&x);
+                        }
+                    }
+                }
+            }
+            Update::Attempt(summary.into())
+        };
+        // Nobody following is fine.
+        let _ = self.updates.send(update);
+    }
+
+    /// The store's own event subscription lagged: `n` events are missing.
+    pub fn missed(&self, n: u64) {
+        self.state().missed += n;
+        let _ = self.updates.send(Update::Resync);
+    }
+
+    /// Takes one finished exchange: a row, and the redacted HAR entry of
+    /// one that may be a sign-in leg.
+    pub fn exchange(&self, exchange: &Exchange) {
+        let vital = crate::oauth::triage::may_matter(exchange);
+        let update = {
+            let mut state = self.state();
+            let url = state.entries.url(&exchange.request.uri.to_string());
+            let summary = row(exchange, url, vital);
+            let line = summary.to_string();
+            let entry = vital.then(|| {
+                let bytes = exchange.request.body.bytes.len()
+                    + exchange.response.as_ref().map_or(0, |r| r.body.bytes.len());
+                (Arc::new(state.entries.entry(exchange)), bytes)
+            });
+            if let Some((_, bytes)) = &entry {
+                state.kept_bytes += bytes;
+                state.kept.push_back(exchange.id);
+            }
+            state.rows.insert(exchange.id, Row { summary, entry });
+            state.order.push_back(exchange.id);
+            while state.order.len() > self.history {
+                if let Some(old) = state.order.pop_front() {
+                    state.forget_entry(old);
+                    state.rows.remove(&old);
+                }
+            }
+            while state.kept_bytes > ENTRY_BUDGET {
+                let Some(old) = state.kept.front().copied() else {
+                    break;
+                };
+                state.forget_entry(old);
+            }
+            Update::Exchange(line.into())
+        };
+        let _ = self.updates.send(update);
+    }
+
+    /// Summary rows of the attempts, newest first.
+    pub fn attempts(&self) -> Vec<Value> {
+        self.state().attempts.values().rev().map(summary).collect()
+    }
+
+    /// One attempt's summary and events (as JSON lines objects), or `None`
+    /// when it is unknown or was forgotten.
+    pub fn attempt(&self, id: u64) -> Option<(Value, Vec<Arc<Event>>)> {
+        let state = self.state();
+        let attempt = state.attempts.get(&id)?;
+        Some((summary(attempt), attempt.events.clone()))
+    }
+
+    /// The events of no attempt.
+    pub fn loose(&self) -> Vec<Arc<Event>> {
+        self.state().loose.iter().cloned().collect()
+    }
+
+    /// Exchange rows, newest first, at most `limit`.
+    pub fn rows(&self, limit: usize) -> Vec<Value> {
+        let state = self.state();
+        state
+            .order
+            .iter()
+            .rev()
+            .take(limit)
+            .filter_map(|id| state.rows.get(id))
+            .map(|r| {
+                let mut row = r.summary.clone();
+                if let Some(attempt) = state.legs.get(&row["id"].as_u64().unwrap_or(u64::MAX)) {
+                    row["attempt"] = json!(attempt);
+                }
+                row
+            })
+            .collect()
+    }
+
+    /// The redacted HAR entry of exchange `id`, when kept.
+    pub fn entry(&self, id: u64) -> Option<Arc<Value>> {
+        let state = self.state();
+        state.rows.get(&id)?.entry.as_ref().map(|(e, _)| e.clone())
+    }
+
+    /// The row of exchange `id`, when kept.
+    pub fn row(&self, id: u64) -> Option<Value> {
+        self.state().rows.get(&id).map(|r| r.summary.clone())
+    }
+
+    /// How much the store holds (for the page's footer and the tests).
+    pub fn counts(&self) -> Value {
+        let state = self.state();
+        json!({
+            "attempts": state.attempts.len(),
+            "exchanges": state.rows.len(),
+            "entries": state.kept.len(),
+            "entry_bytes": state.kept_bytes,
+            "history": self.history,
+            "missed_events": state.missed,
+        })
+    }
+}
+
+impl State {
+    fn forget_entry(&mut self, id: u64) {
+        if let Some(row) = self.rows.get_mut(&id)
+            && let Some((_, bytes)) = row.entry.take()
+        {
+            self.kept_bytes -= bytes;
+            if let Some(at) = self.kept.iter().position(|k| *k == id) {
+                self.kept.remove(at);
+            }
+        }
+    }
+}
+
+/// The exchange behind a leg event or a finding.
+fn exchange_of(event: &Event) -> Option<u64> {
+    match event {
+        Event::Authorize(e) => Some(e.exchange),
+        Event::Code(e) => Some(e.exchange),
+        Event::Token(e) => Some(e.exchange),
+        Event::TokenResponse(e) => Some(e.exchange),
+        Event::Finding(f) => Some(f.exchange),
+        Event::Verdict(_) => None,
+    }
+}
+
+/// The traffic list's row for an exchange.
+fn row(exchange: &Exchange, url: String, vital: bool) -> Value {
+    let response = exchange.response.as_ref();
+    json!({
+        "id": exchange.id,
+        "time": rfc3339(exchange.started_at),
+        "method": exchange.request.method.as_str(),
+        "url": url,
+        "host": exchange.request.uri.host(),
+        "status": response.map(|r| r.status.as_u16()),
+        "size": response.map(|r| r.body.size),
+        "type": response
+            .and_then(|r| r.headers.get(http::header::CONTENT_TYPE))
+            .and_then(|v| v.to_str().ok()),
+        "ms": exchange
+            .timings
+            .response_done
+            .or(exchange.timings.response_head)
+            .map(|d| d.as_millis() as u64),
+        "oauth": vital,
+        "error": exchange.error.as_ref().map(|e| e.message.clone()),
+        "intervention": exchange.intervention.as_ref().map(|i| i.label.clone()),
+    })
+}
+
+/// An attempt's row in the sign-in list, from its events: where it stands,
+/// who and where, when and how long, what was found.
+pub fn summary(attempt: &Attempt) -> Value {
+    let mut s = json!({
+        "id": attempt.id,
+        "status": "in-progress",
+        "failed_at": null,
+        "provider": null,
+        "host": null,
+        "tenant": null,
+        "client_id": null,
+        "user": null,
+        "start": null,
+        "duration_ms": null,
+        "findings": { "error": 0, "warning": 0, "info": 0 },
+        "rules": [],
+        "idp_codes": [],
+        "injected": [],
+        "exchanges": [],
+        "summary": null,
+    });
+    let mut rules: Vec<String> = Vec::new();
+    let mut codes: Vec<String> = Vec::new();
+    let mut injected: Vec<String> = Vec::new();
+    let mut exchanges: Vec<u64> = Vec::new();
+    for event in &attempt.events {
+        if let Some(i) = event.injected()
+            && !injected.contains(&i.fault)
+        {
+            injected.push(i.fault.clone());
+        }
+        if let Some(x) = exchange_of(event)
+            && !exchanges.contains(&x)
+        {
+            exchanges.push(x);
+        }
+        match &**event {
+            Event::Authorize(e) => {
+                if s["start"].is_null() {
+                    s["start"] = json!(rfc3339(e.time));
+                }
+                s["provider"] = json!(e.provider);
+                s["host"] = json!(e.host);
+                s["tenant"] = json!(e.tenant);
+                s["client_id"] = json!(e.client_id);
+            }
+            Event::Code(e) => {
+                codes.extend(e.error_codes.iter().cloned());
+                if e.error.is_some() {
+                    s["failed_at"] = json!("authorize");
+                }
+            }
+            Event::Token(e) => {
+                if s["client_id"].is_null() {
+                    s["client_id"] = json!(e.client_id);
+                }
+                if s["host"].is_null() {
+                    s["host"] = json!(e.host);
+                }
+            }
+            Event::TokenResponse(e) => {
+                codes.extend(e.error_codes.iter().cloned());
+                if e.failed {
+                    s["failed_at"] = json!("token");
+                }
+                for d in &e.decoded {
+                    if d.kind == "id_token"
+                        && let Ok(jwt) = &d.jwt
+                    {
+                        s["user"] = json!(jwt.sub.clone().or(jwt.oid.clone()));
+                    }
+                }
+            }
+            Event::Finding(f) => {
+                let n = &mut s["findings"][f.severity.as_str()];
+                *n = json!(n.as_u64().unwrap_or(0) + 1);
+                if !rules.iter().any(|r| r == f.rule.id()) {
+                    rules.push(f.rule.id().to_owned());
+                }
+            }
+            Event::Verdict(v) => {
+                s["status"] = json!(match v.outcome {
+                    Outcome::SignedIn => "signed-in",
+                    Outcome::Failed => "failed",
+                });
+                s["duration_ms"] = json!(v.duration.map(|d| d.as_millis() as u64));
+                s["summary"] = json!(v.summary);
+                if s["host"].is_null() {
+                    s["host"] = json!(v.host);
+                }
+            }
+        }
+    }
+    codes.dedup();
+    s["rules"] = json!(rules);
+    s["idp_codes"] = json!(codes);
+    s["injected"] = json!(injected);
+    s["exchanges"] = json!(exchanges);
+    s
+}
+
+/// The events as JSON lines objects (what `--json` writes).
+pub fn event_values(events: &[Arc<Event>]) -> Vec<Value> {
+    events.iter().map(|e| json_lines::to_value(e)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_traffic_list_is_bounded_and_forgets_the_oldest() {
+        let store = Store::new(3, false);
+        let mut follow = store.follow();
+        for id in 0..5u64 {
+            let exchange = crate::oauth::testing::ex("GET", "https://app.test/x?a=1")
+                .id(id)
+                .status(200)
+                .build();
+            store.exchange(&exchange);
+        }
+        let rows = store.rows(100);
+        let ids: Vec<u64> = rows.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, [4, 3, 2]);
+        assert!(matches!(follow.try_recv(), Ok(Update::Exchange(_))));
+        assert_eq!(store.counts()["exchanges"], 3);
+    }
+}
