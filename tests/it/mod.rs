@@ -18,3 +18,4 @@ mod robustness;
 mod secrets;
 mod signin;
 mod tokens;
+mod web;
