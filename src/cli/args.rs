@@ -71,6 +71,9 @@ pub struct BrowserArgs {
     /// Show the browser's own output (hidden by default: Chromium is chatty).
     #[arg(long)]
     pub browser_output: bool,
+    /// Also open authlens's live web view in a tab beside the page (when the proxy is started for this browser).
+    #[arg(long)]
+    pub web_tab: bool,
     /// Settings for the proxy started for the browser when none is running at --listen.
     #[command(flatten)]
     pub settings: ProxyArgs,

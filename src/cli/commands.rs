@@ -52,9 +52,7 @@ pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failu
 /// The fault injector `--fault` asks for, plugged in as the proxy's
 /// interceptor (none without `--fault`: forwarding stays untouched), and
 /// one line per fault for the banner. Conflicting faults are unusable.
-fn fault_hooks(
-    args: &ProxyArgs,
-) -> Result<(Option<Arc<FaultInjector>>, Vec<String>), Failure> {
+fn fault_hooks(args: &ProxyArgs) -> Result<(Option<Arc<FaultInjector>>, Vec<String>), Failure> {
     if args.faults.is_empty() {
         return Ok((None, Vec::new()));
     }
@@ -296,13 +294,14 @@ pub fn explain(args: ExplainArgs) -> Result<Outcome, Failure> {
     })
 }
 
-/// Joins or starts the proxy a `run` or `browser` command goes through.
+/// Joins or starts the proxy a `run` or `browser` command goes through;
+/// with the web view's URL when one was started here.
 async fn join(
     explicit: Option<std::net::SocketAddr>,
     settings: ProxyArgs,
     audience: Audience,
     color: ColorChoice,
-) -> Result<Joined, Failure> {
+) -> Result<(Joined, Option<String>), Failure> {
     let (injector, faults) = fault_hooks(&settings)?;
     let wants_session = !faults.is_empty() || settings.fail_on.is_some();
     let web = web_view(&settings, injector.as_ref());
@@ -316,6 +315,7 @@ async fn join(
     let joined = join_or_start(explicit, config, output, hooks)
         .await
         .map_err(Failure::failed)?;
+    let mut view = None;
     match &joined {
         Joined::Running { addr, .. } if wants_session => {
             return Err(Failure::unusable(format!(
@@ -344,10 +344,11 @@ async fn join(
                 web.attach(session);
             }
             eprint!("{}", super::banner::web(web.as_ref(), session.local_addr()));
+            view = web.as_ref().map(|w| w.url(session.local_addr()));
             eprint!("{}", super::banner::faults(&faults));
         }
     }
-    Ok(joined)
+    Ok((joined, view))
 }
 
 /// Stops a session started for a command, printing what it has to say;
@@ -367,7 +368,7 @@ async fn leave(joined: Joined, fail_on: Option<FailOn>, outcome: Outcome) -> Out
 /// `authlens run -- CMD`: CMD's own status.
 pub async fn run(args: RunArgs, color: ColorChoice) -> Result<Outcome, Failure> {
     let fail_on = args.settings.fail_on;
-    let joined = join(args.proxy, args.settings, Audience::Command, color).await?;
+    let (joined, _) = join(args.proxy, args.settings, Audience::Command, color).await?;
     match run_through(&joined, args.command).await {
         Ok(outcome) => Ok(leave(joined, fail_on, outcome).await),
         Err(failure) => {
@@ -421,11 +422,17 @@ pub async fn browser(args: BrowserArgs, color: ColorChoice) -> Result<Outcome, F
             .ok_or_else(|| Failure::failed(browser::not_found_help()))?,
     };
     let fail_on = args.settings.fail_on;
-    let joined = join(args.proxy, args.settings, Audience::Terminal, color).await?;
+    let (joined, view) = join(args.proxy, args.settings, Audience::Terminal, color).await?;
+    if args.web_tab && view.is_none() {
+        eprintln!(
+            "authlens: --web-tab: the web view is served only by a proxy started here (not with --no-web or an already running proxy, whose banner prints its URL)"
+        );
+    }
     let outcome = open_browser(
         &joined,
         program,
         args.url,
+        args.web_tab.then_some(view).flatten(),
         args.browser_args,
         args.browser_output,
     )
@@ -443,6 +450,7 @@ async fn open_browser(
     joined: &Joined,
     program: PathBuf,
     url: Option<String>,
+    view: Option<String>,
     extra: Vec<OsString>,
     show_output: bool,
 ) -> Result<Outcome, Failure> {
@@ -459,6 +467,7 @@ async fn open_browser(
         leaf_spki_sha256: joined.ca().leaf_spki_sha256_base64(),
         profile: profile.path().to_path_buf(),
         url,
+        view,
         extra,
         no_sandbox,
     };

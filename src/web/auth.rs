@@ -109,7 +109,10 @@ pub fn check(parts: &Parts, listen: SocketAddr, token: &Token) -> Result<String,
     };
     let offered_query = query_token(parts.uri.query());
     let offered_cookie = cookie_token(&parts.headers, &cookie_name(listen));
-    let ok = offered_query.iter().chain(&offered_cookie).any(|t| token.matches(t));
+    let ok = offered_query
+        .iter()
+        .chain(&offered_cookie)
+        .any(|t| token.matches(t));
     if !ok {
         return Err(Refusal::Token);
     }
@@ -182,8 +185,16 @@ mod tests {
         let t = Token::random();
         let q = format!("/?token={}", t.as_str());
         let cookie = format!("a=b; authlens_token_8080={}", t.as_str());
-        for host in ["127.0.0.1:8080", "localhost:8080", "[::1]:8080", "LOCALHOST:8080"] {
-            assert!(check(&parts("GET", &q, &[("host", host)]), listen, &t).is_ok(), "{host}");
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "[::1]:8080",
+            "LOCALHOST:8080",
+        ] {
+            assert!(
+                check(&parts("GET", &q, &[("host", host)]), listen, &t).is_ok(),
+                "{host}"
+            );
         }
         for host in ["evil.test:8080", "127.0.0.1:9090", "localhost", "127.0.0.1"] {
             assert_eq!(
@@ -191,14 +202,27 @@ mod tests {
                 Err(Refusal::Host(Some(host.into())))
             );
         }
-        assert_eq!(check(&parts("GET", &q, &[]), listen, &t), Err(Refusal::Host(None)));
+        assert_eq!(
+            check(&parts("GET", &q, &[]), listen, &t),
+            Err(Refusal::Host(None))
+        );
         let host = ("host", "127.0.0.1:8080");
-        assert_eq!(check(&parts("GET", "/", &[host]), listen, &t), Err(Refusal::Token));
+        assert_eq!(
+            check(&parts("GET", "/", &[host]), listen, &t),
+            Err(Refusal::Token)
+        );
         assert_eq!(
             check(&parts("GET", "/?token=nope", &[host]), listen, &t),
             Err(Refusal::Token)
         );
-        assert!(check(&parts("GET", "/api/x", &[host, ("cookie", &cookie)]), listen, &t).is_ok());
+        assert!(
+            check(
+                &parts("GET", "/api/x", &[host, ("cookie", &cookie)]),
+                listen,
+                &t
+            )
+            .is_ok()
+        );
         // Another run's cookie (another port) does not open this one.
         let other = format!("authlens_token_9090={}", t.as_str());
         assert_eq!(

@@ -164,7 +164,10 @@ async fn feed_events(inner: Arc<Inner>, subscription: crate::session::EventSubsc
     }
 }
 
-async fn feed_exchanges(inner: Arc<Inner>, mut exchanges: broadcast::Receiver<Arc<crate::exchange::Exchange>>) {
+async fn feed_exchanges(
+    inner: Arc<Inner>,
+    mut exchanges: broadcast::Receiver<Arc<crate::exchange::Exchange>>,
+) {
     loop {
         match exchanges.recv().await {
             Ok(exchange) => inner.store.exchange(&exchange),
@@ -230,9 +233,11 @@ impl Inner {
         let store = &self.store;
         match segments.as_slice() {
             ["attempts"] => json_response(&json!(store.attempts())),
-            ["attempts", id] => match id.parse().ok().and_then(|id| {
-                api::attempt_detail(store, id, self.options.code_lifetime)
-            }) {
+            ["attempts", id] => match id
+                .parse()
+                .ok()
+                .and_then(|id| api::attempt_detail(store, id, self.options.code_lifetime))
+            {
                 Some(detail) => json_response(&detail),
                 None => not_found(),
             },
@@ -276,7 +281,12 @@ impl Inner {
         }
     }
 
-    fn download(&self, id: &str, file: &str, events: &[Arc<crate::oauth::Event>]) -> Response<Body> {
+    fn download(
+        &self,
+        id: &str,
+        file: &str,
+        events: &[Arc<crate::oauth::Event>],
+    ) -> Response<Body> {
         let (kind, name, bytes): (&str, String, Vec<u8>) = match file {
             "har" => {
                 let mut entries = Vec::new();
@@ -296,7 +306,8 @@ impl Inner {
                 )
             }
             "report.md" => {
-                let owned: Vec<crate::oauth::Event> = events.iter().map(|e| (**e).clone()).collect();
+                let owned: Vec<crate::oauth::Event> =
+                    events.iter().map(|e| (**e).clone()).collect();
                 (
                     "text/markdown; charset=utf-8",
                     format!("authlens-attempt-{id}.md"),
@@ -342,7 +353,13 @@ impl Inner {
                 "authlens web view: no --fault was given, so there is nothing to switch\n",
             );
         };
-        let bad = |why: &str| text(StatusCode::BAD_REQUEST, "text/plain; charset=utf-8", &format!("authlens web view: {why}\n"));
+        let bad = |why: &str| {
+            text(
+                StatusCode::BAD_REQUEST,
+                "text/plain; charset=utf-8",
+                &format!("authlens web view: {why}\n"),
+            )
+        };
         let bytes = match body.into_bytes(4096).await {
             Ok(Buffered::Bytes(b)) => b,
             _ => return bad("the body must be a small JSON object"),
@@ -378,7 +395,11 @@ impl Inner {
             return not_found();
         };
         let (kind, name, bytes) = if der {
-            ("application/x-x509-ca-cert", "authlens-ca.crt", ca.cert_der().to_vec())
+            (
+                "application/x-x509-ca-cert",
+                "authlens-ca.crt",
+                ca.cert_der().to_vec(),
+            )
         } else {
             match std::fs::read(ca.cert_path()) {
                 Ok(pem) => ("application/x-pem-file", "authlens-ca.pem", pem),
@@ -388,7 +409,8 @@ impl Inner {
         let mut resp = bytes_response(StatusCode::OK, kind, bytes);
         resp.headers_mut().insert(
             header::CONTENT_DISPOSITION,
-            HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).unwrap_or(HeaderValue::from_static("attachment")),
+            HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+                .unwrap_or(HeaderValue::from_static("attachment")),
         );
         resp
     }
@@ -407,7 +429,8 @@ impl Inner {
             if tx.send(frame("resync", "{}")).await.is_err() {
                 return;
             }
-            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+            let mut beat =
+                tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
             loop {
                 let next = tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -438,7 +461,10 @@ impl Inner {
         });
         let mut resp = Response::new(Body::stream(Frames(rx)));
         let headers = resp.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         security_headers(headers);
         resp
     }
@@ -470,9 +496,15 @@ impl http_body::Body for Frames {
 /// referrer (the URL may hold the token), only its own scripts.
 fn security_headers(headers: &mut http::HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -495,7 +527,11 @@ fn text(status: StatusCode, kind: &'static str, body: &str) -> Response<Body> {
 }
 
 fn json_response(value: &Value) -> Response<Body> {
-    bytes_response(StatusCode::OK, "application/json", value.to_string().into_bytes())
+    bytes_response(
+        StatusCode::OK,
+        "application/json",
+        value.to_string().into_bytes(),
+    )
 }
 
 fn not_found() -> Response<Body> {

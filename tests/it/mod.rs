@@ -19,3 +19,4 @@ mod secrets;
 mod signin;
 mod tokens;
 mod web;
+mod web_browser;

@@ -103,7 +103,11 @@ async fn without_the_token_or_from_a_foreign_host_the_view_is_refused_and_says_h
         // A wrong token, in the query or in the cookie.
         let wrong = format!("{path}?token={}", "0".repeat(64));
         assert_eq!(raw(addr, &get(&wrong, &host, "")).await.0, 401, "{path}");
-        let other = format!("Cookie: authlens_token_{}={}\r\n", addr.port(), "f".repeat(64));
+        let other = format!(
+            "Cookie: authlens_token_{}={}\r\n",
+            addr.port(),
+            "f".repeat(64)
+        );
         assert_eq!(raw(addr, &get(path, &host, &other)).await.0, 401, "{path}");
         // The right token for a Host that is not this listener: DNS rebinding.
         let with = format!("{path}?token={token}");
@@ -117,14 +121,19 @@ async fn without_the_token_or_from_a_foreign_host_the_view_is_refused_and_says_h
             let head = if path == "/api/stream" {
                 // A stream does not end: its head is enough.
                 let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-                tcp.write_all(get(&with, &own, "").as_bytes()).await.unwrap();
+                tcp.write_all(get(&with, &own, "").as_bytes())
+                    .await
+                    .unwrap();
                 let mut buf = vec![0u8; 4096];
                 let n = tcp.read(&mut buf).await.unwrap();
                 String::from_utf8_lossy(&buf[..n]).into_owned()
             } else {
                 raw(addr, &get(&with, &own, "")).await.1
             };
-            assert!(head.starts_with("HTTP/1.1 200") || path == "/api/attempts/1", "{path} {own}: {head}");
+            assert!(
+                head.starts_with("HTTP/1.1 200") || path == "/api/attempts/1",
+                "{path} {own}: {head}"
+            );
         }
     }
     // The page hands the token on as a cookie only scripts cannot read and
@@ -135,7 +144,10 @@ async fn without_the_token_or_from_a_foreign_host_the_view_is_refused_and_says_h
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
         .unwrap_or_else(|| panic!("no cookie: {page}"));
     assert!(set_cookie.contains(&cookie(&web, addr)), "{set_cookie}");
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
     let with_cookie = format!("Cookie: {}\r\n", cookie(&web, addr));
     let (status, text) = raw(addr, &get("/api/attempts", &host, &with_cookie)).await;
     assert_eq!(status, 200, "{text}");
@@ -159,7 +171,9 @@ async fn a_state_change_needs_the_pages_own_origin() {
     let addr = lab.proxy.addr;
     let host = addr.to_string();
     let post = |origin: Option<&str>| {
-        let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+        let origin = origin
+            .map(|o| format!("Origin: {o}\r\n"))
+            .unwrap_or_default();
         let body = r#"{"index":0,"on":false}"#;
         format!(
             "POST /api/faults HTTP/1.1\r\nHost: {host}\r\nCookie: {}\r\n{origin}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -167,7 +181,12 @@ async fn a_state_change_needs_the_pages_own_origin() {
             body.len()
         )
     };
-    for origin in [None, Some("http://evil.test"), Some("null"), Some(&*format!("https://{host}"))] {
+    for origin in [
+        None,
+        Some("http://evil.test"),
+        Some("null"),
+        Some(&*format!("https://{host}")),
+    ] {
         let (status, text) = raw(addr, &post(origin)).await;
         assert_eq!(status, 403, "{origin:?}: {text}");
         assert!(text.contains("cross-site"), "{text}");
@@ -208,11 +227,38 @@ async fn the_view_reached_through_the_proxy_is_refused_on_every_path() {
                 let status = resp.status();
                 let text = resp.text().await.unwrap_or_default();
                 assert_ne!(status, 200, "{url}: {text}");
-                assert!(!text.contains("authlens web view") && !text.contains("<!doctype html>"), "{url}: {text}");
+                assert!(
+                    !text.contains("authlens web view") && !text.contains("<!doctype html>"),
+                    "{url}: {text}"
+                );
             }
         }
     }
     lab.stop().await;
+
+    // A passthrough tunnel to itself would hand the proxy a fresh direct
+    // connection (the mitmweb CVE-2025-23217 path): refused as a loop too.
+    let ca = testkit::TestCa::new();
+    let web = WebView::new(WebOptions::default());
+    let proxy = testkit::TestProxy::start(
+        &ca,
+        testkit::ProxyOptions {
+            passthrough: vec!["localhost".into()],
+            hooks: Hooks {
+                interceptor: None,
+                local: Some(web.service()),
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_, head) = proxy
+        .connect_tunnel(&format!("localhost:{}", proxy.addr.port()))
+        .await;
+    let head = String::from_utf8_lossy(&head);
+    assert!(!head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains(" 50") || head.contains(" 40"), "{head}");
+    proxy.stop().await;
 }
 
 /// Reads server-sent events from `resp` until one named `name` whose data
@@ -279,18 +325,42 @@ async fn a_failing_sign_in_appears_live_with_its_finding_code_legs_and_downloads
     assert_eq!(status, 400);
     lab.lines_until_verdict().await;
 
-    let row = next_event(&mut stream, &mut buffer, "attempt", |a| a["status"] == "failed").await;
+    let row = next_event(&mut stream, &mut buffer, "attempt", |a| {
+        a["status"] == "failed"
+    })
+    .await;
     assert_eq!(row["failed_at"], "token", "{row}");
-    assert!(row["rules"].as_array().unwrap().contains(&"param-mismatch".into()), "{row}");
+    assert!(
+        row["rules"]
+            .as_array()
+            .unwrap()
+            .contains(&"param-mismatch".into()),
+        "{row}"
+    );
     let codes = row["idp_codes"].as_array().unwrap();
     assert!(!codes.is_empty(), "{row}");
     assert_eq!(row["client_id"], testkit::lab::WEB_CLIENT);
     let id = row["id"].as_u64().unwrap();
 
-    let list: Value = with("/api/attempts").send().await.unwrap().json().await.unwrap();
+    let list: Value = with("/api/attempts")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list[0]["id"], id, "{list}");
-    let detail_text = with(&format!("/api/attempts/{id}")).send().await.unwrap().text().await.unwrap();
-    assert!(!detail_text.contains(&code), "the code in clear: {detail_text}");
+    let detail_text = with(&format!("/api/attempts/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !detail_text.contains(&code),
+        "the code in clear: {detail_text}"
+    );
     let detail: Value = serde_json::from_str(&detail_text).unwrap();
     let mismatch = detail["events"]
         .as_array()
@@ -300,7 +370,10 @@ async fn a_failing_sign_in_appears_live_with_its_finding_code_legs_and_downloads
         .unwrap_or_else(|| panic!("{detail:#}"));
     assert_eq!(mismatch["evidence"]["token"], "https://app.test/callback/");
     assert!(!mismatch["fix"].as_str().unwrap().is_empty());
-    assert!(!detail["explanations"].as_array().unwrap().is_empty(), "{detail:#}");
+    assert!(
+        !detail["explanations"].as_array().unwrap().is_empty(),
+        "{detail:#}"
+    );
     assert_eq!(detail["code_lifetime_ms"], 600_000);
     let legs = detail["legs"].as_array().unwrap();
     let token_leg = legs
@@ -308,12 +381,23 @@ async fn a_failing_sign_in_appears_live_with_its_finding_code_legs_and_downloads
         .find(|l| l["entry"]["request"]["method"] == "POST")
         .unwrap_or_else(|| panic!("{detail:#}"));
     let curl = token_leg["curl"].as_str().unwrap();
-    assert!(curl.starts_with("curl -X 'POST' 'https://login.microsoftonline.com/"), "{curl}");
+    assert!(
+        curl.starts_with("curl -X 'POST' 'https://login.microsoftonline.com/"),
+        "{curl}"
+    );
     assert!(curl.contains("code=code%23"), "fingerprinted: {curl}");
 
     // The downloads: the HAR re-analysed finds the same mismatch.
-    let har = with(&format!("/api/attempts/{id}/har")).send().await.unwrap();
-    assert!(har.headers()["content-disposition"].to_str().unwrap().contains(".har"));
+    let har = with(&format!("/api/attempts/{id}/har"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        har.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".har")
+    );
     let har = har.bytes().await.unwrap();
     assert!(!String::from_utf8_lossy(&har).contains(&code));
     let dir = tempfile::tempdir().unwrap();
@@ -327,17 +411,44 @@ async fn a_failing_sign_in_appears_live_with_its_finding_code_legs_and_downloads
     )
     .unwrap();
     assert_eq!(tally.by_rule.get("param-mismatch"), Some(&1), "{tally:?}");
-    let report = with(&format!("/api/attempts/{id}/report.md")).send().await.unwrap().text().await.unwrap();
-    assert!(report.starts_with("# Sign-in report") && report.contains("param-mismatch"), "{report}");
-    let lines = with(&format!("/api/attempts/{id}/events.jsonl")).send().await.unwrap().text().await.unwrap();
+    let report = with(&format!("/api/attempts/{id}/report.md"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        report.starts_with("# Sign-in report") && report.contains("param-mismatch"),
+        "{report}"
+    );
+    let lines = with(&format!("/api/attempts/{id}/events.jsonl"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in lines.lines() {
         authlens::output::json_lines::from_line(line).unwrap();
     }
     assert!(lines.contains("\"rule\":\"param-mismatch\""), "{lines}");
 
     // The traffic list knows the legs.
-    let rows: Value = with("/api/exchanges").send().await.unwrap().json().await.unwrap();
-    assert!(rows.as_array().unwrap().iter().any(|r| r["attempt"] == id && r["oauth"] == true), "{rows}");
+    let rows: Value = with("/api/exchanges")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["attempt"] == id && r["oauth"] == true),
+        "{rows}"
+    );
     lab.stop().await;
 }
 
@@ -358,12 +469,15 @@ async fn the_stream_ends_when_the_proxy_shuts_down() {
         loop {
             match stream.chunk().await {
                 Ok(Some(_)) => continue,
-                _ => break,
+                other => return other.map(|_| ()),
             }
         }
     })
-    .await;
-    assert!(ended.is_ok(), "the stream still open 30 s after shutdown");
+    .await
+    .expect("the stream still open 30 s after shutdown");
+    // Ended by the view (the last chunk), not cut off when the proxy's
+    // grace period ran out.
+    assert!(ended.is_ok(), "the stream was cut off: {ended:?}");
     tokio::time::timeout(Duration::from_secs(30), stopped)
         .await
         .expect("the session stops with a page following")
@@ -374,9 +488,8 @@ async fn the_stream_ends_when_the_proxy_shuts_down() {
 async fn a_stalled_page_neither_holds_memory_nor_slows_forwarding() {
     let web = WebView::new(WebOptions::default());
     let ca = testkit::TestCa::new();
-    let handler: testkit::upstream::Handler = std::sync::Arc::new(|_req| {
-        http::Response::new(bytes::Bytes::from_static(b"ok"))
-    });
+    let handler: testkit::upstream::Handler =
+        std::sync::Arc::new(|_req| http::Response::new(bytes::Bytes::from_static(b"ok")));
     let upstream =
         testkit::upstream::TestUpstream::start_with(&ca, testkit::upstream::Tls::None, handler)
             .await;
@@ -399,7 +512,14 @@ async fn a_stalled_page_neither_holds_memory_nor_slows_forwarding() {
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stalled = socket.connect(addr).await.unwrap();
     stalled
-        .write_all(get("/api/stream", &addr.to_string(), &format!("Cookie: {}\r\n", cookie(&web, addr))).as_bytes())
+        .write_all(
+            get(
+                "/api/stream",
+                &addr.to_string(),
+                &format!("Cookie: {}\r\n", cookie(&web, addr)),
+            )
+            .as_bytes(),
+        )
         .await
         .unwrap();
 
@@ -416,7 +536,10 @@ async fn a_stalled_page_neither_holds_memory_nor_slows_forwarding() {
         }
     })
     .await;
-    assert!(sent.is_ok(), "forwarding stalled behind a page that does not read");
+    assert!(
+        sent.is_ok(),
+        "forwarding stalled behind a page that does not read"
+    );
     // The view kept its bounded rows, and the stalled page was skipped
     // ahead (told to resync) rather than buffered for: what it can still
     // read holds far fewer than N rows.
@@ -428,7 +551,11 @@ async fn a_stalled_page_neither_holds_memory_nor_slows_forwarding() {
                 Ok(0) | Err(_) => break,
                 Ok(n) => text.extend_from_slice(&buf[..n]),
             }
-            if String::from_utf8_lossy(&text).matches("event: resync").count() >= 2 {
+            if String::from_utf8_lossy(&text)
+                .matches("event: resync")
+                .count()
+                >= 2
+            {
                 break;
             }
         }
@@ -436,8 +563,14 @@ async fn a_stalled_page_neither_holds_memory_nor_slows_forwarding() {
     .await;
     let text = String::from_utf8_lossy(&text);
     let rows = text.matches("event: exchange").count();
-    assert!(text.matches("event: resync").count() >= 2, "never told to resync ({rows} rows read)");
-    assert!(rows < N, "every row was buffered for the stalled page ({rows})");
+    assert!(
+        text.matches("event: resync").count() >= 2,
+        "never told to resync ({rows} rows read)"
+    );
+    assert!(
+        rows < N,
+        "every row was buffered for the stalled page ({rows})"
+    );
     assert_eq!(web.store().counts()["exchanges"], N);
     proxy.stop().await;
 }
@@ -459,13 +592,22 @@ fn the_banner_prints_the_views_url_and_no_web_turns_it_off() {
         let resp = direct().get(url.trim()).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         let page = resp.text().await.unwrap();
-        assert!(page.contains("<script type=\"module\" src=\"/assets/app.js\">"), "{page}");
+        assert!(
+            page.contains("<script type=\"module\" src=\"/assets/app.js\">"),
+            "{page}"
+        );
     });
     drop(proxy);
 
     let mut off = Binary::start(
         Command::new(env!("CARGO_BIN_EXE_authlens"))
-            .args(["--listen", "127.0.0.1:0", "--no-color", "--no-web", "--certs"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--no-color",
+                "--no-web",
+                "--certs",
+            ])
             .arg(certs.path())
             .stdout(Stdio::null()),
     );
@@ -476,5 +618,9 @@ fn the_banner_prints_the_views_url_and_no_web_turns_it_off() {
         assert_eq!(status, 400, "{text}");
         assert!(text.contains("This is an HTTP(S) proxy"), "{text}");
     });
-    assert!(!off.seen.iter().any(|l| l.contains("?token=")), "{:?}", off.seen);
+    assert!(
+        !off.seen.iter().any(|l| l.contains("?token=")),
+        "{:?}",
+        off.seen
+    );
 }

@@ -41,7 +41,13 @@ async function getJson(path) {
 
 const localTime = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 const clock = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
-const ms = (n) => (n === null || n === undefined ? "" : n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(1)} s`);
+function ms(n) {
+  if (n === null || n === undefined) return "";
+  if (n < 1000) return `${n} ms`;
+  if (n < 60000) return `${(n / 1000).toFixed(1)} s`;
+  const s = Math.round(n / 1000);
+  return s % 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s / 60} min`;
+}
 
 // === live updates ===
 
@@ -81,16 +87,16 @@ async function reload() {
   route();
 }
 
-// Coalesces bursts: one redraw per animation frame at most.
+// Coalesces bursts: one redraw per 150 ms at most.
 function changed(kind, id) {
   if (refreshTimer) return;
-  refreshTimer = requestAnimationFrame(() => {
+  refreshTimer = setTimeout(() => {
     refreshTimer = null;
     const view = currentView();
     if (view.name === "signins" || view.name === "traffic") redrawList();
     else if (view.name === "attempt" && kind === "attempt" && String(id) === view.id) route();
     footer();
-  });
+  }, 150);
 }
 
 function footer() {
@@ -248,7 +254,7 @@ async function showAttempt(main, id) {
   if (currentView().id !== id) return;
   const s = d.summary;
   const base = `/api/attempts/${s.id}`;
-  main.replaceChildren(
+  main.replaceChildren(...[
     el("p", {}, el("a", { href: "#/" }, "← all sign-ins")),
     el("h2", { id: "attempt-title" }, `Sign-in #${s.id}: `, el("span", { class: `status-${s.status}` }, s.status === "failed" && s.failed_at ? `failed at ${s.failed_at}` : s.status.replace("-", " ")),
       s.injected.map((i) => el("span", { class: "badge injected" }, `injected ${i}`))),
@@ -263,7 +269,8 @@ async function showAttempt(main, id) {
     tokens(d),
     el("section", { id: "legs" }, el("h3", {}, "Legs"), ...d.legs.map(leg)),
     el("section", {}, el("details", {}, el("summary", {}, `All ${d.events.length} events (JSON lines)`),
-      el("pre", { id: "events" }, d.events.map((e) => JSON.stringify(e)).join("\n")))));
+      el("pre", { id: "events" }, d.events.map((e) => JSON.stringify(e)).join("\n")))),
+  ].filter(Boolean));
 }
 
 function kv(obj) {
@@ -283,12 +290,13 @@ function timeline(d) {
   const times = events.map((e) => Date.parse(e.time));
   const code = events.find((e) => e.type === "code" && e.code);
   const life = code && d.code_lifetime_ms ? [Date.parse(code.time), Date.parse(code.time) + d.code_lifetime_ms] : null;
-  let t0 = Math.min(...times), t1 = Math.max(...times);
+  const t0 = Math.min(...times);
+  let t1 = Math.max(...times);
   const redeem = events.find((e) => e.type === "token");
-  if (life) t1 = Math.max(t1, redeem ? Math.min(life[1], Math.max(t1, Date.parse(redeem.time))) : t1);
-  if (life && redeem && Date.parse(redeem.time) > life[1]) t1 = Math.max(t1, Date.parse(redeem.time));
-  if (life && !redeem) t1 = Math.max(t1, Math.min(life[1], t0 + 2 * Math.max(1, t1 - t0)));
-  const span = Math.max(t1 - t0, 1);
+  // A redemption after the code's end puts that end on the axis; otherwise
+  // the bar runs off the right edge (the axis stays on the sign-in).
+  if (life && t1 >= life[1]) t1 = Math.max(t1, life[1]);
+  const span = Math.max(t1 - t0, 1) * 1.05;
   const W = 1000, H = 60 + 22 * events.length, L = 150, R = 40;
   const x = (t) => L + ((t - t0) / span) * (W - L - R);
   const s = svg("svg", { id: "timeline", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "timeline of the sign-in" });
@@ -299,9 +307,9 @@ function timeline(d) {
   }
   if (life) {
     const expired = redeem && Date.parse(redeem.time) > life[1];
-    const bar = svg("rect", { class: expired ? "life expired" : "life", x: x(life[0]), y: 8, width: Math.max(2, x(Math.min(life[1], t1)) - x(life[0])), height: H - 36 });
+    const bar = svg("rect", { class: expired ? "life expired" : "life", x: x(life[0]), y: 8, width: Math.max(2, (life[1] > t1 ? W - R : x(life[1])) - x(life[0])), height: H - 36 });
     bar.append(svg("title", {}, `code lifetime ${ms(d.code_lifetime_ms)}`));
-    s.append(bar, svg("text", { x: x(life[0]) + 4, y: 20 }, `code valid for ${ms(d.code_lifetime_ms)}${life[1] > t1 ? " (ends to the right)" : ""}`));
+    s.append(bar, svg("text", { x: x(life[0]) + 4, y: 20 }, `code valid for ${ms(d.code_lifetime_ms)}${life[1] > t1 ? " (ends beyond the right edge)" : ""}`));
     if (life[1] <= t1) s.append(svg("line", { class: "axis", x1: x(life[1]), x2: x(life[1]), y1: 8, y2: H - 20, "stroke-dasharray": "4 3" }), svg("text", { x: x(life[1]) + 3, y: 34 }, "code expires"));
   }
   events.forEach((e, i) => {
