@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::store::{Store, event_values};
+use super::store::Store;
 use crate::oauth::catalogue;
 use crate::oauth::event::Event;
 use crate::output::json_lines;
@@ -17,8 +17,7 @@ use crate::output::json_lines;
 /// entry and curl, the catalogue's explanations of the IdP's codes, and the
 /// code lifetime the timeline draws.
 pub fn attempt_detail(store: &Store, id: u64, code_lifetime: Option<Duration>) -> Option<Value> {
-    let (summary, events) = store.attempt(id)?;
-    let values = event_values(&events);
+    let (summary, events, values) = store.attempt(id)?;
     let mut legs = Vec::new();
     for x in summary["exchanges"].as_array().into_iter().flatten() {
         let Some(x) = x.as_u64() else { continue };

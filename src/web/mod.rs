@@ -200,7 +200,7 @@ impl Inner {
         }
         let path = parts.uri.path().to_owned();
         let query = parts.uri.query().map(str::to_owned);
-        let response = match (&parts.method, path.as_str()) {
+        match (&parts.method, path.as_str()) {
             (&Method::GET, "/") => {
                 let mut resp = text(StatusCode::OK, "text/html; charset=utf-8", INDEX_HTML);
                 if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(listen, &self.token)) {
@@ -223,8 +223,7 @@ impl Inner {
                 "authlens web view: method not allowed here\n",
             ),
             _ => not_found(),
-        };
-        response
+        }
     }
 
     fn get(&self, path: &str, query: Option<&str>) -> Response<Body> {
@@ -242,10 +241,11 @@ impl Inner {
                 None => not_found(),
             },
             ["attempts", id, file] => {
-                let Some((_, events)) = id.parse().ok().and_then(|id| store.attempt(id)) else {
+                let Some((summary, events, _)) = id.parse().ok().and_then(|id| store.attempt(id))
+                else {
                     return not_found();
                 };
-                self.download(id, file, &events)
+                self.download(id, file, &summary, &events)
             }
             ["exchanges"] => {
                 let limit = query
@@ -285,15 +285,12 @@ impl Inner {
         &self,
         id: &str,
         file: &str,
+        summary: &Value,
         events: &[Arc<crate::oauth::Event>],
     ) -> Response<Body> {
         let (kind, name, bytes): (&str, String, Vec<u8>) = match file {
             "har" => {
                 let mut entries = Vec::new();
-                let summary = store::summary(&store::Attempt {
-                    id: 0,
-                    events: events.to_vec(),
-                });
                 for x in summary["exchanges"].as_array().into_iter().flatten() {
                     if let Some(entry) = x.as_u64().and_then(|x| self.store.entry(x)) {
                         entries.push(entry);

@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 
 use crate::exchange::Exchange;
 use crate::har::recorder::Entries;
-use crate::oauth::event::{Event, Outcome, rfc3339};
+use crate::oauth::event::{Event, rfc3339};
 use crate::output::json_lines;
 
 /// Default number of attempts and of exchanges kept (`--web-history`).
@@ -67,10 +67,12 @@ struct State {
     missed: u64,
 }
 
-/// One sign-in attempt: its events, in order.
+/// One sign-in attempt: its events, in order, and the same as JSON lines
+/// objects (what the page and the summary read).
 pub struct Attempt {
     pub id: u64,
     pub events: Vec<Arc<Event>>,
+    pub values: Vec<Value>,
 }
 
 /// One exchange, as the traffic list shows it.
@@ -119,22 +121,26 @@ impl Store {
                 state.loose.push_back(event);
                 return;
             };
-            if let Some(exchange) = exchange_of(&event) {
+            let value = json_lines::to_value(&event);
+            if let Some(exchange) = value["exchange"].as_u64() {
                 state.legs.insert(exchange, id);
             }
             let attempt = state.attempts.entry(id).or_insert_with(|| Attempt {
                 id,
                 events: Vec::new(),
+                values: Vec::new(),
             });
             if attempt.events.len() == EVENTS_PER_ATTEMPT {
                 attempt.events.remove(1);
+                attempt.values.remove(1);
             }
             attempt.events.push(event);
+            attempt.values.push(value);
             let summary = summary(attempt).to_string();
             while state.attempts.len() > self.history {
                 if let Some((_, old)) = state.attempts.pop_first() {
-                    for e in &old.events {
-                        if let Some(x) = exchange_of(e) {
+                    for v in &old.values {
+                        if let Some(x) = v["exchange"].as_u64() {
                             state.legs.remove(&x);
                         }
                     }
@@ -196,10 +202,14 @@ impl Store {
 
     /// One attempt's summary and events (as JSON lines objects), or `None`
     /// when it is unknown or was forgotten.
-    pub fn attempt(&self, id: u64) -> Option<(Value, Vec<Arc<Event>>)> {
+    pub fn attempt(&self, id: u64) -> Option<(Value, Vec<Arc<Event>>, Vec<Value>)> {
         let state = self.state();
         let attempt = state.attempts.get(&id)?;
-        Some((summary(attempt), attempt.events.clone()))
+        Some((
+            summary(attempt),
+            attempt.events.clone(),
+            attempt.values.clone(),
+        ))
     }
 
     /// The events of no attempt.
@@ -264,18 +274,6 @@ impl State {
     }
 }
 
-/// The exchange behind a leg event or a finding.
-fn exchange_of(event: &Event) -> Option<u64> {
-    match event {
-        Event::Authorize(e) => Some(e.exchange),
-        Event::Code(e) => Some(e.exchange),
-        Event::Token(e) => Some(e.exchange),
-        Event::TokenResponse(e) => Some(e.exchange),
-        Event::Finding(f) => Some(f.exchange),
-        Event::Verdict(_) => None,
-    }
-}
-
 /// The traffic list's row for an exchange.
 fn row(exchange: &Exchange, url: String, vital: bool) -> Value {
     let response = exchange.response.as_ref();
@@ -301,8 +299,10 @@ fn row(exchange: &Exchange, url: String, vital: bool) -> Value {
     })
 }
 
-/// An attempt's row in the sign-in list, from its events: where it stands,
-/// who and where, when and how long, what was found.
+/// An attempt's row in the sign-in list, from its events as JSON lines
+/// objects (so legs and fields the analysis adds later count without a
+/// change here): where it stands, who and where, when and how long, what
+/// was found.
 pub fn summary(attempt: &Attempt) -> Value {
     let mut s = json!({
         "id": attempt.id,
@@ -322,79 +322,71 @@ pub fn summary(attempt: &Attempt) -> Value {
         "exchanges": [],
         "summary": null,
     });
-    let mut rules: Vec<String> = Vec::new();
-    let mut codes: Vec<String> = Vec::new();
-    let mut injected: Vec<String> = Vec::new();
-    let mut exchanges: Vec<u64> = Vec::new();
-    for event in &attempt.events {
-        if let Some(i) = event.injected()
-            && !injected.contains(&i.fault)
-        {
-            injected.push(i.fault.clone());
+    let mut rules: Vec<Value> = Vec::new();
+    let mut codes: Vec<Value> = Vec::new();
+    let mut injected: Vec<Value> = Vec::new();
+    let mut exchanges: Vec<Value> = Vec::new();
+    let add = |list: &mut Vec<Value>, v: &Value| {
+        if !v.is_null() && !list.contains(v) {
+            list.push(v.clone());
         }
-        if let Some(x) = exchange_of(event)
-            && !exchanges.contains(&x)
-        {
-            exchanges.push(x);
+    };
+    for e in &attempt.values {
+        let kind = e["type"].as_str().unwrap_or("");
+        add(&mut injected, &e["injected"]);
+        add(&mut exchanges, &e["exchange"]);
+        for code in e["error_codes"].as_array().into_iter().flatten() {
+            add(&mut codes, code);
         }
-        match &**event {
-            Event::Authorize(e) => {
-                if s["start"].is_null() {
-                    s["start"] = json!(rfc3339(e.time));
-                }
-                s["provider"] = json!(e.provider);
-                s["host"] = json!(e.host);
-                s["tenant"] = json!(e.tenant);
-                s["client_id"] = json!(e.client_id);
+        // The first value of each fact wins, except where a later leg knows better.
+        for key in ["provider", "host", "tenant", "client_id"] {
+            if s[key].is_null() && !e[key].is_null() {
+                s[key] = e[key].clone();
             }
-            Event::Code(e) => {
-                codes.extend(e.error_codes.iter().cloned());
-                if e.error.is_some() {
-                    s["failed_at"] = json!("authorize");
-                }
-            }
-            Event::Token(e) => {
-                if s["client_id"].is_null() {
-                    s["client_id"] = json!(e.client_id);
-                }
-                if s["host"].is_null() {
-                    s["host"] = json!(e.host);
-                }
-            }
-            Event::TokenResponse(e) => {
-                codes.extend(e.error_codes.iter().cloned());
-                if e.failed {
-                    s["failed_at"] = json!("token");
-                }
-                for d in &e.decoded {
-                    if d.kind == "id_token"
-                        && let Ok(jwt) = &d.jwt
-                    {
-                        s["user"] = json!(jwt.sub.clone().or(jwt.oid.clone()));
-                    }
+        }
+        if s["start"].is_null() {
+            s["start"] = e["time"].clone();
+        }
+        let failed = e["failed"] == true || (kind != "finding" && !e["error"].is_null());
+        if failed {
+            s["failed_at"] = json!(match kind {
+                "code" => "authorize",
+                "token-response" => "token",
+                other => other,
+            });
+        }
+        for token in e["decoded_tokens"].as_array().into_iter().flatten() {
+            if token["token"] == "id_token" {
+                let claims = &token["claims"];
+                let user = [
+                    &claims["preferred_username"],
+                    &claims["upn"],
+                    &claims["sub"],
+                    &claims["oid"],
+                ]
+                .into_iter()
+                .find(|v| !v.is_null());
+                if let Some(user) = user {
+                    s["user"] = user.clone();
                 }
             }
-            Event::Finding(f) => {
-                let n = &mut s["findings"][f.severity.as_str()];
-                *n = json!(n.as_u64().unwrap_or(0) + 1);
-                if !rules.iter().any(|r| r == f.rule.id()) {
-                    rules.push(f.rule.id().to_owned());
+        }
+        match kind {
+            "finding" => {
+                if let Some(sev) = e["severity"].as_str() {
+                    let n = &mut s["findings"][sev];
+                    *n = json!(n.as_u64().unwrap_or(0) + 1);
                 }
+                add(&mut rules, &e["rule"]);
             }
-            Event::Verdict(v) => {
-                s["status"] = json!(match v.outcome {
-                    Outcome::SignedIn => "signed-in",
-                    Outcome::Failed => "failed",
-                });
-                s["duration_ms"] = json!(v.duration.map(|d| d.as_millis() as u64));
-                s["summary"] = json!(v.summary);
-                if s["host"].is_null() {
-                    s["host"] = json!(v.host);
-                }
+            "verdict" => {
+                s["status"] = e["outcome"].clone();
+                s["duration_ms"] = e["duration_ms"].clone();
+                s["summary"] = e["summary"].clone();
             }
+            _ => {}
         }
     }
-    codes.dedup();
     s["rules"] = json!(rules);
     s["idp_codes"] = json!(codes);
     s["injected"] = json!(injected);
