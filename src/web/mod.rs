@@ -49,9 +49,14 @@ pub const API_PREFIX: &str = "/api/";
 /// timeout (300 s) and the browsers' own.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
-/// Frames waiting for one page; a page that does not take them is skipped
-/// ahead (told to resync), never buffered for.
-const STREAM_QUEUE: usize = 64;
+/// Chunks waiting for one page (each at most [`BATCH_BYTES`], so at most
+/// 1 MiB); a page that does not take them is skipped ahead (told to
+/// resync), never buffered for.
+const STREAM_QUEUE: usize = 16;
+
+/// How long updates are gathered into one chunk, and how much one holds.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
+const BATCH_BYTES: usize = 64 << 10;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -413,10 +418,11 @@ impl Inner {
     }
 
     /// `GET /api/stream`: server-sent events. First `resync` (the page then
-    /// loads the lists), then every update, with a comment line as
-    /// heartbeat. A page that falls more than the broadcast's buffer behind
-    /// gets `resync` again instead of what it missed; the frames waiting
-    /// for it are at most [`STREAM_QUEUE`]. Ends when the proxy shuts down
+    /// loads the lists), then every update (gathered for [`BATCH_WINDOW`]
+    /// into one chunk), with a comment line as heartbeat. A page that falls
+    /// more than the broadcast's buffer behind gets `resync` again instead
+    /// of what it missed; the chunks waiting for it are at most
+    /// [`STREAM_QUEUE`]. Ends when the proxy shuts down
     /// (the proxy ends the body) or the page goes.
     fn stream(&self, ctx: &LocalContext) -> Response<Body> {
         let mut updates = self.store.follow();
@@ -429,20 +435,41 @@ impl Inner {
             let mut beat =
                 tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
             loop {
-                let next = tokio::select! {
+                let first = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tx.closed() => return,
-                    _ = beat.tick() => Bytes::from_static(b": heartbeat\n\n"),
+                    _ = beat.tick() => None,
                     update = updates.recv() => match update {
-                        Ok(Update::Attempt(row)) => frame("attempt", &row),
-                        Ok(Update::Exchange(row)) => frame("exchange", &row),
-                        Ok(Update::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => frame("resync", "{}"),
                         Err(broadcast::error::RecvError::Closed) => return,
+                        other => Some(encode(other)),
                     },
+                };
+                let batch = match first {
+                    None => Bytes::from_static(b": heartbeat\n\n"),
+                    // What else comes within the window goes in the same
+                    // chunk: one write for many rows under load.
+                    Some(mut batch) => {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(BATCH_WINDOW) => {}
+                        }
+                        while batch.len() < BATCH_BYTES {
+                            match updates.try_recv() {
+                                Err(broadcast::error::TryRecvError::Empty) => break,
+                                Err(broadcast::error::TryRecvError::Closed) => break,
+                                Ok(update) => batch.extend_from_slice(&encode(Ok(update))),
+                                Err(broadcast::error::TryRecvError::Lagged(n)) => batch
+                                    .extend_from_slice(&encode(Err(
+                                        broadcast::error::RecvError::Lagged(n),
+                                    ))),
+                            }
+                        }
+                        Bytes::from(batch)
+                    }
                 };
                 // A full queue: the page is not reading. Skip ahead rather
                 // than wait (the broadcast keeps only its own buffer).
-                match tx.try_send(next) {
+                match tx.try_send(batch) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         // Whatever it still gets next starts with a resync.
@@ -465,6 +492,17 @@ impl Inner {
         security_headers(headers);
         resp
     }
+}
+
+/// An update as server-sent events; a lag (the page missed updates) as
+/// `resync`.
+fn encode(update: Result<Update, broadcast::error::RecvError>) -> Vec<u8> {
+    let bytes = match update {
+        Ok(Update::Attempt(row)) => frame("attempt", &row),
+        Ok(Update::Exchange(row)) => frame("exchange", &row),
+        Ok(Update::Resync) | Err(_) => frame("resync", "{}"),
+    };
+    bytes.to_vec()
 }
 
 /// One server-sent event (`data` is one line of JSON).

@@ -30,7 +30,7 @@ const ENTRY_BUDGET: usize = 64 << 20;
 const EVENTS_PER_ATTEMPT: usize = 512;
 
 /// Updates a page may fall behind before it is told to resync.
-pub const UPDATE_BUFFER: usize = 1024;
+pub const UPDATE_BUFFER: usize = 4096;
 
 /// The view's bounded state, shared by the feeding tasks and the requests.
 pub struct Store {
@@ -76,8 +76,21 @@ pub struct Attempt {
 }
 
 /// One exchange, as the traffic list shows it.
+///
+/// Plain fields, cheap to take from an exchange: its JSON (and the
+/// redaction of its URL) is made only when a page asks or follows.
 struct Row {
-    summary: Value,
+    id: u64,
+    time: time::OffsetDateTime,
+    method: http::Method,
+    uri: http::Uri,
+    status: Option<u16>,
+    size: Option<u64>,
+    content_type: Option<http::HeaderValue>,
+    ms: Option<u64>,
+    oauth: bool,
+    error: Option<String>,
+    intervention: Option<String>,
     entry: Option<(Arc<Value>, usize)>,
 }
 
@@ -162,11 +175,9 @@ impl Store {
     /// one that may be a sign-in leg.
     pub fn exchange(&self, exchange: &Exchange) {
         let vital = crate::oauth::triage::may_matter(exchange);
-        let update = {
+        let following = self.updates.receiver_count() > 0;
+        let line = {
             let mut state = self.state();
-            let url = state.entries.url(&exchange.request.uri.to_string());
-            let summary = row(exchange, url, vital);
-            let line = summary.to_string();
             let entry = vital.then(|| {
                 let bytes = exchange.request.body.bytes.len()
                     + exchange.response.as_ref().map_or(0, |r| r.body.bytes.len());
@@ -176,7 +187,13 @@ impl Store {
                 state.kept_bytes += bytes;
                 state.kept.push_back(exchange.id);
             }
-            state.rows.insert(exchange.id, Row { summary, entry });
+            let row = Row::new(exchange, vital, entry);
+            // Only a page following needs the row now.
+            let line = following.then(|| {
+                let json = row.json(&mut state.entries);
+                json.to_string()
+            });
+            state.rows.insert(exchange.id, row);
             state.order.push_back(exchange.id);
             while state.order.len() > self.history {
                 if let Some(old) = state.order.pop_front() {
@@ -190,9 +207,11 @@ impl Store {
                 };
                 state.forget_entry(old);
             }
-            Update::Exchange(line.into())
+            line
         };
-        let _ = self.updates.send(update);
+        if let Some(line) = line {
+            let _ = self.updates.send(Update::Exchange(line.into()));
+        }
     }
 
     /// Summary rows of the attempts, newest first.
@@ -219,21 +238,20 @@ impl Store {
 
     /// Exchange rows, newest first, at most `limit`.
     pub fn rows(&self, limit: usize) -> Vec<Value> {
-        let state = self.state();
-        state
-            .order
-            .iter()
-            .rev()
-            .take(limit)
-            .filter_map(|id| state.rows.get(id))
-            .map(|r| {
-                let mut row = r.summary.clone();
-                if let Some(attempt) = state.legs.get(&row["id"].as_u64().unwrap_or(u64::MAX)) {
-                    row["attempt"] = json!(attempt);
-                }
-                row
-            })
-            .collect()
+        let mut state = self.state();
+        let state = &mut *state;
+        let mut rows = Vec::new();
+        for id in state.order.iter().rev().take(limit) {
+            let Some(row) = state.rows.get(id) else {
+                continue;
+            };
+            let mut json = row.json(&mut state.entries);
+            if let Some(attempt) = state.legs.get(id) {
+                json["attempt"] = json!(attempt);
+            }
+            rows.push(json);
+        }
+        rows
     }
 
     /// The redacted HAR entry of exchange `id`, when kept.
@@ -244,7 +262,9 @@ impl Store {
 
     /// The row of exchange `id`, when kept.
     pub fn row(&self, id: u64) -> Option<Value> {
-        self.state().rows.get(&id).map(|r| r.summary.clone())
+        let mut state = self.state();
+        let state = &mut *state;
+        state.rows.get(&id).map(|r| r.json(&mut state.entries))
     }
 
     /// How much the store holds (for the page's footer and the tests).
@@ -274,29 +294,46 @@ impl State {
     }
 }
 
-/// The traffic list's row for an exchange.
-fn row(exchange: &Exchange, url: String, vital: bool) -> Value {
-    let response = exchange.response.as_ref();
-    json!({
-        "id": exchange.id,
-        "time": rfc3339(exchange.started_at),
-        "method": exchange.request.method.as_str(),
-        "url": url,
-        "host": exchange.request.uri.host(),
-        "status": response.map(|r| r.status.as_u16()),
-        "size": response.map(|r| r.body.size),
-        "type": response
-            .and_then(|r| r.headers.get(http::header::CONTENT_TYPE))
-            .and_then(|v| v.to_str().ok()),
-        "ms": exchange
-            .timings
-            .response_done
-            .or(exchange.timings.response_head)
-            .map(|d| d.as_millis() as u64),
-        "oauth": vital,
-        "error": exchange.error.as_ref().map(|e| e.message.clone()),
-        "intervention": exchange.intervention.as_ref().map(|i| i.label.clone()),
-    })
+impl Row {
+    fn new(exchange: &Exchange, oauth: bool, entry: Option<(Arc<Value>, usize)>) -> Row {
+        let response = exchange.response.as_ref();
+        Row {
+            id: exchange.id,
+            time: exchange.started_at,
+            method: exchange.request.method.clone(),
+            uri: exchange.request.uri.clone(),
+            status: response.map(|r| r.status.as_u16()),
+            size: response.map(|r| r.body.size),
+            content_type: response.and_then(|r| r.headers.get(http::header::CONTENT_TYPE).cloned()),
+            ms: exchange
+                .timings
+                .response_done
+                .or(exchange.timings.response_head)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            oauth,
+            error: exchange.error.as_ref().map(|e| e.message.clone()),
+            intervention: exchange.intervention.as_ref().map(|i| i.label.clone()),
+            entry,
+        }
+    }
+
+    /// The traffic list's row, its URL redacted as the HAR does.
+    fn json(&self, entries: &mut Entries) -> Value {
+        json!({
+            "id": self.id,
+            "time": rfc3339(self.time),
+            "method": self.method.as_str(),
+            "url": entries.url(&self.uri.to_string()),
+            "host": self.uri.host(),
+            "status": self.status,
+            "size": self.size,
+            "type": self.content_type.as_ref().and_then(|v| v.to_str().ok()),
+            "ms": self.ms,
+            "oauth": self.oauth,
+            "error": self.error,
+            "intervention": self.intervention,
+        })
+    }
 }
 
 /// An attempt's row in the sign-in list, from its events as JSON lines

@@ -526,7 +526,7 @@ async fn a_stalled_page_neither_holds_memory_nor_slows_forwarding() {
     // Traffic with long URLs (long rows) goes on at full speed.
     let client = testkit::client_through(&proxy.url(), proxy.ca_pem.as_bytes());
     let padding = "p".repeat(4000);
-    const N: usize = 1500;
+    const N: usize = 4000;
     let sent = tokio::time::timeout(Duration::from_secs(300), async {
         for i in 0..N {
             let url = format!("http://{}/x/{i}?pad={padding}", upstream.addr);
