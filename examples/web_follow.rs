@@ -7,7 +7,9 @@
 //!
 //! The proxy is the release binary (built here); the load generator is
 //! this example (plain HTTP/1.1, absolute-form, keep-alive, to an upstream
-//! in this process). Phases alternate, so drift hits each alike.
+//! in this process). Phases alternate, so drift hits each alike. Besides
+//! the rate, the proxy's own CPU time per request (from /proc) is printed:
+//! on a machine shared with other work it is the steadier figure.
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -45,6 +47,22 @@ async fn request(conn: &mut BufReader<TcpStream>, upstream: SocketAddr) {
     }
     let mut body = vec![0u8; length];
     conn.read_exact(&mut body).await.unwrap();
+}
+
+/// CPU time (user + system) the process `pid` has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line (11 and 12 here).
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Requests per second through `proxy` with `connections` keep-alive
@@ -125,13 +143,13 @@ async fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    let mut results: Vec<(&str, Vec<f64>)> = vec![
-        ("--no-web", Vec::new()),
-        ("view on, closed", Vec::new()),
-        ("view on, a page following", Vec::new()),
+    let mut results: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![
+        ("--no-web", Vec::new(), Vec::new()),
+        ("view on, closed", Vec::new(), Vec::new()),
+        ("view on, a page following", Vec::new(), Vec::new()),
     ];
     for _ in 0..rounds {
-        for (i, (_, rates)) in results.iter_mut().enumerate() {
+        for (i, (_, rates, cpu)) in results.iter_mut().enumerate() {
             let mut command = testkit::binary::command(&binary, certs.path());
             command.stdout(Stdio::null()).env("RUST_LOG", "warn");
             if i == 0 {
@@ -146,7 +164,10 @@ async fn main() {
             } else {
                 None
             };
+            let cpu0 = cpu_seconds(proxy.id());
             let rate = load(addr, upstream.addr, connections, seconds).await;
+            let used = cpu_seconds(proxy.id()) - cpu0;
+            cpu.push(used * 1e6 / (rate * seconds as f64));
             if let Some((task, bytes)) = follower {
                 println!(
                     "  (the page read {} KiB of updates)",
@@ -159,13 +180,18 @@ async fn main() {
         }
     }
     let base = results[0].1.iter().sum::<f64>() / results[0].1.len() as f64;
-    for (name, rates) in &results {
+    let base_cpu = results[0].2.iter().sum::<f64>() / results[0].2.len() as f64;
+    for (name, rates, cpu) in &results {
         let mean = rates.iter().sum::<f64>() / rates.len() as f64;
         let each: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+        let cpu_mean = cpu.iter().sum::<f64>() / cpu.len() as f64;
+        let cpu_each: Vec<String> = cpu.iter().map(|c| format!("{c:.1}")).collect();
         println!(
-            "{name:<28} {mean:>8.0} req/s ({}; {:+.1}% vs --no-web)",
+            "{name:<28} {mean:>8.0} req/s ({}; {:+.1}% vs --no-web); proxy CPU {cpu_mean:.1} us/request ({}; {:+.1}%)",
             each.join(", "),
-            (mean / base - 1.0) * 100.0
+            (mean / base - 1.0) * 100.0,
+            cpu_each.join(", "),
+            (cpu_mean / base_cpu - 1.0) * 100.0
         );
     }
 }

@@ -45,6 +45,9 @@ pub use store::DEFAULT_WEB_HISTORY;
 /// The path prefix of the JSON API and the streams.
 pub const API_PREFIX: &str = "/api/";
 
+/// The pause between rounds of taking exchanges (see `feed_exchanges`).
+const EXCHANGE_ROUND: Duration = Duration::from_millis(5);
+
 /// A comment line sent on an idle stream, well under the proxy's idle
 /// timeout (300 s) and the browsers' own.
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -169,6 +172,9 @@ async fn feed_events(inner: Arc<Inner>, subscription: crate::session::EventSubsc
     }
 }
 
+/// Takes the exchanges in rounds: one wake-up, then a short pause, then
+/// whatever arrived meanwhile, so a busy proxy does not wake this task for
+/// every exchange (the pause is well within the feed's buffer).
 async fn feed_exchanges(
     inner: Arc<Inner>,
     mut exchanges: broadcast::Receiver<Arc<crate::exchange::Exchange>>,
@@ -180,6 +186,14 @@ async fn feed_exchanges(
             // the event stream.
             Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => break,
+        }
+        tokio::time::sleep(EXCHANGE_ROUND).await;
+        loop {
+            match exchanges.try_recv() {
+                Ok(exchange) => inner.store.exchange(&exchange),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
         }
     }
 }
@@ -434,6 +448,7 @@ impl Inner {
             }
             let mut beat =
                 tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+            let mut full = false;
             loop {
                 let first = tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -449,9 +464,13 @@ impl Inner {
                     // What else comes within the window goes in the same
                     // chunk: one write for many rows under load.
                     Some(mut batch) => {
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            _ = tokio::time::sleep(BATCH_WINDOW) => {}
+                        // Under a steady stream the last chunk was full:
+                        // no wait then, the page takes as fast as it reads.
+                        if !full {
+                            tokio::select! {
+                                _ = shutdown.cancelled() => return,
+                                _ = tokio::time::sleep(BATCH_WINDOW) => {}
+                            }
                         }
                         while batch.len() < BATCH_BYTES {
                             match updates.try_recv() {
@@ -464,6 +483,7 @@ impl Inner {
                                     ))),
                             }
                         }
+                        full = batch.len() >= BATCH_BYTES;
                         Bytes::from(batch)
                     }
                 };

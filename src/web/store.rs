@@ -189,10 +189,7 @@ impl Store {
             }
             let row = Row::new(exchange, vital, entry);
             // Only a page following needs the row now.
-            let line = following.then(|| {
-                let json = row.json(&mut state.entries);
-                json.to_string()
-            });
+            let line = following.then(|| row.line(&mut state.entries));
             state.rows.insert(exchange.id, row);
             state.order.push_back(exchange.id);
             while state.order.len() > self.history {
@@ -319,21 +316,48 @@ impl Row {
 
     /// The traffic list's row, its URL redacted as the HAR does.
     fn json(&self, entries: &mut Entries) -> Value {
-        json!({
-            "id": self.id,
-            "time": rfc3339(self.time),
-            "method": self.method.as_str(),
-            "url": entries.url(&self.uri.to_string()),
-            "host": self.uri.host(),
-            "status": self.status,
-            "size": self.size,
-            "type": self.content_type.as_ref().and_then(|v| v.to_str().ok()),
-            "ms": self.ms,
-            "oauth": self.oauth,
-            "error": self.error,
-            "intervention": self.intervention,
-        })
+        serde_json::to_value(self.view(entries)).unwrap_or_default()
     }
+
+    /// The row as one line of JSON (for a page following), without the
+    /// tree of values in between.
+    fn line(&self, entries: &mut Entries) -> String {
+        serde_json::to_string(&self.view(entries)).unwrap_or_default()
+    }
+
+    fn view(&self, entries: &mut Entries) -> RowView<'_> {
+        RowView {
+            id: self.id,
+            time: rfc3339(self.time),
+            method: self.method.as_str(),
+            url: entries.url(&self.uri.to_string()),
+            host: self.uri.host(),
+            status: self.status,
+            size: self.size,
+            r#type: self.content_type.as_ref().and_then(|v| v.to_str().ok()),
+            ms: self.ms,
+            oauth: self.oauth,
+            error: self.error.as_deref(),
+            intervention: self.intervention.as_deref(),
+        }
+    }
+}
+
+/// A traffic row as the API and the stream show it.
+#[derive(serde::Serialize)]
+struct RowView<'a> {
+    id: u64,
+    time: String,
+    method: &'a str,
+    url: String,
+    host: Option<&'a str>,
+    status: Option<u16>,
+    size: Option<u64>,
+    r#type: Option<&'a str>,
+    ms: Option<u64>,
+    oauth: bool,
+    error: Option<&'a str>,
+    intervention: Option<&'a str>,
 }
 
 /// An attempt's row in the sign-in list, from its events as JSON lines
