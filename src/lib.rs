@@ -38,6 +38,9 @@
 //!   interceptor that makes a sign-in fail on purpose and marks what it did.
 //! - [`report`]: the Markdown report for a bug ticket (`authlens report`).
 //! - [`explain`]: `authlens explain`, the error catalogue on the command line.
+//! - [`web`]: the live web view, served by the proxy itself (`GET /` on
+//!   its port, behind a per-run token): one more consumer of the event
+//!   stream and a watcher of the exchanges, with bounded state.
 //! - [`clients`]: getting clients in: `authlens run -- CMD` (proxy and trust
 //!   variables for common runtimes), `authlens browser` (Chromium through the
 //!   proxy, localhost included) and `authlens ca` (export, install help).
@@ -64,3 +67,4 @@ pub mod proxy;
 pub mod report;
 pub mod session;
 pub mod tls;
+pub mod web;

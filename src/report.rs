@@ -115,7 +115,7 @@ impl Outlet for ReportOutlet {
 
 /// The report of `events` (read from `source`) as Markdown, every secret in
 /// it fingerprinted (the events may hold them in clear).
-fn render(source: &str, events: &[Event]) -> String {
+pub fn render(source: &str, events: &[Event]) -> String {
     let events = scrubbed(events);
     let mut md = String::new();
     let _ = writeln!(md, "# Sign-in report\n");

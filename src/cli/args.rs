@@ -71,6 +71,9 @@ pub struct BrowserArgs {
     /// Show the browser's own output (hidden by default: Chromium is chatty).
     #[arg(long)]
     pub browser_output: bool,
+    /// Also open authlens's live web view in a tab beside the page (when the proxy is started for this browser).
+    #[arg(long)]
+    pub web_tab: bool,
     /// Settings for the proxy started for the browser when none is running at --listen.
     #[command(flatten)]
     pub settings: ProxyArgs,
@@ -176,6 +179,12 @@ pub struct ProxyArgs {
     /// Exit 1 when the app's own findings (not injected by --fault) reach this severity: at Ctrl-C/SIGTERM, or when `run`'s command succeeded.
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
+    /// Do not serve the live web view on the proxy's port.
+    #[arg(long)]
+    pub no_web: bool,
+    /// Sign-in attempts, and exchanges, the web view keeps (the oldest are forgotten).
+    #[arg(long, value_name = "N", default_value_t = crate::web::DEFAULT_WEB_HISTORY, value_parser = parse_history)]
+    pub web_history: usize,
 }
 
 /// The severity `--fail-on` gates on.
@@ -334,5 +343,12 @@ impl ReportArgs {
             ..OutputFlags::default()
         };
         OutputConfig::decide(&flags, Audience::Terminal)
+    }
+}
+
+fn parse_history(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("expected a whole number above 0, got {text:?}")),
     }
 }

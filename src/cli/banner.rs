@@ -67,6 +67,18 @@ pub fn banner(session: &Session) -> String {
     text
 }
 
+/// The web view's URL, on a line of its own (token included), for the
+/// start-up banner (nothing with `--no-web`).
+pub fn web(web: Option<&crate::web::WebView>, listen: SocketAddr) -> String {
+    match web {
+        None => String::new(),
+        Some(web) => format!(
+            "  live web view (the token in it opens the view: share it with no one):\n{}\n",
+            web.url(listen)
+        ),
+    }
+}
+
 /// The active faults, for the start-up banner (nothing without `--fault`).
 pub fn faults(lines: &[String]) -> String {
     if lines.is_empty() {

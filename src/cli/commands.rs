@@ -20,18 +20,24 @@ use crate::inject::FaultInjector;
 use crate::output::escape::escape_controls;
 use crate::proxy::Hooks;
 use crate::session::{Session, SessionSummary};
+use crate::web::{WebOptions, WebView};
 
 /// The proxy, until Ctrl-C or SIGTERM.
 pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failure> {
     let (injector, faults) = fault_hooks(&args)?;
     let fail_on = args.fail_on;
+    let web = web_view(&args, injector.as_ref());
     let (mut config, output) = args.into_configs(Audience::Terminal, color);
-    let hooks = hooks(injector, &mut config);
+    let hooks = hooks(injector, web.as_ref(), &mut config);
     let session = Session::start_with(config, output, hooks)
         .await
         .map_err(Failure::failed)?;
     let mut signals = StopSignals::listen();
+    if let Some(web) = &web {
+        web.attach(&session);
+    }
     eprint!("{}", super::banner::banner(&session));
+    eprint!("{}", super::banner::web(web.as_ref(), session.local_addr()));
     eprint!("{}", super::banner::faults(&faults));
     signals.next().await;
     eprintln!("authlens: stopping, writing what was captured (Ctrl-C again to stop at once)");
@@ -46,25 +52,41 @@ pub async fn proxy(args: ProxyArgs, color: ColorChoice) -> Result<Outcome, Failu
 /// The fault injector `--fault` asks for, plugged in as the proxy's
 /// interceptor (none without `--fault`: forwarding stays untouched), and
 /// one line per fault for the banner. Conflicting faults are unusable.
-fn fault_hooks(args: &ProxyArgs) -> Result<(Option<FaultInjector>, Vec<String>), Failure> {
+fn fault_hooks(args: &ProxyArgs) -> Result<(Option<Arc<FaultInjector>>, Vec<String>), Failure> {
     if args.faults.is_empty() {
         return Ok((None, Vec::new()));
     }
     let injector = FaultInjector::new(args.faults.clone(), args.code_lifetime, args.show_secrets)
         .map_err(Failure::unusable)?;
     let lines = injector.describe();
-    Ok((Some(injector), lines))
+    Ok((Some(Arc::new(injector)), lines))
 }
 
-/// The proxy's hooks for `injector`, its timeouts fitted to the holds.
-fn hooks(injector: Option<FaultInjector>, config: &mut crate::config::ProxyConfig) -> Hooks {
-    let Some(injector) = injector else {
-        return Hooks::default();
-    };
-    injector.fit_timeouts(&mut config.timeouts);
+/// The web view, unless `--no-web`.
+fn web_view(args: &ProxyArgs, injector: Option<&Arc<FaultInjector>>) -> Option<WebView> {
+    (!args.no_web).then(|| {
+        WebView::new(WebOptions {
+            history: args.web_history,
+            show_secrets: args.show_secrets,
+            code_lifetime: args.code_lifetime,
+            faults: injector.cloned(),
+        })
+    })
+}
+
+/// The proxy's hooks for `injector` (its timeouts fitted to the holds)
+/// and the web view.
+fn hooks(
+    injector: Option<Arc<FaultInjector>>,
+    web: Option<&WebView>,
+    config: &mut crate::config::ProxyConfig,
+) -> Hooks {
+    if let Some(injector) = &injector {
+        injector.fit_timeouts(&mut config.timeouts);
+    }
     Hooks {
-        interceptor: Some(Arc::new(injector)),
-        local: None,
+        interceptor: injector.map(|i| i as Arc<dyn crate::proxy::Interceptor>),
+        local: web.map(WebView::service),
     }
 }
 
@@ -275,17 +297,19 @@ pub fn explain(args: ExplainArgs) -> Result<Outcome, Failure> {
     })
 }
 
-/// Joins or starts the proxy a `run` or `browser` command goes through.
+/// Joins or starts the proxy a `run` or `browser` command goes through;
+/// with the web view's URL when one was started here.
 async fn join(
     explicit: Option<std::net::SocketAddr>,
     settings: ProxyArgs,
     audience: Audience,
     color: ColorChoice,
-) -> Result<Joined, Failure> {
+) -> Result<(Joined, Option<String>), Failure> {
     let (injector, faults) = fault_hooks(&settings)?;
     let wants_session = !faults.is_empty() || settings.fail_on.is_some();
+    let web = web_view(&settings, injector.as_ref());
     let (mut config, output) = settings.into_configs(audience, color);
-    let hooks = hooks(injector, &mut config);
+    let hooks = hooks(injector, web.as_ref(), &mut config);
     let wants_outputs = output.json.is_some() || output.har.is_some();
     let live_on = output
         .live_log
@@ -294,6 +318,7 @@ async fn join(
     let joined = join_or_start(explicit, config, output, hooks)
         .await
         .map_err(Failure::failed)?;
+    let mut view = None;
     match &joined {
         Joined::Running { addr, .. } if wants_session => {
             return Err(Failure::unusable(format!(
@@ -318,10 +343,15 @@ async fn join(
                 session.local_addr(),
                 session.ca().cert_path().display()
             );
+            if let Some(web) = &web {
+                web.attach(session);
+            }
+            eprint!("{}", super::banner::web(web.as_ref(), session.local_addr()));
+            view = web.as_ref().map(|w| w.url(session.local_addr()));
             eprint!("{}", super::banner::faults(&faults));
         }
     }
-    Ok(joined)
+    Ok((joined, view))
 }
 
 /// Stops a session started for a command, printing what it has to say;
@@ -341,7 +371,7 @@ async fn leave(joined: Joined, fail_on: Option<FailOn>, outcome: Outcome) -> Out
 /// `authlens run -- CMD`: CMD's own status.
 pub async fn run(args: RunArgs, color: ColorChoice) -> Result<Outcome, Failure> {
     let fail_on = args.settings.fail_on;
-    let joined = join(args.proxy, args.settings, Audience::Command, color).await?;
+    let (joined, _) = join(args.proxy, args.settings, Audience::Command, color).await?;
     match run_through(&joined, args.command).await {
         Ok(outcome) => Ok(leave(joined, fail_on, outcome).await),
         Err(failure) => {
@@ -395,11 +425,17 @@ pub async fn browser(args: BrowserArgs, color: ColorChoice) -> Result<Outcome, F
             .ok_or_else(|| Failure::failed(browser::not_found_help()))?,
     };
     let fail_on = args.settings.fail_on;
-    let joined = join(args.proxy, args.settings, Audience::Terminal, color).await?;
+    let (joined, view) = join(args.proxy, args.settings, Audience::Terminal, color).await?;
+    if args.web_tab && view.is_none() {
+        eprintln!(
+            "authlens: --web-tab: the web view is served only by a proxy started here (not with --no-web or an already running proxy, whose banner prints its URL)"
+        );
+    }
     let outcome = open_browser(
         &joined,
         program,
         args.url,
+        args.web_tab.then_some(view).flatten(),
         args.browser_args,
         args.browser_output,
     )
@@ -417,6 +453,7 @@ async fn open_browser(
     joined: &Joined,
     program: PathBuf,
     url: Option<String>,
+    view: Option<String>,
     extra: Vec<OsString>,
     show_output: bool,
 ) -> Result<Outcome, Failure> {
@@ -433,6 +470,7 @@ async fn open_browser(
         leaf_spki_sha256: joined.ca().leaf_spki_sha256_base64(),
         profile: profile.path().to_path_buf(),
         url,
+        view,
         extra,
         no_sandbox,
     };

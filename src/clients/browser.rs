@@ -76,6 +76,9 @@ pub struct BrowserLaunch {
     pub profile: PathBuf,
     /// The page to open, if any.
     pub url: Option<String>,
+    /// The web view's URL (`--web-tab`), opened in a tab beside the page
+    /// and reached directly: the proxy refuses its own view through itself.
+    pub view: Option<String>,
     /// Extra flags from the command line (`--headless` in tests).
     pub extra: Vec<OsString>,
     /// Pass `--no-sandbox` (see [`no_sandbox_needed`]).
@@ -127,7 +130,15 @@ impl BrowserLaunch {
             format!("--proxy-server=http://{}", self.proxy).into(),
             // `<-loopback>` removes Chrome's implicit bypass of localhost,
             // 127.0.0.0/8 and [::1].
-            "--proxy-bypass-list=<-loopback>".into(),
+            match &self.view {
+                // The proxy's own address, and only it, goes direct.
+                Some(_) => format!(
+                    "--proxy-bypass-list=<-loopback>;{}",
+                    crate::config::connectable(self.proxy)
+                )
+                .into(),
+                None => "--proxy-bypass-list=<-loopback>".into(),
+            },
             format!(
                 "--ignore-certificate-errors-spki-list={}",
                 self.leaf_spki_sha256
@@ -146,6 +157,9 @@ impl BrowserLaunch {
         args.extend(self.extra.iter().cloned());
         if let Some(url) = &self.url {
             args.push(url.into());
+        }
+        if let Some(view) = &self.view {
+            args.push(view.into());
         }
         args
     }
@@ -185,6 +199,7 @@ mod tests {
             leaf_spki_sha256: "abc=".into(),
             profile: "/tmp/profile".into(),
             url: Some("http://localhost:3000/".into()),
+            view: None,
             extra: vec!["--headless".into()],
             no_sandbox: true,
         };

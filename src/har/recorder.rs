@@ -16,10 +16,7 @@ use crate::output::notice::Notices;
 /// Writes each exchange as an entry, secrets redacted unless shown.
 pub struct HarRecorder {
     writer: HarWriter,
-    redactor: Option<Redactor>,
-    /// For requests authlens made itself (a `reuse-code` copy), whose
-    /// tokens the app never got: redacted even with `--show-secrets`.
-    made: Redactor,
+    entries: Entries,
     /// Exchanges left out since the last entry (the recorder fell behind),
     /// said in the next entry's `comment`.
     gap: u64,
@@ -36,8 +33,7 @@ impl HarRecorder {
     ) -> std::io::Result<HarRecorder> {
         Ok(HarRecorder {
             writer: HarWriter::create(path, files, Some(notices))?,
-            redactor: (!show_secrets).then(Redactor::new),
-            made: Redactor::new(),
+            entries: Entries::new(show_secrets),
             gap: 0,
         })
     }
@@ -47,15 +43,7 @@ impl HarRecorder {
     /// [`HarWriter::append`]); the next one is tried as usual. After a gap
     /// (the recorder fell behind), the next entry written says so.
     pub fn record(&mut self, exchange: &Exchange) {
-        let made = exchange
-            .intervention
-            .as_ref()
-            .is_some_and(|i| i.kind == crate::exchange::InterventionKind::Made);
-        let redactor = match self.redactor.as_mut() {
-            None if made => Some(&mut self.made),
-            other => other,
-        };
-        let mut entry = entry(exchange, redactor);
+        let mut entry = self.entries.entry(exchange);
         if self.gap > 0 {
             entry["comment"] = format!(
                 "authlens fell behind and did not record {} exchange(s) before this one",
@@ -84,5 +72,45 @@ impl HarRecorder {
             )
         });
         self.writer.finish_with(comment.as_deref())
+    }
+}
+
+/// Turns a run's exchanges into HAR entries redacted as `--har` does (the
+/// recorder's, and the web view's for its legs and downloads): secrets
+/// fingerprinted unless shown, remembered across exchanges.
+pub struct Entries {
+    redactor: Option<Redactor>,
+    /// For requests authlens made itself (a `reuse-code` copy), whose
+    /// tokens the app never got: redacted even with `--show-secrets`.
+    made: Redactor,
+}
+
+impl Entries {
+    pub fn new(show_secrets: bool) -> Entries {
+        Entries {
+            redactor: (!show_secrets).then(Redactor::new),
+            made: Redactor::new(),
+        }
+    }
+
+    /// The entry for `exchange`.
+    pub fn entry(&mut self, exchange: &Exchange) -> serde_json::Value {
+        let made = exchange
+            .intervention
+            .as_ref()
+            .is_some_and(|i| i.kind == crate::exchange::InterventionKind::Made);
+        let redactor = match self.redactor.as_mut() {
+            None if made => Some(&mut self.made),
+            other => other,
+        };
+        entry(exchange, redactor)
+    }
+
+    /// `url` as an entry would show it (secret parameters fingerprinted).
+    pub fn url(&mut self, url: &str) -> String {
+        match self.redactor.as_mut() {
+            Some(redactor) => redactor.url(url),
+            None => url.to_owned(),
+        }
     }
 }

@@ -42,11 +42,7 @@ impl HarWriter {
     /// Creates (or truncates) `path` through `files` and writes an empty HAR
     /// document. Entries that cannot be written are told to `notices`.
     pub fn create(path: &Path, files: &Files, notices: Option<Notices>) -> io::Result<HarWriter> {
-        let head = format!(
-            "{{\"log\":{{\"version\":\"1.2\",\"creator\":{{\"name\":\"authlens\",\"version\":\"{}\",\"comment\":\"{}\"}},\"pages\":[],\"entries\":[",
-            env!("CARGO_PKG_VERSION"),
-            "unless recorded with --show-secrets, secrets are shown as fingerprints (kind#xxxxxx) and JWTs without their signature and personal claims (header.claims.)"
-        );
+        let head = head();
         let file = DurableFile::create(
             files,
             path,
@@ -87,6 +83,28 @@ impl HarWriter {
         self.file.finish()?;
         Ok(self.entries)
     }
+}
+
+/// A file's text up to its first entry.
+fn head() -> String {
+    format!(
+        "{{\"log\":{{\"version\":\"1.2\",\"creator\":{{\"name\":\"authlens\",\"version\":\"{}\",\"comment\":\"{}\"}},\"pages\":[],\"entries\":[",
+        env!("CARGO_PKG_VERSION"),
+        "unless recorded with --show-secrets, secrets are shown as fingerprints (kind#xxxxxx) and JWTs without their signature and personal claims (header.claims.)"
+    )
+}
+
+/// A whole HAR document holding `entries`, as [`HarWriter`] would leave
+/// the file (for a download made in memory).
+pub fn document<'a>(entries: impl IntoIterator<Item = &'a Value>) -> Vec<u8> {
+    let mut out = head().into_bytes();
+    for (i, entry) in entries.into_iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+        // A Value always serialises.
+        let _ = serde_json::to_writer(&mut out, entry);
+    }
+    out.extend_from_slice(TAIL);
+    out
 }
 
 /// The HAR entry for one exchange. With a redactor, every secret is replaced

@@ -60,6 +60,8 @@ struct Active {
     /// used up, so the log says it once.
     told_cannot: AtomicBool,
     told_used_up: AtomicBool,
+    /// Switched off live (the web view's faults panel): skipped until on.
+    off: AtomicBool,
 }
 
 impl Active {
@@ -148,6 +150,7 @@ impl FaultInjector {
                     fault,
                     told_cannot: AtomicBool::new(false),
                     told_used_up: AtomicBool::new(false),
+                    off: AtomicBool::new(false),
                 })
                 .collect(),
             code_lifetime,
@@ -192,12 +195,37 @@ impl FaultInjector {
             .collect()
     }
 
+    /// Each fault as the banner describes it, and whether it is on.
+    pub fn switches(&self) -> Vec<(String, bool)> {
+        self.describe()
+            .into_iter()
+            .zip(&self.faults)
+            .map(|(text, a)| (text, !a.off.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Switches the `index`th fault on or off for the requests that come
+    /// from now on; false when there is no such fault.
+    pub fn switch(&self, index: usize, on: bool) -> bool {
+        match self.faults.get(index) {
+            Some(a) => {
+                a.off.store(!on, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn token_faults(&self) -> impl Iterator<Item = &Active> {
-        self.faults.iter().filter(|a| !a.fault.at_authorize())
+        self.faults
+            .iter()
+            .filter(|a| !a.fault.at_authorize() && !a.off.load(Ordering::Relaxed))
     }
 
     fn authorize_faults(&self) -> impl Iterator<Item = &Active> {
-        self.faults.iter().filter(|a| a.fault.at_authorize())
+        self.faults
+            .iter()
+            .filter(|a| a.fault.at_authorize() && !a.off.load(Ordering::Relaxed))
     }
 
     /// The faults for a request of `client` to `host`, each with a turn taken.

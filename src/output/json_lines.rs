@@ -301,7 +301,7 @@ fn from_value(value: &Value) -> Result<Event, EventError> {
 // The `&'static str` fields hold names from these closed sets (each list is
 // every value its type can take), so a name read back maps to the same
 // constant, and a name authlens never writes is an error, not a new value.
-const PROVIDERS: [Provider; 12] = [
+pub(crate) const PROVIDERS: [Provider; 12] = [
     Provider::Entra,
     Provider::EntraB2c,
     Provider::EntraExternalId,

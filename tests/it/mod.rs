@@ -20,3 +20,5 @@ mod robustness;
 mod secrets;
 mod signin;
 mod tokens;
+mod web;
+mod web_browser;

@@ -1,0 +1,232 @@
+//! The web view in a real browser: headless Chromium, driven over the
+//! DevTools protocol (chromiumoxide), opens the view; a failing sign-in
+//! runs through the proxy against the mock IdP; without a reload the
+//! attempt appears with its finding and the IdP's code; clicked, it shows
+//! the timeline, the fix and the mismatch diff; the HAR download is
+//! re-analysed. A screenshot is left in target/web-view.png.
+
+use std::time::Duration;
+
+use authlens::config::OutputConfig;
+use authlens::oauth::AnalyzerConfig;
+use authlens::proxy::Hooks;
+use authlens::web::{WebOptions, WebView};
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::handler::viewport::Viewport;
+use chromiumoxide::page::ScreenshotParams;
+use futures_util::StreamExt as _;
+use serde_json::Value;
+use testkit::lab::{Lab, authorize_params, token_form};
+use testkit::mock_idp::MockIdp;
+
+/// Evaluates `js` in the page until it returns a value that is not null
+/// (or a minute passes): waiting on the page's own state, never on time.
+async fn until(page: &chromiumoxide::Page, what: &str, js: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let value: Value = page
+            .evaluate(js)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+            .into_value()
+            .unwrap_or(Value::Null);
+        if !value.is_null() {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let body: Value = page
+                .evaluate("document.body.innerText")
+                .await
+                .unwrap()
+                .into_value()
+                .unwrap();
+            panic!("{what}: not within 60 s; the page shows:\n{body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
+    let Some(chromium) = testkit::chromium() else {
+        return testkit::skip::skip(
+            "the web view in a real browser (Chromium)",
+            "no Chromium on PATH",
+            testkit::skip::InCi::Required,
+        );
+    };
+    let web = WebView::new(WebOptions::default());
+    let mut lab = Lab::start_with_hooks(
+        MockIdp::default_config(),
+        OutputConfig::silent(AnalyzerConfig::default()),
+        Hooks {
+            interceptor: None,
+            local: Some(web.service()),
+        },
+    )
+    .await;
+    web.attach(&lab.proxy.session);
+    let url = web.url(lab.proxy.addr);
+
+    let profile = tempfile::tempdir().unwrap();
+    let flags: Vec<String> = testkit::HEADLESS_CHROMIUM
+        .iter()
+        .map(|f| f.trim_start_matches("--").to_owned())
+        .collect();
+    let config = BrowserConfig::builder()
+        .chrome_executable(&chromium)
+        .user_data_dir(profile.path())
+        .no_sandbox()
+        .window_size(1280, 720)
+        .viewport(Viewport {
+            width: 1280,
+            height: 720,
+            ..Viewport::default()
+        })
+        .args(flags)
+        .launch_timeout(Duration::from_secs(60))
+        .request_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let (mut browser, mut handler) = Browser::launch(config).await.expect("Chromium starts");
+    let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+
+    // The printed URL opens the view; it follows the session live.
+    let page = browser.new_page(url.as_str()).await.unwrap();
+    until(
+        &page,
+        "the stream",
+        "document.querySelector('#live.on') ? true : null",
+    )
+    .await;
+    let shown: Value = page
+        .evaluate("location.href")
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    assert!(
+        !shown.as_str().unwrap().contains("token="),
+        "the token left in the address bar: {shown}"
+    );
+
+    // A sign-in that fails at redemption: a redirect_uri with a trailing slash.
+    let tenant = lab.tenant();
+    let code = lab
+        .authorize(&tenant, &authorize_params("st-chromium", &[]))
+        .await
+        .unwrap();
+    let mut form = token_form(&code);
+    form[2] = ("redirect_uri", "https://app.test/callback/");
+    let (status, body) = lab.redeem(&tenant, &form).await;
+    assert_eq!(status, 400);
+    let idp_code = body["error_codes"][0]
+        .as_u64()
+        .map(|n| format!("AADSTS{n}"));
+    lab.lines_until_verdict().await;
+
+    // Without a reload: the row appears, failed, with its rule and IdP code.
+    let row = until(
+        &page,
+        "the failed attempt in the list",
+        "(() => { const r = document.querySelector('tr.attempt'); return r && r.innerText.includes('failed') ? r.innerText : null })()",
+    )
+    .await;
+    let row = row.as_str().unwrap();
+    assert!(row.contains("param-mismatch"), "{row}");
+    if let Some(idp_code) = &idp_code {
+        assert!(row.contains(idp_code.as_str()), "{idp_code} missing: {row}");
+    }
+    assert!(row.contains("failed at token"), "{row}");
+    assert!(!row.contains(&code), "the code in clear: {row}");
+
+    // Into the attempt: the timeline, the fix, the diff.
+    page.find_element("tr.attempt")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &page,
+        "the timeline",
+        "document.querySelector('svg#timeline circle') ? true : null",
+    )
+    .await;
+    let fix = until(
+        &page,
+        "the finding's fix",
+        "(() => { const f = document.querySelector('.finding[data-rule=param-mismatch] .fix'); return f ? f.innerText : null })()",
+    )
+    .await;
+    assert!(
+        fix.as_str().unwrap().starts_with("Fix: ") && fix.as_str().unwrap().len() > 10,
+        "{fix}"
+    );
+    let marked = until(
+        &page,
+        "the mismatch diff",
+        "(() => { const m = [...document.querySelectorAll('.diff-token mark.add')].map(m => m.textContent).join(''); return m || null })()",
+    )
+    .await;
+    assert_eq!(marked, "/", "the trailing slash is what differs");
+    let lifetime = until(
+        &page,
+        "the code lifetime on the timeline",
+        "(() => { const t = [...document.querySelectorAll('svg#timeline text')].map(t => t.textContent).find(t => t.startsWith('code valid for')); return t || null })()",
+    )
+    .await;
+    assert!(lifetime.as_str().unwrap().contains("10 min"), "{lifetime}");
+
+    let text: Value = page
+        .evaluate("document.querySelector('main').innerText")
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    let text = text.as_str().unwrap();
+    assert!(
+        !text.lines().any(|l| l == "null" || l == "undefined"),
+        "{text}"
+    );
+    assert!(
+        text.contains("AADSTS"),
+        "the catalogue's explanation: {text}"
+    );
+
+    // The screenshot, as a test artifact.
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let shot = page
+        .save_screenshot(
+            ScreenshotParams::builder().full_page(true).build(),
+            target.join("web-view.png"),
+        )
+        .await
+        .unwrap();
+    assert!(shot.starts_with(b"\x89PNG"), "a PNG");
+
+    // The HAR download, fetched by the page with its cookie, re-analysed.
+    let har = until(
+        &page,
+        "the HAR download",
+        "fetch(document.querySelector('#dl-har').href).then(r => r.ok ? r.text() : null)",
+    )
+    .await;
+    let har = har.as_str().unwrap();
+    assert!(!har.contains(&code), "the code in clear in the HAR");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("attempt.har");
+    std::fs::write(&path, har).unwrap();
+    let recording = authlens::har::load(&[path], authlens::har::ReadOptions::default()).unwrap();
+    let tally = authlens::session::Session::replay(
+        &recording,
+        &OutputConfig::silent(AnalyzerConfig::default()),
+    )
+    .unwrap();
+    assert_eq!(tally.by_rule.get("param-mismatch"), Some(&1), "{tally:?}");
+
+    browser.close().await.unwrap();
+    let _ = browser.wait().await;
+    events.abort();
+    lab.stop().await;
+}
