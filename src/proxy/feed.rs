@@ -113,6 +113,20 @@ pub struct ExchangeFeed {
     inner: Arc<Inner>,
 }
 
+/// An [`ExchangeFeed`] that does not keep it open once the proxy and the
+/// session are gone.
+#[derive(Clone)]
+pub struct WeakFeed {
+    inner: std::sync::Weak<Inner>,
+}
+
+impl WeakFeed {
+    /// [`ExchangeFeed::subscribe`], or `None` once the feed has closed.
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<Arc<Exchange>>> {
+        self.inner.upgrade().map(|inner| inner.watchers.subscribe())
+    }
+}
+
 struct Inner {
     watchers: broadcast::Sender<Arc<Exchange>>,
     /// Copied on write: publication takes a snapshot under a read lock.
@@ -182,6 +196,14 @@ impl ExchangeFeed {
     /// all of it.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Exchange>> {
         self.inner.watchers.subscribe()
+    }
+
+    /// A handle that does not keep the feed open: a watcher that subscribes
+    /// only now and then (see [`WeakFeed::subscribe`]).
+    pub fn downgrade(&self) -> WeakFeed {
+        WeakFeed {
+            inner: Arc::downgrade(&self.inner),
+        }
     }
 
     /// A stream of every exchange `triage` does not skip, from now on,

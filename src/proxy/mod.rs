@@ -50,6 +50,7 @@ pub use body::{Body, BodyError, BoxError, Buffered};
 pub use error::{ConnectStage, UpstreamError};
 pub use feed::{
     Allowance, Delivery, ExchangeFeed, ExchangeStream, Glance, Glancer, Heads, Lane, Triage,
+    WeakFeed,
 };
 pub use headers::strip_hop_by_hop;
 pub use intercept::{BoxFuture, InterceptContext, Interceptor, Verdict};

@@ -218,8 +218,31 @@ impl Session {
     }
 
     /// Finished exchanges from now on (subscribe before sending traffic).
+    /// While any such receiver lives, the proxy builds every exchange.
     pub fn exchanges(&self) -> broadcast::Receiver<Arc<Exchange>> {
         self.feed.subscribe()
+    }
+
+    /// The exchange feed, for a watcher that subscribes only while someone
+    /// looks (the web view's traffic list while a page is open).
+    pub fn feed(&self) -> &ExchangeFeed {
+        &self.feed
+    }
+
+    /// The exchanges the analysis reads (sign-in legs and whatever may be
+    /// one), in a lossless stream of their own within `vital_bytes` of
+    /// captured bodies: the proxy builds nothing for it that it does not
+    /// build for the analysis, so a reader of sign-in legs costs other
+    /// traffic nothing.
+    pub fn sign_in_legs(&self, vital_bytes: usize) -> ExchangeStream {
+        self.feed.consume_glancing(
+            glance(),
+            triage(Lane::Skip),
+            Allowance {
+                vital_bytes,
+                bulk_bytes: 0,
+            },
+        )
     }
 
     /// The recent analysis events, then the live stream.

@@ -20,7 +20,7 @@ pub mod store;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,7 +35,9 @@ use tokio::task::JoinHandle;
 use crate::ca::CertificateAuthority;
 use crate::inject::FaultInjector;
 use crate::output::escape::escape_controls;
-use crate::proxy::{Body, BoxFuture, Buffered, LocalContext, LocalService};
+use crate::proxy::{
+    Body, BoxFuture, Buffered, Delivery, ExchangeStream, LocalContext, LocalService, WeakFeed,
+};
 use crate::session::Session;
 use auth::{Refusal, Token};
 use store::{Store, Update};
@@ -45,8 +47,13 @@ pub use store::DEFAULT_WEB_HISTORY;
 /// The path prefix of the JSON API and the streams.
 pub const API_PREFIX: &str = "/api/";
 
-/// The pause between rounds of taking exchanges (see `feed_exchanges`).
+/// The pause between rounds of taking exchanges (see `watch_traffic`).
 const EXCHANGE_ROUND: Duration = Duration::from_millis(5);
+
+/// How often the traffic watcher looks whether a page still follows, and
+/// how long it keeps watching after the last page left.
+const FOLLOW_CHECK: Duration = Duration::from_millis(250);
+const FOLLOW_LINGER: Duration = Duration::from_secs(10);
 
 /// A comment line sent on an idle stream, well under the proxy's idle
 /// timeout (300 s) and the browsers' own.
@@ -102,6 +109,10 @@ struct Inner {
     store: Store,
     options: WebOptions,
     ca: OnceLock<Arc<CertificateAuthority>>,
+    /// The session's exchange feed (not kept open by the view), watched
+    /// whole only while a page follows: see [`Inner::watch_traffic`].
+    feed: OnceLock<WeakFeed>,
+    traffic: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl WebView {
@@ -112,6 +123,8 @@ impl WebView {
                 store: Store::new(options.history, options.show_secrets),
                 options,
                 ca: OnceLock::new(),
+                feed: OnceLock::new(),
+                traffic: Mutex::new(None),
             }),
         }
     }
@@ -142,18 +155,21 @@ impl WebView {
     }
 
     /// Starts feeding the view from `session`: its recent events and live
-    /// stream, and its exchanges from now on. The tasks end when the
-    /// session's streams close (once it has stopped).
+    /// stream, the sign-in legs the analysis reads (always, so a page opened
+    /// later has their details and downloads), and the rest of the traffic
+    /// while a page follows. The tasks end when the session's streams close
+    /// (once it has stopped and is dropped).
     pub fn attach(&self, session: &Session) -> JoinHandle<()> {
         let _ = self.inner.ca.set(session.ca().clone());
+        let _ = self.inner.feed.set(session.feed().downgrade());
         let subscription = session.events();
-        let exchanges = session.exchanges();
+        let legs = session.sign_in_legs(store::ENTRY_BUDGET);
         let inner = self.inner.clone();
         let events_task = tokio::spawn(feed_events(inner.clone(), subscription));
-        let exchanges_task = tokio::spawn(feed_exchanges(inner, exchanges));
+        let legs_task = tokio::spawn(feed_legs(inner, legs));
         tokio::spawn(async move {
             let _ = events_task.await;
-            let _ = exchanges_task.await;
+            let _ = legs_task.await;
         })
     }
 }
@@ -172,27 +188,73 @@ async fn feed_events(inner: Arc<Inner>, subscription: crate::session::EventSubsc
     }
 }
 
-/// Takes the exchanges in rounds: one wake-up, then a short pause, then
-/// whatever arrived meanwhile, so a busy proxy does not wake this task for
-/// every exchange (the pause is well within the feed's buffer).
-async fn feed_exchanges(
+/// Takes the sign-in legs as the analysis does: the proxy builds nothing
+/// more for them, so a view nobody looks at costs other traffic nothing.
+async fn feed_legs(inner: Arc<Inner>, mut legs: ExchangeStream) {
+    while let Some(delivery) = legs.recv().await {
+        match delivery {
+            Delivery::Exchange(exchange) => inner.store.exchange(&exchange),
+            // Legs beyond the view's budget: their rows are skipped; the
+            // sign-ins themselves come from the event stream.
+            Delivery::Gap(_) => {}
+        }
+    }
+}
+
+impl Inner {
+    /// Watches the whole feed (for the traffic list) from now until no
+    /// page has followed for [`FOLLOW_LINGER`]. Subscribes before it
+    /// returns, so a page sees every exchange from its stream's start: a
+    /// watcher makes the proxy build and copy every exchange, which only a
+    /// page looking at them is worth.
+    fn watch_traffic(self: &Arc<Self>) {
+        let mut traffic = self.traffic.lock().unwrap_or_else(|e| e.into_inner());
+        if traffic.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        if let Some(exchanges) = self.feed.get().and_then(WeakFeed::subscribe) {
+            *traffic = Some(tokio::spawn(watch_traffic(self.clone(), exchanges)));
+        }
+    }
+}
+
+/// The traffic that is not a sign-in leg (those come from the legs
+/// stream), taken in rounds: one wake-up, then a short pause, then whatever
+/// arrived meanwhile, so a busy proxy does not wake this task for every
+/// exchange (the pause is well within the feed's buffer). Stops watching
+/// once no page has followed for [`FOLLOW_LINGER`] (a reload keeps it).
+async fn watch_traffic(
     inner: Arc<Inner>,
     mut exchanges: broadcast::Receiver<Arc<crate::exchange::Exchange>>,
 ) {
+    let take = |exchange: &crate::exchange::Exchange| {
+        if !crate::oauth::triage::may_matter(exchange) {
+            inner.store.exchange(exchange);
+        }
+    };
+    let mut unfollowed_since: Option<tokio::time::Instant> = None;
     loop {
-        match exchanges.recv().await {
-            Ok(exchange) => inner.store.exchange(&exchange),
+        match tokio::time::timeout(FOLLOW_CHECK, exchanges.recv()).await {
+            Ok(Ok(exchange)) => take(&exchange),
             // The traffic list may skip rows under load; sign-ins come from
             // the event stream.
-            Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => break,
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {}
+            Ok(Err(broadcast::error::RecvError::Closed)) => return,
         }
         tokio::time::sleep(EXCHANGE_ROUND).await;
         loop {
             match exchanges.try_recv() {
-                Ok(exchange) => inner.store.exchange(&exchange),
+                Ok(exchange) => take(&exchange),
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                 Err(_) => break,
+            }
+        }
+        if inner.store.followed() {
+            unfollowed_since = None;
+        } else {
+            let since = *unfollowed_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= FOLLOW_LINGER {
+                return;
             }
         }
     }
@@ -211,7 +273,7 @@ impl LocalService for WebView {
 }
 
 impl Inner {
-    async fn answer(&self, req: Request<Body>, ctx: &LocalContext) -> Response<Body> {
+    async fn answer(self: &Arc<Self>, req: Request<Body>, ctx: &LocalContext) -> Response<Body> {
         let listen = ctx.local_addr();
         let (parts, body) = req.into_parts();
         if let Err(refusal) = auth::check(&parts, listen, &self.token) {
@@ -438,8 +500,9 @@ impl Inner {
     /// of what it missed; the chunks waiting for it are at most
     /// [`STREAM_QUEUE`]. Ends when the proxy shuts down
     /// (the proxy ends the body) or the page goes.
-    fn stream(&self, ctx: &LocalContext) -> Response<Body> {
+    fn stream(self: &Arc<Self>, ctx: &LocalContext) -> Response<Body> {
         let mut updates = self.store.follow();
+        self.watch_traffic();
         let (tx, rx) = mpsc::channel::<Bytes>(STREAM_QUEUE);
         let shutdown = ctx.shutdown().clone();
         tokio::spawn(async move {

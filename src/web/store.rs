@@ -24,7 +24,7 @@ pub const DEFAULT_WEB_HISTORY: usize = 10_000;
 
 /// Captured body bytes the kept HAR entries may hold in all; beyond it the
 /// oldest entries are dropped (their rows stay).
-const ENTRY_BUDGET: usize = 64 << 20;
+pub(crate) const ENTRY_BUDGET: usize = 64 << 20;
 
 /// Events kept per attempt (a long run of refreshes keeps its latest).
 const EVENTS_PER_ATTEMPT: usize = 512;
@@ -123,6 +123,11 @@ impl Store {
         self.updates.subscribe()
     }
 
+    /// True while a page follows the updates.
+    pub fn followed(&self) -> bool {
+        self.updates.receiver_count() > 0
+    }
+
     /// Takes one analysis event.
     pub fn event(&self, event: Arc<Event>) {
         let update = {
@@ -191,7 +196,10 @@ impl Store {
             // Only a page following needs the row now.
             let line = following.then(|| row.line(&mut state.entries));
             state.rows.insert(exchange.id, row);
-            state.order.push_back(exchange.id);
+            // Legs and the rest of the traffic arrive by two ways (see
+            // `WebView::attach`): keep the list in the proxy's order.
+            let at = state.order.partition_point(|&id| id < exchange.id);
+            state.order.insert(at, exchange.id);
             while state.order.len() > self.history {
                 if let Some(old) = state.order.pop_front() {
                     state.forget_entry(old);

@@ -624,3 +624,98 @@ fn the_banner_prints_the_views_url_and_no_web_turns_it_off() {
         off.seen
     );
 }
+
+/// The view watches the whole traffic only while a page follows: a watcher
+/// makes the proxy build and copy every exchange, which a closed view must
+/// not cost. Sign-in legs are kept all along (the analysis reads them
+/// anyway), so a page opened later still has their rows and downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_traffic_list_is_watched_only_while_a_page_follows() {
+    let web = WebView::new(WebOptions::default());
+    let ca = testkit::TestCa::new();
+    let handler: testkit::upstream::Handler = std::sync::Arc::new(|_req| {
+        http::Response::builder()
+            .header("content-type", "text/plain")
+            .body(bytes::Bytes::from_static(b"ok"))
+            .unwrap()
+    });
+    let upstream =
+        testkit::upstream::TestUpstream::start_with(&ca, testkit::upstream::Tls::None, handler)
+            .await;
+    let proxy = testkit::TestProxy::start(
+        &ca,
+        testkit::ProxyOptions {
+            hooks: Hooks {
+                interceptor: None,
+                local: Some(web.service()),
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    web.attach(&proxy.session);
+    let addr = proxy.addr;
+    let client = testkit::client_through(&proxy.url(), proxy.ca_pem.as_bytes());
+    let fetch = async |path: &str| {
+        let resp = client
+            .get(format!("http://{}{path}", upstream.addr))
+            .send()
+            .await
+            .unwrap();
+        resp.bytes().await.unwrap();
+    };
+    let urls = || -> Vec<String> {
+        web.store()
+            .rows(100)
+            .iter()
+            .filter_map(|r| r["url"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let wait_for = async |path: &str| {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while !urls().iter().any(|u| u.contains(path)) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no row for {path}: {:?}", urls()));
+    };
+
+    // No page: the plain request makes no row, the sign-in leg does.
+    fetch("/plain/0").await;
+    fetch("/oauth2/v2.0/authorize?client_id=c&response_type=code&state=s1").await;
+    wait_for("/oauth2/v2.0/authorize").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(urls().len(), 1, "{:?}", urls());
+
+    // A page follows: from its first byte on, every exchange has a row.
+    let mut page = tokio::net::TcpStream::connect(addr).await.unwrap();
+    page.write_all(
+        get(
+            "/api/stream",
+            &addr.to_string(),
+            &format!("Cookie: {}\r\n", cookie(&web, addr)),
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut first = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(30), page.read(&mut first))
+        .await
+        .expect("the stream answers")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    fetch("/plain/1").await;
+    wait_for("/plain/1").await;
+    let rows = urls();
+    assert!(
+        rows[0].contains("/plain/1") && rows[1].contains("/authorize"),
+        "newest first, in the proxy's order: {rows:?}"
+    );
+    proxy.stop().await;
+}
