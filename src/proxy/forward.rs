@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use super::Shared;
 use super::body::{Body, RequestBody, ResponseBody, UploadBroke, read_capped};
 use super::error::{Dropped, UpstreamError, page};
-use super::headers::{is_upgrade_request, strip_hop_by_hop};
+use super::headers::{is_upgrade_request, strip_hop_by_hop, strip_own_cookies};
 use super::intercept::{InterceptContext, Interceptor, Verdict};
 use super::io::{Activity, Watched};
 use super::pace;
@@ -53,7 +53,8 @@ pub(crate) async fn forward(
     failed: Option<UpstreamError>,
 ) -> Result<Response<ResponseBody>, Dropped> {
     let client_version = req.version();
-    let (head, body) = req.into_parts();
+    let (mut head, body) = req.into_parts();
+    strip_own_cookies(&mut head.headers);
     let absolute = absolute_uri(&head, &target);
     let body_follows = !http_body::Body::is_end_stream(&body);
     let mut record = shared

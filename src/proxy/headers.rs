@@ -1,7 +1,47 @@
-//! Hop-by-hop header handling, in one place.
+//! Hop-by-hop header handling, and authlens's own cookies, in one place.
 
 use http::HeaderMap;
-use http::header::{self, HeaderName};
+use http::header::{self, HeaderName, HeaderValue};
+
+/// The name every cookie authlens's own pages (the web view) hand out
+/// starts with. A browser sends a cookie to every port of its host, so the
+/// apps it reaches through the proxy on the same loopback address would get
+/// it too: [`strip_own_cookies`] takes it out of every request before the
+/// request is recorded or forwarded.
+pub const OWN_COOKIE_PREFIX: &str = "authlens_token_";
+
+/// Removes authlens's own cookies (see [`OWN_COOKIE_PREFIX`]) from the
+/// `Cookie` headers, keeping every other pair as sent; a header left empty
+/// goes. Requests without such a cookie are not touched.
+pub fn strip_own_cookies(headers: &mut HeaderMap) {
+    let prefix = OWN_COOKIE_PREFIX.as_bytes();
+    let own = |v: &HeaderValue| v.as_bytes().windows(prefix.len()).any(|w| w == prefix);
+    if !headers.get_all(header::COOKIE).iter().any(own) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| {
+            let Some(text) = value.to_str().ok().filter(|_| own(value)) else {
+                return Some(value.clone());
+            };
+            let pairs: Vec<&str> = text
+                .split(';')
+                .map(str::trim)
+                .filter(|pair| !pair.is_empty() && !pair.starts_with(OWN_COOKIE_PREFIX))
+                .collect();
+            if pairs.is_empty() {
+                return None;
+            }
+            HeaderValue::from_str(&pairs.join("; ")).ok()
+        })
+        .collect();
+    headers.remove(header::COOKIE);
+    for value in kept {
+        headers.append(header::COOKIE, value);
+    }
+}
 
 /// Removes the headers that describe one connection rather than the message
 /// (RFC 9110 §7.6.1): `Connection` and every header it names, plus the fixed
@@ -67,6 +107,35 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_cookies_are_taken_out_and_the_others_kept_as_sent() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; authlens_token_8080=t0k; b=2"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("authlens_token_9090=x"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("c=authlens_token_"),
+        );
+        strip_own_cookies(&mut h);
+        let left: Vec<&str> = h
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(left, ["a=1; b=2", "c=authlens_token_"]);
+        // Nothing of ours: untouched, to the byte.
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1;b=2"));
+        strip_own_cookies(&mut h);
+        assert_eq!(h[header::COOKIE], "a=1;b=2");
+    }
 
     #[test]
     fn strips_listed_and_named_headers() {

@@ -52,7 +52,7 @@ pub use feed::{
     Allowance, Delivery, ExchangeFeed, ExchangeStream, Glance, Glancer, Heads, Lane, Triage,
     WeakFeed,
 };
-pub use headers::strip_hop_by_hop;
+pub use headers::{OWN_COOKIE_PREFIX, strip_hop_by_hop};
 pub use intercept::{BoxFuture, InterceptContext, Interceptor, Verdict};
 pub use local::{IDENTITY_PATH, LocalContext, LocalService};
 

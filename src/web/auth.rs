@@ -47,7 +47,7 @@ impl std::fmt::Debug for Token {
 /// The cookie carrying the token. Cookies are not kept apart by port, so
 /// the name has the port: two authlens runs do not overwrite each other's.
 pub fn cookie_name(listen: SocketAddr) -> String {
-    format!("authlens_token_{}", listen.port())
+    format!("{}{}", crate::proxy::OWN_COOKIE_PREFIX, listen.port())
 }
 
 /// The `Set-Cookie` value handing the token to the browser.

@@ -268,6 +268,13 @@ impl LocalService for WebView {
         req: Request<Body>,
         ctx: &'a LocalContext,
     ) -> BoxFuture<'a, Option<Response<Body>>> {
+        // Only the view's own paths: anything else (a client that talks to
+        // the proxy as if it were the server) gets the proxy's page saying
+        // how to use a proxy.
+        let path = req.uri().path();
+        if !(path == "/" || path.starts_with("/assets/") || path.starts_with(API_PREFIX)) {
+            return Box::pin(async { None });
+        }
         Box::pin(async move { Some(self.inner.answer(req, ctx).await) })
     }
 }

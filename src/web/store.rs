@@ -140,21 +140,28 @@ impl Store {
                 return;
             };
             let value = json_lines::to_value(&event);
-            if let Some(exchange) = value["exchange"].as_u64() {
-                state.legs.insert(exchange, id);
-            }
+            let exchange = value["exchange"].as_u64();
             let attempt = state.attempts.entry(id).or_insert_with(|| Attempt {
                 id,
                 events: Vec::new(),
                 values: Vec::new(),
             });
+            let mut trimmed = None;
             if attempt.events.len() == EVENTS_PER_ATTEMPT {
                 attempt.events.remove(1);
-                attempt.values.remove(1);
+                trimmed = attempt.values.remove(1)["exchange"].as_u64();
             }
             attempt.events.push(event);
             attempt.values.push(value);
             let summary = summary(attempt).to_string();
+            // The legs map follows the events kept (a long-lived attempt
+            // refreshing for hours must not grow it).
+            if let Some(gone) = trimmed {
+                state.legs.remove(&gone);
+            }
+            if let Some(exchange) = exchange {
+                state.legs.insert(exchange, id);
+            }
             while state.attempts.len() > self.history {
                 if let Some((_, old)) = state.attempts.pop_first() {
                     for v in &old.values {
@@ -179,6 +186,11 @@ impl Store {
     /// Takes one finished exchange: a row, and the redacted HAR entry of
     /// one that may be a sign-in leg.
     pub fn exchange(&self, exchange: &Exchange) {
+        if self.state().rows.contains_key(&exchange.id) {
+            // Already taken (the two ways in never overlap; if they ever
+            // did, the budget's books must not count it twice).
+            return;
+        }
         let vital = crate::oauth::triage::may_matter(exchange);
         let following = self.updates.receiver_count() > 0;
         let line = {
@@ -210,7 +222,9 @@ impl Store {
                 let Some(old) = state.kept.front().copied() else {
                     break;
                 };
-                state.forget_entry(old);
+                if !state.forget_entry(old) {
+                    state.kept.pop_front();
+                }
             }
             line
         };
@@ -287,15 +301,16 @@ impl Store {
 }
 
 impl State {
-    fn forget_entry(&mut self, id: u64) {
-        if let Some(row) = self.rows.get_mut(&id)
-            && let Some((_, bytes)) = row.entry.take()
-        {
-            self.kept_bytes -= bytes;
-            if let Some(at) = self.kept.iter().position(|k| *k == id) {
-                self.kept.remove(at);
-            }
+    /// Drops the HAR entry of exchange `id`; false when it had none.
+    fn forget_entry(&mut self, id: u64) -> bool {
+        let Some((_, bytes)) = self.rows.get_mut(&id).and_then(|row| row.entry.take()) else {
+            return false;
+        };
+        self.kept_bytes = self.kept_bytes.saturating_sub(bytes);
+        if let Some(at) = self.kept.iter().position(|k| *k == id) {
+            self.kept.remove(at);
         }
+        true
     }
 }
 

@@ -719,3 +719,54 @@ async fn the_traffic_list_is_watched_only_while_a_page_follows() {
     );
     proxy.stop().await;
 }
+
+/// The view's cookie is sent by the browser to every port of 127.0.0.1,
+/// so the apps it reaches through the proxy would get the token: the proxy
+/// takes it out of every request (the recording included), the other
+/// cookies untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_views_cookie_never_reaches_an_app_through_the_proxy() {
+    let (lab, web) = web_lab(WebOptions::default()).await;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let handler: testkit::upstream::Handler = {
+        let seen = seen.clone();
+        std::sync::Arc::new(move |req| {
+            for v in req.headers().get_all(http::header::COOKIE) {
+                seen.lock()
+                    .unwrap()
+                    .push(v.to_str().unwrap_or("?").to_owned());
+            }
+            http::Response::new(bytes::Bytes::from_static(b"ok"))
+        })
+    };
+    let ca = testkit::TestCa::new();
+    let app =
+        testkit::upstream::TestUpstream::start_with(&ca, testkit::upstream::Tls::None, handler)
+            .await;
+    let own = cookie(&web, lab.proxy.addr);
+    let resp = lab
+        .client
+        .get(format!("http://{}/home", app.addr))
+        .header("cookie", format!("session=abc; {own}; theme=dark"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(*seen.lock().unwrap(), ["session=abc; theme=dark"]);
+    lab.stop().await;
+}
+
+/// A client that talks to the proxy as if it were the server (origin-form,
+/// a path of its own) still gets the proxy's page saying how to use a
+/// proxy: the view answers only its own paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_its_paths_the_view_leaves_the_proxys_own_answer() {
+    let (lab, _web) = web_lab(WebOptions::default()).await;
+    let addr = lab.proxy.addr;
+    for host in ["api.example.test", &addr.to_string()] {
+        let (status, text) = raw(addr, &get("/v1/things", host, "")).await;
+        assert_eq!(status, 400, "{host}: {text}");
+        assert!(text.contains("This is an HTTP(S) proxy"), "{host}: {text}");
+    }
+    lab.stop().await;
+}
