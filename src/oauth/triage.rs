@@ -33,20 +33,33 @@ const SIGN_IN_PARAMS: [&str; 12] = [
 
 /// Path fragments of authorization servers' endpoints (token and authorize
 /// endpoints, discovery documents), lower case.
-const SIGN_IN_PATHS: [&str; 6] = [
+const SIGN_IN_PATHS: [&str; 8] = [
     "token",
     "authoriz",
     "oauth",
     "openid",
     "/.well-known/",
     "connect",
+    // Pushed authorization requests (`/par`, oidc-provider's `/request`
+    // names a push only through its body) and device authorization
+    // endpoints (`/devicecode`, `/device/code`, `/device_authorization`).
+    "/par",
+    "device",
 ];
 
 /// What a request body of a sign-in leg contains (any case): a token
-/// request's or a pushed authorization request's parameters, or a
+/// request's, a pushed authorization request's or a device authorization
+/// request's parameters, or a
 /// `form_post` callback's code or error, as a form or as JSON.
-const SIGN_IN_BODY_WORDS: [&str; 14] = [
+const SIGN_IN_BODY_WORDS: [&str; 19] = [
     "grant_type",
+    // A push carrying only a request object, a device authorization with
+    // Basic client authentication (only `scope` in its body), a poll.
+    "request=",
+    "\"request\"",
+    "scope=",
+    "\"scope\"",
+    "device_code",
     "client_id",
     "response_type",
     "request_uri",
@@ -272,6 +285,23 @@ mod tests {
             ),
             exchange(Method::GET, "https://idp.test/oauth2/v2.0/TOKEN", None),
             exchange(Method::POST, "https://idp.test/oauth/token", None),
+            // A push carrying only a request object (client authenticated
+            // by Basic) at oidc-provider's `/request`, and a device
+            // authorization with only a scope in its body.
+            with_body(
+                exchange(Method::POST, "https://idp.test/request", None),
+                "request=eyJhbGciOiJub25lIn0.e30.",
+            ),
+            with_body(
+                exchange(Method::POST, "https://idp.test/auth/x", None),
+                "scope=openid%20offline_access",
+            ),
+            exchange(
+                Method::POST,
+                "https://idp.test/t/oauth2/v2.0/devicecode",
+                None,
+            ),
+            exchange(Method::POST, "https://idp.test/as/par", None),
         ];
         for leg in &legs {
             assert!(
