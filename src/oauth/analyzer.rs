@@ -616,44 +616,17 @@ impl Analyzer {
         let Some(answer) = answer else {
             return;
         };
-        let at = exchange.response_at().unwrap_or(time);
-        let token =
-            |kind: &str, v: &Option<String>| v.as_deref().map(|v| self.secrets.show(kind, v));
-        let decoded = if answer.is_error() {
-            Vec::new()
-        } else {
-            self.decode_tokens(&answer)
-        };
-        out.push(Event::TokenResponse(TokenResponseEvent {
-            injected: None,
-            time: at,
-            exchange: exchange.id,
-            attempt: attempt_id,
+        let response = self.token_response_event(
+            exchange,
+            &answer,
+            time,
             host,
             client_id,
-            status: answer.status,
-            failed: answer.is_error(),
-            error: answer.error.clone(),
-            error_description: answer.error_description.clone(),
-            error_codes: answer.error_codes.clone(),
-            trace_id: answer.trace_id.clone(),
-            correlation_id: answer.correlation_id.clone(),
-            tokens: [
-                token("access_token", &answer.access_token),
-                token("id_token", &answer.id_token),
-                token("refresh_token", &answer.refresh_token),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-            token_type: answer.token_type.clone(),
-            scope: answer.scope.clone(),
-            expires_in: answer.expires_in.clone(),
-            decoded: decoded.clone(),
-            elapsed: exchange.timings.response_head,
-            grant_type: request.grant.as_ref().map(|g| g.name().to_owned()),
-            pending_poll: None,
-        }));
+            attempt_id,
+            request.grant.as_ref().map(|g| g.name().to_owned()),
+        );
+        let (at, decoded) = (response.time, response.decoded.clone());
+        out.push(Event::TokenResponse(response));
 
         let (outcome, summary) = if answer.is_error() {
             let draft = rules::idp_error(&IdpErrorInput::from_token(&answer), &drafts, &checked);
@@ -703,6 +676,57 @@ impl Analyzer {
             Some(&drafts),
             out,
         );
+    }
+
+    /// The event of a token response to any grant: its error, its tokens
+    /// fingerprinted (unless shown), its JWTs decoded when it succeeded.
+    #[allow(clippy::too_many_arguments)]
+    fn token_response_event(
+        &self,
+        exchange: &Exchange,
+        answer: &TokenResponse,
+        time: OffsetDateTime,
+        host: String,
+        client_id: Option<String>,
+        attempt: Option<AttemptId>,
+        grant_type: Option<String>,
+    ) -> TokenResponseEvent {
+        let token =
+            |kind: &str, v: &Option<String>| v.as_deref().map(|v| self.secrets.show(kind, v));
+        TokenResponseEvent {
+            injected: None,
+            time: exchange.response_at().unwrap_or(time),
+            exchange: exchange.id,
+            attempt,
+            host,
+            client_id,
+            status: answer.status,
+            failed: answer.is_error(),
+            error: answer.error.clone(),
+            error_description: answer.error_description.clone(),
+            error_codes: answer.error_codes.clone(),
+            trace_id: answer.trace_id.clone(),
+            correlation_id: answer.correlation_id.clone(),
+            tokens: [
+                token("access_token", &answer.access_token),
+                token("id_token", &answer.id_token),
+                token("refresh_token", &answer.refresh_token),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            token_type: answer.token_type.clone(),
+            scope: answer.scope.clone(),
+            expires_in: answer.expires_in.clone(),
+            decoded: if answer.is_error() {
+                Vec::new()
+            } else {
+                self.decode_tokens(answer)
+            },
+            elapsed: exchange.timings.response_head,
+            grant_type,
+            pending_poll: None,
+        }
     }
 
     /// The id_token, and the access token when it is a JWT (an opaque one is

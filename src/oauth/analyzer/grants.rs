@@ -14,9 +14,7 @@ use time::OffsetDateTime;
 
 use super::{Analyzer, elapsed, redacted_tokens, redemption_outcome};
 use crate::exchange::Exchange;
-use crate::oauth::event::{
-    DeviceAuthorizationEvent, Event, Outcome, Rule, TokenEvent, TokenResponseEvent,
-};
+use crate::oauth::event::{DeviceAuthorizationEvent, Event, Outcome, Rule, TokenEvent};
 use crate::oauth::jwt;
 use crate::oauth::lifecycle::{DeviceRecord, RefreshRecord, Use};
 use crate::oauth::message::{
@@ -284,44 +282,20 @@ impl Analyzer {
         let Some(answer) = answer else {
             return;
         };
-        let at = exchange.response_at().unwrap_or(time);
-        let token =
-            |kind: &str, v: &Option<String>| v.as_deref().map(|v| self.secrets.show(kind, v));
-        let decoded = if answer.is_error() {
-            Vec::new()
-        } else {
-            self.decode_tokens(&answer)
-        };
-        out.push(Event::TokenResponse(TokenResponseEvent {
-            injected: None,
-            time: at,
-            exchange: exchange.id,
-            attempt: None,
+        let mut response = self.token_response_event(
+            exchange,
+            &answer,
+            time,
             host,
-            client_id: client_id.clone(),
-            status: answer.status,
-            failed: answer.is_error() && answered != Some(Answered::Pending),
-            error: answer.error.clone(),
-            error_description: answer.error_description.clone(),
-            error_codes: answer.error_codes.clone(),
-            trace_id: answer.trace_id.clone(),
-            correlation_id: answer.correlation_id.clone(),
-            tokens: [
-                token("access_token", &answer.access_token),
-                token("id_token", &answer.id_token),
-                token("refresh_token", &answer.refresh_token),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-            token_type: answer.token_type.clone(),
-            scope: answer.scope.clone(),
-            expires_in: answer.expires_in.clone(),
-            decoded,
-            elapsed: exchange.timings.response_head,
-            grant_type: Some(grant.name().to_owned()),
-            pending_poll,
-        }));
+            client_id.clone(),
+            None,
+            Some(grant.name().to_owned()),
+        );
+        // Waiting for the user is no failure.
+        response.failed &= answered != Some(Answered::Pending);
+        response.pending_poll = pending_poll;
+        let at = response.time;
+        out.push(Event::TokenResponse(response));
 
         let label = grant.label().to_owned();
         match answered {
