@@ -3,7 +3,7 @@
 //! runs through the proxy against the mock IdP; without a reload the
 //! attempt appears with its finding and the IdP's code; clicked, it shows
 //! the timeline, the fix and the mismatch diff; the HAR download is
-//! re-analysed. A screenshot is left in target/web-view.png.
+//! re-analysed. A screenshot is left in cargo's test scratch directory (target/tmp/web-view.png).
 
 use std::time::Duration;
 
@@ -194,8 +194,9 @@ async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
         "the catalogue's explanation: {text}"
     );
 
-    // The screenshot, as a test artifact.
-    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    // The screenshot, as a test artifact (in cargo's scratch directory for
+    // integration tests, wherever the target directory is).
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let shot = page
         .save_screenshot(
             ScreenshotParams::builder().full_page(true).build(),
