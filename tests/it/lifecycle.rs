@@ -512,6 +512,25 @@ fn authlens(args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
+/// `authlens report` of a recording: the Markdown, the run having succeeded.
+fn report_of(har: &std::path::Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let md_path = dir.path().join("report.md");
+    let out = authlens(&[
+        "report",
+        har.to_str().unwrap(),
+        "--out",
+        md_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&md_path).unwrap()
+}
+
 /// Secrets of `refresh-reuse.har`.
 const HAR_SECRETS: [&str; 5] = [
     "0.AXEA-har-refresh-code-5e6f",
@@ -584,20 +603,7 @@ fn analyze_a_recorded_refresh_reuse() {
     }
 
     // The report tells the same, the refreshes outside the sign-in attempt.
-    let md_path = dir.path().join("report.md");
-    let out = authlens(&[
-        "report",
-        har.to_str().unwrap(),
-        "--out",
-        md_path.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let md = std::fs::read_to_string(&md_path).unwrap();
+    let md = report_of(&har);
     for want in [
         "- 1 sign-in attempt(s) started, 1 redemption(s) seen",
         "- 2 token request(s) of other grants",
@@ -801,21 +807,7 @@ fn analyze_and_report_a_recorded_device_flow() {
         "{closing}"
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let md_path = dir.path().join("report.md");
-    let out = authlens(&[
-        "report",
-        har.to_str().unwrap(),
-        "--out",
-        md_path.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let md = std::fs::read_to_string(&md_path).unwrap();
+    let md = report_of(&har);
     for want in [
         "## Outside any attempt: signed in",
         "| device authorization |",

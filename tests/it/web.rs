@@ -36,6 +36,35 @@ async fn web_lab(options: WebOptions) -> (Lab, WebView) {
     (lab, web)
 }
 
+/// The proxy with the web view plugged in, and a plain-HTTP upstream
+/// answering every request with a typed `ok` (not a sign-in leg).
+async fn web_proxy() -> (WebView, testkit::TestProxy, testkit::upstream::TestUpstream) {
+    let web = WebView::new(WebOptions::default());
+    let ca = testkit::TestCa::new();
+    let handler: testkit::upstream::Handler = std::sync::Arc::new(|_req| {
+        http::Response::builder()
+            .header("content-type", "text/plain")
+            .body(bytes::Bytes::from_static(b"ok"))
+            .unwrap()
+    });
+    let upstream =
+        testkit::upstream::TestUpstream::start_with(&ca, testkit::upstream::Tls::None, handler)
+            .await;
+    let proxy = testkit::TestProxy::start(
+        &ca,
+        testkit::ProxyOptions {
+            hooks: Hooks {
+                interceptor: None,
+                local: Some(web.service()),
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    web.attach(&proxy.session);
+    (web, proxy, upstream)
+}
+
 /// Sends `head` (a whole request, `Connection: close`) to `addr` and reads
 /// the answer to its end: status and the whole text.
 async fn raw(addr: SocketAddr, head: &str) -> (u16, String) {
@@ -486,25 +515,7 @@ async fn the_stream_ends_when_the_proxy_shuts_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_page_neither_holds_memory_nor_slows_forwarding() {
-    let web = WebView::new(WebOptions::default());
-    let ca = testkit::TestCa::new();
-    let handler: testkit::upstream::Handler =
-        std::sync::Arc::new(|_req| http::Response::new(bytes::Bytes::from_static(b"ok")));
-    let upstream =
-        testkit::upstream::TestUpstream::start_with(&ca, testkit::upstream::Tls::None, handler)
-            .await;
-    let proxy = testkit::TestProxy::start(
-        &ca,
-        testkit::ProxyOptions {
-            hooks: Hooks {
-                interceptor: None,
-                local: Some(web.service()),
-            },
-            ..Default::default()
-        },
-    )
-    .await;
-    web.attach(&proxy.session);
+    let (web, proxy, upstream) = web_proxy().await;
     let addr = proxy.addr;
     // A page that asks for the stream, then never reads it, with a small
     // receive window so the proxy's side fills quickly.
@@ -631,29 +642,7 @@ fn the_banner_prints_the_views_url_and_no_web_turns_it_off() {
 /// anyway), so a page opened later still has their rows and downloads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_traffic_list_is_watched_only_while_a_page_follows() {
-    let web = WebView::new(WebOptions::default());
-    let ca = testkit::TestCa::new();
-    let handler: testkit::upstream::Handler = std::sync::Arc::new(|_req| {
-        http::Response::builder()
-            .header("content-type", "text/plain")
-            .body(bytes::Bytes::from_static(b"ok"))
-            .unwrap()
-    });
-    let upstream =
-        testkit::upstream::TestUpstream::start_with(&ca, testkit::upstream::Tls::None, handler)
-            .await;
-    let proxy = testkit::TestProxy::start(
-        &ca,
-        testkit::ProxyOptions {
-            hooks: Hooks {
-                interceptor: None,
-                local: Some(web.service()),
-            },
-            ..Default::default()
-        },
-    )
-    .await;
-    web.attach(&proxy.session);
+    let (web, proxy, upstream) = web_proxy().await;
     let addr = proxy.addr;
     let client = testkit::client_through(&proxy.url(), proxy.ca_pem.as_bytes());
     let fetch = async |path: &str| {
