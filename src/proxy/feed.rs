@@ -21,11 +21,18 @@
 //! Watchers ([`ExchangeFeed::subscribe`]) get a broadcast that may lag: for
 //! tests and views that resynchronise themselves.
 //!
+//! A traffic list needs less than an exchange: [`ExchangeFeed::sight`] turns
+//! on [`Sighting`]s, a line's worth of each exchange (method, URL, status,
+//! size, time, error) taken from what the proxy has at hand anyway, without
+//! building the exchange or copying a body, and kept in a bounded batch
+//! that the list takes now and then (no wake-up per exchange).
+//!
 //! The triage runs on the proxy's hot path: it must be cheap (look at the
 //! method, the URL and the headers, not at bodies).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 
@@ -35,6 +42,11 @@ use crate::exchange::Exchange;
 /// may hold up to two capped bodies, so this bounds the memory a stalled
 /// watcher can pin (binary bodies are not copied at all).
 const WATCH_BUFFER: usize = 512;
+
+/// Sightings waiting to be taken (a few hundred bytes each); beyond it new
+/// ones are counted as missed. Taken every few tens of milliseconds, this
+/// holds well over 100,000 exchanges a second.
+const SIGHT_BUFFER: usize = 8192;
 
 /// How a consumer wants an exchange delivered; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,10 +137,74 @@ impl WeakFeed {
     pub fn subscribe(&self) -> Option<broadcast::Receiver<Arc<Exchange>>> {
         self.inner.upgrade().map(|inner| inner.watchers.subscribe())
     }
+
+    /// [`ExchangeFeed::sight`], or `None` once the feed has closed.
+    pub fn sight(&self) -> Option<Sightings> {
+        self.inner.upgrade().map(|inner| Sightings::new(&inner))
+    }
+}
+
+/// A line's worth of one finished exchange, for a traffic list; see
+/// [`ExchangeFeed::sight`].
+#[derive(Debug, Clone)]
+pub struct Sighting {
+    pub id: u64,
+    pub started_at: time::OffsetDateTime,
+    pub method: http::Method,
+    /// Absolute; as sent, when an interceptor rewrote it.
+    pub uri: http::Uri,
+    /// `None` when the exchange ended without a response head.
+    pub status: Option<http::StatusCode>,
+    pub content_type: Option<http::HeaderValue>,
+    /// Response body bytes that went through (`None` without a response).
+    pub size: Option<u64>,
+    /// From the request head to the response's end.
+    pub duration: Option<Duration>,
+    pub error: Option<String>,
+    /// The label of what an interceptor did to it.
+    pub intervention: Option<String>,
+}
+
+impl Sighting {
+    /// The sighting of an exchange built whole.
+    pub fn of(exchange: &Exchange) -> Sighting {
+        let response = exchange.response.as_ref();
+        Sighting {
+            id: exchange.id,
+            started_at: exchange.started_at,
+            method: exchange.request.method.clone(),
+            uri: exchange.request.uri.clone(),
+            status: response.map(|r| r.status),
+            content_type: response.and_then(|r| r.headers.get(http::header::CONTENT_TYPE).cloned()),
+            size: response.map(|r| r.body.size),
+            duration: exchange
+                .timings
+                .response_done
+                .or(exchange.timings.response_head),
+            error: exchange.error.as_ref().map(|e| e.message.clone()),
+            intervention: exchange.intervention.as_ref().map(|i| i.label.clone()),
+        }
+    }
+}
+
+/// Sightings turned on (see [`ExchangeFeed::sight`]); they stop once every
+/// handle is dropped. Does not keep the feed open.
+pub struct Sightings {
+    inner: Weak<Inner>,
+}
+
+/// Sightings not taken yet, and how many did not fit.
+#[derive(Default)]
+struct Sighted {
+    batch: Vec<Sighting>,
+    missed: u64,
 }
 
 struct Inner {
     watchers: broadcast::Sender<Arc<Exchange>>,
+    /// How many [`Sightings`] handles are alive: read on every request.
+    sighters: AtomicUsize,
+    sighted: Mutex<Sighted>,
     /// Copied on write: publication takes a snapshot under a read lock.
     consumers: RwLock<Arc<[Arc<Consumer>]>>,
 }
@@ -186,6 +262,8 @@ impl ExchangeFeed {
         ExchangeFeed {
             inner: Arc::new(Inner {
                 watchers,
+                sighters: AtomicUsize::new(0),
+                sighted: Mutex::new(Sighted::default()),
                 consumers: RwLock::new(Arc::from(Vec::new())),
             }),
         }
@@ -196,6 +274,29 @@ impl ExchangeFeed {
     /// all of it.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Exchange>> {
         self.inner.watchers.subscribe()
+    }
+
+    /// Turns on [`Sighting`]s of every exchange from now on (until the
+    /// handle is dropped): cheap enough to leave on while a traffic list is
+    /// looked at, and nothing at all otherwise.
+    pub fn sight(&self) -> Sightings {
+        Sightings::new(&self.inner)
+    }
+
+    /// Whether anyone takes sightings now (on the proxy's hot path).
+    pub(crate) fn sighting(&self) -> bool {
+        self.inner.sighters.load(Ordering::Relaxed) > 0
+    }
+
+    /// Hands over the sighting of a finished exchange; never waits long
+    /// (one short lock).
+    pub(crate) fn sighted(&self, sighting: Sighting) {
+        let mut sighted = self.inner.sighted();
+        if sighted.batch.len() < SIGHT_BUFFER {
+            sighted.batch.push(sighting);
+        } else {
+            sighted.missed += 1;
+        }
     }
 
     /// A handle that does not keep the feed open: a watcher that subscribes
@@ -310,6 +411,51 @@ impl ExchangeFeed {
             .cloned()
             .collect();
         *consumers = Arc::from(open);
+    }
+}
+
+impl Inner {
+    fn sighted(&self) -> std::sync::MutexGuard<'_, Sighted> {
+        self.sighted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Sightings {
+    fn new(inner: &Arc<Inner>) -> Sightings {
+        inner.sighters.fetch_add(1, Ordering::Relaxed);
+        Sightings {
+            inner: Arc::downgrade(inner),
+        }
+    }
+
+    /// Moves the sightings gathered since the last call into `into` (in the
+    /// order the exchanges ended), and says how many did not fit meanwhile;
+    /// `None` once the feed has closed.
+    pub fn take(&self, into: &mut Vec<Sighting>) -> Option<u64> {
+        let inner = self.inner.upgrade()?;
+        let mut sighted = inner.sighted();
+        if into.is_empty() {
+            // Swapped, so both buffers keep their room.
+            std::mem::swap(into, &mut sighted.batch);
+        } else {
+            into.append(&mut sighted.batch);
+        }
+        Some(std::mem::take(&mut sighted.missed))
+    }
+}
+
+impl Drop for Sightings {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade()
+            && inner.sighters.fetch_sub(1, Ordering::Relaxed) == 1
+        {
+            // The last one: what was gathered is nobody's (unless a new
+            // handle came meanwhile).
+            let mut sighted = inner.sighted();
+            if inner.sighters.load(Ordering::Relaxed) == 0 {
+                *sighted = Sighted::default();
+            }
+        }
     }
 }
 

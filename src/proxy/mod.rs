@@ -49,8 +49,8 @@ pub use accept::{FdLimit, raise_open_files_limit};
 pub use body::{Body, BodyError, BoxError, Buffered};
 pub use error::{ConnectStage, UpstreamError};
 pub use feed::{
-    Allowance, Delivery, ExchangeFeed, ExchangeStream, Glance, Glancer, Heads, Lane, Triage,
-    WeakFeed,
+    Allowance, Delivery, ExchangeFeed, ExchangeStream, Glance, Glancer, Heads, Lane, Sighting,
+    Sightings, Triage, WeakFeed,
 };
 pub use headers::{OWN_COOKIE_PREFIX, strip_hop_by_hop};
 pub use intercept::{BoxFuture, InterceptContext, Interceptor, Verdict};

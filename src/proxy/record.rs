@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tokio_util::task::TaskTracker;
 
-use super::feed::{ExchangeFeed, Glance, Heads, Interest};
+use super::feed::{ExchangeFeed, Glance, Heads, Interest, Sighting};
 use crate::exchange::{
     CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, FailureSide, Intervention,
     RequestRecord, ResponseRecord, Timings,
@@ -84,10 +84,14 @@ impl Recording {
         body_follows: bool,
     ) -> Record {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let interest = self.publisher.0.interest();
+        let feed = &self.publisher.0;
+        let sight = feed
+            .sighting()
+            .then(|| Box::new(Sight::new(id, head, uri, feed.clone())));
+        let interest = feed.interest();
         // Nobody listens: capture nothing.
         if matches!(interest, Interest::Nobody) {
-            return Record::none_with(id);
+            return Record::new(id, None, None, sight);
         }
         let glance = interest.glance(&Heads {
             method: &head.method,
@@ -98,7 +102,7 @@ impl Recording {
         });
         if glance == Glance::Unwanted {
             interest.skip();
-            return Record::none_with(id);
+            return Record::new(id, None, None, sight);
         }
         let pending = Box::new(Pending {
             connection: connection.clone(),
@@ -111,17 +115,9 @@ impl Recording {
             interest,
         });
         if glance == Glance::Wanted || body_follows {
-            Record {
-                id,
-                building: Some(Box::new(pending.build_open(id))),
-                pending: None,
-            }
+            Record::new(id, Some(Box::new(pending.build_open(id))), None, sight)
         } else {
-            Record {
-                id,
-                building: None,
-                pending: Some(pending),
-            }
+            Record::new(id, None, Some(pending), sight)
         }
     }
 }
@@ -240,6 +236,19 @@ pub(crate) struct Record {
     /// Set while the response head is awaited to decide (see
     /// [`Recording::begin`]).
     pending: Option<Box<Pending>>,
+    /// Set while sightings are on (see [`ExchangeFeed::sight`]), until
+    /// published: built or not, every exchange is sighted.
+    sight: Option<Box<Sight>>,
+}
+
+/// The sighting of an exchange on its way, and what it needs to finish it.
+struct Sight {
+    row: Sighting,
+    start: Instant,
+    /// The response was made by authlens.
+    synthetic: bool,
+    waiting_since: Option<Instant>,
+    feed: ExchangeFeed,
 }
 
 struct Building {
@@ -283,10 +292,20 @@ impl Record {
     }
 
     fn none_with(id: u64) -> Record {
+        Record::new(id, None, None, None)
+    }
+
+    fn new(
+        id: u64,
+        building: Option<Box<Building>>,
+        pending: Option<Box<Pending>>,
+        sight: Option<Box<Sight>>,
+    ) -> Record {
         Record {
             id,
-            building: None,
-            pending: None,
+            building,
+            pending,
+            sight,
         }
     }
 
@@ -349,6 +368,10 @@ impl Record {
     /// The request actually sent differs from the one received (an
     /// interceptor rewrote it): record what is sent.
     pub(crate) fn request_sent(&mut self, head: &http::request::Parts, uri: &Uri) {
+        if let Some(s) = self.sight.as_mut() {
+            s.row.method = head.method.clone();
+            s.row.uri = uri.clone();
+        }
         self.promote();
         if let Some(b) = self.building.as_mut() {
             b.exchange.request = request_record(head, uri);
@@ -362,6 +385,9 @@ impl Record {
     }
 
     pub(crate) fn intervention(&mut self, intervention: Intervention) {
+        if let Some(s) = self.sight.as_mut() {
+            s.row.intervention = Some(intervention.label.clone());
+        }
         self.promote();
         if let Some(b) = self.building.as_mut() {
             b.exchange.intervention = Some(intervention);
@@ -375,6 +401,9 @@ impl Record {
 
     /// The response head arrived (or was made): its body follows.
     pub(crate) fn response_head(&mut self, head: &http::response::Parts, synthetic: bool) {
+        if let Some(s) = self.sight.as_mut() {
+            s.response(head, synthetic);
+        }
         self.decide(head.status, &head.headers);
         if let Some(b) = self.building.as_mut() {
             b.exchange.response = Some(response_record(head, synthetic));
@@ -384,6 +413,10 @@ impl Record {
     }
 
     pub(crate) fn response_data(&mut self, data: &[u8]) {
+        if let Some(s) = self.sight.as_mut() {
+            s.waiting_since = None;
+            *s.row.size.get_or_insert(0) += data.len() as u64;
+        }
         if let Some(b) = self.building.as_mut() {
             b.waiting_since = None;
             if let Some(r) = b.response_body.as_mut() {
@@ -409,6 +442,9 @@ impl Record {
         if let Some(b) = self.building.as_mut() {
             b.waiting_since.get_or_insert_with(Instant::now);
         }
+        if let Some(s) = self.sight.as_mut() {
+            s.waiting_since.get_or_insert_with(Instant::now);
+        }
     }
 
     /// The response body ended normally.
@@ -421,21 +457,23 @@ impl Record {
 
     /// The response body broke off with `cause`.
     pub(crate) fn response_broke(&mut self, cause: &dyn std::fmt::Display) {
-        let local = self
-            .building
-            .as_ref()
-            .and_then(|b| b.exchange.response.as_ref())
-            .is_some_and(|r| r.synthetic);
+        let local = match (&self.building, &self.sight) {
+            (Some(b), _) => b.exchange.response.as_ref().is_some_and(|r| r.synthetic),
+            (None, Some(s)) => s.synthetic,
+            (None, None) => false,
+        };
         let error = if local {
             ExchangeError {
                 side: FailureSide::Proxy,
                 message: format!("a response made by authlens broke off: {cause}"),
             }
         } else {
-            let host = self
-                .building
-                .as_ref()
-                .and_then(|b| b.exchange.request.uri.authority().map(|a| a.to_string()));
+            let uri = match (&self.building, &self.sight) {
+                (Some(b), _) => Some(&b.exchange.request.uri),
+                (None, Some(s)) => Some(&s.row.uri),
+                (None, None) => None,
+            };
+            let host = uri.and_then(|u| u.authority().map(|a| a.to_string()));
             ExchangeError {
                 side: FailureSide::Upstream,
                 message: format!(
@@ -459,7 +497,13 @@ impl Record {
         page: Option<(&http::response::Parts, Bytes)>,
     ) {
         match &page {
-            Some((head, _)) => self.decide(head.status, &head.headers),
+            Some((head, text)) => {
+                if let Some(s) = self.sight.as_mut() {
+                    s.response(head, true);
+                    s.row.size = Some(text.len() as u64);
+                }
+                self.decide(head.status, &head.headers);
+            }
             None => self.let_go(),
         }
         if let Some(b) = self.building.as_mut()
@@ -479,6 +523,9 @@ impl Record {
     /// response side is settled now; the request side when its body ended,
     /// or was given up on (see the module docs).
     fn publish(&mut self, end: End) {
+        if let Some(sight) = self.sight.take() {
+            sight.finish(&end);
+        }
         // Still waiting for the body to decide: what was captured decides.
         if let Some(b) = self.building.as_mut()
             && b.body_glance.is_some()
@@ -584,16 +631,19 @@ impl Drop for Record {
     fn drop(&mut self) {
         // Pending, it ends without a response head: nobody wants it.
         self.let_go();
-        let Some(b) = self.building.as_ref() else {
-            return;
+        let (responded, waiting_since) = match (&self.building, &self.sight) {
+            (Some(b), _) => (b.response_body.is_some(), b.waiting_since),
+            // Not built, but sighted.
+            (None, Some(s)) => (s.row.status.is_some(), s.waiting_since),
+            (None, None) => return,
         };
-        let end = if b.response_body.is_none() {
+        let end = if !responded {
             End::Failed(ExchangeError {
                 side: FailureSide::Client,
                 message: "the client went away before the response arrived".into(),
             })
         } else {
-            let error = match b.waiting_since.map(|since| since.elapsed()) {
+            let error = match waiting_since.map(|since| since.elapsed()) {
                 Some(silent) if silent >= STALL_BLAME => ExchangeError {
                     side: FailureSide::Upstream,
                     message: format!(
@@ -612,6 +662,55 @@ impl Drop for Record {
             }
         };
         self.publish(end);
+    }
+}
+
+// === impl Sight ===
+
+impl Sight {
+    fn new(id: u64, head: &http::request::Parts, uri: &Uri, feed: ExchangeFeed) -> Sight {
+        Sight {
+            row: Sighting {
+                id,
+                started_at: OffsetDateTime::now_utc(),
+                method: head.method.clone(),
+                uri: uri.clone(),
+                status: None,
+                content_type: None,
+                size: None,
+                duration: None,
+                error: None,
+                intervention: None,
+            },
+            start: Instant::now(),
+            synthetic: false,
+            waiting_since: None,
+            feed,
+        }
+    }
+
+    fn response(&mut self, head: &http::response::Parts, synthetic: bool) {
+        self.row.status = Some(head.status);
+        self.row.content_type = head.headers.get(http::header::CONTENT_TYPE).cloned();
+        self.row.size = Some(0);
+        self.synthetic = synthetic;
+    }
+
+    /// Hands the sighting over, ended as `end` says.
+    fn finish(self, end: &End) {
+        let Sight {
+            mut row,
+            start,
+            feed,
+            ..
+        } = self;
+        let error = match end {
+            End::Body { error, .. } => error.as_ref(),
+            End::Failed(error) => Some(error),
+        };
+        row.error = error.map(|e| e.message.clone());
+        row.duration = Some(start.elapsed());
+        feed.sighted(row);
     }
 }
 

@@ -4,10 +4,14 @@
 //!
 //! One more consumer of a [`Session`]'s event stream (with the session's
 //! history of recent events, so a page opened mid-session sees what
-//! already happened) and a watcher of its exchange feed: it analyses
+//! already happened), of the sign-in legs the analysis reads, and, while a
+//! page follows, of the proxy's sightings of the rest of the traffic (a
+//! line's worth of each exchange, nothing built or copied): it analyses
 //! nothing itself and never makes the proxy or the analysis wait. What it
 //! keeps is bounded ([`store`]); each page follows over server-sent events
-//! through a small queue, and one that falls behind is told to resync.
+//! through a small queue, gets at most [`ROWS_PER_BATCH`] traffic rows a
+//! chunk (the newest; it is told how many were left out), and one that
+//! falls behind is told to resync.
 //!
 //! Layout: [`auth`] (token, `Host`, `Origin`), [`store`] (the bounded
 //! state), [`api`] (the JSON and the downloads), `assets/` (the page,
@@ -36,7 +40,8 @@ use crate::ca::CertificateAuthority;
 use crate::inject::FaultInjector;
 use crate::output::escape::escape_controls;
 use crate::proxy::{
-    Body, BoxFuture, Buffered, Delivery, ExchangeStream, LocalContext, LocalService, WeakFeed,
+    Body, BoxFuture, Buffered, Delivery, ExchangeStream, LocalContext, LocalService, Sightings,
+    WeakFeed,
 };
 use crate::session::Session;
 use auth::{Refusal, Token};
@@ -47,12 +52,18 @@ pub use store::DEFAULT_WEB_HISTORY;
 /// The path prefix of the JSON API and the streams.
 pub const API_PREFIX: &str = "/api/";
 
-/// The pause between rounds of taking exchanges (see `watch_traffic`).
-const EXCHANGE_ROUND: Duration = Duration::from_millis(5);
+/// How often the sightings of the traffic are taken while a page follows
+/// (see `follow_traffic`): one wake-up per round, however busy the proxy.
+const SIGHT_ROUND: Duration = Duration::from_millis(50);
 
-/// How often the traffic watcher looks whether a page still follows, and
-/// how long it keeps watching after the last page left.
-const FOLLOW_CHECK: Duration = Duration::from_millis(250);
+/// Traffic rows sent to a page per chunk, the newest: a page following a
+/// proxy busier than this (4,000 rows a second) is told how many it was
+/// not sent and loads them when asked, so following costs the proxy little
+/// however busy it is.
+const ROWS_PER_BATCH: usize = 200;
+
+/// How long the traffic is sighted after the last page left (a reload
+/// keeps it on).
 const FOLLOW_LINGER: Duration = Duration::from_secs(10);
 
 /// A comment line sent on an idle stream, well under the proxy's idle
@@ -109,8 +120,8 @@ struct Inner {
     store: Store,
     options: WebOptions,
     ca: OnceLock<Arc<CertificateAuthority>>,
-    /// The session's exchange feed (not kept open by the view), watched
-    /// whole only while a page follows: see [`Inner::watch_traffic`].
+    /// The session's exchange feed (not kept open by the view), sighted
+    /// whole only while a page follows: see [`Inner::follow_traffic`].
     feed: OnceLock<WeakFeed>,
     traffic: Mutex<Option<JoinHandle<()>>>,
 }
@@ -202,53 +213,37 @@ async fn feed_legs(inner: Arc<Inner>, mut legs: ExchangeStream) {
 }
 
 impl Inner {
-    /// Watches the whole feed (for the traffic list) from now until no
-    /// page has followed for [`FOLLOW_LINGER`]. Subscribes before it
-    /// returns, so a page sees every exchange from its stream's start: a
-    /// watcher makes the proxy build and copy every exchange, which only a
+    /// Sights the whole traffic (for the traffic list) from now until no
+    /// page has followed for [`FOLLOW_LINGER`]. Sightings are on before it
+    /// returns, so a page sees every exchange from its stream's start; while
+    /// on, they cost each exchange a line's worth of fields, which only a
     /// page looking at them is worth.
-    fn watch_traffic(self: &Arc<Self>) {
+    fn follow_traffic(self: &Arc<Self>) {
         let mut traffic = self.traffic.lock().unwrap_or_else(|e| e.into_inner());
         if traffic.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
-        if let Some(exchanges) = self.feed.get().and_then(WeakFeed::subscribe) {
-            *traffic = Some(tokio::spawn(watch_traffic(self.clone(), exchanges)));
+        if let Some(sightings) = self.feed.get().and_then(WeakFeed::sight) {
+            *traffic = Some(tokio::spawn(follow_traffic(self.clone(), sightings)));
         }
     }
 }
 
-/// The traffic that is not a sign-in leg (those come from the legs
-/// stream), taken in rounds: one wake-up, then a short pause, then whatever
-/// arrived meanwhile, so a busy proxy does not wake this task for every
-/// exchange (the pause is well within the feed's buffer). Stops watching
-/// once no page has followed for [`FOLLOW_LINGER`] (a reload keeps it).
-async fn watch_traffic(
-    inner: Arc<Inner>,
-    mut exchanges: broadcast::Receiver<Arc<crate::exchange::Exchange>>,
-) {
-    let take = |exchange: &crate::exchange::Exchange| {
-        if !crate::oauth::triage::may_matter(exchange) {
-            inner.store.exchange(exchange);
-        }
-    };
+/// Takes the traffic's sightings every [`SIGHT_ROUND`] into the store (the
+/// sign-in legs come from the legs stream as well, with their entries).
+/// Stops once no page has followed for [`FOLLOW_LINGER`] (a reload keeps
+/// it), which turns the sightings off.
+async fn follow_traffic(inner: Arc<Inner>, sightings: Sightings) {
+    let mut batch = Vec::new();
+    let mut round = tokio::time::interval(SIGHT_ROUND);
+    round.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unfollowed_since: Option<tokio::time::Instant> = None;
     loop {
-        match tokio::time::timeout(FOLLOW_CHECK, exchanges.recv()).await {
-            Ok(Ok(exchange)) => take(&exchange),
-            // The traffic list may skip rows under load; sign-ins come from
-            // the event stream.
-            Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {}
-            Ok(Err(broadcast::error::RecvError::Closed)) => return,
-        }
-        tokio::time::sleep(EXCHANGE_ROUND).await;
-        loop {
-            match exchanges.try_recv() {
-                Ok(exchange) => take(&exchange),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-                Err(_) => break,
-            }
-        }
+        round.tick().await;
+        let Some(missed) = sightings.take(&mut batch) else {
+            return;
+        };
+        inner.store.sightings(&mut batch, missed);
         if inner.store.followed() {
             unfollowed_since = None;
         } else {
@@ -501,18 +496,23 @@ impl Inner {
     }
 
     /// `GET /api/stream`: server-sent events. First `resync` (the page then
-    /// loads the lists), then every update (gathered for [`BATCH_WINDOW`]
-    /// into one chunk), with a comment line as heartbeat. A page that falls
-    /// more than the broadcast's buffer behind gets `resync` again instead
-    /// of what it missed; the chunks waiting for it are at most
-    /// [`STREAM_QUEUE`]. Ends when the proxy shuts down
-    /// (the proxy ends the body) or the page goes.
+    /// loads the lists), then every update gathered for [`BATCH_WINDOW`]
+    /// into one chunk: attempts' rows, and the traffic rows that arrived
+    /// meanwhile (the newest [`ROWS_PER_BATCH`], and how many were left
+    /// out), with a comment line as heartbeat. A page that falls more than
+    /// the broadcast's buffer behind gets `resync` again instead of what it
+    /// missed; the chunks waiting for it are at most [`STREAM_QUEUE`]. Ends
+    /// when the proxy shuts down (the proxy ends the body) or the page goes.
     fn stream(self: &Arc<Self>, ctx: &LocalContext) -> Response<Body> {
         let mut updates = self.store.follow();
-        self.watch_traffic();
+        self.follow_traffic();
         let (tx, rx) = mpsc::channel::<Bytes>(STREAM_QUEUE);
         let shutdown = ctx.shutdown().clone();
+        let inner = self.clone();
         tokio::spawn(async move {
+            let store = &inner.store;
+            // The page loads the rows after the resync: it follows from here.
+            let mut cursor = store.arrivals();
             if tx.send(frame("resync", "{}")).await.is_err() {
                 return;
             }
@@ -526,15 +526,15 @@ impl Inner {
                     _ = beat.tick() => None,
                     update = updates.recv() => match update {
                         Err(broadcast::error::RecvError::Closed) => return,
-                        other => Some(encode(other)),
+                        other => Some(other),
                     },
                 };
                 let batch = match first {
                     None => Bytes::from_static(b": heartbeat\n\n"),
-                    // What else comes within the window goes in the same
-                    // chunk: one write for many rows under load.
-                    Some(mut batch) => {
-                        // Under a steady stream the last chunk was full:
+                    Some(first) => {
+                        // What else comes within the window goes in the same
+                        // chunk: one write for many rows under load. Under a
+                        // steady stream of attempts the last chunk was full:
                         // no wait then, the page takes as fast as it reads.
                         if !full {
                             tokio::select! {
@@ -542,19 +542,36 @@ impl Inner {
                                 _ = tokio::time::sleep(BATCH_WINDOW) => {}
                             }
                         }
-                        while batch.len() < BATCH_BYTES {
+                        let mut chunk = Chunk::default();
+                        chunk.add(first);
+                        while chunk.attempts.len() < BATCH_BYTES {
                             match updates.try_recv() {
-                                Err(broadcast::error::TryRecvError::Empty) => break,
-                                Err(broadcast::error::TryRecvError::Closed) => break,
-                                Ok(update) => batch.extend_from_slice(&encode(Ok(update))),
-                                Err(broadcast::error::TryRecvError::Lagged(n)) => batch
-                                    .extend_from_slice(&encode(Err(
-                                        broadcast::error::RecvError::Lagged(n),
-                                    ))),
+                                Err(broadcast::error::TryRecvError::Empty)
+                                | Err(broadcast::error::TryRecvError::Closed) => break,
+                                Ok(update) => chunk.add(Ok(update)),
+                                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                                    chunk.add(Err(broadcast::error::RecvError::Lagged(n)))
+                                }
                             }
                         }
-                        full = batch.len() >= BATCH_BYTES;
-                        Bytes::from(batch)
+                        full = chunk.attempts.len() >= BATCH_BYTES;
+                        if chunk.resync {
+                            cursor = store.arrivals();
+                            frame("resync", "{}")
+                        } else {
+                            let mut bytes = chunk.attempts;
+                            if chunk.traffic {
+                                let (rows, left_out, next) =
+                                    store.rows_since(cursor, ROWS_PER_BATCH, BATCH_BYTES);
+                                cursor = next;
+                                let data = format!(
+                                    "{{\"rows\":[{}],\"left_out\":{left_out}}}",
+                                    rows.join(",")
+                                );
+                                bytes.extend_from_slice(&frame("exchanges", &data));
+                            }
+                            Bytes::from(bytes)
+                        }
                     }
                 };
                 // A full queue: the page is not reading. Skip ahead rather
@@ -563,11 +580,13 @@ impl Inner {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         // Whatever it still gets next starts with a resync.
+                        store.page_skipped();
                         updates = updates.resubscribe();
                         tokio::select! {
                             _ = shutdown.cancelled() => return,
                             sent = tx.send(frame("resync", "{}")) => if sent.is_err() { return },
                         }
+                        cursor = store.arrivals();
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
@@ -584,15 +603,23 @@ impl Inner {
     }
 }
 
-/// An update as server-sent events; a lag (the page missed updates) as
-/// `resync`.
-fn encode(update: Result<Update, broadcast::error::RecvError>) -> Vec<u8> {
-    let bytes = match update {
-        Ok(Update::Attempt(row)) => frame("attempt", &row),
-        Ok(Update::Exchange(row)) => frame("exchange", &row),
-        Ok(Update::Resync) | Err(_) => frame("resync", "{}"),
-    };
-    bytes.to_vec()
+/// What one chunk of a page's stream says: attempts' rows as events, and
+/// whether traffic rows arrived or the page must reload (it missed updates).
+#[derive(Default)]
+struct Chunk {
+    attempts: Vec<u8>,
+    traffic: bool,
+    resync: bool,
+}
+
+impl Chunk {
+    fn add(&mut self, update: Result<Update, broadcast::error::RecvError>) {
+        match update {
+            Ok(Update::Attempt(row)) => self.attempts.extend_from_slice(&frame("attempt", &row)),
+            Ok(Update::Traffic) => self.traffic = true,
+            Ok(Update::Resync) | Err(_) => self.resync = true,
+        }
+    }
 }
 
 /// One server-sent event (`data` is one line of JSON).

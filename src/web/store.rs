@@ -3,10 +3,13 @@
 //! redacted HAR entry of the ones that may be sign-in legs, within a byte
 //! budget), and the broadcast of updates its pages follow.
 //!
-//! One more consumer of the session's event stream and a watcher of the
-//! exchange feed: it never analyses anything itself, and it never makes the
-//! proxy or the analysis wait (it takes what the lagging broadcasts give it,
-//! and a page that falls behind is told to resync).
+//! One more consumer of the session's event stream, of the sign-in legs
+//! and of the proxy's sightings: it never analyses anything itself, and it
+//! never makes the proxy or the analysis wait (it takes what the lagging
+//! broadcasts and the bounded sightings give it, and a page that falls
+//! behind is told to resync). A page following asks for the rows that
+//! arrived since it last looked ([`Store::rows_since`]): one update per
+//! batch, not one per exchange.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -18,6 +21,7 @@ use crate::exchange::Exchange;
 use crate::har::recorder::Entries;
 use crate::oauth::event::{Event, rfc3339};
 use crate::output::json_lines;
+use crate::proxy::Sighting;
 
 /// Default number of attempts and of exchanges kept (`--web-history`).
 pub const DEFAULT_WEB_HISTORY: usize = 10_000;
@@ -44,8 +48,9 @@ pub struct Store {
 pub enum Update {
     /// An attempt's summary row, new or changed.
     Attempt(Arc<str>),
-    /// A new exchange row.
-    Exchange(Arc<str>),
+    /// New or changed exchange rows: a page asks for them with
+    /// [`Store::rows_since`] (one update for a whole batch).
+    Traffic,
     /// The store missed events (its own subscription lagged): pages reload.
     Resync,
 }
@@ -54,9 +59,12 @@ struct State {
     attempts: BTreeMap<u64, Attempt>,
     /// Events of no attempt (an unpaired code or token leg), the latest.
     loose: VecDeque<Arc<Event>>,
-    rows: BTreeMap<u64, Row>,
-    /// Row ids in arrival order, for eviction.
-    order: VecDeque<u64>,
+    /// By id, oldest first (they arrive almost in order).
+    rows: VecDeque<Row>,
+    /// The ids of the rows as they arrived or changed, numbered: entry `i`
+    /// is arrival `first_arrival + i` (what a page following has seen).
+    arrivals: VecDeque<u64>,
+    first_arrival: u64,
     /// Ids of the rows holding an entry, oldest first, and their bytes.
     kept: VecDeque<u64>,
     kept_bytes: usize,
@@ -65,6 +73,11 @@ struct State {
     legs: HashMap<u64, u64>,
     /// Events the store missed because its subscription lagged.
     missed: u64,
+    /// Sightings that did not fit the proxy's batch (a busy proxy whose
+    /// view was not taking them).
+    missed_rows: u64,
+    /// Times a page that stopped reading was skipped ahead.
+    pages_skipped: u64,
 }
 
 /// One sign-in attempt: its events, in order, and the same as JSON lines
@@ -75,22 +88,12 @@ pub struct Attempt {
     pub values: Vec<Value>,
 }
 
-/// One exchange, as the traffic list shows it.
-///
-/// Plain fields, cheap to take from an exchange: its JSON (and the
-/// redaction of its URL) is made only when a page asks or follows.
+/// One exchange, as the traffic list shows it: its sighting (plain
+/// fields; the JSON, and the redaction of the URL, are made only when a
+/// page asks) and, for a sign-in leg, its redacted HAR entry.
 struct Row {
-    id: u64,
-    time: time::OffsetDateTime,
-    method: http::Method,
-    uri: http::Uri,
-    status: Option<u16>,
-    size: Option<u64>,
-    content_type: Option<http::HeaderValue>,
-    ms: Option<u64>,
+    sight: Sighting,
     oauth: bool,
-    error: Option<String>,
-    intervention: Option<String>,
     entry: Option<(Arc<Value>, usize)>,
 }
 
@@ -101,13 +104,16 @@ impl Store {
             state: Mutex::new(State {
                 attempts: BTreeMap::new(),
                 loose: VecDeque::new(),
-                rows: BTreeMap::new(),
-                order: VecDeque::new(),
+                rows: VecDeque::new(),
+                arrivals: VecDeque::new(),
+                first_arrival: 0,
                 kept: VecDeque::new(),
                 kept_bytes: 0,
                 entries: Entries::new(show_secrets),
                 legs: HashMap::new(),
                 missed: 0,
+                missed_rows: 0,
+                pages_skipped: 0,
             }),
             updates,
             history: history.max(1),
@@ -177,60 +183,75 @@ impl Store {
         let _ = self.updates.send(update);
     }
 
+    /// A page that stopped reading was skipped ahead (told to resync).
+    pub fn page_skipped(&self) {
+        self.state().pages_skipped += 1;
+    }
+
     /// The store's own event subscription lagged: `n` events are missing.
     pub fn missed(&self, n: u64) {
         self.state().missed += n;
         let _ = self.updates.send(Update::Resync);
     }
 
-    /// Takes one finished exchange: a row, and the redacted HAR entry of
-    /// one that may be a sign-in leg.
+    /// Takes one finished exchange: a row (or the row its sighting made),
+    /// and the redacted HAR entry of one that may be a sign-in leg.
     pub fn exchange(&self, exchange: &Exchange) {
-        if self.state().rows.contains_key(&exchange.id) {
-            // Already taken (the two ways in never overlap; if they ever
-            // did, the budget's books must not count it twice).
-            return;
-        }
         let vital = crate::oauth::triage::may_matter(exchange);
-        let following = self.updates.receiver_count() > 0;
-        let line = {
+        {
             let mut state = self.state();
-            let entry = vital.then(|| {
+            let state = &mut *state;
+            let at = match state.find(exchange.id) {
+                // Sighted first (sightings are handed over as the response
+                // ends, the exchange once its request body is in): the row
+                // gets what only the exchange has.
+                Ok(at) if state.rows[at].entry.is_none() && vital => at,
+                // Already taken (its budget must not count it twice).
+                Ok(_) => return,
+                Err(_) => state.insert(Row {
+                    sight: Sighting::of(exchange),
+                    oauth: false,
+                    entry: None,
+                }),
+            };
+            if vital {
                 let bytes = exchange.request.body.bytes.len()
                     + exchange.response.as_ref().map_or(0, |r| r.body.bytes.len());
-                (Arc::new(state.entries.entry(exchange)), bytes)
-            });
-            if let Some((_, bytes)) = &entry {
+                let entry = Arc::new(state.entries.entry(exchange));
+                let row = &mut state.rows[at];
+                row.oauth = true;
+                row.entry = Some((entry, bytes));
                 state.kept_bytes += bytes;
                 state.kept.push_back(exchange.id);
             }
-            let row = Row::new(exchange, vital, entry);
-            // Only a page following needs the row now.
-            let line = following.then(|| row.line(&mut state.entries));
-            state.rows.insert(exchange.id, row);
-            // Legs and the rest of the traffic arrive by two ways (see
-            // `WebView::attach`): keep the list in the proxy's order.
-            let at = state.order.partition_point(|&id| id < exchange.id);
-            state.order.insert(at, exchange.id);
-            while state.order.len() > self.history {
-                if let Some(old) = state.order.pop_front() {
-                    state.forget_entry(old);
-                    state.rows.remove(&old);
-                }
-            }
-            while state.kept_bytes > ENTRY_BUDGET {
-                let Some(old) = state.kept.front().copied() else {
-                    break;
-                };
-                if !state.forget_entry(old) {
-                    state.kept.pop_front();
-                }
-            }
-            line
-        };
-        if let Some(line) = line {
-            let _ = self.updates.send(Update::Exchange(line.into()));
+            state.arrived(exchange.id, self.history);
         }
+        let _ = self.updates.send(Update::Traffic);
+    }
+
+    /// Takes a batch of sightings (the traffic besides the sign-in legs,
+    /// while a page follows), and the count of those that did not fit.
+    pub fn sightings(&self, batch: &mut Vec<Sighting>, missed: u64) {
+        if batch.is_empty() && missed == 0 {
+            return;
+        }
+        {
+            let mut state = self.state();
+            state.missed_rows += missed;
+            for sight in batch.drain(..) {
+                let id = sight.id;
+                if state.find(id).is_ok() {
+                    continue;
+                }
+                state.insert(Row {
+                    sight,
+                    oauth: false,
+                    entry: None,
+                });
+                state.arrived(id, self.history);
+            }
+        }
+        let _ = self.updates.send(Update::Traffic);
     }
 
     /// Summary rows of the attempts, newest first.
@@ -260,12 +281,9 @@ impl Store {
         let mut state = self.state();
         let state = &mut *state;
         let mut rows = Vec::new();
-        for id in state.order.iter().rev().take(limit) {
-            let Some(row) = state.rows.get(id) else {
-                continue;
-            };
+        for row in state.rows.iter().rev().take(limit) {
             let mut json = row.json(&mut state.entries);
-            if let Some(attempt) = state.legs.get(id) {
+            if let Some(attempt) = state.legs.get(&row.sight.id) {
                 json["attempt"] = json!(attempt);
             }
             rows.push(json);
@@ -273,17 +291,69 @@ impl Store {
         rows
     }
 
+    /// Where a page that is about to load the rows starts following them
+    /// (see [`Store::rows_since`]).
+    pub fn arrivals(&self) -> u64 {
+        let state = self.state();
+        state.first_arrival + state.arrivals.len() as u64
+    }
+
+    /// What arrived (or changed) since arrival `since`, for a page
+    /// following: the newest rows as JSON lines, newest first, at most
+    /// `limit` of them and about `max_bytes`, how many arrivals were left
+    /// out (a page shown a busy proxy's traffic gets its newest rows, not
+    /// every one), and where to go on from.
+    pub fn rows_since(
+        &self,
+        since: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> (Vec<String>, u64, u64) {
+        let mut state = self.state();
+        let state = &mut *state;
+        let next = state.first_arrival + state.arrivals.len() as u64;
+        let from = since.max(state.first_arrival);
+        let fresh = usize::try_from(next.saturating_sub(from)).unwrap_or(usize::MAX);
+        let mut lines = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut left_out = state.first_arrival.saturating_sub(since);
+        let mut bytes = 0;
+        for &id in state.arrivals.iter().rev().take(fresh) {
+            // A row that changed is sent once, as it is now.
+            if !seen.insert(id) {
+                continue;
+            }
+            let Ok(at) = state.find(id) else {
+                continue;
+            };
+            if lines.len() == limit || bytes >= max_bytes {
+                left_out += 1;
+                continue;
+            }
+            let mut json = state.rows[at].json(&mut state.entries);
+            if let Some(attempt) = state.legs.get(&id) {
+                json["attempt"] = json!(attempt);
+            }
+            let line = json.to_string();
+            bytes += line.len();
+            lines.push(line);
+        }
+        (lines, left_out, next)
+    }
+
     /// The redacted HAR entry of exchange `id`, when kept.
     pub fn entry(&self, id: u64) -> Option<Arc<Value>> {
         let state = self.state();
-        state.rows.get(&id)?.entry.as_ref().map(|(e, _)| e.clone())
+        let at = state.find(id).ok()?;
+        state.rows[at].entry.as_ref().map(|(e, _)| e.clone())
     }
 
     /// The row of exchange `id`, when kept.
     pub fn row(&self, id: u64) -> Option<Value> {
         let mut state = self.state();
         let state = &mut *state;
-        state.rows.get(&id).map(|r| r.json(&mut state.entries))
+        let at = state.find(id).ok()?;
+        Some(state.rows[at].json(&mut state.entries))
     }
 
     /// How much the store holds (for the page's footer and the tests).
@@ -296,14 +366,59 @@ impl Store {
             "entry_bytes": state.kept_bytes,
             "history": self.history,
             "missed_events": state.missed,
+            "missed_rows": state.missed_rows,
+            "pages_skipped": state.pages_skipped,
         })
     }
 }
 
 impl State {
+    /// Where the row of exchange `id` is, or would go.
+    fn find(&self, id: u64) -> Result<usize, usize> {
+        // Most lookups are for the newest.
+        match self.rows.back() {
+            Some(last) if last.sight.id < id => Err(self.rows.len()),
+            _ => self.rows.binary_search_by_key(&id, |r| r.sight.id),
+        }
+    }
+
+    /// Puts a new row in its place (the proxy's order); returns where.
+    fn insert(&mut self, row: Row) -> usize {
+        let at = self.find(row.sight.id).unwrap_or_else(|at| at);
+        self.rows.insert(at, row);
+        at
+    }
+
+    /// Notes that the row of `id` arrived or changed, and forgets the
+    /// oldest rows beyond `history`, and the oldest entries beyond the
+    /// budget.
+    fn arrived(&mut self, id: u64, history: usize) {
+        self.arrivals.push_back(id);
+        // Arrivals are kept as long as rows (a row may arrive twice).
+        while self.arrivals.len() > 2 * history {
+            self.arrivals.pop_front();
+            self.first_arrival += 1;
+        }
+        while self.rows.len() > history {
+            let Some(old) = self.rows.front().map(|r| r.sight.id) else {
+                break;
+            };
+            self.forget_entry(old);
+            self.rows.pop_front();
+        }
+        while self.kept_bytes > ENTRY_BUDGET {
+            let Some(old) = self.kept.front().copied() else {
+                break;
+            };
+            if !self.forget_entry(old) {
+                self.kept.pop_front();
+            }
+        }
+    }
+
     /// Drops the HAR entry of exchange `id`; false when it had none.
     fn forget_entry(&mut self, id: u64) -> bool {
-        let Some((_, bytes)) = self.rows.get_mut(&id).and_then(|row| row.entry.take()) else {
+        let Some((_, bytes)) = self.find(id).ok().and_then(|at| self.rows[at].entry.take()) else {
             return false;
         };
         self.kept_bytes = self.kept_bytes.saturating_sub(bytes);
@@ -315,54 +430,26 @@ impl State {
 }
 
 impl Row {
-    fn new(exchange: &Exchange, oauth: bool, entry: Option<(Arc<Value>, usize)>) -> Row {
-        let response = exchange.response.as_ref();
-        Row {
-            id: exchange.id,
-            time: exchange.started_at,
-            method: exchange.request.method.clone(),
-            uri: exchange.request.uri.clone(),
-            status: response.map(|r| r.status.as_u16()),
-            size: response.map(|r| r.body.size),
-            content_type: response.and_then(|r| r.headers.get(http::header::CONTENT_TYPE).cloned()),
-            ms: exchange
-                .timings
-                .response_done
-                .or(exchange.timings.response_head)
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            oauth,
-            error: exchange.error.as_ref().map(|e| e.message.clone()),
-            intervention: exchange.intervention.as_ref().map(|i| i.label.clone()),
-            entry,
-        }
-    }
-
     /// The traffic list's row, its URL redacted as the HAR does.
     fn json(&self, entries: &mut Entries) -> Value {
-        serde_json::to_value(self.view(entries)).unwrap_or_default()
-    }
-
-    /// The row as one line of JSON (for a page following), without the
-    /// tree of values in between.
-    fn line(&self, entries: &mut Entries) -> String {
-        serde_json::to_string(&self.view(entries)).unwrap_or_default()
-    }
-
-    fn view(&self, entries: &mut Entries) -> RowView<'_> {
-        RowView {
-            id: self.id,
-            time: rfc3339(self.time),
-            method: self.method.as_str(),
-            url: entries.url(&self.uri.to_string()),
-            host: self.uri.host(),
-            status: self.status,
-            size: self.size,
-            r#type: self.content_type.as_ref().and_then(|v| v.to_str().ok()),
-            ms: self.ms,
+        let s = &self.sight;
+        serde_json::to_value(RowView {
+            id: s.id,
+            time: rfc3339(s.started_at),
+            method: s.method.as_str(),
+            url: entries.url(&s.uri.to_string()),
+            host: s.uri.host(),
+            status: s.status.map(|s| s.as_u16()),
+            size: s.size,
+            r#type: s.content_type.as_ref().and_then(|v| v.to_str().ok()),
+            ms: s
+                .duration
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             oauth: self.oauth,
-            error: self.error.as_deref(),
-            intervention: self.intervention.as_deref(),
-        }
+            error: s.error.as_deref(),
+            intervention: s.intervention.as_deref(),
+        })
+        .unwrap_or_default()
     }
 }
 
@@ -501,7 +588,80 @@ mod tests {
         let rows = store.rows(100);
         let ids: Vec<u64> = rows.iter().map(|r| r["id"].as_u64().unwrap()).collect();
         assert_eq!(ids, [4, 3, 2]);
-        assert!(matches!(follow.try_recv(), Ok(Update::Exchange(_))));
+        assert!(matches!(follow.try_recv(), Ok(Update::Traffic)));
         assert_eq!(store.counts()["exchanges"], 3);
+    }
+
+    fn sighting(id: u64) -> Sighting {
+        Sighting::of(
+            &crate::oauth::testing::ex("GET", &format!("https://app.test/{id}"))
+                .id(id)
+                .status(200)
+                .build(),
+        )
+    }
+
+    /// A page following gets the newest rows since it last looked, each
+    /// once (a leg sighted, then built, changes its row), and how many were
+    /// left out.
+    #[test]
+    fn a_page_gets_the_newest_rows_since_it_looked_and_the_count_left_out() {
+        let store = Store::new(100, false);
+        let start = store.arrivals();
+        let mut batch: Vec<Sighting> = (1..=10).map(sighting).collect();
+        store.sightings(&mut batch, 0);
+        assert!(batch.is_empty());
+        let (rows, left_out, next) = store.rows_since(start, 4, usize::MAX);
+        let ids: Vec<u64> = rows
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<Value>(r).unwrap()["id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ids, [10, 9, 8, 7]);
+        assert_eq!(left_out, 6);
+
+        // A sign-in leg, sighted first: its exchange makes the row a leg
+        // with an entry, and the page is sent the row again, once.
+        let leg = crate::oauth::testing::ex("POST", "https://idp.test/oauth2/v2.0/token")
+            .id(11)
+            .form("grant_type=authorization_code&code=c")
+            .status(200)
+            .build();
+        let mut batch = vec![Sighting::of(&leg)];
+        store.sightings(&mut batch, 0);
+        store.exchange(&leg);
+        store.exchange(&leg);
+        let (rows, left_out, after) = store.rows_since(next, 10, usize::MAX);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(left_out, 0);
+        let row: Value = serde_json::from_str(&rows[0]).unwrap();
+        assert_eq!(row["id"], 11);
+        assert_eq!(row["oauth"], true);
+        assert!(store.entry(11).is_some());
+        assert_eq!(store.counts()["entries"], 1, "the entry counts once");
+        assert_eq!(store.rows_since(after, 10, usize::MAX), (vec![], 0, after));
+        // About `max_bytes`: the row that passes it is the last.
+        let (rows, left_out, _) = store.rows_since(start, 10, 1);
+        assert_eq!((rows.len(), left_out), (1, 10));
+
+        // Sightings that did not fit are counted; so are arrivals a page
+        // looked for too late to get.
+        store.sightings(&mut Vec::new(), 3);
+        assert_eq!(store.counts()["missed_rows"], 3);
+        let small = Store::new(2, false);
+        let mut batch: Vec<Sighting> = (1..=10).map(sighting).collect();
+        small.sightings(&mut batch, 0);
+        let (rows, left_out, _) = small.rows_since(0, 10, usize::MAX);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(left_out, 6, "4 arrivals kept for 2 rows: 6 forgotten");
+        let ids: Vec<u64> = small
+            .rows(10)
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, [10, 9]);
     }
 }

@@ -363,3 +363,99 @@ fn with_only_glancing_consumers_an_exchange_is_built_when_its_heads_are_wanted()
         "the asset, the blob, the empty answer and the abandoned request"
     );
 }
+
+/// Sightings are taken from what the record has at hand, whether the
+/// exchange is built or not (here nobody consumes, so nothing is built),
+/// once each, with how it ended.
+#[test]
+fn with_sightings_on_every_exchange_is_sighted_once_built_or_not() {
+    let feed = ExchangeFeed::new();
+    let recording = Recording::new(feed.clone(), 8);
+    let conn = Arc::new(ConnectionInfo::default());
+
+    // Off: nothing is gathered.
+    let (head, uri) = request("http://app.test/before");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    record.response_head(&response(200), false);
+    record.response_done();
+    let sightings = feed.sight();
+    let mut batch = Vec::new();
+    assert_eq!(sightings.take(&mut batch), Some(0));
+    assert!(batch.is_empty(), "{batch:?}");
+
+    // A complete exchange, with its size and type.
+    let (head, uri) = request("http://app.test/page?q=1");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    assert!(record.request_capture().is_none(), "nothing is built");
+    let mut answer = response(201);
+    answer
+        .headers
+        .insert("content-type", "text/html".parse().unwrap());
+    record.response_head(&answer, false);
+    record.response_data(b"0123");
+    record.response_data(b"456789");
+    record.response_done();
+    record.response_done();
+    drop(record);
+
+    // A client gone before the answer, and a failure with the proxy's page.
+    let (head, uri) = request("http://app.test/gone");
+    drop(recording.begin(&conn, &head, &uri, false));
+    let (head, uri) = request("http://down.test/x");
+    let mut record = recording.begin(&conn, &head, &uri, false);
+    record.fail(
+        ExchangeError {
+            side: FailureSide::Upstream,
+            message: "connection refused".into(),
+        },
+        Some((&response(502), Bytes::from_static(b"no upstream"))),
+    );
+    drop(record);
+
+    assert_eq!(sightings.take(&mut batch), Some(0));
+    let ids: Vec<u64> = batch.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [2, 3, 4]);
+    let page = &batch[0];
+    assert_eq!(page.uri, "http://app.test/page?q=1");
+    assert_eq!(page.status, Some(http::StatusCode::CREATED));
+    assert_eq!(page.size, Some(10));
+    assert_eq!(page.content_type.as_ref().unwrap(), "text/html");
+    assert!(page.duration.is_some() && page.error.is_none());
+    assert_eq!(batch[1].status, None);
+    assert!(
+        batch[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("client went away"),
+        "{:?}",
+        batch[1].error
+    );
+    assert_eq!(batch[2].status, Some(http::StatusCode::BAD_GATEWAY));
+    assert_eq!(batch[2].size, Some(11));
+    assert_eq!(batch[2].error.as_deref(), Some("connection refused"));
+
+    // Off again once the handle is gone.
+    drop(sightings);
+    assert!(!feed.sighting());
+}
+
+/// A proxy busier than the list takes: sightings beyond the buffer are
+/// counted, not kept.
+#[test]
+fn sightings_beyond_the_buffer_are_counted_as_missed() {
+    let feed = ExchangeFeed::new();
+    let recording = Recording::new(feed.clone(), 8);
+    let conn = Arc::new(ConnectionInfo::default());
+    let sightings = feed.sight();
+    let (head, uri) = request("http://app.test/x");
+    for _ in 0..8192 + 5 {
+        let mut record = recording.begin(&conn, &head, &uri, false);
+        record.response_head(&response(204), false);
+        record.response_done();
+    }
+    let mut batch = Vec::new();
+    assert_eq!(sightings.take(&mut batch), Some(5));
+    assert_eq!(batch.len(), 8192);
+    assert_eq!(sightings.take(&mut batch), Some(0));
+}

@@ -5,6 +5,7 @@ const MAX_ROWS = 500; // DOM rows per list; filters narrow the rest
 const attempts = new Map(); // id -> summary row
 const exchanges = new Map(); // id -> traffic row
 let exchangeOrder = []; // ids, oldest first
+let leftOut = 0; // traffic rows the stream left out (a busy proxy) since the last load
 let status = null;
 let refreshTimer = null;
 
@@ -62,13 +63,18 @@ function connect() {
     attempts.set(row.id, row);
     changed("attempt", row.id);
   });
-  source.addEventListener("exchange", (e) => {
-    const row = JSON.parse(e.data);
-    if (!exchanges.has(row.id)) exchangeOrder.push(row.id);
-    exchanges.set(row.id, row);
+  // The rows that arrived since the last chunk, newest first: at most a
+  // few hundred, and how many more the proxy did not send (it was busy).
+  source.addEventListener("exchanges", (e) => {
+    const batch = JSON.parse(e.data);
+    for (const row of batch.rows.reverse()) {
+      if (!exchanges.has(row.id)) exchangeOrder.push(row.id);
+      exchanges.set(row.id, row);
+    }
     const cap = status ? status.store.history : 10000;
     while (exchangeOrder.length > cap) exchanges.delete(exchangeOrder.shift());
-    changed("exchange", row.id);
+    leftOut += batch.left_out;
+    changed("exchange");
   });
 }
 
@@ -81,6 +87,7 @@ async function reload() {
   for (const a of list) attempts.set(a.id, a);
   exchanges.clear();
   exchangeOrder = [];
+  leftOut = 0;
   for (const r of rows.reverse()) { exchanges.set(r.id, r); exchangeOrder.push(r.id); }
   document.getElementById("nav-faults").hidden = !st.faults;
   footer();
@@ -213,7 +220,12 @@ function redrawList() {
       rows.push(trafficRow(r, attempt));
     }
     listBody.replaceChildren(...rows);
-    document.getElementById("count").textContent = `${rows.length} shown of ${exchanges.size}`;
+    const count = document.getElementById("count");
+    count.replaceChildren(`${rows.length} shown of ${exchanges.size}`);
+    if (leftOut > 0) {
+      count.append(` · ${leftOut} more arrived faster than the page is sent them `,
+        el("button", { type: "button", id: "load-all", onclick: () => reload() }, "load all"));
+    }
   }
 }
 
