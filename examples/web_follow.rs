@@ -3,7 +3,10 @@
 //! closed, and on with a page following its stream (every exchange becomes
 //! a row sent to the page).
 //!
-//! `cargo run --example web_follow -- [--seconds N] [--connections C] [--rounds R]`
+//! `cargo run --example web_follow -- [--seconds N] [--connections C] [--rounds R] [--only PHASE]`
+//!
+//! `--only 0|1|2` runs one phase (0 `--no-web`, 1 closed, 2 following) and
+//! prints the proxy's pid first: for a profiler (`perf record -p PID`).
 //!
 //! The proxy is the release binary (built here); the load generator is
 //! this example (plain HTTP/1.1, absolute-form, keep-alive, to an upstream
@@ -122,6 +125,10 @@ async fn main() {
     let seconds = arg(&args, "--seconds", 5);
     let connections = arg(&args, "--connections", 10);
     let rounds = arg(&args, "--rounds", 2);
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|_| arg(&args, "--only", 0) as usize);
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
@@ -150,6 +157,9 @@ async fn main() {
     ];
     for _ in 0..rounds {
         for (i, (_, rates, cpu)) in results.iter_mut().enumerate() {
+            if only.is_some_and(|only| only != i) {
+                continue;
+            }
             let mut command = testkit::binary::command(&binary, certs.path());
             command.stdout(Stdio::null()).env("RUST_LOG", "warn");
             if i == 0 {
@@ -157,6 +167,9 @@ async fn main() {
             }
             let mut proxy = Binary::start(&mut command);
             let addr: SocketAddr = proxy.addr.parse().unwrap();
+            if only.is_some() {
+                println!("proxy pid {}", proxy.id());
+            }
             let follower = if i == 2 {
                 let line = proxy.wait_for("/?token=");
                 let token = line.split("token=").nth(1).unwrap().trim().to_owned();
@@ -181,7 +194,7 @@ async fn main() {
     }
     let base = results[0].1.iter().sum::<f64>() / results[0].1.len() as f64;
     let base_cpu = results[0].2.iter().sum::<f64>() / results[0].2.len() as f64;
-    for (name, rates, cpu) in &results {
+    for (name, rates, cpu) in results.iter().filter(|(_, rates, _)| !rates.is_empty()) {
         let mean = rates.iter().sum::<f64>() / rates.len() as f64;
         let each: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
         let cpu_mean = cpu.iter().sum::<f64>() / cpu.len() as f64;

@@ -240,14 +240,17 @@ impl Store {
             state.missed_rows += missed;
             for sight in batch.drain(..) {
                 let id = sight.id;
-                if state.find(id).is_ok() {
+                let Err(at) = state.find(id) else {
                     continue;
-                }
-                state.insert(Row {
-                    sight,
-                    oauth: false,
-                    entry: None,
-                });
+                };
+                state.rows.insert(
+                    at,
+                    Row {
+                        sight,
+                        oauth: false,
+                        entry: None,
+                    },
+                );
                 state.arrived(id, self.history);
             }
         }
@@ -375,11 +378,19 @@ impl Store {
 impl State {
     /// Where the row of exchange `id` is, or would go.
     fn find(&self, id: u64) -> Result<usize, usize> {
-        // Most lookups are for the newest.
-        match self.rows.back() {
-            Some(last) if last.sight.id < id => Err(self.rows.len()),
-            _ => self.rows.binary_search_by_key(&id, |r| r.sight.id),
+        // Most lookups are for the newest few (exchanges end almost in
+        // the order they began).
+        let len = self.rows.len();
+        for at in (len.saturating_sub(32)..len).rev() {
+            let here = self.rows[at].sight.id;
+            if here == id {
+                return Ok(at);
+            }
+            if here < id {
+                return Err(at + 1);
+            }
         }
+        self.rows.binary_search_by_key(&id, |r| r.sight.id)
     }
 
     /// Puts a new row in its place (the proxy's order); returns where.
