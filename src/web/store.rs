@@ -285,11 +285,8 @@ impl Store {
         let state = &mut *state;
         let mut rows = Vec::new();
         for row in state.rows.iter().rev().take(limit) {
-            let mut json = row.json(&mut state.entries);
-            if let Some(attempt) = state.legs.get(&row.sight.id) {
-                json["attempt"] = json!(attempt);
-            }
-            rows.push(json);
+            let attempt = state.legs.get(&row.sight.id).copied();
+            rows.push(row.json(&mut state.entries, attempt));
         }
         rows
     }
@@ -333,11 +330,8 @@ impl Store {
                 left_out += 1;
                 continue;
             }
-            let mut json = state.rows[at].json(&mut state.entries);
-            if let Some(attempt) = state.legs.get(&id) {
-                json["attempt"] = json!(attempt);
-            }
-            let line = json.to_string();
+            let attempt = state.legs.get(&id).copied();
+            let line = state.rows[at].line(&mut state.entries, attempt);
             bytes += line.len();
             lines.push(line);
         }
@@ -356,7 +350,8 @@ impl Store {
         let mut state = self.state();
         let state = &mut *state;
         let at = state.find(id).ok()?;
-        Some(state.rows[at].json(&mut state.entries))
+        let attempt = state.legs.get(&id).copied();
+        Some(state.rows[at].json(&mut state.entries, attempt))
     }
 
     /// How much the store holds (for the page's footer and the tests).
@@ -411,11 +406,12 @@ impl State {
             self.first_arrival += 1;
         }
         while self.rows.len() > history {
-            let Some(old) = self.rows.front().map(|r| r.sight.id) else {
+            let Some(old) = self.rows.pop_front() else {
                 break;
             };
-            self.forget_entry(old);
-            self.rows.pop_front();
+            if let Some((_, bytes)) = old.entry {
+                self.forget_kept(old.sight.id, bytes);
+            }
         }
         while self.kept_bytes > ENTRY_BUDGET {
             let Some(old) = self.kept.front().copied() else {
@@ -432,19 +428,33 @@ impl State {
         let Some((_, bytes)) = self.find(id).ok().and_then(|at| self.rows[at].entry.take()) else {
             return false;
         };
+        self.forget_kept(id, bytes);
+        true
+    }
+
+    /// An entry of `bytes` kept for `id` is gone.
+    fn forget_kept(&mut self, id: u64, bytes: usize) {
         self.kept_bytes = self.kept_bytes.saturating_sub(bytes);
         if let Some(at) = self.kept.iter().position(|k| *k == id) {
             self.kept.remove(at);
         }
-        true
     }
 }
 
 impl Row {
     /// The traffic list's row, its URL redacted as the HAR does.
-    fn json(&self, entries: &mut Entries) -> Value {
+    fn json(&self, entries: &mut Entries, attempt: Option<u64>) -> Value {
+        serde_json::to_value(self.view(entries, attempt)).unwrap_or_default()
+    }
+
+    /// The same as one line of JSON, without the tree of values between.
+    fn line(&self, entries: &mut Entries, attempt: Option<u64>) -> String {
+        serde_json::to_string(&self.view(entries, attempt)).unwrap_or_default()
+    }
+
+    fn view(&self, entries: &mut Entries, attempt: Option<u64>) -> RowView<'_> {
         let s = &self.sight;
-        serde_json::to_value(RowView {
+        RowView {
             id: s.id,
             time: rfc3339(s.started_at),
             method: s.method.as_str(),
@@ -459,8 +469,8 @@ impl Row {
             oauth: self.oauth,
             error: s.error.as_deref(),
             intervention: s.intervention.as_deref(),
-        })
-        .unwrap_or_default()
+            attempt,
+        }
     }
 }
 
@@ -479,6 +489,9 @@ struct RowView<'a> {
     oauth: bool,
     error: Option<&'a str>,
     intervention: Option<&'a str>,
+    /// The sign-in attempt it is a leg of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt: Option<u64>,
 }
 
 /// An attempt's row in the sign-in list, from its events as JSON lines
