@@ -58,7 +58,7 @@ const PROBE: &str = r##"
       .observe({ type: "longtask", buffered: true });
   } catch (_) { perf.longtasks = null; }
   const seen = () => {
-    for (const [k, sel] of [["signins", "#signins tbody tr"], ["traffic", "#traffic tbody tr"]]) {
+    for (const [k, sel] of [["signins", "#signins tbody tr[tabindex]"], ["traffic", "#traffic tbody tr[tabindex]"]]) {
       if (!(k in perf.first) && document.querySelector(sel)) {
         const dom = performance.now();
         perf.first[k] = { dom };
@@ -110,7 +110,11 @@ async fn eval(page: &chromiumoxide::Page, js: &str) -> Value {
 async fn until(page: &chromiumoxide::Page, what: &str, js: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let v = eval(page, js).await;
+        // Null too while the page navigates (its context is gone meanwhile).
+        let v = match page.evaluate(js).await {
+            Ok(v) => v.into_value().unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
         if !v.is_null() {
             return v;
         }
@@ -245,6 +249,30 @@ async fn filter(page: &chromiumoxide::Page, input: &str, value: &str, rows: &str
     )
 }
 
+/// The list scrolled to its end: the time until more rows are drawn and
+/// painted (the rows before and after).
+async fn scrolled(page: &chromiumoxide::Page, rows: &str) -> String {
+    let v = eval(
+        page,
+        &format!(
+            "(async () => {{ const n = () => document.querySelectorAll({rows:?}).length; const before = n();
+              const t0 = performance.now(); window.scrollTo(0, document.body.scrollHeight);
+              const deadline = t0 + 5000;
+              while (n() === before && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+              const t1 = performance.now(); await __perf.painted();
+              const out = [t1 - t0, performance.now() - t0, before, n()]; window.scrollTo(0, 0); return out; }})()"
+        ),
+    )
+    .await;
+    format!(
+        "{:.1} ms until drawn, {:.1} ms until painted, {} rows then {}",
+        v[0].as_f64().unwrap_or(f64::NAN),
+        v[1].as_f64().unwrap_or(f64::NAN),
+        v[2],
+        v[3]
+    )
+}
+
 /// Load for `seconds` with the page on `view`, and what the page did.
 async fn streaming(lab: &Arc<Lab>, page: &chromiumoxide::Page, seconds: u64, concurrency: u64, from: u64) {
     eval(
@@ -376,32 +404,44 @@ async fn main() {
         "(() => { const f = __perf.first.signins; return f && f.painted ? f : null })()",
     )
     .await;
-    let fetched = eval(
-        &page,
-        "Math.max(...performance.getEntriesByType('resource').filter(r => /api\\/(attempts|exchanges|status)$/.test(r.name)).map(r => r.responseEnd))",
-    )
-    .await;
-    let shown = eval(&page, "document.querySelectorAll('#signins tbody tr').length").await;
+    let arrived = |what: &'static str| {
+        let page = &page;
+        async move {
+            eval(
+                page,
+                &format!("Math.max(...performance.getEntriesByType('resource').filter(r => r.name.endsWith('/api/{what}')).map(r => r.responseEnd))"),
+            )
+            .await
+            .as_f64()
+            .unwrap_or(f64::NAN)
+        }
+    };
+    let (signins_json, traffic_json) = (arrived("attempts").await, arrived("exchanges").await);
+    let shown = eval(&page, "document.querySelectorAll('#signins tbody tr[tabindex]').length").await;
     println!("page: sign-in list, {shown} rows shown of {}", counts["attempts"]);
     println!(
-        "  first render from navigation start: {:.0} ms rows in the DOM, {:.0} ms painted (the lists' JSON had arrived at {:.0} ms)",
+        "  first render from navigation start: {:.0} ms rows in the DOM, {:.0} ms painted (the sign-ins' JSON had arrived at {signins_json:.0} ms, the traffic's at {traffic_json:.0} ms)",
         first["dom"].as_f64().unwrap_or(f64::NAN),
         first["painted"].as_f64().unwrap_or(f64::NAN),
-        fetched.as_f64().unwrap_or(f64::NAN)
     );
     let longest = eval(&page, "__perf.longtasks ? Math.max(0, ...__perf.longtasks) : null").await;
     println!("  longest task while loading: {longest} ms");
     println!(
         "  text filter \"zzz\" (matches none, every row searched): {}",
-        filter(&page, "f-text", "zzz", "#signins tbody tr").await
+        filter(&page, "f-text", "zzz", "#signins tbody tr[tabindex]").await
     );
     println!(
         "  text filter \"mismatch\": {}",
-        filter(&page, "f-text", "mismatch", "#signins tbody tr").await
+        filter(&page, "f-text", "mismatch", "#signins tbody tr[tabindex]").await
     );
     println!(
         "  filter cleared: {}",
-        filter(&page, "f-text", "", "#signins tbody tr").await
+        filter(&page, "f-text", "", "#signins tbody tr[tabindex]").await
+    );
+
+    println!(
+        "  scrolled to the end: {}",
+        scrolled(&page, "#signins tbody tr[tabindex]").await
     );
 
     // The traffic list, switched to.
@@ -410,7 +450,7 @@ async fn main() {
         "(async () => { const t0 = performance.now(); location.hash = '#/traffic';
           await __perf.waitFor('#traffic tbody tr'); const t1 = performance.now();
           await __perf.painted(); return [t1 - t0, performance.now() - t0,
-          document.querySelectorAll('#traffic tbody tr').length]; })()",
+          document.querySelectorAll('#traffic tbody tr[tabindex]').length]; })()",
     )
     .await;
     println!(
@@ -424,15 +464,30 @@ async fn main() {
     );
     println!(
         "  text filter \"page/77\": {}",
-        filter(&page, "f-traffic", "page/77", "#traffic tbody tr").await
+        filter(&page, "f-traffic", "page/77", "#traffic tbody tr[tabindex]").await
     );
     println!(
         "  text filter \"token\": {}",
-        filter(&page, "f-traffic", "token", "#traffic tbody tr").await
+        filter(&page, "f-traffic", "token", "#traffic tbody tr[tabindex]").await
     );
     println!(
         "  filter cleared: {}",
-        filter(&page, "f-traffic", "", "#traffic tbody tr").await
+        filter(&page, "f-traffic", "", "#traffic tbody tr[tabindex]").await
+    );
+
+    // Opened on the traffic list: a reload there.
+    page.reload().await.unwrap();
+    let first = until(
+        &page,
+        "the traffic list after a reload",
+        "(() => { const f = window.__perf && __perf.first.traffic; return f && f.painted ? f : null })()",
+    )
+    .await;
+    println!(
+        "  first render when opened on it, from navigation start: {:.0} ms rows in the DOM, {:.0} ms painted (its JSON had arrived at {:.0} ms)",
+        first["dom"].as_f64().unwrap_or(f64::NAN),
+        first["painted"].as_f64().unwrap_or(f64::NAN),
+        arrived("exchanges").await,
     );
 
     let from = signins * 10;
