@@ -274,7 +274,13 @@ async fn scrolled(page: &chromiumoxide::Page, rows: &str) -> String {
 }
 
 /// Load for `seconds` with the page on `view`, and what the page did.
-async fn streaming(lab: &Arc<Lab>, page: &chromiumoxide::Page, seconds: u64, concurrency: u64, from: u64) {
+async fn streaming(
+    lab: &Arc<Lab>,
+    page: &chromiumoxide::Page,
+    seconds: u64,
+    concurrency: u64,
+    from: u64,
+) {
     eval(
         page,
         "__perf.handlers = []; __perf.redraws = []; if (__perf.longtasks) __perf.longtasks = []; __perf.startFrames(); true",
@@ -310,7 +316,10 @@ async fn streaming(lab: &Arc<Lab>, page: &chromiumoxide::Page, seconds: u64, con
     }
     println!("    redraw (script): {}", stats(&floats(&perf["redraws"])));
     match perf["longtasks"].as_array() {
-        Some(_) => println!("    long tasks (>50 ms): {}", stats(&floats(&perf["longtasks"]))),
+        Some(_) => println!(
+            "    long tasks (>50 ms): {}",
+            stats(&floats(&perf["longtasks"]))
+        ),
         None => println!("    long tasks: not observable in this Chromium"),
     }
     println!("    frame gaps: {}", stats(&floats(&perf["frames"])));
@@ -417,14 +426,25 @@ async fn main() {
         }
     };
     let (signins_json, traffic_json) = (arrived("attempts").await, arrived("exchanges").await);
-    let shown = eval(&page, "document.querySelectorAll('#signins tbody tr[tabindex]').length").await;
-    println!("page: sign-in list, {shown} rows shown of {}", counts["attempts"]);
+    let shown = eval(
+        &page,
+        "document.querySelectorAll('#signins tbody tr[tabindex]').length",
+    )
+    .await;
+    println!(
+        "page: sign-in list, {shown} rows shown of {}",
+        counts["attempts"]
+    );
     println!(
         "  first render from navigation start: {:.0} ms rows in the DOM, {:.0} ms painted (the sign-ins' JSON had arrived at {signins_json:.0} ms, the traffic's at {traffic_json:.0} ms)",
         first["dom"].as_f64().unwrap_or(f64::NAN),
         first["painted"].as_f64().unwrap_or(f64::NAN),
     );
-    let longest = eval(&page, "__perf.longtasks ? Math.max(0, ...__perf.longtasks) : null").await;
+    let longest = eval(
+        &page,
+        "__perf.longtasks ? Math.max(0, ...__perf.longtasks) : null",
+    )
+    .await;
     println!("  longest task while loading: {longest} ms");
     println!(
         "  text filter \"zzz\" (matches none, every row searched): {}",
@@ -493,7 +513,11 @@ async fn main() {
     let from = signins * 10;
     println!("page: traffic list while the stream delivers rows for {seconds} s");
     streaming(&lab, &page, seconds, concurrency, from).await;
-    eval(&page, "location.hash = '#/'; __perf.waitFor('#signins tbody tr').then(() => true)").await;
+    eval(
+        &page,
+        "location.hash = '#/'; __perf.waitFor('#signins tbody tr').then(() => true)",
+    )
+    .await;
     println!("page: sign-in list while the stream delivers rows for {seconds} s");
     streaming(&lab, &page, seconds, concurrency, from * 2).await;
 

@@ -3,7 +3,8 @@
 //! runs through the proxy against the mock IdP; without a reload the
 //! attempt appears with its finding and the IdP's code; clicked, it shows
 //! the timeline, the fix and the mismatch diff; the HAR download is
-//! re-analysed. A screenshot is left in cargo's test scratch directory (target/tmp/web-view.png).
+//! re-analysed; back from it (Escape, the browser's back), the row opened
+//! has the keyboard focus again. A screenshot is left in cargo's test scratch directory (target/tmp/web-view.png).
 
 use std::time::Duration;
 
@@ -225,6 +226,38 @@ async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
     )
     .unwrap();
     assert_eq!(tally.by_rule.get("param-mismatch"), Some(&1), "{tally:?}");
+
+    // Keyboard: back from the sign-in (Escape), the row that was opened has
+    // the focus again; Enter opens it, and the browser's back returns to it.
+    let id = until(
+        &page,
+        "the attempt's id",
+        "location.hash.startsWith('#/attempt/') ? location.hash.split('/')[2] : null",
+    )
+    .await;
+    let id = id.as_str().unwrap();
+    let row_focused = format!(
+        "(() => {{ const a = document.activeElement; return a && a.matches('#signins tr.attempt[data-id=\"{id}\"]') ? true : null }})()"
+    );
+    let opened = format!(
+        "location.hash === '#/attempt/{id}' && document.querySelector('svg#timeline') ? true : null"
+    );
+    page.find_element("main")
+        .await
+        .unwrap()
+        .press_key("Escape")
+        .await
+        .unwrap();
+    until(&page, "the opened row focused after Escape", &row_focused).await;
+    page.find_element("main")
+        .await
+        .unwrap()
+        .press_key("Enter")
+        .await
+        .unwrap();
+    until(&page, "the attempt opened with Enter", &opened).await;
+    page.evaluate("history.back()").await.unwrap();
+    until(&page, "the opened row focused after back", &row_focused).await;
 
     browser.close().await.unwrap();
     let _ = browser.wait().await;

@@ -96,7 +96,10 @@ async function reload() {
   for (const a of list.reverse()) addAttempt(a);
   document.getElementById("nav-faults").hidden = !st.faults;
   footer();
-  route();
+  // A list on screen is redrawn in place (its focus and scroll stay).
+  const view = currentView().name;
+  if (view === listKind && listBody && document.body.contains(listBody)) redrawList();
+  else route();
   const rows = await traffic;
   exchanges.clear();
   exchangeOrder = [];
@@ -151,6 +154,7 @@ function currentView() {
 
 function route() {
   const view = currentView();
+  shownView = view;
   for (const a of document.querySelectorAll("nav a")) a.classList.remove("active");
   const nav = { signins: "nav-signins", attempt: "nav-signins", traffic: "nav-traffic", exchange: "nav-traffic", faults: "nav-faults", setup: "nav-setup" }[view.name];
   document.getElementById(nav).classList.add("active");
@@ -162,7 +166,27 @@ function route() {
   else if (view.name === "faults") showFaults(main);
   else if (view.name === "setup") showSetup(main);
 }
-window.addEventListener("hashchange", () => { route(); document.getElementById("main").focus(); });
+
+// Back from a sign-in or an exchange (Escape, the browser's back, a link)
+// to the list it was opened from: the row opened gets the focus again, the
+// list drawn as far as it was. Anywhere else the view itself gets it.
+const LIST_OF = { attempt: "signins", exchange: "traffic" };
+const opened = {}; // list -> { id: the row last opened from it, shown: how many rows it drew }
+let shownView = currentView();
+window.addEventListener("hashchange", () => {
+  const from = shownView;
+  const to = currentView();
+  if (from.name === listKind && listBody && document.body.contains(listBody)) {
+    const row = document.activeElement && document.activeElement.closest("tbody tr[data-id]");
+    if (row && listBody.contains(row)) opened[listKind] = { id: row.dataset.id, shown: shownRows };
+  }
+  const back = LIST_OF[from.name] && opened[to.name];
+  returning = back ? { kind: to.name, shown: back.shown } : null;
+  route();
+  returning = null;
+  const row = back && listBody && listBody.querySelector(`tr[data-id="${CSS.escape(back.id)}"]`);
+  (row || document.getElementById("main")).focus();
+});
 
 // === sign-ins ===
 
@@ -171,12 +195,13 @@ let listBody = null;
 let listKind = null;
 let shownRows = PAGE_ROWS; // rows the list draws now (grows as it is scrolled, back when filtered)
 let moreRow = null; // the last row, while more could be drawn: scrolled near, it draws them
+let returning = null; // set while going back to a list: how many rows it drew
 
 // A list's body, drawn from its first rows again.
 function newList(kind, columns) {
   listBody = el("tbody");
   listKind = kind;
-  shownRows = PAGE_ROWS;
+  shownRows = returning && returning.kind === kind ? returning.shown : PAGE_ROWS;
   moreRow = el("tr", { class: "more" }, el("td", { colspan: columns, class: "muted" }, "more rows as you scroll…"));
   const more = new IntersectionObserver((seen) => {
     if (seen.some((e) => e.isIntersecting) && shownRows < MAX_ROWS) { shownRows += PAGE_ROWS; redrawList(); }
