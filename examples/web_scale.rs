@@ -132,7 +132,7 @@ async fn sign_in(lab: &Lab, i: u64) -> u64 {
     let Some(code) = lab.authorize(&tenant, &authorize_params(&state, &[])).await else {
         return 1;
     };
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         return 1;
     }
     let mut form = token_form(&code);
