@@ -446,6 +446,22 @@ async fn main() {
     )
     .await;
     println!("  longest task while loading: {longest} ms");
+    let fetches = eval(
+        &page,
+        "performance.getEntriesByType('resource').filter(r => /\\/api\\/(attempts|exchanges)$/.test(r.name))
+           .map(r => [r.name.split('/api/')[1], r.requestStart, r.responseStart - r.requestStart, r.responseEnd - r.responseStart, r.encodedBodySize])",
+    )
+    .await;
+    for f in fetches.as_array().into_iter().flatten() {
+        println!(
+            "  GET /api/{}: asked at {:.0} ms, first byte after {:.0} ms, body {:.0} ms more ({:.1} MB)",
+            f[0].as_str().unwrap_or("?"),
+            f[1].as_f64().unwrap_or(f64::NAN),
+            f[2].as_f64().unwrap_or(f64::NAN),
+            f[3].as_f64().unwrap_or(f64::NAN),
+            f[4].as_f64().unwrap_or(f64::NAN) / 1e6
+        );
+    }
     println!(
         "  text filter \"zzz\" (matches none, every row searched): {}",
         filter(&page, "f-text", "zzz", "#signins tbody tr[tabindex]").await

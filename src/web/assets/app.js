@@ -247,12 +247,11 @@ function attemptMatches(a) {
 }
 
 // What a text filter searches in a row, lower-cased once per row (a row
-// that changes comes as a new object).
-const searched = new WeakMap();
+// that changes comes as a new object), kept on the row under a symbol
+// (which JSON and Object.entries leave out).
+const SEARCHED = Symbol("searched");
 function searchText(row, text) {
-  let t = searched.get(row);
-  if (t === undefined) { t = text().toLowerCase(); searched.set(row, t); }
-  return t;
+  return (row[SEARCHED] ??= text().toLowerCase());
 }
 
 // Each row's <tr>, built once per row object (and, for the traffic, per
