@@ -85,10 +85,11 @@ function connect() {
 }
 
 // The sign-ins are drawn as soon as they are in; the traffic, up to the
-// history's 10,000 rows, when it follows.
+// history's 10,000 rows, is asked for after them (the proxy answers one
+// list at a time), unless the traffic is what is on screen.
 async function reload() {
-  const traffic = getJson("/api/exchanges");
-  traffic.catch(() => {});
+  const traffic = ["traffic", "exchange"].includes(currentView().name) ? getJson("/api/exchanges") : null;
+  if (traffic) traffic.catch(() => {});
   const [list, st] = await Promise.all([getJson("/api/attempts"), getJson("/api/status")]);
   status = st;
   attempts.clear();
@@ -100,7 +101,7 @@ async function reload() {
   const view = currentView().name;
   if (view === listKind && listBody && document.body.contains(listBody)) redrawList();
   else route();
-  const rows = await traffic;
+  const rows = await (traffic || getJson("/api/exchanges"));
   exchanges.clear();
   exchangeOrder = [];
   leftOut = 0;
