@@ -22,3 +22,4 @@ mod signin;
 mod tokens;
 mod web;
 mod web_browser;
+mod web_faults;

@@ -89,7 +89,7 @@ fn get(path: &str, host: &str, extra: &str) -> String {
 }
 
 /// A direct client (no proxy), as a page's own requests are.
-fn direct() -> reqwest::Client {
+pub(super) fn direct() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))
@@ -97,7 +97,7 @@ fn direct() -> reqwest::Client {
         .unwrap()
 }
 
-fn cookie(web: &WebView, addr: SocketAddr) -> String {
+pub(super) fn cookie(web: &WebView, addr: SocketAddr) -> String {
     format!("authlens_token_{}={}", addr.port(), web.token())
 }
 
@@ -292,7 +292,7 @@ async fn the_view_reached_through_the_proxy_is_refused_on_every_path() {
 
 /// Reads server-sent events from `resp` until one named `name` whose data
 /// satisfies `until`; returns its data.
-async fn next_event(
+pub(super) async fn next_event(
     resp: &mut reqwest::Response,
     buffer: &mut String,
     name: &str,

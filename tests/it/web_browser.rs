@@ -3,7 +3,9 @@
 //! runs through the proxy against the mock IdP; without a reload the
 //! attempt appears with its finding and the IdP's code; clicked, it shows
 //! the timeline, the fix and the mismatch diff; the HAR download is
-//! re-analysed. A screenshot is left in cargo's test scratch directory (target/tmp/web-view.png).
+//! re-analysed; back from it (Escape, the browser's back), the row opened
+//! has the keyboard focus again; a list longer than its first 100 rows
+//! draws the rest when scrolled, and keeps it drawn when gone back to. A screenshot is left in cargo's test scratch directory (target/tmp/web-view.png).
 
 use std::time::Duration;
 
@@ -46,17 +48,10 @@ async fn until(page: &chromiumoxide::Page, what: &str, js: &str) -> Value {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
-    let Some(chromium) = testkit::chromium() else {
-        return testkit::skip::skip(
-            "the web view in a real browser (Chromium)",
-            "no Chromium on PATH",
-            testkit::skip::InCi::Required,
-        );
-    };
+/// The lab with the web view plugged in.
+async fn lab_with_view() -> (Lab, WebView) {
     let web = WebView::new(WebOptions::default());
-    let mut lab = Lab::start_with_hooks(
+    let lab = Lab::start_with_hooks(
         MockIdp::default_config(),
         OutputConfig::silent(AnalyzerConfig::default()),
         Hooks {
@@ -66,16 +61,22 @@ async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
     )
     .await;
     web.attach(&lab.proxy.session);
-    let url = web.url(lab.proxy.addr);
+    (lab, web)
+}
 
-    let profile = tempfile::tempdir().unwrap();
+/// Headless Chromium at 1280x720 with its profile in `profile`, and the
+/// task driving its protocol.
+async fn launch(
+    chromium: &std::path::Path,
+    profile: &std::path::Path,
+) -> (Browser, tokio::task::JoinHandle<()>) {
     let flags: Vec<String> = testkit::HEADLESS_CHROMIUM
         .iter()
         .map(|f| f.trim_start_matches("--").to_owned())
         .collect();
     let config = BrowserConfig::builder()
-        .chrome_executable(&chromium)
-        .user_data_dir(profile.path())
+        .chrome_executable(chromium)
+        .user_data_dir(profile)
         .no_sandbox()
         .window_size(1280, 720)
         .viewport(Viewport {
@@ -88,8 +89,24 @@ async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
         .request_timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let (mut browser, mut handler) = Browser::launch(config).await.expect("Chromium starts");
+    let (browser, mut handler) = Browser::launch(config).await.expect("Chromium starts");
     let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    (browser, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
+    let Some(chromium) = testkit::chromium() else {
+        return testkit::skip::skip(
+            "the web view in a real browser (Chromium)",
+            "no Chromium on PATH",
+            testkit::skip::InCi::Required,
+        );
+    };
+    let (mut lab, web) = lab_with_view().await;
+    let url = web.url(lab.proxy.addr);
+    let profile = tempfile::tempdir().unwrap();
+    let (mut browser, events) = launch(&chromium, profile.path()).await;
 
     // The printed URL opens the view; it follows the session live.
     let page = browser.new_page(url.as_str()).await.unwrap();
@@ -225,6 +242,124 @@ async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
     )
     .unwrap();
     assert_eq!(tally.by_rule.get("param-mismatch"), Some(&1), "{tally:?}");
+
+    // Keyboard: back from the sign-in (Escape), the row that was opened has
+    // the focus again; Enter opens it, and the browser's back returns to it.
+    let id = until(
+        &page,
+        "the attempt's id",
+        "location.hash.startsWith('#/attempt/') ? location.hash.split('/')[2] : null",
+    )
+    .await;
+    let id = id.as_str().unwrap();
+    let row_focused = format!(
+        "(() => {{ const a = document.activeElement; return a && a.matches('#signins tr.attempt[data-id=\"{id}\"]') ? true : null }})()"
+    );
+    let opened = format!(
+        "location.hash === '#/attempt/{id}' && document.querySelector('svg#timeline') ? true : null"
+    );
+    page.find_element("main")
+        .await
+        .unwrap()
+        .press_key("Escape")
+        .await
+        .unwrap();
+    until(&page, "the opened row focused after Escape", &row_focused).await;
+    page.find_element("main")
+        .await
+        .unwrap()
+        .press_key("Enter")
+        .await
+        .unwrap();
+    until(&page, "the attempt opened with Enter", &opened).await;
+    page.evaluate("history.back()").await.unwrap();
+    until(&page, "the opened row focused after back", &row_focused).await;
+
+    browser.close().await.unwrap();
+    let _ = browser.wait().await;
+    events.abort();
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_list_draws_more_rows_when_scrolled_and_back_from_a_row_keeps_the_place() {
+    let Some(chromium) = testkit::chromium() else {
+        return testkit::skip::skip(
+            "the web view's long lists in a real browser (Chromium)",
+            "no Chromium on PATH",
+            testkit::skip::InCi::Required,
+        );
+    };
+    let (lab, web) = lab_with_view().await;
+    // More sign-ins than a list draws at first (100): each left at
+    // authorize, one request apiece.
+    let tenant = lab.tenant();
+    for i in 0..130 {
+        lab.authorize(&tenant, &authorize_params(&format!("st-{i}"), &[]))
+            .await
+            .expect("a code");
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let (mut browser, events) = launch(&chromium, profile.path()).await;
+    let page = browser
+        .new_page(web.url(lab.proxy.addr).as_str())
+        .await
+        .unwrap();
+    let rows = "document.querySelectorAll('#signins tbody tr[tabindex]').length";
+    let count = until(
+        &page,
+        "the first rows of the list",
+        &format!("(() => {{ const c = document.getElementById('count').textContent; return c.includes('of 130') && {rows} === 100 ? c : null }})()"),
+    )
+    .await;
+    assert!(
+        count.as_str().unwrap().contains("scroll for more"),
+        "{count}"
+    );
+
+    // Scrolled to its end, the list draws the rest.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        .await
+        .unwrap();
+    until(
+        &page,
+        "the rest of the list",
+        &format!("{rows} === 130 && !document.querySelector('tr.more') ? true : null"),
+    )
+    .await;
+
+    // The row farthest down, opened with the keyboard: back from it, it has
+    // the focus again, the list drawn as far as it was.
+    let id = page
+        .evaluate("(() => { const r = [...document.querySelectorAll('#signins tr.attempt')].pop(); r.focus(); return r.dataset.id })()")
+        .await
+        .unwrap()
+        .into_value::<String>()
+        .unwrap();
+    page.find_element("main")
+        .await
+        .unwrap()
+        .press_key("Enter")
+        .await
+        .unwrap();
+    until(
+        &page,
+        "the sign-in opened",
+        &format!("location.hash === '#/attempt/{id}' && document.querySelector('#attempt-title') ? true : null"),
+    )
+    .await;
+    page.find_element("main")
+        .await
+        .unwrap()
+        .press_key("Escape")
+        .await
+        .unwrap();
+    until(
+        &page,
+        "the row focused again, the list as far drawn",
+        &format!("(() => {{ const a = document.activeElement; return a && a.matches('#signins tr.attempt[data-id=\"{id}\"]') && {rows} === 130 ? true : null }})()"),
+    )
+    .await;
 
     browser.close().await.unwrap();
     let _ = browser.wait().await;

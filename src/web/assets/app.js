@@ -1,10 +1,12 @@
 // authlens web view. Every value from the wire is put in the page with
 // textContent or as an attribute value through the DOM, never as markup.
 
-const MAX_ROWS = 500; // DOM rows per list; filters narrow the rest
+const MAX_ROWS = 500; // DOM rows per list at most; filters narrow the rest
+const PAGE_ROWS = 100; // rows drawn at first, then as many more each time the list is scrolled to its end
 const attempts = new Map(); // id -> summary row
 const exchanges = new Map(); // id -> traffic row
 let exchangeOrder = []; // ids, oldest first
+const legs = new Map(); // exchange id -> the attempt it is a leg of (kept as attempts arrive)
 let leftOut = 0; // traffic rows the stream left out (a busy proxy) since the last load
 let status = null;
 let refreshTimer = null;
@@ -60,7 +62,9 @@ function connect() {
   source.addEventListener("resync", () => reload());
   source.addEventListener("attempt", (e) => {
     const row = JSON.parse(e.data);
-    attempts.set(row.id, row);
+    addAttempt(row);
+    const cap = status ? status.store.history : 10000;
+    for (const id of attempts.keys()) { if (attempts.size <= cap) break; attempts.delete(id); }
     changed("attempt", row.id);
   });
   // The rows that arrived since the last chunk, newest first: at most a
@@ -72,36 +76,60 @@ function connect() {
       exchanges.set(row.id, row);
     }
     const cap = status ? status.store.history : 10000;
-    while (exchangeOrder.length > cap) exchanges.delete(exchangeOrder.shift());
+    if (exchangeOrder.length > cap) {
+      for (const id of exchangeOrder.splice(0, exchangeOrder.length - cap)) { exchanges.delete(id); legs.delete(id); }
+    }
     leftOut += batch.left_out;
     changed("exchange");
   });
 }
 
+// The sign-ins are drawn as soon as they are in; the traffic, up to the
+// history's 10,000 rows, is asked for after them (the proxy answers one
+// list at a time), unless the traffic is what is on screen.
 async function reload() {
-  const [list, rows, st] = await Promise.all([
-    getJson("/api/attempts"), getJson("/api/exchanges"), getJson("/api/status"),
-  ]);
+  const traffic = ["traffic", "exchange"].includes(currentView().name) ? getJson("/api/exchanges") : null;
+  if (traffic) traffic.catch(() => {});
+  const [list, st] = await Promise.all([getJson("/api/attempts"), getJson("/api/status")]);
   status = st;
   attempts.clear();
-  for (const a of list) attempts.set(a.id, a);
+  legs.clear();
+  for (const a of list.reverse()) addAttempt(a);
+  document.getElementById("nav-faults").hidden = !st.faults;
+  footer();
+  // A list on screen is redrawn in place (its focus and scroll stay).
+  const view = currentView().name;
+  if (view === listKind && listBody && document.body.contains(listBody)) redrawList();
+  else route();
+  const rows = await (traffic || getJson("/api/exchanges"));
   exchanges.clear();
   exchangeOrder = [];
   leftOut = 0;
   for (const r of rows.reverse()) { exchanges.set(r.id, r); exchangeOrder.push(r.id); }
-  document.getElementById("nav-faults").hidden = !st.faults;
   footer();
-  route();
+  if (listKind === "traffic") redrawList();
 }
 
-// Coalesces bursts: one redraw per 150 ms at most.
+function addAttempt(row) {
+  attempts.set(row.id, row);
+  for (const x of row.exchanges) legs.set(x, row.id);
+}
+
+// Coalesces bursts: one redraw per 150 ms at most, and only of what shows
+// something that changed (traffic rows do not touch the sign-in list).
+const dirty = { attempts: new Set(), traffic: false };
 function changed(kind, id) {
+  if (kind === "attempt") dirty.attempts.add(String(id));
+  else dirty.traffic = true;
   if (refreshTimer) return;
   refreshTimer = setTimeout(() => {
     refreshTimer = null;
     const view = currentView();
-    if (view.name === "signins" || view.name === "traffic") redrawList();
-    else if (view.name === "attempt" && kind === "attempt" && String(id) === view.id) route();
+    const attemptsChanged = dirty.attempts.size > 0;
+    if (view.name === "signins" ? attemptsChanged : view.name === "traffic" && (attemptsChanged || dirty.traffic)) redrawList();
+    else if (view.name === "attempt" && dirty.attempts.has(view.id)) route();
+    dirty.attempts.clear();
+    dirty.traffic = false;
     footer();
   }, 150);
 }
@@ -127,6 +155,7 @@ function currentView() {
 
 function route() {
   const view = currentView();
+  shownView = view;
   for (const a of document.querySelectorAll("nav a")) a.classList.remove("active");
   const nav = { signins: "nav-signins", attempt: "nav-signins", traffic: "nav-traffic", exchange: "nav-traffic", faults: "nav-faults", setup: "nav-setup" }[view.name];
   document.getElementById(nav).classList.add("active");
@@ -138,27 +167,67 @@ function route() {
   else if (view.name === "faults") showFaults(main);
   else if (view.name === "setup") showSetup(main);
 }
-window.addEventListener("hashchange", () => { route(); document.getElementById("main").focus(); });
+
+// Back from a sign-in or an exchange (Escape, the browser's back, a link)
+// to the list it was opened from: the row opened gets the focus again, the
+// list drawn as far as it was. Anywhere else the view itself gets it.
+const LIST_OF = { attempt: "signins", exchange: "traffic" };
+const opened = {}; // list -> { id: the row last opened from it, shown: how many rows it drew }
+let shownView = currentView();
+window.addEventListener("hashchange", () => {
+  const from = shownView;
+  const to = currentView();
+  if (from.name === listKind && listBody && document.body.contains(listBody)) {
+    const row = document.activeElement && document.activeElement.closest("tbody tr[data-id]");
+    if (row && listBody.contains(row)) opened[listKind] = { id: row.dataset.id, shown: shownRows };
+  }
+  const back = LIST_OF[from.name] && opened[to.name];
+  returning = back ? { kind: to.name, shown: back.shown } : null;
+  route();
+  returning = null;
+  const row = back && listBody && listBody.querySelector(`tr[data-id="${CSS.escape(back.id)}"]`);
+  (row || document.getElementById("main")).focus();
+});
 
 // === sign-ins ===
 
 const filters = { status: "", rule: "", host: "", client: "", text: "", oauthOnly: false, trafficText: "" };
 let listBody = null;
 let listKind = null;
+let shownRows = PAGE_ROWS; // rows the list draws now (grows as it is scrolled, back when filtered)
+let moreRow = null; // the last row, while more could be drawn: scrolled near, it draws them
+let returning = null; // set while going back to a list: how many rows it drew
+
+// A list's body, drawn from its first rows again.
+function newList(kind, columns) {
+  listBody = el("tbody");
+  listKind = kind;
+  shownRows = returning && returning.kind === kind ? returning.shown : PAGE_ROWS;
+  moreRow = el("tr", { class: "more" }, el("td", { colspan: columns, class: "muted" }, "more rows as you scroll…"));
+  const more = new IntersectionObserver((seen) => {
+    if (seen.some((e) => e.isIntersecting) && shownRows < MAX_ROWS) { shownRows += PAGE_ROWS; redrawList(); }
+  }, { rootMargin: "400px" });
+  more.observe(moreRow);
+  return listBody;
+}
+
+function refilter() {
+  shownRows = PAGE_ROWS;
+  redrawList();
+}
 
 function showSignins(main) {
-  const statusSel = el("select", { id: "f-status", "aria-label": "Status", onchange: (e) => { filters.status = e.target.value; redrawList(); } },
+  const statusSel = el("select", { id: "f-status", "aria-label": "Status", onchange: (e) => { filters.status = e.target.value; refilter(); } },
     el("option", { value: "" }, "any status"), el("option", { value: "failed" }, "failed"),
     el("option", { value: "signed-in" }, "signed in"), el("option", { value: "in-progress" }, "in progress"),
     el("option", { value: "injected" }, "injected fault"));
   statusSel.value = filters.status;
   const input = (id, label, key) => {
     const i = el("input", { id, type: "search", placeholder: label, "aria-label": label, value: filters[key] });
-    i.addEventListener("input", () => { filters[key] = i.value; redrawList(); });
+    i.addEventListener("input", () => { filters[key] = i.value; refilter(); });
     return i;
   };
-  listBody = el("tbody");
-  listKind = "signins";
+  newList("signins", 10);
   main.replaceChildren(
     el("div", { class: "filters" }, statusSel, input("f-rule", "rule", "rule"), input("f-host", "host", "host"),
       input("f-client", "client_id", "client"), input("f-text", "search (/)", "text"),
@@ -174,11 +243,41 @@ function attemptMatches(a) {
   if (filters.rule && !a.rules.some((r) => r.includes(filters.rule))) return false;
   if (filters.host && !(a.host || "").includes(filters.host)) return false;
   if (filters.client && !(a.client_id || "").includes(filters.client)) return false;
-  if (filters.text) {
-    const t = filters.text.toLowerCase();
-    return JSON.stringify(a).toLowerCase().includes(t);
-  }
+  if (filters.text) return searchText(a, () => JSON.stringify(a)).includes(filters.text.toLowerCase());
   return true;
+}
+
+// What a text filter searches in a row, lower-cased once per row (a row
+// that changes comes as a new object), kept on the row under a symbol
+// (which JSON and Object.entries leave out).
+const SEARCHED = Symbol("searched");
+function searchText(row, text) {
+  return (row[SEARCHED] ??= text().toLowerCase());
+}
+
+// Each row's <tr>, built once per row object (and, for the traffic, per
+// sign-in it belongs to): a redraw reuses them, so rows that stay keep
+// their DOM nodes, their layout and the keyboard focus.
+const built = new WeakMap();
+function rowNode(row, key, build) {
+  const b = built.get(row);
+  if (b && b.key === key) return b.node;
+  const node = build();
+  built.set(row, { key, node });
+  return node;
+}
+
+// Makes `body`'s children `nodes`, moving only what differs: rows that
+// arrive on top are inserted, rows that leave are removed, the rest stay.
+function syncRows(body, nodes) {
+  const wanted = new Set(nodes);
+  let cur = body.firstChild;
+  for (const node of nodes) {
+    while (cur && cur !== node && !wanted.has(cur)) { const next = cur.nextSibling; cur.remove(); cur = next; }
+    if (cur === node) cur = cur.nextSibling;
+    else body.insertBefore(node, cur);
+  }
+  while (cur) { const next = cur.nextSibling; cur.remove(); cur = next; }
 }
 
 function attemptRow(a) {
@@ -205,21 +304,23 @@ function redrawList() {
   if (!listBody || !document.body.contains(listBody)) return;
   if (listKind === "signins") {
     const all = [...attempts.values()].sort((x, y) => y.id - x.id).filter(attemptMatches);
-    listBody.replaceChildren(...all.slice(0, MAX_ROWS).map(attemptRow));
-    document.getElementById("count").textContent = all.length > MAX_ROWS ? `showing ${MAX_ROWS} of ${all.length}: filter to narrow` : `${all.length} shown`;
+    const rows = all.slice(0, shownRows).map((a) => rowNode(a, null, () => attemptRow(a)));
+    syncRows(listBody, all.length > shownRows && shownRows < MAX_ROWS ? [...rows, moreRow] : rows);
+    document.getElementById("count").textContent = all.length > rows.length
+      ? `showing ${rows.length} of ${all.length}: ${rows.length < MAX_ROWS ? "scroll for more, or filter" : "filter"} to narrow` : `${all.length} shown`;
   } else {
-    const legs = new Map();
-    for (const a of attempts.values()) for (const x of a.exchanges) legs.set(x, a.id);
     const t = filters.trafficText.toLowerCase();
     const rows = [];
-    for (let i = exchangeOrder.length - 1; i >= 0 && rows.length < MAX_ROWS; i--) {
+    let more = false;
+    for (let i = exchangeOrder.length - 1; i >= 0; i--) {
       const r = exchanges.get(exchangeOrder[i]);
       const attempt = legs.get(r.id) ?? r.attempt;
       if (filters.oauthOnly && !r.oauth && attempt === undefined) continue;
-      if (t && !`${r.method} ${r.url} ${r.status}`.toLowerCase().includes(t)) continue;
-      rows.push(trafficRow(r, attempt));
+      if (t && !searchText(r, () => `${r.method} ${r.url} ${r.status}`).includes(t)) continue;
+      if (rows.length === shownRows) { more = true; break; }
+      rows.push(rowNode(r, attempt, () => trafficRow(r, attempt)));
     }
-    listBody.replaceChildren(...rows);
+    syncRows(listBody, more && shownRows < MAX_ROWS ? [...rows, moreRow] : rows);
     const count = document.getElementById("count");
     count.replaceChildren(`${rows.length} shown of ${exchanges.size}`);
     if (leftOut > 0) {
@@ -232,11 +333,10 @@ function redrawList() {
 // === traffic ===
 
 function showTraffic(main) {
-  const only = el("input", { type: "checkbox", id: "f-oauth", checked: filters.oauthOnly, onchange: (e) => { filters.oauthOnly = e.target.checked; redrawList(); } });
+  const only = el("input", { type: "checkbox", id: "f-oauth", checked: filters.oauthOnly, onchange: (e) => { filters.oauthOnly = e.target.checked; refilter(); } });
   const search = el("input", { id: "f-traffic", type: "search", placeholder: "search URL, method, status", "aria-label": "search traffic", value: filters.trafficText });
-  search.addEventListener("input", () => { filters.trafficText = search.value; redrawList(); });
-  listBody = el("tbody");
-  listKind = "traffic";
+  search.addEventListener("input", () => { filters.trafficText = search.value; refilter(); });
+  newList("traffic", 8);
   main.replaceChildren(
     el("div", { class: "filters" }, el("label", {}, only, " sign-in legs only"), search, el("span", { id: "count", class: "muted" })),
     el("table", { id: "traffic" },
