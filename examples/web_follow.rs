@@ -6,7 +6,10 @@
 //! `cargo run --example web_follow -- [--seconds N] [--connections C] [--rounds R] [--only PHASE]`
 //!
 //! `--only 0|1|2` runs one phase (0 `--no-web`, 1 closed, 2 following) and
-//! prints the proxy's pid first: for a profiler (`perf record -p PID`).
+//! prints the proxy's pid first: for a profiler (`perf record -p PID`). With
+//! `AUTHLENS_BINARY=wrapper.sh` the proxy runs under a wrapper (e.g. one that
+//! execs it under `valgrind --tool=callgrind`, whose instruction counts do
+//! not depend on what else the machine runs).
 //!
 //! The proxy is the release binary (built here); the load generator is
 //! this example (plain HTTP/1.1, absolute-form, keep-alive, to an upstream
@@ -136,7 +139,13 @@ async fn main() {
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building authlens failed");
-    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/authlens");
+    // AUTHLENS_BINARY: another binary, or a wrapper script that runs it
+    // under a profiler (e.g. `valgrind --tool=callgrind`).
+    let binary = std::env::var_os("AUTHLENS_BINARY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/authlens")
+        });
 
     let ca = testkit::TestCa::new();
     let hello: Handler =
