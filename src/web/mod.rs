@@ -298,6 +298,19 @@ impl Inner {
                 text(StatusCode::OK, "text/css; charset=utf-8", APP_CSS)
             }
             (&Method::GET, "/api/stream") => self.stream(ctx),
+            // The whole lists take a while: off the proxy's threads.
+            (&Method::GET, "/api/attempts" | "/api/exchanges") => {
+                let inner = self.clone();
+                tokio::task::spawn_blocking(move || inner.get(&path, query.as_deref()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        text(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "text/plain; charset=utf-8",
+                            "authlens web view: the list could not be made\n",
+                        )
+                    })
+            }
             (&Method::GET, p) if p.starts_with(API_PREFIX) => self.get(p, query.as_deref()),
             (&Method::POST, "/api/faults") => self.switch_fault(body).await,
             (_, p) if p.starts_with(API_PREFIX) || p == "/" => text(

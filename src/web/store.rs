@@ -33,6 +33,10 @@ pub(crate) const ENTRY_BUDGET: usize = 64 << 20;
 /// Events kept per attempt (a long run of refreshes keeps its latest).
 const EVENTS_PER_ATTEMPT: usize = 512;
 
+/// Rows made into JSON per hold of the lock when a page loads a list (an
+/// eighth as many attempts): the feeds wait a millisecond or so at most.
+const LIST_CHUNK: usize = 256;
+
 /// Updates a page may fall behind before it is told to resync.
 pub const UPDATE_BUFFER: usize = 4096;
 
@@ -259,7 +263,19 @@ impl Store {
 
     /// Summary rows of the attempts, newest first.
     pub fn attempts(&self) -> Vec<Value> {
-        self.state().attempts.values().rev().map(summary).collect()
+        // Made a few at a time: the feeds must not wait for the whole list.
+        let ids: Vec<u64> = self.state().attempts.keys().rev().copied().collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LIST_CHUNK / 8) {
+            let state = self.state();
+            out.extend(
+                chunk
+                    .iter()
+                    .filter_map(|id| state.attempts.get(id))
+                    .map(summary),
+            );
+        }
+        out
     }
 
     /// One attempt's summary and events (as JSON lines objects), or `None`
@@ -281,12 +297,27 @@ impl Store {
 
     /// Exchange rows, newest first, at most `limit`.
     pub fn rows(&self, limit: usize) -> Vec<Value> {
-        let mut state = self.state();
-        let state = &mut *state;
-        let mut rows = Vec::new();
-        for row in state.rows.iter().rev().take(limit) {
-            let attempt = state.legs.get(&row.sight.id).copied();
-            rows.push(row.json(&mut state.entries, attempt));
+        // Made a few at a time: the feeds must not wait for the whole list.
+        let ids: Vec<u64> = {
+            let state = self.state();
+            state
+                .rows
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|r| r.sight.id)
+                .collect()
+        };
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LIST_CHUNK) {
+            let mut state = self.state();
+            let state = &mut *state;
+            for id in chunk {
+                if let Ok(at) = state.find(*id) {
+                    let attempt = state.legs.get(id).copied();
+                    rows.push(state.rows[at].json(&mut state.entries, attempt));
+                }
+            }
         }
         rows
     }
