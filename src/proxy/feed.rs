@@ -173,9 +173,11 @@ impl Sighting {
             id: exchange.id,
             started_at: exchange.started_at,
             method: exchange.request.method.clone(),
-            uri: exchange.request.uri.clone(),
+            uri: owned_uri(&exchange.request.uri),
             status: response.map(|r| r.status),
-            content_type: response.and_then(|r| r.headers.get(http::header::CONTENT_TYPE).cloned()),
+            content_type: response
+                .and_then(|r| r.headers.get(http::header::CONTENT_TYPE))
+                .map(owned_value),
             size: response.map(|r| r.body.size),
             duration: exchange
                 .timings
@@ -185,6 +187,20 @@ impl Sighting {
             intervention: exchange.intervention.as_ref().map(|i| i.label.clone()),
         }
     }
+}
+
+/// A copy of `uri` in memory of its own. The URI of a request shares the
+/// buffer hyper read the request head into, so a kept clone keeps that
+/// whole buffer alive, and makes hyper allocate a new one for the next
+/// request on the connection: a list of 10,000 rows held 60 MiB that way.
+pub(crate) fn owned_uri(uri: &http::Uri) -> http::Uri {
+    http::Uri::from_maybe_shared(bytes::Bytes::from(uri.to_string()))
+        .unwrap_or_else(|_| uri.clone())
+}
+
+/// A copy of a header value in memory of its own (see [`owned_uri`]).
+pub(crate) fn owned_value(value: &http::HeaderValue) -> http::HeaderValue {
+    http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone())
 }
 
 /// Sightings turned on (see [`ExchangeFeed::sight`]); they stop once every
@@ -712,5 +728,19 @@ mod tests {
         drop(stream);
         feed.publish(exchange(3));
         assert!(!feed.is_observed());
+    }
+
+    /// A sighting kept in a list must not keep the buffer its request was
+    /// read into (hyper would then allocate a new one per request).
+    #[test]
+    fn a_sighting_holds_no_part_of_the_buffer_its_heads_were_read_into() {
+        let head = bytes::Bytes::from(b"http://app.test/x?a=1text/html".to_vec());
+        let uri = http::Uri::from_maybe_shared(head.slice(..21)).unwrap();
+        let value = http::HeaderValue::from_maybe_shared(head.slice(21..)).unwrap();
+        let (uri2, value2) = (owned_uri(&uri), owned_value(&value));
+        drop((uri, value));
+        assert!(head.is_unique(), "the copies share the read buffer");
+        assert_eq!(uri2, "http://app.test/x?a=1");
+        assert_eq!(value2, "text/html");
     }
 }

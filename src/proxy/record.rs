@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tokio_util::task::TaskTracker;
 
-use super::feed::{ExchangeFeed, Glance, Heads, Interest, Sighting};
+use super::feed::{ExchangeFeed, Glance, Heads, Interest, Sighting, owned_uri, owned_value};
 use crate::exchange::{
     CaptureState, CapturedBody, ConnectionInfo, Exchange, ExchangeError, FailureSide, Intervention,
     RequestRecord, ResponseRecord, Timings,
@@ -370,7 +370,7 @@ impl Record {
     pub(crate) fn request_sent(&mut self, head: &http::request::Parts, uri: &Uri) {
         if let Some(s) = self.sight.as_mut() {
             s.row.method = head.method.clone();
-            s.row.uri = uri.clone();
+            s.row.uri = owned_uri(uri);
         }
         self.promote();
         if let Some(b) = self.building.as_mut() {
@@ -674,7 +674,7 @@ impl Sight {
                 id,
                 started_at: OffsetDateTime::now_utc(),
                 method: head.method.clone(),
-                uri: uri.clone(),
+                uri: owned_uri(uri),
                 status: None,
                 content_type: None,
                 size: None,
@@ -691,7 +691,10 @@ impl Sight {
 
     fn response(&mut self, head: &http::response::Parts, synthetic: bool) {
         self.row.status = Some(head.status);
-        self.row.content_type = head.headers.get(http::header::CONTENT_TYPE).cloned();
+        self.row.content_type = head
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(owned_value);
         self.row.size = Some(0);
         self.synthetic = synthetic;
     }
