@@ -1,29 +1,41 @@
 #!/bin/sh
 # Remakes layout/hot-text.txt, the functions the linker puts first in the
-# release binary (see build.rs): every function of the binary that the proxy
-# runs in the bench's hudsucker comparison (start-up, the first request,
-# HTTP/1.1 and HTTP/2 keep-alive loads, 1 MiB bodies), as valgrind's
-# callgrind saw it. Run from the repository root after a toolchain or
-# dependency upgrade (function names carry the crates' hashes); needs
-# valgrind, nm and what `--peer hudsucker` needs. Takes a few minutes.
+# release binary, in this order (see build.rs): those the proxy runs from
+# start-up to its first request, then those it runs under the bench's loads
+# (`--peer hudsucker`: HTTP/1.1 and HTTP/2 keep-alive, 1 MiB bodies), as
+# valgrind's callgrind saw them. Run from the repository root after a
+# toolchain or dependency upgrade (function names carry the crates' hashes);
+# needs valgrind, nm and what `--peer hudsucker` needs. Takes a few minutes.
 set -eu
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cargo build --release --bin authlens
 cp target/release/authlens "$work/authlens"
-cat >"$work/traced" <<EOF
+nm "$work/authlens" | awk '$2 ~ /^[tT]$/ { print $3 }' | sort -u >"$work/text"
+
+# The functions of the binary that the proxy ran in `bench $*`, sorted.
+# Callgrind writes what it saw every million blocks, since the bench kills
+# the proxy; a name is given in full on first use, then as an id.
+traced() {
+  out="$work/$1"
+  shift
+  mkdir "$out"
+  cat >"$out/authlens" <<EOF
 #!/bin/sh
-exec valgrind --tool=callgrind --demangle=no --dump-every-bb=20000000 \
-  --log-file="$work/vg.%p.log" --callgrind-out-file="$work/cg.%p.out" \
+exec valgrind --tool=callgrind --demangle=no --dump-every-bb=1000000 \
+  --log-file="$out/vg.%p.log" --callgrind-out-file="$out/cg.%p.out" \
   "$work/authlens" "\$@"
 EOF
-chmod +x "$work/traced"
-cargo run --release --example bench -- --only none --peer hudsucker --seconds 1 --rounds 1 \
-  --authlens-bin "$work/traced" >"$work/bench.log"
-# Functions callgrind saw run or be called (names after their first use are
-# compressed to ids), without its recursion marks, that are in the binary.
-grep -hoE '^c?fn=\([0-9]+\) .*' "$work"/cg.* | sed -E "s/^c?fn=\([0-9]+\) //; s/'[0-9]+\$//" |
-  sort -u >"$work/ran"
-nm "$work/authlens" | awk '$2 ~ /^[tT]$/ { print $3 }' | sort -u >"$work/text"
-comm -12 "$work/ran" "$work/text" >layout/hot-text.txt
-echo "layout/hot-text.txt: $(wc -l <layout/hot-text.txt) functions"
+  chmod +x "$out/authlens"
+  cargo run --release --example bench -- "$@" --authlens-bin "$out/authlens" >"$out/bench.log"
+  grep -hoE '^c?fn=\([0-9]+\) .*' "$out"/cg.* |
+    sed -E "s/^c?fn=\([0-9]+\) //; s/'[0-9]+\$//" | sort -u | comm -12 - "$work/text"
+}
+
+traced start --only none >"$work/start"
+traced load --only none --peer hudsucker --seconds 1 --rounds 1 >"$work/load"
+{
+  cat "$work/start"
+  comm -13 "$work/start" "$work/load"
+} >layout/hot-text.txt
+echo "layout/hot-text.txt: $(wc -l <"$work/start") functions from start-up to the first request, $(wc -l <layout/hot-text.txt) in all"
