@@ -14,21 +14,29 @@ cp target/release/authlens "$work/authlens"
 nm "$work/authlens" | awk '$2 ~ /^[tT]$/ { print $3 }' | sort -u >"$work/text"
 
 # The functions of the binary that the proxy ran in `bench $*`, sorted.
-# Callgrind writes what it saw every million blocks, since the bench kills
-# the proxy; a name is given in full on first use, then as an id.
+# The bench kills the wrapper it started, not the traced proxy: callgrind
+# is then asked for what it saw so far (`*.out.1`: a name is given in full
+# on first use, then as an id), before a SIGTERM stops the proxy (what it
+# runs to stop is left out).
 traced() {
-  out="$work/$1"
+  out="$work/$1.run"
   shift
   mkdir "$out"
   cat >"$out/authlens" <<EOF
 #!/bin/sh
-exec valgrind --tool=callgrind --demangle=no --dump-every-bb=1000000 \
-  --log-file="$out/vg.%p.log" --callgrind-out-file="$out/cg.%p.out" \
-  "$work/authlens" "\$@"
+valgrind --tool=callgrind --demangle=no --log-file="$out/vg.%p.log" \\
+  --callgrind-out-file="$out/cg.%p.out" "$work/authlens" "\$@" &
+echo \$! >>"$out/pids"
+wait
 EOF
   chmod +x "$out/authlens"
   cargo run --release --example bench -- "$@" --authlens-bin "$out/authlens" >"$out/bench.log"
-  grep -hoE '^c?fn=\([0-9]+\) .*' "$out"/cg.* |
+  for pid in $(cat "$out/pids"); do
+    callgrind_control --dump "$pid" >/dev/null 2>&1
+    kill -TERM "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+  done
+  grep -hoE '^c?fn=\([0-9]+\) .*' "$out"/cg.*.out.1 |
     sed -E "s/^c?fn=\([0-9]+\) //; s/'[0-9]+\$//" | sort -u | comm -12 - "$work/text"
 }
 
