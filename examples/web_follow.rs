@@ -201,19 +201,34 @@ async fn main() {
             drop(proxy);
         }
     }
-    let base = results[0].1.iter().sum::<f64>() / results[0].1.len() as f64;
-    let base_cpu = results[0].2.iter().sum::<f64>() / results[0].2.len() as f64;
+    // Medians of the per-round ratios to `--no-web` (each round's phases
+    // run back to back, so drift hits them alike).
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        let n = v.len();
+        if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let base = results[0].clone();
     for (name, rates, cpu) in results.iter().filter(|(_, rates, _)| !rates.is_empty()) {
-        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
         let each: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-        let cpu_mean = cpu.iter().sum::<f64>() / cpu.len() as f64;
         let cpu_each: Vec<String> = cpu.iter().map(|c| format!("{c:.1}")).collect();
+        let ratio = |mine: &[f64], theirs: &[f64]| {
+            median(mine.iter().zip(theirs).map(|(m, t)| m / t - 1.0).collect()) * 100.0
+        };
         println!(
-            "{name:<28} {mean:>8.0} req/s ({}; {:+.1}% vs --no-web); proxy CPU {cpu_mean:.1} us/request ({}; {:+.1}%)",
+            "{name:<28} {:>8.0} req/s ({}; median {:+.1}% vs --no-web); proxy CPU {:.1} us/request ({}; median {:+.1}%)",
+            median(rates.clone()),
             each.join(", "),
-            (mean / base - 1.0) * 100.0,
+            ratio(rates, &base.1),
+            median(cpu.clone()),
             cpu_each.join(", "),
-            (cpu_mean / base_cpu - 1.0) * 100.0
+            ratio(cpu, &base.2),
         );
     }
 }

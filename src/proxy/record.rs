@@ -243,7 +243,7 @@ pub(crate) struct Record {
 
 /// The sighting of an exchange on its way, and what it needs to finish it.
 struct Sight {
-    row: Sighting,
+    row: Box<Sighting>,
     start: Instant,
     /// The response was made by authlens.
     synthetic: bool,
@@ -670,7 +670,7 @@ impl Drop for Record {
 impl Sight {
     fn new(id: u64, head: &http::request::Parts, uri: &Uri, feed: ExchangeFeed) -> Sight {
         Sight {
-            row: Sighting {
+            row: Box::new(Sighting {
                 id,
                 started_at: OffsetDateTime::now_utc(),
                 method: head.method.clone(),
@@ -681,7 +681,7 @@ impl Sight {
                 duration: None,
                 error: None,
                 intervention: None,
-            },
+            }),
             start: Instant::now(),
             synthetic: false,
             waiting_since: None,

@@ -37,8 +37,10 @@ const EVENTS_PER_ATTEMPT: usize = 512;
 /// eighth as many attempts): the feeds wait a millisecond or so at most.
 const LIST_CHUNK: usize = 256;
 
-/// Updates a page may fall behind before it is told to resync.
-pub const UPDATE_BUFFER: usize = 4096;
+/// Updates a page may fall behind before it is told to resync. Traffic
+/// comes as one update per batch (20 a second at most), so this is mostly
+/// attempts' rows; the buffer is allocated at start (48 bytes an update).
+pub const UPDATE_BUFFER: usize = 1024;
 
 /// The view's bounded state, shared by the feeding tasks and the requests.
 pub struct Store {
@@ -96,7 +98,9 @@ pub struct Attempt {
 /// fields; the JSON, and the redaction of the URL, are made only when a
 /// page asks) and, for a sign-in leg, its redacted HAR entry.
 struct Row {
-    sight: Sighting,
+    /// The exchange's, at hand for lookups.
+    id: u64,
+    sight: Box<Sighting>,
     oauth: bool,
     entry: Option<(Arc<Value>, usize)>,
 }
@@ -213,7 +217,8 @@ impl Store {
                 // Already taken (its budget must not count it twice).
                 Ok(_) => return,
                 Err(_) => state.insert(Row {
-                    sight: Sighting::of(exchange),
+                    id: exchange.id,
+                    sight: Box::new(Sighting::of(exchange)),
                     oauth: false,
                     entry: None,
                 }),
@@ -235,7 +240,7 @@ impl Store {
 
     /// Takes a batch of sightings (the traffic besides the sign-in legs,
     /// while a page follows), and the count of those that did not fit.
-    pub fn sightings(&self, batch: &mut Vec<Sighting>, missed: u64) {
+    pub fn sightings(&self, batch: &mut Vec<Box<Sighting>>, missed: u64) {
         if batch.is_empty() && missed == 0 {
             return;
         }
@@ -250,6 +255,7 @@ impl Store {
                 state.rows.insert(
                     at,
                     Row {
+                        id,
                         sight,
                         oauth: false,
                         entry: None,
@@ -300,13 +306,7 @@ impl Store {
         // Made a few at a time: the feeds must not wait for the whole list.
         let ids: Vec<u64> = {
             let state = self.state();
-            state
-                .rows
-                .iter()
-                .rev()
-                .take(limit)
-                .map(|r| r.sight.id)
-                .collect()
+            state.rows.iter().rev().take(limit).map(|r| r.id).collect()
         };
         let mut rows = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(LIST_CHUNK) {
@@ -408,7 +408,7 @@ impl State {
         // the order they began).
         let len = self.rows.len();
         for at in (len.saturating_sub(32)..len).rev() {
-            let here = self.rows[at].sight.id;
+            let here = self.rows[at].id;
             if here == id {
                 return Ok(at);
             }
@@ -416,12 +416,12 @@ impl State {
                 return Err(at + 1);
             }
         }
-        self.rows.binary_search_by_key(&id, |r| r.sight.id)
+        self.rows.binary_search_by_key(&id, |r| r.id)
     }
 
     /// Puts a new row in its place (the proxy's order); returns where.
     fn insert(&mut self, row: Row) -> usize {
-        let at = self.find(row.sight.id).unwrap_or_else(|at| at);
+        let at = self.find(row.id).unwrap_or_else(|at| at);
         self.rows.insert(at, row);
         at
     }
@@ -441,7 +441,7 @@ impl State {
                 break;
             };
             if let Some((_, bytes)) = old.entry {
-                self.forget_kept(old.sight.id, bytes);
+                self.forget_kept(old.id, bytes);
             }
         }
         while self.kept_bytes > ENTRY_BUDGET {
@@ -647,13 +647,13 @@ mod tests {
         assert_eq!(store.counts()["exchanges"], 3);
     }
 
-    fn sighting(id: u64) -> Sighting {
-        Sighting::of(
+    fn sighting(id: u64) -> Box<Sighting> {
+        Box::new(Sighting::of(
             &crate::oauth::testing::ex("GET", &format!("https://app.test/{id}"))
                 .id(id)
                 .status(200)
                 .build(),
-        )
+        ))
     }
 
     /// A page following gets the newest rows since it last looked, each
@@ -663,7 +663,7 @@ mod tests {
     fn a_page_gets_the_newest_rows_since_it_looked_and_the_count_left_out() {
         let store = Store::new(100, false);
         let start = store.arrivals();
-        let mut batch: Vec<Sighting> = (1..=10).map(sighting).collect();
+        let mut batch: Vec<Box<Sighting>> = (1..=10).map(sighting).collect();
         store.sightings(&mut batch, 0);
         assert!(batch.is_empty());
         let (rows, left_out, next) = store.rows_since(start, 4, usize::MAX);
@@ -685,7 +685,7 @@ mod tests {
             .form("grant_type=authorization_code&code=c")
             .status(200)
             .build();
-        let mut batch = vec![Sighting::of(&leg)];
+        let mut batch = vec![Box::new(Sighting::of(&leg))];
         store.sightings(&mut batch, 0);
         store.exchange(&leg);
         store.exchange(&leg);
@@ -707,7 +707,7 @@ mod tests {
         store.sightings(&mut Vec::new(), 3);
         assert_eq!(store.counts()["missed_rows"], 3);
         let small = Store::new(2, false);
-        let mut batch: Vec<Sighting> = (1..=10).map(sighting).collect();
+        let mut batch: Vec<Box<Sighting>> = (1..=10).map(sighting).collect();
         small.sightings(&mut batch, 0);
         let (rows, left_out, _) = small.rows_since(0, 10, usize::MAX);
         assert_eq!(rows.len(), 2);
