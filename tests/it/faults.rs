@@ -831,41 +831,46 @@ fn app_callback(
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
         let setup = setup.clone();
-        // The handler is synchronous: redeem on a thread of its own.
-        let answer: Value = std::thread::spawn(move || {
-            let setup = setup.get().expect("set before the browser starts");
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    let client = reqwest::Client::builder()
-                        .proxy(reqwest::Proxy::all(&setup.proxy_url).unwrap())
-                        .add_root_certificate(
-                            reqwest::Certificate::from_pem(setup.ca_pem.as_bytes()).unwrap(),
-                        )
-                        .tls_built_in_root_certs(false)
-                        .build()
-                        .unwrap();
-                    client
-                        .post(&setup.token_url)
-                        .form(&[
-                            ("grant_type", "authorization_code"),
-                            ("code", code.as_str()),
-                            ("redirect_uri", setup.redirect_uri.as_str()),
-                            ("client_id", testkit::lab::PUBLIC_CLIENT),
-                            ("code_verifier", VERIFIER),
-                        ])
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap_or(Value::Null)
-                })
-        })
-        .join()
-        .unwrap();
+        // The handler is synchronous: redeem on a thread of its own. The
+        // wait for it must not hold a worker of the runtime the proxy runs
+        // on: with both workers waiting (a browser posting twice), the
+        // redemption through the proxy, and every timer, stood still.
+        let answer: Value = tokio::task::block_in_place(|| {
+            std::thread::spawn(move || {
+                let setup = setup.get().expect("set before the browser starts");
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let client = reqwest::Client::builder()
+                            .proxy(reqwest::Proxy::all(&setup.proxy_url).unwrap())
+                            .add_root_certificate(
+                                reqwest::Certificate::from_pem(setup.ca_pem.as_bytes()).unwrap(),
+                            )
+                            .tls_built_in_root_certs(false)
+                            .build()
+                            .unwrap();
+                        client
+                            .post(&setup.token_url)
+                            .form(&[
+                                ("grant_type", "authorization_code"),
+                                ("code", code.as_str()),
+                                ("redirect_uri", setup.redirect_uri.as_str()),
+                                ("client_id", testkit::lab::PUBLIC_CLIENT),
+                                ("code_verifier", VERIFIER),
+                            ])
+                            .send()
+                            .await
+                            .unwrap()
+                            .json()
+                            .await
+                            .unwrap_or(Value::Null)
+                    })
+            })
+            .join()
+            .unwrap()
+        });
         answers.lock().unwrap().push(answer.clone());
         match answer["error"].as_str() {
             Some(error) => page(format!(
