@@ -311,6 +311,10 @@ impl ExchangeFeed {
     /// Hands over the sighting of a finished exchange; never waits long
     /// (one short lock).
     pub(crate) fn sighted(&self, sighting: Box<Sighting>) {
+        // Begun while sightings were on, ended after: nobody's.
+        if !self.sighting() {
+            return;
+        }
         let mut sighted = self.inner.sighted();
         if sighted.batch.len() < SIGHT_BUFFER {
             sighted.batch.push(sighting);

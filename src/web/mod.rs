@@ -249,7 +249,15 @@ async fn follow_traffic(inner: Arc<Inner>, sightings: Sightings) {
         } else {
             let since = *unfollowed_since.get_or_insert_with(tokio::time::Instant::now);
             if since.elapsed() >= FOLLOW_LINGER {
-                return;
+                // Decided under the lock a new page's stream takes to start
+                // this task: either that page is seen here, or it finds the
+                // slot empty and starts a new one.
+                let mut slot = inner.traffic.lock().unwrap_or_else(|e| e.into_inner());
+                if !inner.store.followed() {
+                    *slot = None;
+                    return;
+                }
+                unfollowed_since = None;
             }
         }
     }
@@ -595,11 +603,13 @@ impl Inner {
                         // Whatever it still gets next starts with a resync.
                         store.page_skipped();
                         updates = updates.resubscribe();
+                        // Before the resync: the page's reload sees at least
+                        // every row up to here.
+                        cursor = store.arrivals();
                         tokio::select! {
                             _ = shutdown.cancelled() => return,
                             sent = tx.send(frame("resync", "{}")) => if sent.is_err() { return },
                         }
-                        cursor = store.arrivals();
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }

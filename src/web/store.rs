@@ -354,13 +354,14 @@ impl Store {
             if !seen.insert(id) {
                 continue;
             }
-            let Ok(at) = state.find(id) else {
-                continue;
-            };
+            // Full: the rest is only counted.
             if lines.len() == limit || bytes >= max_bytes {
                 left_out += 1;
                 continue;
             }
+            let Ok(at) = state.find(id) else {
+                continue;
+            };
             let attempt = state.legs.get(&id).copied();
             let line = state.rows[at].line(&mut state.entries, attempt);
             bytes += line.len();

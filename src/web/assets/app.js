@@ -63,6 +63,7 @@ function connect() {
   source.addEventListener("attempt", (e) => {
     const row = JSON.parse(e.data);
     addAttempt(row);
+    if (reloading) reloading.attempts.push(row);
     const cap = status ? status.store.history : 10000;
     for (const id of attempts.keys()) { if (attempts.size <= cap) break; attempts.delete(id); }
     changed("attempt", row.id);
@@ -71,23 +72,43 @@ function connect() {
   // few hundred, and how many more the proxy did not send (it was busy).
   source.addEventListener("exchanges", (e) => {
     const batch = JSON.parse(e.data);
-    for (const row of batch.rows.reverse()) {
-      if (!exchanges.has(row.id)) exchangeOrder.push(row.id);
-      exchanges.set(row.id, row);
-    }
-    const cap = status ? status.store.history : 10000;
-    if (exchangeOrder.length > cap) {
-      for (const id of exchangeOrder.splice(0, exchangeOrder.length - cap)) { exchanges.delete(id); legs.delete(id); }
-    }
-    leftOut += batch.left_out;
+    addRows(batch);
+    if (reloading) reloading.batches.push(batch);
     changed("exchange");
   });
+}
+
+// What the stream brought while a reload's lists were on their way: applied
+// again once they are in (the lists may have been made before it).
+let reloading = null;
+
+function addRows(batch) {
+  for (let i = batch.rows.length - 1; i >= 0; i--) {
+    const row = batch.rows[i];
+    if (!exchanges.has(row.id)) exchangeOrder.push(row.id);
+    exchanges.set(row.id, row);
+  }
+  const cap = status ? status.store.history : 10000;
+  if (exchangeOrder.length > cap) {
+    for (const id of exchangeOrder.splice(0, exchangeOrder.length - cap)) { exchanges.delete(id); legs.delete(id); }
+  }
+  leftOut += batch.left_out;
 }
 
 // The sign-ins are drawn as soon as they are in; the traffic, up to the
 // history's 10,000 rows, is asked for after them (the proxy answers one
 // list at a time), unless the traffic is what is on screen.
 async function reload() {
+  const mine = { attempts: [], batches: [] };
+  reloading = mine;
+  try {
+    await reloadLists(mine);
+  } finally {
+    if (reloading === mine) reloading = null;
+  }
+}
+
+async function reloadLists(mine) {
   const traffic = ["traffic", "exchange"].includes(currentView().name) ? getJson("/api/exchanges") : null;
   if (traffic) traffic.catch(() => {});
   const [list, st] = await Promise.all([getJson("/api/attempts"), getJson("/api/status")]);
@@ -95,6 +116,7 @@ async function reload() {
   attempts.clear();
   legs.clear();
   for (const a of list.reverse()) addAttempt(a);
+  for (const a of mine.attempts) addAttempt(a);
   document.getElementById("nav-faults").hidden = !st.faults;
   footer();
   // A list on screen is redrawn in place (its focus and scroll stay).
@@ -106,6 +128,7 @@ async function reload() {
   exchangeOrder = [];
   leftOut = 0;
   for (const r of rows.reverse()) { exchanges.set(r.id, r); exchangeOrder.push(r.id); }
+  for (const b of mine.batches) addRows(b);
   footer();
   if (listKind === "traffic") redrawList();
 }
