@@ -481,19 +481,7 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
     {
         Some(path) => std::path::PathBuf::from(path),
-        None => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(&cargo)
-                .args(["build", "--release", "--quiet", "--bin", "authlens"])
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building authlens failed");
-            let exe = std::env::current_exe().unwrap();
-            exe.parent()
-                .and_then(|p| p.parent())
-                .map(|p| p.join("authlens"))
-                .unwrap()
-        }
+        None => testkit::binary::release_build(),
     };
 
     let ca = testkit::TestCa::new();
@@ -1325,19 +1313,14 @@ fn har_recorder_rates(report: &mut Report, quick: bool) {
 
 // === memory ===
 
-/// Memory after load, on a fresh proxy process (so earlier phases do not
-/// count): idle RSS, RSS and peak with `tunnels` intercepted tunnels open
-/// (each has made one request and a 64 KiB download), then RSS 1, 5, 10 and
-/// 20 s after they all close. Memory should come back close to idle within
-/// seconds; the allocator decides most of that (docs/performance.md).
-async fn memory_after_load(
+/// A fresh authlens in a directory of its own (kept while it runs), and
+/// the route through it.
+fn fresh_authlens(
     binary: &std::path::Path,
     ca: &testkit::TestCa,
     upstream: SocketAddr,
     idp: SocketAddr,
-    tunnels: usize,
-    report: &mut Report,
-) {
+) -> (tempfile::TempDir, ProxyProcess, Route) {
     let work = tempfile::tempdir().unwrap();
     let proxy = ProxyProcess::start(
         binary.to_str().unwrap(),
@@ -1354,6 +1337,23 @@ async fn memory_after_load(
         tls: testkit::client_config(&authlens_ca, &[b"h2", b"http/1.1"]),
         tls_h1: testkit::client_config(&authlens_ca, &[b"http/1.1"]),
     };
+    (work, proxy, route)
+}
+
+/// Memory after load, on a fresh proxy process (so earlier phases do not
+/// count): idle RSS, RSS and peak with `tunnels` intercepted tunnels open
+/// (each has made one request and a 64 KiB download), then RSS 1, 5, 10 and
+/// 20 s after they all close. Memory should come back close to idle within
+/// seconds; the allocator decides most of that (docs/performance.md).
+async fn memory_after_load(
+    binary: &std::path::Path,
+    ca: &testkit::TestCa,
+    upstream: SocketAddr,
+    idp: SocketAddr,
+    tunnels: usize,
+    report: &mut Report,
+) {
+    let (_work, proxy, route) = fresh_authlens(binary, ca, upstream, idp);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = proxy.rss_mib();
     report.single("memory: RSS idle (fresh proxy)", "MiB", idle);
@@ -1568,22 +1568,7 @@ async fn compare_with_hudsucker(
             return;
         }
     };
-    let work = tempfile::tempdir().unwrap();
-    let authlens = ProxyProcess::start(
-        binary.to_str().unwrap(),
-        &work.path().join("certs"),
-        upstream,
-        idp,
-        &ca.pem_path,
-        &work.path().join("findings.jsonl"),
-    );
-    let authlens_ca = std::fs::read(work.path().join("certs/authlens-ca.pem")).unwrap();
-    let al = Route {
-        proxy: Some(authlens.addr),
-        upstream,
-        tls: testkit::client_config(&authlens_ca, &[b"h2", b"http/1.1"]),
-        tls_h1: testkit::client_config(&authlens_ca, &[b"http/1.1"]),
-    };
+    let (_work, authlens, al) = fresh_authlens(binary, ca, upstream, idp);
     // One first request each, then idle.
     for route in [&al, &hs.route, &hs2.route] {
         let mut s = open(route, "bench.test", Proto::H1).await;

@@ -18,7 +18,7 @@
 //! on a machine shared with other work it is the steadier figure.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,14 +27,6 @@ use testkit::binary::Binary;
 use testkit::upstream::{Handler, TestUpstream, Tls};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().expect("a number"))
-        .unwrap_or(default)
-}
 
 /// One keep-alive request and its answer (Content-Length bodies only).
 async fn request(conn: &mut BufReader<TcpStream>, upstream: SocketAddr) {
@@ -125,27 +117,20 @@ fn follow(proxy: SocketAddr, token: String) -> (tokio::task::JoinHandle<()>, Arc
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let seconds = arg(&args, "--seconds", 5);
-    let connections = arg(&args, "--connections", 10);
-    let rounds = arg(&args, "--rounds", 2);
+    let seconds = testkit::binary::number_arg(&args, "--seconds", 5);
+    let connections = testkit::binary::number_arg(&args, "--connections", 10);
+    let rounds = testkit::binary::number_arg(&args, "--rounds", 2);
     let only = args
         .iter()
         .position(|a| a == "--only")
-        .map(|_| arg(&args, "--only", 0) as usize);
+        .map(|_| testkit::binary::number_arg(&args, "--only", 0) as usize);
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "--quiet", "--bin", "authlens"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building authlens failed");
+    let built = testkit::binary::release_build();
     // AUTHLENS_BINARY: another binary, or a wrapper script that runs it
     // under a profiler (e.g. `valgrind --tool=callgrind`).
     let binary = std::env::var_os("AUTHLENS_BINARY")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/authlens")
-        });
+        .unwrap_or(built);
 
     let ca = testkit::TestCa::new();
     let hello: Handler =

@@ -41,14 +41,6 @@ use serde_json::Value;
 use testkit::lab::{Lab, authorize_params, token_form};
 use testkit::mock_idp::MockIdp;
 
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().expect("a number"))
-        .unwrap_or(default)
-}
-
 /// Run in the page before its own script: timings kept in `window.__perf`.
 const PROBE: &str = r##"
 (() => {
@@ -328,10 +320,10 @@ async fn streaming(
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let signins = arg(&args, "--signins", 1_000);
-    let exchanges = arg(&args, "--exchanges", 10_000);
-    let seconds = arg(&args, "--stream-seconds", 10);
-    let concurrency = arg(&args, "--concurrency", 4);
+    let signins = testkit::binary::number_arg(&args, "--signins", 1_000);
+    let exchanges = testkit::binary::number_arg(&args, "--exchanges", 10_000);
+    let seconds = testkit::binary::number_arg(&args, "--stream-seconds", 10);
+    let concurrency = testkit::binary::number_arg(&args, "--concurrency", 4);
     let Some(chromium) = testkit::chromium() else {
         eprintln!("web_scale needs Chromium on PATH");
         std::process::exit(2);

@@ -213,3 +213,33 @@ pub async fn browser(
         .expect("the browser finishes within 2 minutes")
         .unwrap()
 }
+
+/// Builds the release `authlens` (`cargo build --release --bin authlens`)
+/// and returns its path, for an example (a bench) that runs the binary: it
+/// lies beside the example's own directory, wherever the target directory
+/// is (`CARGO_TARGET_DIR` included).
+pub fn release_build() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "--quiet", "--bin", "authlens"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building authlens failed");
+    let exe = std::env::current_exe().expect("the example's path");
+    exe.parent()
+        .and_then(|examples| examples.parent())
+        .map(|release| release.join("authlens"))
+        .expect("the example runs from <target>/release/examples")
+}
+
+/// The number after `name` in an example's arguments, or `default`.
+pub fn number_arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number, not {v:?}"))
+        })
+        .unwrap_or(default)
+}

@@ -513,6 +513,16 @@ async fn the_stream_ends_when_the_proxy_shuts_down() {
         .unwrap();
 }
 
+/// Sends a page's request for the stream (with the view's cookie) on `tcp`.
+async fn ask_for_stream(tcp: &mut tokio::net::TcpStream, web: &WebView, addr: SocketAddr) {
+    let head = get(
+        "/api/stream",
+        &addr.to_string(),
+        &format!("Cookie: {}\r\n", cookie(web, addr)),
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_page_neither_holds_memory_nor_slows_forwarding() {
     let (web, proxy, upstream) = web_proxy().await;
@@ -522,17 +532,7 @@ async fn a_stalled_page_neither_holds_memory_nor_slows_forwarding() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stalled = socket.connect(addr).await.unwrap();
-    stalled
-        .write_all(
-            get(
-                "/api/stream",
-                &addr.to_string(),
-                &format!("Cookie: {}\r\n", cookie(&web, addr)),
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+    ask_for_stream(&mut stalled, &web, addr).await;
 
     // Traffic with long URLs (long rows) goes on at full speed until the
     // page is skipped ahead (a page is sent at most a chunk of rows per
@@ -687,16 +687,7 @@ async fn the_traffic_list_is_watched_only_while_a_page_follows() {
 
     // A page follows: from its first byte on, every exchange has a row.
     let mut page = tokio::net::TcpStream::connect(addr).await.unwrap();
-    page.write_all(
-        get(
-            "/api/stream",
-            &addr.to_string(),
-            &format!("Cookie: {}\r\n", cookie(&web, addr)),
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
+    ask_for_stream(&mut page, &web, addr).await;
     let mut first = [0u8; 256];
     let n = tokio::time::timeout(Duration::from_secs(30), page.read(&mut first))
         .await
