@@ -133,11 +133,6 @@ pub struct WeakFeed {
 }
 
 impl WeakFeed {
-    /// [`ExchangeFeed::subscribe`], or `None` once the feed has closed.
-    pub fn subscribe(&self) -> Option<broadcast::Receiver<Arc<Exchange>>> {
-        self.inner.upgrade().map(|inner| inner.watchers.subscribe())
-    }
-
     /// [`ExchangeFeed::sight`], or `None` once the feed has closed.
     pub fn sight(&self) -> Option<Sightings> {
         self.inner.upgrade().map(|inner| Sightings::new(&inner))
@@ -323,8 +318,8 @@ impl ExchangeFeed {
         }
     }
 
-    /// A handle that does not keep the feed open: a watcher that subscribes
-    /// only now and then (see [`WeakFeed::subscribe`]).
+    /// A handle that does not keep the feed open: for a watcher that sights
+    /// the traffic only now and then (see [`WeakFeed::sight`]).
     pub fn downgrade(&self) -> WeakFeed {
         WeakFeed {
             inner: Arc::downgrade(&self.inner),
