@@ -447,16 +447,23 @@ impl Analyzer {
         time: OffsetDateTime,
         out: &mut Vec<Event>,
     ) {
+        let paired = self
+            .store
+            .pair(answer.state.as_deref(), answer.target.as_deref());
         if let Some(code) = answer.code.as_deref()
             && let Some(record) = self.store.code_mut(code)
         {
             // Already seen (the IdP's Location, then the browser's callback).
-            record.last_seen = time;
-            return;
+            // An exchange is published when its response ends, so the
+            // callback may come first, before the authorize that starts the
+            // attempt (and whose Location carries the same code): the code
+            // is then paired now, and said so once.
+            let late = record.attempt.is_none() && paired.is_some();
+            record.last_seen = record.last_seen.max(time);
+            if !late {
+                return;
+            }
         }
-        let paired = self
-            .store
-            .pair(answer.state.as_deref(), answer.target.as_deref());
         if answer.code.is_none() && paired.is_none() {
             // An unpaired error: report it only when it looks like an OAuth
             // response, and never twice (the browser delivering it again).
@@ -496,18 +503,26 @@ impl Analyzer {
                 || Endpoint::from_uri(&exchange.request.uri).provider,
                 |a| a.authorize.endpoint.provider,
             );
-            self.store.insert_code(
-                code,
-                CodeRecord {
-                    attempt: attempt_id,
-                    issued_at: Some(time),
-                    provider,
-                    first_redemption: None,
-                    redemptions: 0,
-                    refused_as_malformed: 0,
-                    last_seen: time,
-                },
-            );
+            match self.store.code_mut(code) {
+                // Paired late: the redemptions seen so far stay.
+                Some(record) => {
+                    record.attempt = attempt_id;
+                    record.issued_at = record.issued_at.map(|at| at.min(time)).or(Some(time));
+                    record.provider = provider;
+                }
+                None => self.store.insert_code(
+                    code,
+                    CodeRecord {
+                        attempt: attempt_id,
+                        issued_at: Some(time),
+                        provider,
+                        first_redemption: None,
+                        redemptions: 0,
+                        refused_as_malformed: 0,
+                        last_seen: time,
+                    },
+                ),
+            }
             if let Some(a) = attempt_id.and_then(|id| self.store.get_mut(id)) {
                 a.awaiting_code = false;
                 a.last_seen = time;

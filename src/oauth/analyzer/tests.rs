@@ -1750,3 +1750,67 @@ fn a_fault_marks_the_findings_it_causes_not_the_apps_own_bugs_on_the_same_reques
 }
 
 mod par;
+
+#[test]
+fn a_callback_published_before_its_authorize_is_paired_when_the_authorize_comes() {
+    // The IdP's redirect carrying the code is published when its response
+    // ends, which can be after the browser followed it to the callback.
+    let location = format!("{REDIRECT}?code={}&state=S1&session_state=x", enc(CODE));
+    let authorize = ex(
+        "GET",
+        &format!("{TENANT_BASE}/authorize?{}", form(&authorize_params(), &[])),
+    )
+    .id(2)
+    .at(0.0)
+    .redirect(&location)
+    .build();
+    let callback = ex("GET", &location)
+        .id(3)
+        .at(0.5)
+        .status(200)
+        .resp_header("content-type", "text/html")
+        .resp_body("<html><body>signed in</body></html>")
+        .build();
+    let slash = format!("{REDIRECT}/");
+    // An earlier sign-in makes the callback's URL known as a redirect URI.
+    let earlier = authorize_on(TENANT_BASE, &[("state", Some("S0"))]);
+    let events = run(&[
+        earlier,
+        callback,
+        authorize,
+        token(&[("redirect_uri", Some(slash.as_str()))]),
+    ]);
+    let codes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Code(c) => Some((c.pairing, c.attempt)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        codes.last().map(|c| c.0),
+        Some(Pairing::State),
+        "{events:#?}"
+    );
+    assert!(
+        summary(&events).contains(&(
+            "param-mismatch",
+            Some("redirect_uri".to_owned()),
+            Severity::Error
+        )),
+        "{:#?}",
+        summary(&events)
+    );
+    let Event::Token(t) = events
+        .iter()
+        .find(|e| matches!(e, Event::Token(_)))
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        t.code_age,
+        Some(Duration::from_millis(4900)),
+        "aged from the IdP's answer, not from the callback"
+    );
+}
