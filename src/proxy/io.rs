@@ -3,9 +3,9 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -64,40 +64,43 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     }
 }
 
-/// Last time bytes moved on a connection, shared between the stream and the
-/// watchdog that closes it when idle.
+/// Whether bytes moved on a connection lately, shared between the stream and
+/// the watchdog that closes it when idle. Noting a move is one relaxed
+/// store, without reading the clock (a read or write happens several times
+/// per request on a busy connection); the watchdog looks every quarter of
+/// its limit, so a connection is closed after between one and one and a
+/// quarter limits without a byte.
 #[derive(Clone)]
 pub(crate) struct Activity {
-    base: Instant,
-    last_ms: Arc<AtomicU64>,
+    moved: Arc<AtomicBool>,
 }
 
 impl Activity {
     pub(crate) fn new() -> Self {
         Activity {
-            base: Instant::now(),
-            last_ms: Arc::new(AtomicU64::new(0)),
+            moved: Arc::new(AtomicBool::new(false)),
         }
     }
 
     fn touch(&self) {
-        let now = self.base.elapsed().as_millis() as u64;
-        self.last_ms.store(now, Ordering::Relaxed);
+        // Only write when the watchdog has cleared it: no cache line is
+        // dirtied on every read and write.
+        if !self.moved.load(Ordering::Relaxed) {
+            self.moved.store(true, Ordering::Relaxed);
+        }
     }
 
-    fn idle_for(&self) -> Duration {
-        let now = self.base.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
-
-    /// Completes once no bytes have moved for `limit`.
+    /// Completes once no bytes have moved for at least `limit`.
     pub(crate) async fn idle(&self, limit: Duration) {
-        loop {
-            let idle = self.idle_for();
-            if idle >= limit {
-                return;
+        let look = (limit / 4).max(Duration::from_millis(1));
+        let mut quiet = Duration::ZERO;
+        while quiet < limit {
+            tokio::time::sleep(look).await;
+            if self.moved.swap(false, Ordering::Relaxed) {
+                quiet = Duration::ZERO;
+            } else {
+                quiet += look;
             }
-            tokio::time::sleep(limit - idle).await;
         }
     }
 }
@@ -159,5 +162,34 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn a_connection_is_idle_after_its_limit_without_a_byte_and_not_while_bytes_move() {
+        // Bytes move every 10 ms for 2.5 s: never idle for 1 s.
+        let limit = Duration::from_secs(1);
+        let activity = Activity::new();
+        let moving = activity.clone();
+        let started = Instant::now();
+        let mover = tokio::spawn(async move {
+            while started.elapsed() < Duration::from_millis(2500) {
+                moving.touch();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        activity.idle(limit).await;
+        assert!(mover.is_finished(), "idle while bytes moved");
+        assert!(started.elapsed() >= Duration::from_millis(2500) + limit);
+
+        let quiet = Activity::new();
+        let started = Instant::now();
+        quiet.idle(Duration::from_millis(200)).await;
+        assert!(started.elapsed() >= Duration::from_millis(200));
     }
 }

@@ -173,12 +173,15 @@ impl http_body::Body for Paced {
         if this.failed {
             return Poll::Ready(None);
         }
-        let now = Instant::now();
-        this.started.get_or_insert(now);
+        // The clock is read when a wait starts or ends, not on every poll: a
+        // body whose bytes are there when asked for costs no clock read.
+        if this.started.is_none() && matches!(this.rule, Rule::MinRate { .. }) {
+            this.started = Some(Instant::now());
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 if let Some(since) = this.waiting_since.take() {
-                    this.waited += now - since;
+                    this.waited += Instant::now() - since;
                 }
                 if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
                     let size = data.map_or(0, |d| d.len() as u64);
@@ -190,7 +193,7 @@ impl http_body::Body for Paced {
                 Poll::Ready(frame)
             }
             Poll::Pending => {
-                let since = *this.waiting_since.get_or_insert(now);
+                let since = *this.waiting_since.get_or_insert_with(Instant::now);
                 let deadline = since + this.allowance().saturating_sub(this.waited);
                 match &mut this.timer {
                     Some(timer) if timer.deadline() == deadline => {}
@@ -202,7 +205,7 @@ impl http_body::Body for Paced {
                     return Poll::Pending;
                 }
                 this.failed = true;
-                let error = this.error(now);
+                let error = this.error(Instant::now());
                 if let Some(tripped) = this.tripped.as_ref().and_then(|t| t.0.as_ref()) {
                     let _ = tripped.set(error.clone());
                 }

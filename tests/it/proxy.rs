@@ -963,3 +963,33 @@ async fn an_ipv4_mapped_address_of_the_proxy_is_refused_as_a_loop() {
     assert!(answer.contains("(client side)"), "{answer}");
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_leg_is_encrypted_with_aes_128_gcm_even_when_the_client_offers_aes_256_first() {
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
+    let offered = testkit::client_config(proxy.ca_pem.as_bytes(), &[b"http/1.1"]);
+    // The test client is rustls with ring's order, as OpenSSL's: AES-256 first.
+    assert_eq!(
+        offered.crypto_provider().cipher_suites[0].suite(),
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
+    );
+    let (tcp, head) = connect_tunnel(&proxy, "idp.test:443").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut tls = tokio_rustls::TlsConnector::from(offered)
+        .connect("idp.test".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite()),
+        Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+    );
+    // And it carries traffic.
+    tls.write_all(b"GET /hello HTTP/1.1\r\nHost: idp.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.ends_with("hello from upstream"), "{answer}");
+    proxy.stop().await;
+}
