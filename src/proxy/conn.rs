@@ -153,6 +153,7 @@ where
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.timeouts.header_read)
+        .max_buf_size(super::MAX_BUFFER)
         .preserve_header_case(true)
         .auto_date_header(false)
         .keep_alive(true)

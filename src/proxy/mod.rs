@@ -62,6 +62,16 @@ use crate::tls::{InterceptTls, TrustError, UpstreamTls};
 use record::Recording;
 use upstream::Upstream;
 
+/// The most an HTTP/1.1 connection buffers of what it reads, each side: a
+/// request's or response's head must fit (hyper's default is about 400
+/// KiB). Below it, hyper's read buffer grows with what a read brings, and a
+/// TLS stream brings a 16 KiB record or a few at a time: capped at 64 KiB,
+/// each connection moving a large body keeps 64 KiB instead of up to 400
+/// KiB. A head of 64 KiB is four times what IdPs and common servers take
+/// (Entra, IIS and Node refuse at 16 KiB or less), so authlens is never the
+/// one to refuse a head they would have read.
+const MAX_BUFFER: usize = 64 * 1024;
+
 /// How long shutdown waits for records publishing at the flush (they only
 /// hand an exchange over, so this is a generous bound).
 const FLUSH_WAIT: Duration = Duration::from_secs(2);

@@ -485,6 +485,7 @@ impl Upstream {
         match protocol {
             Protocol::Http1 => {
                 let (sender, conn) = http1::Builder::new()
+                    .max_buf_size(super::MAX_BUFFER)
                     .preserve_header_case(true)
                     .handshake(io)
                     .await
@@ -597,6 +598,12 @@ fn is_local_address(ip: std::net::IpAddr) -> bool {
 
 fn describe_hyper(e: &hyper::Error) -> String {
     use std::error::Error as _;
+    if e.is_parse_too_large() {
+        return format!(
+            "its response head is over {} KiB, more than authlens reads of a head",
+            super::MAX_BUFFER / 1024
+        );
+    }
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -218,6 +218,16 @@ async fn route(
                 .collect();
             Response::new(full(text))
         }
+        // Answers with an `x-big` header of n bytes (a head that large).
+        "/big-head" => {
+            let n: usize = query_param(&req, "n")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            Response::builder()
+                .header("x-big", "b".repeat(n))
+                .body(full("big head"))
+                .unwrap()
+        }
         // Echoes the body back (small bodies).
         "/echo" => {
             let ct = req.headers().get("content-type").cloned();

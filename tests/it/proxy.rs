@@ -993,3 +993,59 @@ async fn the_client_leg_is_encrypted_with_aes_128_gcm_even_when_the_client_offer
     assert!(answer.ends_with("hello from upstream"), "{answer}");
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_of_48_kib_pass_both_ways_and_a_larger_one_than_authlens_buffers_gets_431() {
+    // authlens caps what an HTTP/1.1 connection buffers at 64 KiB (a head
+    // must fit); heads far above what IdPs accept still pass.
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
+    let client = proxy.client(Http::One);
+    let cookie = format!("big={}", "c".repeat(48 * 1024));
+    let resp = client
+        .get("https://idp.test/headers")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let listed = resp.text().await.unwrap();
+    assert!(
+        listed.contains(&format!("cookie: {cookie}\n")),
+        "cookie lost"
+    );
+
+    let resp = client
+        .get(format!("https://idp.test/big-head?n={}", 48 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-big"].len(), 48 * 1024);
+    assert_eq!(resp.text().await.unwrap(), "big head");
+
+    let resp = client
+        .get("https://idp.test/headers")
+        .header("cookie", format!("big={}", "c".repeat(70 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    // An upstream's head that large is explained, not dropped.
+    let resp = client
+        .get(format!("https://idp.test/big-head?n={}", 70 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("response head is over 64 KiB"), "{page}");
+    // And the connection's neighbours are served.
+    let resp = proxy
+        .client(Http::One)
+        .get("https://idp.test/hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    proxy.stop().await;
+}
