@@ -995,7 +995,7 @@ async fn the_client_leg_is_encrypted_with_aes_128_gcm_even_when_the_client_offer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heads_of_48_kib_pass_both_ways_and_a_larger_one_than_authlens_buffers_gets_431() {
+async fn heads_of_48_kib_pass_both_ways_and_an_upstreams_far_larger_one_is_explained() {
     // authlens caps what an HTTP/1.1 connection buffers at 64 KiB (a head
     // must fit); heads far above what IdPs accept still pass.
     let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
@@ -1023,16 +1023,15 @@ async fn heads_of_48_kib_pass_both_ways_and_a_larger_one_than_authlens_buffers_g
     assert_eq!(resp.headers()["x-big"].len(), 48 * 1024);
     assert_eq!(resp.text().await.unwrap(), "big head");
 
+    // A client's head that does not fit gets 431 (it::robustness sends one of
+    // 1 MB); not tried here, since a client still writing it may see the
+    // connection closed before it reads the answer.
+    // An upstream's head that does not fit is explained, not dropped. hyper
+    // checks its limit while a head is incomplete, so one that arrives at once
+    // may pass a little over it; 300 KiB never does (and passed hyper's
+    // default of about 400 KiB).
     let resp = client
-        .get("https://idp.test/headers")
-        .header("cookie", format!("big={}", "c".repeat(70 * 1024)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-    // An upstream's head that large is explained, not dropped.
-    let resp = client
-        .get(format!("https://idp.test/big-head?n={}", 70 * 1024))
+        .get(format!("https://idp.test/big-head?n={}", 300 * 1024))
         .send()
         .await
         .unwrap();
