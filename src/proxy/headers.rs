@@ -55,6 +55,11 @@ pub fn strip_own_cookies(headers: &mut HeaderMap) {
 /// `Connection: upgrade` and `Upgrade` survive so the next hop sees the
 /// handshake.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of them: one pass over the names (compared
+    // without hashing) spares the dozen hashed lookups below.
+    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -91,6 +96,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.remove(header::CONNECTION);
         headers.remove(header::UPGRADE);
     }
+}
+
+/// The headers `strip_hop_by_hop` removes whatever `Connection` says (`TE`
+/// only unless it is `trailers`), and `Connection` itself.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    [
+        header::CONNECTION,
+        header::TE,
+        header::TRANSFER_ENCODING,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::UPGRADE,
+    ]
+    .contains(name)
+        || name == "keep-alive"
+        || name == "proxy-connection"
 }
 
 /// True when a request asks to switch protocols (a WebSocket handshake).
@@ -156,6 +177,27 @@ mod tests {
         h.insert("te", "trailers".parse().unwrap());
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h["te"], "trailers");
+    }
+
+    #[test]
+    fn each_hop_by_hop_header_alone_is_stripped() {
+        for name in [
+            "connection",
+            "te",
+            "transfer-encoding",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "upgrade",
+            "keep-alive",
+            "proxy-connection",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(name, "x".parse().unwrap());
+            h.insert("accept", "*/*".parse().unwrap());
+            strip_hop_by_hop(&mut h, false);
+            let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+            assert_eq!(left, ["accept"], "{name}");
+        }
     }
 
     #[test]
