@@ -311,6 +311,17 @@ fn client_tls(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(testkit::client_config(ca_pem.as_bytes(), alpn))
 }
 
+/// A new client of `proxy` is served (after a bad one, the others are).
+async fn assert_served(proxy: &TestProxy, http: Http) {
+    let resp = proxy
+        .client(http)
+        .get("https://idp.test/hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+}
+
 /// Opens a CONNECT tunnel by hand and returns the raw stream.
 async fn connect_tunnel(proxy: &TestProxy, authority: &str) -> (TcpStream, String) {
     let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
@@ -524,13 +535,7 @@ async fn bad_input_gets_a_clean_error_and_slow_clients_are_cut_off() {
     assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
 
     // Other clients are unaffected.
-    let resp = proxy
-        .client(Http::Two)
-        .get("https://idp.test/hello")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    assert_served(&proxy, Http::Two).await;
     proxy.stop().await;
 }
 
@@ -1039,12 +1044,6 @@ async fn heads_of_48_kib_pass_both_ways_and_an_upstreams_far_larger_one_is_expla
     let page = resp.text().await.unwrap();
     assert!(page.contains("response head is over 64 KiB"), "{page}");
     // And the connection's neighbours are served.
-    let resp = proxy
-        .client(Http::One)
-        .get("https://idp.test/hello")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    assert_served(&proxy, Http::One).await;
     proxy.stop().await;
 }
