@@ -254,7 +254,7 @@ impl Proxy {
         let sweeper = {
             let shared = shared.clone();
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(15));
+                let mut tick = tokio::time::interval(upstream::SWEEP_EVERY);
                 loop {
                     tick.tick().await;
                     shared.upstream.sweep();

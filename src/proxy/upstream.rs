@@ -27,6 +27,17 @@ use crate::tls::{AlpnOffer, Protocol, UpstreamTls};
 /// after `pool_idle`.
 const MAX_IDLE_PER_KEY: usize = 128;
 
+/// Idle connections per pool key that wait out the whole pool timeout: the
+/// newest this many (a browser opens 6 per host). Older ones are what a
+/// burst of concurrency left behind; each holds its TLS state and buffers,
+/// so they are closed once idle for [`BURST_IDLE`], and memory comes back
+/// within seconds of a burst instead of after the pool timeout.
+const WARM_PER_KEY: usize = 8;
+const BURST_IDLE: Duration = Duration::from_secs(5);
+
+/// How often idle connections are looked over ([`Upstream::sweep`]).
+pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Scheme {
     Http,
@@ -285,11 +296,20 @@ impl Upstream {
         found
     }
 
-    /// Drops idle connections older than the pool timeout; called periodically.
+    /// Drops idle connections older than the pool timeout, and those beyond
+    /// the newest [`WARM_PER_KEY`] of a key idle for [`BURST_IDLE`]; called
+    /// every [`SWEEP_EVERY`].
     pub(crate) fn sweep(&self) {
         let max_idle = self.timeouts.pool_idle;
+        let burst_idle = BURST_IDLE.min(max_idle);
         self.lock_pool().retain(|_, list| {
             list.retain(|i| !i.sender.is_closed() && i.since.elapsed() < max_idle);
+            if list.len() > WARM_PER_KEY {
+                let mut since: Vec<Instant> = list.iter().map(|i| i.since).collect();
+                since.sort_unstable_by(|a, b| b.cmp(a));
+                let oldest_warm = since[WARM_PER_KEY - 1];
+                list.retain(|i| i.since >= oldest_warm || i.since.elapsed() < burst_idle);
+            }
             !list.is_empty()
         });
         let mut chosen = self.lock_chosen();

@@ -28,7 +28,10 @@ pub type Handler = Arc<dyn Fn(Request<Bytes>) -> Response<Bytes> + Send + Sync>;
 
 pub struct TestUpstream {
     pub addr: SocketAddr,
+    /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// Connections open now (accepted and not yet ended).
+    pub open: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -111,6 +114,8 @@ impl TestUpstream {
         };
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
+        let open = Arc::new(AtomicUsize::new(0));
+        let gauge = open.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -118,9 +123,12 @@ impl TestUpstream {
                 };
                 let _ = stream.set_nodelay(true);
                 counter.fetch_add(1, Ordering::Relaxed);
+                gauge.fetch_add(1, Ordering::Relaxed);
                 let acceptor = acceptor.clone();
                 let handler = handler.clone();
+                let gauge = gauge.clone();
                 tokio::spawn(async move {
+                    let _open = OpenConnection(gauge);
                     let service = service_fn(move |req| route(req, handler.clone()));
                     let builder = auto::Builder::new(TokioExecutor::new());
                     match acceptor {
@@ -144,8 +152,18 @@ impl TestUpstream {
         Ok(TestUpstream {
             addr,
             connections,
+            open,
             task,
         })
+    }
+}
+
+/// Counts a connection as open until its task ends.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

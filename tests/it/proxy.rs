@@ -1047,3 +1047,44 @@ async fn heads_of_48_kib_pass_both_ways_and_an_upstreams_far_larger_one_is_expla
     assert_served(&proxy, Http::One).await;
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_left_from_a_burst_are_closed_and_the_warm_ones_kept() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (_ca, upstream, proxy) = testkit::proxied_upstream().await;
+    // 24 clients at once, each on its own tunnel: 24 upstream connections.
+    let burst: Vec<_> = (0..24)
+        .map(|_| {
+            let client = proxy.client(Http::One);
+            tokio::spawn(async move {
+                let resp = client
+                    .get("https://idp.test/slow?ms=300")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.text().await.unwrap(), "slow answer");
+            })
+        })
+        .collect();
+    for task in burst {
+        task.await.unwrap();
+    }
+    let opened = upstream.connections.load(Relaxed);
+    assert!(opened >= 16, "the burst opened only {opened} connections");
+    // The newest 8 stay for the pool timeout (90 s); the rest are closed
+    // once idle for 5 s (looked over every 2 s).
+    let started = std::time::Instant::now();
+    while upstream.open.load(Relaxed) > 8 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} upstream connections still open",
+            upstream.open.load(Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(upstream.open.load(Relaxed), 8, "the warm ones are kept");
+    // And a warm one serves the next request.
+    assert_served(&proxy, Http::One).await;
+    assert_eq!(upstream.connections.load(Relaxed), opened);
+    proxy.stop().await;
+}
