@@ -1431,6 +1431,34 @@ fn proc_mib(pid: u32, field: &str) -> f64 {
         / 1024.0
 }
 
+/// MiB of a process's own executable code resident (its `r-xp` mappings in
+/// /proc/PID/smaps). At idle this shows whether `layout/hot-text.txt` still
+/// fits the binary: a stale list scatters the hot functions again and this
+/// grows by a few MiB (see docs/performance.md).
+fn code_mib(pid: u32) -> f64 {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let exe = exe.to_string_lossy();
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut own_code = false;
+    let mut kib = 0.0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: range, perms, offset, dev, inode, path.
+            let perms = fields.next().unwrap_or("");
+            let path = fields.nth(3).unwrap_or("");
+            own_code = perms.contains('x') && !exe.is_empty() && path == exe;
+        } else if own_code && first == "Rss:" {
+            kib += fields
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        }
+    }
+    kib / 1024.0
+}
+
 /// A running no-op hudsucker proxy (bench/hudsucker-peer); killed on drop.
 struct HudsuckerPeer {
     child: std::process::Child,
@@ -1580,6 +1608,7 @@ async fn compare_with_hudsucker(
         proc_mib(hs.pid, "VmRSS:"),
         proc_mib(hs2.pid, "VmRSS:"),
     );
+    let idle_code = code_mib(authlens.pid);
     println!(
         "  --- peer: hudsucker 0.25 no-op + TCP_NODELAY (pid {} / h2 build {}), authlens pid {}, {rounds} rounds ---",
         hs.pid, hs2.pid, authlens.pid
@@ -1678,6 +1707,11 @@ async fn compare_with_hudsucker(
         );
     }
     report.single("hudsucker peer: authlens idle RSS", "MiB", idle.0);
+    report.single(
+        "hudsucker peer: authlens code resident at idle (over ~3 MiB: remake layout/hot-text.txt)",
+        "MiB",
+        idle_code,
+    );
     report.single("hudsucker peer: hudsucker idle RSS", "MiB", idle.1);
     report.single(
         "hudsucker peer: hudsucker (h2 build) idle RSS",
