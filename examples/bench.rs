@@ -1609,6 +1609,11 @@ async fn compare_with_hudsucker(
         proc_mib(hs2.pid, "VmRSS:"),
     );
     let idle_code = code_mib(authlens.pid);
+    if idle_code == 0.0 {
+        println!(
+            "  (authlens's code resident could not be read: its binary was replaced or its path is unusual)"
+        );
+    }
     println!(
         "  --- peer: hudsucker 0.25 no-op + TCP_NODELAY (pid {} / h2 build {}), authlens pid {}, {rounds} rounds ---",
         hs.pid, hs2.pid, authlens.pid

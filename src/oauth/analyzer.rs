@@ -457,8 +457,13 @@ impl Analyzer {
             // An exchange is published when its response ends, so the
             // callback may come first, before the authorize that starts the
             // attempt (and whose Location carries the same code): the code
-            // is then paired now, and said so once.
-            let late = record.attempt.is_none() && paired.is_some();
+            // is then paired now, and said so once. Only the IdP's own
+            // answer pairs late, and only by state: a callback delivered
+            // again (a reload) must not take an attempt waiting for its own
+            // code.
+            let late = record.attempt.is_none()
+                && answer.mode != ResponseMode::Callback
+                && matches!(paired, Some((_, Pairing::State)));
             record.last_seen = record.last_seen.max(time);
             if !late {
                 return;

@@ -65,11 +65,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 }
 
 /// Whether bytes moved on a connection lately, shared between the stream and
-/// the watchdog that closes it when idle. Noting a move is one relaxed
-/// store, without reading the clock (a read or write happens several times
-/// per request on a busy connection); the watchdog looks every quarter of
-/// its limit, so a connection is closed after between one and one and a
-/// quarter limits without a byte.
+/// the watchdog that closes it when idle. Noting a move is a relaxed load
+/// (and a store when the watchdog has cleared the flag), without reading
+/// the clock (a read or write happens several times per request on a busy
+/// connection); the watchdog looks every quarter of its limit, so a
+/// connection is closed after between one and one and a quarter limits
+/// without a byte. One watchdog per `Activity`: [`Activity::idle`] clears
+/// the flag, so a second one would take the first's observations.
 #[derive(Clone)]
 pub(crate) struct Activity {
     moved: Arc<AtomicBool>,
@@ -178,14 +180,19 @@ mod tests {
         let moving = activity.clone();
         let started = Instant::now();
         let mover = tokio::spawn(async move {
+            let mut last = Instant::now();
             while started.elapsed() < Duration::from_millis(2500) {
                 moving.touch();
+                last = Instant::now();
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
+            last
         });
         activity.idle(limit).await;
+        let idle_at = Instant::now();
         assert!(mover.is_finished(), "idle while bytes moved");
-        assert!(started.elapsed() >= Duration::from_millis(2500) + limit);
+        let last_touch = mover.await.unwrap();
+        assert!(idle_at >= last_touch + limit, "idle before its limit");
 
         let quiet = Activity::new();
         let started = Instant::now();

@@ -67,9 +67,10 @@ use upstream::Upstream;
 /// KiB). Below it, hyper's read buffer grows with what a read brings, and a
 /// TLS stream brings a 16 KiB record or a few at a time: capped at 64 KiB,
 /// each connection moving a large body keeps 64 KiB instead of up to 400
-/// KiB. A head of 64 KiB is four times what IdPs and common servers take
-/// (Entra, IIS and Node refuse at 16 KiB or less), so authlens is never the
-/// one to refuse a head they would have read.
+/// KiB. The trade-off: a head over 64 KiB is refused (431 to a client, a
+/// 502 that says so for an upstream's). That is four times what Entra, IIS,
+/// Node and nginx's defaults take, but less than some servers and browsers
+/// accept (Go reads 1 MiB request heads, Chrome 256 KiB response heads).
 const MAX_BUFFER: usize = 64 * 1024;
 
 /// How long shutdown waits for records publishing at the flush (they only

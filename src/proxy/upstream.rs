@@ -619,8 +619,10 @@ fn is_local_address(ip: std::net::IpAddr) -> bool {
 fn describe_hyper(e: &hyper::Error) -> String {
     use std::error::Error as _;
     if e.is_parse_too_large() {
+        // hyper says the same of too many header fields (over 100) and of a
+        // Content-Length out of range.
         return format!(
-            "its response head is over {} KiB, more than authlens reads of a head",
+            "its response head is too large for authlens (over {} KiB, or over 100 header fields)",
             super::MAX_BUFFER / 1024
         );
     }

@@ -124,11 +124,11 @@ impl TestUpstream {
                 let _ = stream.set_nodelay(true);
                 counter.fetch_add(1, Ordering::Relaxed);
                 gauge.fetch_add(1, Ordering::Relaxed);
+                let open = OpenConnection(gauge.clone());
                 let acceptor = acceptor.clone();
                 let handler = handler.clone();
-                let gauge = gauge.clone();
                 tokio::spawn(async move {
-                    let _open = OpenConnection(gauge);
+                    let _open = open;
                     let service = service_fn(move |req| route(req, handler.clone()));
                     let builder = auto::Builder::new(TokioExecutor::new());
                     match acceptor {

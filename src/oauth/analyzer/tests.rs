@@ -1814,3 +1814,41 @@ fn a_callback_published_before_its_authorize_is_paired_when_the_authorize_comes(
         "aged from the IdP's answer, not from the callback"
     );
 }
+
+#[test]
+fn an_unpaired_callback_delivered_again_does_not_take_an_attempt_waiting_for_its_own_code() {
+    // Code X came back to the app with nothing to pair it with (its
+    // authorize was never seen); an app sending no state then starts an
+    // attempt, and the browser reloads X's callback meanwhile.
+    let stale = format!("{REDIRECT}?code=stale-code-X&state=SX");
+    let first = ex("GET", &stale)
+        .id(1)
+        .at(0.0)
+        .status(200)
+        .resp_header("content-type", "text/html")
+        .resp_body("<html><body>signed in</body></html>")
+        .build();
+    let earlier = authorize_on(TENANT_BASE, &[("state", Some("S0"))]);
+    let no_state = authorize_on(TENANT_BASE, &[("state", None)]);
+    let mut again = first.clone();
+    again.id = 4;
+    let events = run(&[earlier, first, no_state, again, code_issued(2.0)]);
+    let codes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Code(c) => Some((c.code.clone(), c.pairing)),
+            _ => None,
+        })
+        .collect();
+    let own = fingerprint("code", CODE);
+    assert!(
+        codes.contains(&(Some(own), Pairing::Heuristic)),
+        "the attempt's own code pairs with it: {codes:#?}"
+    );
+    let stale_pairings: Vec<_> = codes
+        .iter()
+        .filter(|(c, _)| c.as_deref() == Some(fingerprint("code", "stale-code-X").as_str()))
+        .map(|(_, p)| *p)
+        .collect();
+    assert_eq!(stale_pairings, [Pairing::Unpaired], "{codes:#?}");
+}
