@@ -98,7 +98,8 @@ pub struct Attempt {
 /// fields; the JSON, and the redaction of the URL, are made only when a
 /// page asks) and, for a sign-in leg, its redacted HAR entry.
 struct Row {
-    /// The exchange's, at hand for lookups.
+    /// The sighting's, at hand for lookups without following the box
+    /// (set by [`Row::new`] only).
     id: u64,
     sight: Box<Sighting>,
     oauth: bool,
@@ -216,12 +217,7 @@ impl Store {
                 Ok(at) if state.rows[at].entry.is_none() && vital => at,
                 // Already taken (its budget must not count it twice).
                 Ok(_) => return,
-                Err(_) => state.insert(Row {
-                    id: exchange.id,
-                    sight: Box::new(Sighting::of(exchange)),
-                    oauth: false,
-                    entry: None,
-                }),
+                Err(_) => state.insert(Row::new(Box::new(Sighting::of(exchange)))),
             };
             if vital {
                 let bytes = exchange.request.body.bytes.len()
@@ -252,15 +248,7 @@ impl Store {
                 let Err(at) = state.find(id) else {
                     continue;
                 };
-                state.rows.insert(
-                    at,
-                    Row {
-                        id,
-                        sight,
-                        oauth: false,
-                        entry: None,
-                    },
-                );
+                state.rows.insert(at, Row::new(sight));
                 state.arrived(id, self.history);
             }
         }
@@ -314,8 +302,7 @@ impl Store {
             let state = &mut *state;
             for id in chunk {
                 if let Ok(at) = state.find(*id) {
-                    let attempt = state.legs.get(id).copied();
-                    rows.push(state.rows[at].json(&mut state.entries, attempt));
+                    rows.push(state.row_json(at));
                 }
             }
         }
@@ -349,7 +336,8 @@ impl Store {
         let mut seen = std::collections::HashSet::new();
         let mut left_out = state.first_arrival.saturating_sub(since);
         let mut bytes = 0;
-        for &id in state.arrivals.iter().rev().take(fresh) {
+        for i in (0..state.arrivals.len()).rev().take(fresh) {
+            let id = state.arrivals[i];
             // A row that changed is sent once, as it is now.
             if !seen.insert(id) {
                 continue;
@@ -362,8 +350,7 @@ impl Store {
             let Ok(at) = state.find(id) else {
                 continue;
             };
-            let attempt = state.legs.get(&id).copied();
-            let line = state.rows[at].line(&mut state.entries, attempt);
+            let line = state.row_line(at);
             bytes += line.len();
             lines.push(line);
         }
@@ -382,8 +369,7 @@ impl Store {
         let mut state = self.state();
         let state = &mut *state;
         let at = state.find(id).ok()?;
-        let attempt = state.legs.get(&id).copied();
-        Some(state.rows[at].json(&mut state.entries, attempt))
+        Some(state.row_json(at))
     }
 
     /// How much the store holds (for the page's footer and the tests).
@@ -473,15 +459,33 @@ impl State {
     }
 }
 
-impl Row {
-    /// The traffic list's row, its URL redacted as the HAR does.
-    fn json(&self, entries: &mut Entries, attempt: Option<u64>) -> Value {
-        serde_json::to_value(self.view(entries, attempt)).unwrap_or_default()
+impl State {
+    /// The traffic list's row at `at`, its URL redacted as the HAR does.
+    fn row_json(&mut self, at: usize) -> Value {
+        serde_json::to_value(self.row_view(at)).unwrap_or_default()
     }
 
     /// The same as one line of JSON, without the tree of values between.
-    fn line(&self, entries: &mut Entries, attempt: Option<u64>) -> String {
-        serde_json::to_string(&self.view(entries, attempt)).unwrap_or_default()
+    fn row_line(&mut self, at: usize) -> String {
+        serde_json::to_string(&self.row_view(at)).unwrap_or_default()
+    }
+
+    fn row_view(&mut self, at: usize) -> RowView<'_> {
+        let row = &self.rows[at];
+        let attempt = self.legs.get(&row.id).copied();
+        row.view(&mut self.entries, attempt)
+    }
+}
+
+impl Row {
+    /// A new row (not a sign-in leg, no HAR entry yet).
+    fn new(sight: Box<Sighting>) -> Row {
+        Row {
+            id: sight.id,
+            sight,
+            oauth: false,
+            entry: None,
+        }
     }
 
     fn view(&self, entries: &mut Entries, attempt: Option<u64>) -> RowView<'_> {

@@ -368,6 +368,16 @@ pub fn chromium() -> Option<PathBuf> {
         .find_map(|b| on_path(b))
 }
 
+/// [`chromium`], or `None` after saying that `what` is skipped without it
+/// (a failure in CI, which installs it).
+pub fn chromium_or_skip(what: &str) -> Option<PathBuf> {
+    let found = chromium();
+    if found.is_none() {
+        skip::skip(what, "no Chromium on PATH", skip::InCi::Required);
+    }
+    found
+}
+
 /// Flags for a headless Chromium on a machine without internet (as root):
 /// without the background-networking ones it keeps trying Google's hosts.
 pub const HEADLESS_CHROMIUM: &[&str] = &[

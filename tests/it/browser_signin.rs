@@ -17,12 +17,8 @@ use testkit::{ProxyOptions, TestCa, TestProxy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_with_form_post_and_the_analysis_pairs_every_leg() {
-    let Some(browser) = testkit::chromium() else {
-        return testkit::skip::skip(
-            "real-browser sign-in (Chromium)",
-            "no Chromium on PATH",
-            testkit::skip::InCi::Required,
-        );
+    let Some(browser) = testkit::chromium_or_skip("real-browser sign-in (Chromium)") else {
+        return;
     };
 
     let ca = TestCa::new();

@@ -500,12 +500,8 @@ public class Main {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_loads_an_https_page_and_a_loopback_callback_through_the_proxy() {
-    let Some(browser) = testkit::chromium() else {
-        return skip(
-            "authlens browser (Chromium)",
-            "no Chromium on PATH",
-            InCi::Required,
-        );
+    let Some(browser) = testkit::chromium_or_skip("authlens browser (Chromium)") else {
+        return;
     };
     let ca = TestCa::new();
     // The sign-in's last hop: the IdP's HTTPS page redirects the browser to

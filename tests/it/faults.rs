@@ -888,12 +888,10 @@ async fn chromium_through_reuse_code_lands_on_the_apps_error_page() {
     use testkit::upstream::{TestUpstream, Tls};
     use testkit::{ProxyOptions, TestCa, TestProxy};
 
-    let Some(browser) = testkit::chromium() else {
-        return testkit::skip::skip(
-            "real-browser sign-in with --fault reuse-code (Chromium)",
-            "no Chromium on PATH",
-            testkit::skip::InCi::Required,
-        );
+    let Some(browser) =
+        testkit::chromium_or_skip("real-browser sign-in with --fault reuse-code (Chromium)")
+    else {
+        return;
     };
     let ca = TestCa::new();
     let (idp, idp_server) = testkit::lab::default_mock_idp(&ca).await;

@@ -96,12 +96,9 @@ async fn launch(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
-    let Some(chromium) = testkit::chromium() else {
-        return testkit::skip::skip(
-            "the web view in a real browser (Chromium)",
-            "no Chromium on PATH",
-            testkit::skip::InCi::Required,
-        );
+    let Some(chromium) = testkit::chromium_or_skip("the web view in a real browser (Chromium)")
+    else {
+        return;
     };
     let (mut lab, web) = lab_with_view().await;
     let url = web.url(lab.proxy.addr);
@@ -283,12 +280,10 @@ async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_list_draws_more_rows_when_scrolled_and_back_from_a_row_keeps_the_place() {
-    let Some(chromium) = testkit::chromium() else {
-        return testkit::skip::skip(
-            "the web view's long lists in a real browser (Chromium)",
-            "no Chromium on PATH",
-            testkit::skip::InCi::Required,
-        );
+    let Some(chromium) =
+        testkit::chromium_or_skip("the web view's long lists in a real browser (Chromium)")
+    else {
+        return;
     };
     let (lab, web) = lab_with_view().await;
     // More sign-ins than a list draws at first (100): each left at
