@@ -64,6 +64,16 @@ async fn lab_with_view() -> (Lab, WebView) {
     (lab, web)
 }
 
+/// Presses `key` with the focus inside the page's `<main>`.
+async fn press(page: &chromiumoxide::Page, key: &str) {
+    page.find_element("main")
+        .await
+        .unwrap()
+        .press_key(key)
+        .await
+        .unwrap();
+}
+
 /// Headless Chromium at 1280x720 with its profile in `profile`, and the
 /// task driving its protocol.
 async fn launch(
@@ -255,19 +265,9 @@ async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
     let opened = format!(
         "location.hash === '#/attempt/{id}' && document.querySelector('svg#timeline') ? true : null"
     );
-    page.find_element("main")
-        .await
-        .unwrap()
-        .press_key("Escape")
-        .await
-        .unwrap();
+    press(&page, "Escape").await;
     until(&page, "the opened row focused after Escape", &row_focused).await;
-    page.find_element("main")
-        .await
-        .unwrap()
-        .press_key("Enter")
-        .await
-        .unwrap();
+    press(&page, "Enter").await;
     until(&page, "the attempt opened with Enter", &opened).await;
     page.evaluate("history.back()").await.unwrap();
     until(&page, "the opened row focused after back", &row_focused).await;
@@ -331,24 +331,14 @@ async fn a_long_list_draws_more_rows_when_scrolled_and_back_from_a_row_keeps_the
         .unwrap()
         .into_value::<String>()
         .unwrap();
-    page.find_element("main")
-        .await
-        .unwrap()
-        .press_key("Enter")
-        .await
-        .unwrap();
+    press(&page, "Enter").await;
     until(
         &page,
         "the sign-in opened",
         &format!("location.hash === '#/attempt/{id}' && document.querySelector('#attempt-title') ? true : null"),
     )
     .await;
-    page.find_element("main")
-        .await
-        .unwrap()
-        .press_key("Escape")
-        .await
-        .unwrap();
+    press(&page, "Escape").await;
     until(
         &page,
         "the row focused again, the list as far drawn",
