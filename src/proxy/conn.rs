@@ -174,7 +174,9 @@ where
     let conn = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .auto_date_header(false)
-        .adaptive_window(true)
+        .initial_stream_window_size(super::H2_WINDOWS.client_side.0)
+        .initial_connection_window_size(super::H2_WINDOWS.client_side.1)
+        .max_frame_size(super::H2_MAX_FRAME)
         .serve_connection(TokioIo::new(stream), service);
     drive(conn, &shared, &activity).await;
 }

@@ -73,6 +73,35 @@ use upstream::Upstream;
 /// accept (Go reads 1 MiB request heads, Chrome 256 KiB response heads).
 const MAX_BUFFER: usize = 64 * 1024;
 
+/// The largest HTTP/2 DATA frame authlens accepts, on both legs (the
+/// protocol's default is 16 KiB). Each frame received is one trip through
+/// h2's flow control and one wake of the stream's reader, so an upstream
+/// sending 64 KiB frames costs a quarter of the work per byte; frames still
+/// go out at the size each peer asks for. 64 KiB matches [`MAX_BUFFER`]: a
+/// connection's read buffer holds a whole frame. On the 1 MiB HTTP/2 row of
+/// `examples/bench.rs` this and [`H2_WINDOWS`] took authlens's CPU per MiB
+/// from 0.70-0.90x hudsucker's to 0.59-0.74x (docs/performance.md).
+const H2_MAX_FRAME: u32 = 64 * 1024;
+
+/// HTTP/2 flow-control windows, fixed rather than adaptive: (stream,
+/// connection) for what a client sends authlens and for what an upstream
+/// sends it. They are hyper's defaults, which hudsucker uses too. The
+/// adaptive windows authlens used before start at the protocol's 64 KiB and
+/// grow by measuring with PING frames, which costs a PING round trip and a
+/// few window updates on every busy connection; fixed windows bound what a
+/// stalled reader can leave buffered in authlens (1 MiB per client
+/// connection, 5 MiB per upstream one) where adaptive ones grow to 16 MiB.
+const H2_WINDOWS: H2Windows = H2Windows {
+    client_side: (1024 * 1024, 1024 * 1024),
+    upstream_side: (2 * 1024 * 1024, 5 * 1024 * 1024),
+};
+
+/// See [`H2_WINDOWS`].
+struct H2Windows {
+    client_side: (u32, u32),
+    upstream_side: (u32, u32),
+}
+
 /// How long shutdown waits for records publishing at the flush (they only
 /// hand an exchange over, so this is a generous bound).
 const FLUSH_WAIT: Duration = Duration::from_secs(2);

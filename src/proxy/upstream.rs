@@ -525,7 +525,9 @@ impl Upstream {
             Protocol::Http2 => {
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
-                    .adaptive_window(true)
+                    .initial_stream_window_size(super::H2_WINDOWS.upstream_side.0)
+                    .initial_connection_window_size(super::H2_WINDOWS.upstream_side.1)
+                    .max_frame_size(super::H2_MAX_FRAME)
                     .keep_alive_interval(Duration::from_secs(30))
                     .handshake(io)
                     .await
