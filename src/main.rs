@@ -136,6 +136,9 @@ fn block_on(
 /// small request); instead a worker about to park empties its cache, at
 /// most once per [`FLUSH_EVERY`](idle_memory::FLUSH_EVERY): under steady
 /// load that is a cache refill a second, and a busy worker does not park.
+/// The limit of that: a worker that emptied its cache less than a second
+/// before its last park of a burst keeps what it cached since, until it
+/// parks again.
 #[cfg(all(unix, not(target_env = "musl")))]
 mod idle_memory {
     use std::cell::Cell;

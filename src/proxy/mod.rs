@@ -80,7 +80,8 @@ const MAX_BUFFER: usize = 64 * 1024;
 /// go out at the size each peer asks for. 64 KiB matches [`MAX_BUFFER`]: a
 /// connection's read buffer holds a whole frame. On the 1 MiB HTTP/2 row of
 /// `examples/bench.rs` this and [`H2_WINDOWS`] took authlens's CPU per MiB
-/// from 0.70-0.90x hudsucker's to 0.59-0.74x (docs/performance.md).
+/// from 0.70-0.95x hudsucker's (median 0.80) to 0.59-0.75x (median 0.67)
+/// (docs/performance.md).
 const H2_MAX_FRAME: u32 = 64 * 1024;
 
 /// HTTP/2 flow-control windows, fixed rather than adaptive: (stream,
