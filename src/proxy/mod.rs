@@ -77,8 +77,9 @@ const MAX_BUFFER: usize = 64 * 1024;
 /// protocol's default is 16 KiB). Each frame received is one trip through
 /// h2's flow control and one wake of the stream's reader, so an upstream
 /// sending 64 KiB frames costs a quarter of the work per byte; frames still
-/// go out at the size each peer asks for. 64 KiB matches [`MAX_BUFFER`]: a
-/// connection's read buffer holds a whole frame. On the 1 MiB HTTP/2 row of
+/// go out at the size each peer asks for. h2 buffers a whole frame before
+/// decoding it, so this is also the most one frame makes a connection hold;
+/// larger frames (256 KiB, 1 MiB) were no faster. On the 1 MiB HTTP/2 row of
 /// `examples/bench.rs` this and [`H2_WINDOWS`] took authlens's CPU per MiB
 /// from 0.70-0.95x hudsucker's (median 0.80) to 0.59-0.75x (median 0.67)
 /// (docs/performance.md).
