@@ -147,9 +147,10 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 ///
 /// The limits of that: a worker that emptied its cache less than a second
 /// before its last park of a burst keeps what it cached since, until it
-/// parks again; and only the runtime's workers are reached, not the
-/// blocking-pool threads that run the outlets and the HAR recorder (they
-/// allocate far less) nor the main thread.
+/// parks again; and only the runtime's workers are reached, not the main
+/// thread nor the blocking-pool threads that run the outlets and, with
+/// `--har`, the HAR recorder (which handles every exchange: its cache stays
+/// as jemalloc leaves it).
 #[cfg(all(unix, not(target_env = "musl")))]
 mod idle_memory {
     use std::cell::Cell;

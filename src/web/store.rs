@@ -457,9 +457,7 @@ impl State {
             self.kept.remove(at);
         }
     }
-}
 
-impl State {
     /// The traffic list's row at `at`, its URL redacted as the HAR does.
     fn row_json(&mut self, at: usize) -> Value {
         serde_json::to_value(self.row_view(at)).unwrap_or_default()
@@ -470,6 +468,7 @@ impl State {
         serde_json::to_string(&self.row_view(at)).unwrap_or_default()
     }
 
+    /// The row at `at` with the attempt its exchange is a leg of.
     fn row_view(&mut self, at: usize) -> RowView<'_> {
         let row = &self.rows[at];
         let attempt = self.legs.get(&row.id).copied();

@@ -1093,3 +1093,69 @@ async fn upstream_connections_left_from_a_burst_are_closed_and_the_warm_ones_kep
     assert_eq!(upstream.connections.load(Relaxed), opened);
     proxy.stop().await;
 }
+
+/// authlens's HTTP/2 server tells a client the settings `proxy::H2_MAX_FRAME`
+/// and `proxy::H2_WINDOWS` describe: 64 KiB frames, a 1 MiB stream window
+/// and a connection window raised to 1 MiB (not the adaptive windows'
+/// 64 KiB start). Read from the raw frames of a real TLS tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_clients_are_offered_64_kib_frames_and_1_mib_windows() {
+    let (_ca, _upstream, proxy) = testkit::proxied_upstream().await;
+    let (tcp, head) = connect_tunnel(&proxy, "idp.test:443").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut tls = client_tls(&proxy.ca_pem, &[b"h2"])
+        .connect("idp.test".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    // The client preface and an empty SETTINGS frame.
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut settings = Vec::new();
+    let mut connection_window_raise = None;
+    // The server's first frames; a missing one fails below, not by hanging.
+    for _ in 0..4 {
+        let mut frame_head = [0u8; 9];
+        let read = tokio::time::timeout(Duration::from_secs(5), tls.read_exact(&mut frame_head));
+        if !matches!(read.await, Ok(Ok(_))) {
+            break;
+        }
+        let len = u32::from_be_bytes([0, frame_head[0], frame_head[1], frame_head[2]]) as usize;
+        let (kind, flags) = (frame_head[3], frame_head[4]);
+        let stream = u32::from_be_bytes(frame_head[5..9].try_into().unwrap());
+        let mut payload = vec![0u8; len];
+        tls.read_exact(&mut payload).await.unwrap();
+        match kind {
+            // SETTINGS (not its ACK): six bytes an entry.
+            0x4 if flags & 0x1 == 0 => settings.extend(payload.chunks_exact(6).map(|e| {
+                (
+                    u16::from_be_bytes([e[0], e[1]]),
+                    u32::from_be_bytes([e[2], e[3], e[4], e[5]]),
+                )
+            })),
+            // WINDOW_UPDATE of the connection.
+            0x8 if stream == 0 => {
+                connection_window_raise = Some(u32::from_be_bytes(payload[..4].try_into().unwrap()))
+            }
+            _ => {}
+        }
+        if !settings.is_empty() && connection_window_raise.is_some() {
+            break;
+        }
+    }
+    let setting = |id: u16| settings.iter().find(|(i, _)| *i == id).map(|(_, v)| *v);
+    assert_eq!(
+        setting(0x5),
+        Some(64 * 1024),
+        "MAX_FRAME_SIZE in {settings:?}"
+    );
+    assert_eq!(
+        setting(0x4),
+        Some(1024 * 1024),
+        "INITIAL_WINDOW_SIZE in {settings:?}"
+    );
+    // The connection window starts at 65,535 and is raised to 1 MiB.
+    assert_eq!(connection_window_raise, Some(1024 * 1024 - 65_535));
+    proxy.stop().await;
+}
