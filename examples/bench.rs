@@ -24,6 +24,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use testkit::binary::Binary;
 use testkit::lab::{IDP, authorize_params, token_form};
+
+/// The host of the bench's plain-HTTP upstream (port 80, sent to it by a
+/// `--connect-to` rule).
+const PLAIN_HOST: &str = "plain.bench.test";
 use testkit::upstream::{TestUpstream, Tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -325,10 +329,19 @@ impl ProxyProcess {
         idp: SocketAddr,
         ca_pem: &std::path::Path,
         json: &std::path::Path,
+        plain: Option<SocketAddr>,
     ) -> ProxyProcess {
         let started = Instant::now();
+        let mut command = testkit::binary::command(binary, certs);
+        if let Some(plain) = plain {
+            command.arg("--connect-to").arg(format!(
+                "{PLAIN_HOST}:80:{}:{}",
+                plain.ip(),
+                plain.port()
+            ));
+        }
         let proxy = Binary::start(
-            testkit::binary::command(binary, certs)
+            command
                 .arg("--upstream-ca")
                 .arg(ca_pem)
                 .arg("--json")
@@ -487,6 +500,12 @@ async fn main() {
     let ca = testkit::TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::names(&["bench.test", "*.bench.test"])).await;
     let (idp, idp_server) = testkit::lab::default_mock_idp(&ca).await;
+    let plain_upstream = TestUpstream::start_with(
+        &ca,
+        Tls::None,
+        Arc::new(|_| http::Response::new(Bytes::from_static(b"ok"))),
+    )
+    .await;
     let certs = tempfile::tempdir().unwrap();
     let json_path = certs.path().join("findings.jsonl");
     let proxy = ProxyProcess::start(
@@ -496,6 +515,7 @@ async fn main() {
         idp_server.addr,
         &ca.pem_path,
         &json_path,
+        Some(plain_upstream.addr),
     );
     let authlens_ca = std::fs::read(certs.path().join("authlens-ca.pem")).unwrap();
     let direct = Route {
@@ -539,6 +559,30 @@ async fn main() {
     let _ = proxy.started;
     tokio::time::sleep(Duration::from_millis(300)).await;
     report.single("RSS idle", "MiB", proxy.rss_mib());
+
+    // One plain-HTTP request (a local IdP on http://localhost is common):
+    // its code is part of layout/hot-text.txt because it runs here.
+    let plain_client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(format!("http://{}", proxy.addr)).unwrap())
+        .build()
+        .unwrap();
+    let answer = plain_client
+        .get(format!("http://{PLAIN_HOST}/hello"))
+        .send()
+        .await
+        .expect("a plain-HTTP request through authlens");
+    assert!(
+        answer.status().is_success(),
+        "plain HTTP: {}",
+        answer.status()
+    );
+    let _ = answer.bytes().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    report.single(
+        "RSS idle after a plain-HTTP request too",
+        "MiB",
+        proxy.rss_mib(),
+    );
 
     if want("keepalive") {
         // Keep-alive small requests.
@@ -1329,6 +1373,7 @@ fn fresh_authlens(
         idp,
         &ca.pem_path,
         &work.path().join("findings.jsonl"),
+        None,
     );
     let authlens_ca = std::fs::read(work.path().join("certs/authlens-ca.pem")).unwrap();
     let route = Route {
