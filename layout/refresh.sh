@@ -1,7 +1,8 @@
 #!/bin/sh
 # Remakes layout/hot-text.txt, the functions the linker puts first in the
 # release binary, in this order (see build.rs): those the proxy runs from
-# start-up to its first request, then those it runs under the bench's loads
+# start-up to its first requests (`--only none`: one through a TLS tunnel,
+# then one plain-HTTP request), then those it runs under the bench's loads
 # (`--peer hudsucker`: HTTP/1.1 and HTTP/2 keep-alive, 1 MiB bodies), as
 # valgrind's callgrind saw them. Run from the repository root after a
 # toolchain or dependency upgrade (function names carry the crates' hashes);
@@ -46,4 +47,4 @@ traced load --only none --peer hudsucker --seconds 1 --rounds 1 >"$work/load"
   cat "$work/start"
   comm -13 "$work/start" "$work/load"
 } >layout/hot-text.txt
-echo "layout/hot-text.txt: $(wc -l <"$work/start") functions from start-up to the first request, $(wc -l <layout/hot-text.txt) in all"
+echo "layout/hot-text.txt: $(wc -l <"$work/start") functions from start-up to the first requests, $(wc -l <layout/hot-text.txt) in all"
