@@ -6,8 +6,9 @@
 //! 6.2 of 11.6 MiB idle RSS. `layout/hot-text.txt` lists the functions the
 //! bench's proxy ran (start-up, a first HTTPS and a first plain-HTTP
 //! request, HTTP/1.1 and HTTP/2 loads, 1 MiB bodies; `layout/refresh.sh`
-//! makes it); the linker puts them first, together, and the rest (`analyze`, `report`, the HAR reader, the web view's pages) stays
-//! on disk until used. Measured in docs/performance.md ("Memory: what idle
+//! makes it); the linker puts them first, together, and the rest
+//! (`analyze`, `report`, the HAR reader, the web view's pages) stays on disk
+//! until used. Measured in docs/performance.md ("Memory: what idle
 //! RSS is made of, and the code layout"). A name the build no longer has is
 //! skipped, so a stale list costs memory, never correctness; it goes stale
 //! as soon as the functions the proxy runs per request change (their names
