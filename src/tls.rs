@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{
+    ClientHello, ResolvesServerCert, ServerSessionMemoryCache, StoresServerSessions,
+};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
@@ -294,9 +296,18 @@ pub struct InterceptTls {
     provider: Arc<CryptoProvider>,
     ca: Arc<CertificateAuthority>,
     configs: Mutex<HashMap<ConfigKey, Arc<ServerConfig>>>,
+    sessions: Arc<dyn StoresServerSessions>,
 }
 
 const SERVER_CONFIG_CACHE_LIMIT: usize = 10_000;
+
+/// Sessions kept for clients to resume, in one store shared by every
+/// host's config (each TLS 1.3 handshake leaves two). rustls's default, a
+/// store of 256 per config, kept about 22 KiB per host the proxy had seen
+/// for as long as its config was cached. Sharing is safe here: rustls
+/// resumes a session only under the server name it was made for (RFC 6066),
+/// and every config has the same client policy (no client certificates).
+const RESUMABLE_SESSIONS: usize = 2048;
 
 /// A host name and the protocol offered to the client for it.
 type ConfigKey = (String, Option<Protocol>);
@@ -307,6 +318,7 @@ impl InterceptTls {
             provider,
             ca,
             configs: Mutex::new(HashMap::new()),
+            sessions: ServerSessionMemoryCache::new(RESUMABLE_SESSIONS),
         }
     }
 
@@ -343,6 +355,7 @@ impl InterceptTls {
             .map(|p| vec![p.alpn_id().as_bytes().to_vec()])
             .unwrap_or_default();
         config.ignore_client_order = true;
+        config.session_storage = self.sessions.clone();
         let config = Arc::new(config);
         let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
         if configs.len() >= SERVER_CONFIG_CACHE_LIMIT {
@@ -365,6 +378,23 @@ impl ResolvesServerCert for FixedCert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every host's config keeps its sessions in the one shared store.
+    #[test]
+    fn every_hosts_config_shares_one_session_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let ca =
+            CertificateAuthority::load_or_create(dir.path(), &provider, crate::ca::OpenKey::Refuse)
+                .unwrap();
+        let tls = InterceptTls::new(provider, Arc::new(ca));
+        let a = tls.server_config("a.test", Some(Protocol::Http1)).unwrap();
+        let b = tls.server_config("b.test", Some(Protocol::Http2)).unwrap();
+        let c = tls.server_config("c.test", None).unwrap();
+        assert!(Arc::ptr_eq(&a.session_storage, &tls.sessions));
+        assert!(Arc::ptr_eq(&b.session_storage, &tls.sessions));
+        assert!(Arc::ptr_eq(&c.session_storage, &tls.sessions));
+    }
     use rustls::CipherSuite::*;
 
     #[test]

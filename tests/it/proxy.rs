@@ -307,6 +307,54 @@ async fn concurrent_first_connections_to_one_host_mint_once() {
     proxy.stop().await;
 }
 
+/// Clients resume their TLS sessions with authlens on every host (one
+/// session store serves all hosts' configs): a second connection to a host
+/// resumes, a first one to another host is a full handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_resume_tls_sessions_with_authlens_on_every_host() {
+    use rustls::HandshakeKind::{Full, Resumed};
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["a.test", "b.test"])).await;
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes: vec![
+                ("a.test".into(), 443, upstream.addr),
+                ("b.test".into(), 443, upstream.addr),
+            ],
+            trust_test_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    // One client, whose session store is what a browser's is.
+    let client = client_tls(&proxy.ca_pem, &[b"http/1.1"]);
+    let mut kinds = Vec::new();
+    for host in ["a.test", "a.test", "b.test", "b.test", "a.test"] {
+        let (tcp, head) = connect_tunnel(&proxy, &format!("{host}:443")).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let mut tls = client.connect(host.try_into().unwrap(), tcp).await.unwrap();
+        kinds.push(tls.get_ref().1.handshake_kind());
+        // TLS 1.3 tickets come after the handshake: reading the answer
+        // takes them in.
+        tls.write_all(
+            format!("GET /hello HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut answer = Vec::new();
+        tls.read_to_end(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    let expected = [Full, Resumed, Full, Resumed, Resumed];
+    assert_eq!(kinds, expected.map(Some));
+    proxy.stop().await;
+}
+
 fn client_tls(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(testkit::client_config(ca_pem.as_bytes(), alpn))
 }
