@@ -24,13 +24,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use testkit::binary::Binary;
 use testkit::lab::{IDP, authorize_params, token_form};
+use testkit::upstream::{TestUpstream, Tls};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// The host of the bench's plain-HTTP upstream (port 80, sent to it by a
 /// `--connect-to` rule).
 const PLAIN_HOST: &str = "plain.bench.test";
-use testkit::upstream::{TestUpstream, Tls};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
@@ -333,12 +333,11 @@ impl ProxyProcess {
     ) -> ProxyProcess {
         let started = Instant::now();
         let mut command = testkit::binary::command(binary, certs);
+        // Before the catch-all rule below: the first rule that matches wins.
         if let Some(plain) = plain {
-            command.arg("--connect-to").arg(format!(
-                "{PLAIN_HOST}:80:{}:{}",
-                plain.ip(),
-                plain.port()
-            ));
+            command
+                .arg("--connect-to")
+                .arg(format!("{PLAIN_HOST}:80:{plain}"));
         }
         let proxy = Binary::start(
             command
@@ -577,6 +576,9 @@ async fn main() {
         answer.status()
     );
     let _ = answer.bytes().await;
+    // Its connection to the proxy closes (the proxy keeps its upstream one
+    // pooled, as after any request).
+    drop(plain_client);
     tokio::time::sleep(Duration::from_millis(300)).await;
     report.single(
         "RSS idle after a plain-HTTP request too",
