@@ -35,6 +35,12 @@ const MAX_IDLE_PER_KEY: usize = 128;
 const WARM_PER_KEY: usize = 8;
 const BURST_IDLE: Duration = Duration::from_secs(5);
 
+/// Idle connections, all keys together, that wait out the whole pool
+/// timeout: the newest this many. A browser that visited hundreds of hosts
+/// left one connection to each (about 21 KiB of TLS state and buffers
+/// apiece); beyond these, they are closed once idle for [`BURST_IDLE`] too.
+const WARM_TOTAL: usize = 256;
+
 /// How often idle connections are looked over ([`Upstream::sweep`]).
 pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
@@ -296,22 +302,29 @@ impl Upstream {
         found
     }
 
-    /// Drops idle connections older than the pool timeout, and those beyond
-    /// the newest [`WARM_PER_KEY`] of a key idle for [`BURST_IDLE`]; called
-    /// every [`SWEEP_EVERY`].
+    /// Drops idle connections older than the pool timeout, and those idle
+    /// for [`BURST_IDLE`] beyond the newest [`WARM_PER_KEY`] of a key or the
+    /// newest [`WARM_TOTAL`] of all; called every [`SWEEP_EVERY`].
     pub(crate) fn sweep(&self) {
         let max_idle = self.timeouts.pool_idle;
         let burst_idle = BURST_IDLE.min(max_idle);
-        self.lock_pool().retain(|_, list| {
+        let mut pool = self.lock_pool();
+        pool.retain(|_, list| {
             list.retain(|i| !i.sender.is_closed() && i.since.elapsed() < max_idle);
-            if list.len() > WARM_PER_KEY {
-                let mut since: Vec<Instant> = list.iter().map(|i| i.since).collect();
-                since.sort_unstable_by(|a, b| b.cmp(a));
-                let oldest_warm = since[WARM_PER_KEY - 1];
+            if let Some(oldest_warm) = oldest_of_newest(list.iter().map(|i| i.since), WARM_PER_KEY)
+            {
                 list.retain(|i| i.since >= oldest_warm || i.since.elapsed() < burst_idle);
             }
             !list.is_empty()
         });
+        let all = pool.values().flatten().map(|i| i.since);
+        if let Some(oldest_warm) = oldest_of_newest(all, WARM_TOTAL) {
+            pool.retain(|_, list| {
+                list.retain(|i| i.since >= oldest_warm || i.since.elapsed() < burst_idle);
+                !list.is_empty()
+            });
+        }
+        drop(pool);
         let mut chosen = self.lock_chosen();
         if chosen.len() > 10_000 {
             chosen.clear();
@@ -638,9 +651,35 @@ fn describe_hyper(e: &hyper::Error) -> String {
     text
 }
 
+/// The oldest of the newest `n` of `times`, when there are more than `n`
+/// (those older than it are beyond the newest `n`).
+fn oldest_of_newest(times: impl Iterator<Item = Instant>, n: usize) -> Option<Instant> {
+    let mut times: Vec<Instant> = times.collect();
+    if n == 0 || times.len() <= n {
+        return None;
+    }
+    let (_, nth, _) = times.select_nth_unstable_by(n - 1, |a, b| b.cmp(a));
+    Some(*nth)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cut that keeps the newest `n` idle connections (equal times are
+    /// all kept).
+    #[test]
+    fn the_newest_n_are_found_in_any_order() {
+        let t = Instant::now();
+        let at = |s: u64| t + Duration::from_secs(s);
+        let times = [5, 1, 9, 3, 7, 7, 2].map(at);
+        assert_eq!(oldest_of_newest(times.into_iter(), 3), Some(at(7)));
+        assert_eq!(oldest_of_newest(times.into_iter(), 4), Some(at(5)));
+        assert_eq!(oldest_of_newest(times.into_iter(), 1), Some(at(9)));
+        assert_eq!(oldest_of_newest(times.into_iter(), 7), None);
+        assert_eq!(oldest_of_newest(times.into_iter(), 0), None);
+        assert_eq!(oldest_of_newest(std::iter::empty(), 3), None);
+    }
 
     #[test]
     fn ports_out_of_range_are_errors_not_the_default() {

@@ -355,6 +355,53 @@ async fn clients_resume_tls_sessions_with_authlens_on_every_host() {
     proxy.stop().await;
 }
 
+/// After a visit to many hosts (a browser leaves an idle connection to
+/// each), only the newest 256 idle upstream connections of all hosts
+/// together wait out the pool timeout; the others close once idle for 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_upstream_connections_beyond_the_newest_256_of_all_hosts_close() {
+    use std::sync::atomic::Ordering;
+    const HOSTS: usize = 300;
+    let ca = TestCa::new();
+    let upstream = TestUpstream::start(&ca, Tls::names(&["*.pool.test"])).await;
+    let routes = (0..HOSTS)
+        .map(|i| (format!("h{i}.pool.test"), 443, upstream.addr))
+        .collect();
+    let proxy = TestProxy::start(
+        &ca,
+        ProxyOptions {
+            routes,
+            trust_test_ca: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = proxy.client(Http::One);
+    for i in 0..HOSTS {
+        let resp = client
+            .get(format!("https://h{i}.pool.test/hello"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), "hello from upstream");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut open = upstream.open.load(Ordering::SeqCst);
+    while open > 256 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} idle upstream connections after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        open = upstream.open.load(Ordering::SeqCst);
+    }
+    // The newest 256 stay for the pool timeout (90 s).
+    assert_eq!(open, 256);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(upstream.open.load(Ordering::SeqCst), 256);
+    proxy.stop().await;
+}
+
 fn client_tls(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(testkit::client_config(ca_pem.as_bytes(), alpn))
 }
