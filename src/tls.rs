@@ -296,18 +296,58 @@ pub struct InterceptTls {
     provider: Arc<CryptoProvider>,
     ca: Arc<CertificateAuthority>,
     configs: Mutex<HashMap<ConfigKey, Arc<ServerConfig>>>,
-    sessions: Arc<dyn StoresServerSessions>,
+    sessions: Arc<ServerSessionMemoryCache>,
 }
 
 const SERVER_CONFIG_CACHE_LIMIT: usize = 10_000;
 
 /// Sessions kept for clients to resume, in one store shared by every
 /// host's config (each TLS 1.3 handshake leaves two). rustls's default, a
-/// store of 256 per config, kept about 22 KiB per host the proxy had seen
-/// for as long as its config was cached. Sharing is safe here: rustls
-/// resumes a session only under the server name it was made for (RFC 6066),
-/// and every config has the same client policy (no client certificates).
+/// preallocated store of 256 per config, kept about 16 KiB per host the
+/// proxy had seen for as long as its config was cached. Each config sees
+/// only its host's part of the store ([`HostSessions`]).
 const RESUMABLE_SESSIONS: usize = 2048;
+
+/// One host's view of the shared session store: its keys carry the host, so
+/// a session is resumed only on a config presenting that host's
+/// certificate. (rustls also checks the server name, but clients that send
+/// none, as for IP addresses, would otherwise match any such host.) The
+/// configs of one host (one per protocol) share its sessions; every config
+/// has the same client policy (no client certificates).
+#[derive(Debug)]
+struct HostSessions {
+    host: String,
+    shared: Arc<ServerSessionMemoryCache>,
+}
+
+impl HostSessions {
+    fn key(&self, key: &[u8]) -> Vec<u8> {
+        // A host name holds no NUL byte: the prefix cannot run into the key.
+        let mut full = Vec::with_capacity(self.host.len() + 1 + key.len());
+        full.extend_from_slice(self.host.as_bytes());
+        full.push(0);
+        full.extend_from_slice(key);
+        full
+    }
+}
+
+impl StoresServerSessions for HostSessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.shared.put(self.key(&key), value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.shared.get(&self.key(key))
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.shared.take(&self.key(key))
+    }
+
+    fn can_cache(&self) -> bool {
+        self.shared.can_cache()
+    }
+}
 
 /// A host name and the protocol offered to the client for it.
 type ConfigKey = (String, Option<Protocol>);
@@ -355,7 +395,10 @@ impl InterceptTls {
             .map(|p| vec![p.alpn_id().as_bytes().to_vec()])
             .unwrap_or_default();
         config.ignore_client_order = true;
-        config.session_storage = self.sessions.clone();
+        config.session_storage = Arc::new(HostSessions {
+            host: key.0.clone(),
+            shared: self.sessions.clone(),
+        });
         let config = Arc::new(config);
         let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
         if configs.len() >= SERVER_CONFIG_CACHE_LIMIT {
@@ -379,7 +422,8 @@ impl ResolvesServerCert for FixedCert {
 mod tests {
     use super::*;
 
-    /// Every host's config keeps its sessions in the one shared store.
+    /// Every host's configs keep their sessions in the one shared store,
+    /// each host seeing only its own.
     #[test]
     fn every_hosts_config_shares_one_session_store() {
         let dir = tempfile::tempdir().unwrap();
@@ -388,12 +432,28 @@ mod tests {
             CertificateAuthority::load_or_create(dir.path(), &provider, crate::ca::OpenKey::Refuse)
                 .unwrap();
         let tls = InterceptTls::new(provider, Arc::new(ca));
-        let a = tls.server_config("a.test", Some(Protocol::Http1)).unwrap();
-        let b = tls.server_config("b.test", Some(Protocol::Http2)).unwrap();
-        let c = tls.server_config("c.test", None).unwrap();
-        assert!(Arc::ptr_eq(&a.session_storage, &tls.sessions));
-        assert!(Arc::ptr_eq(&b.session_storage, &tls.sessions));
-        assert!(Arc::ptr_eq(&c.session_storage, &tls.sessions));
+        let a1 = tls.server_config("a.test", Some(Protocol::Http1)).unwrap();
+        let a2 = tls.server_config("a.test", Some(Protocol::Http2)).unwrap();
+        let b = tls.server_config("b.test", Some(Protocol::Http1)).unwrap();
+        let ip = tls.server_config("10.0.0.1", None).unwrap();
+        assert!(a1.session_storage.put(b"ticket".to_vec(), b"a's".to_vec()));
+        assert!(ip.session_storage.put(b"other".to_vec(), b"ip's".to_vec()));
+        assert_eq!(
+            a2.session_storage.get(b"ticket").as_deref(),
+            Some(&b"a's"[..])
+        );
+        assert_eq!(b.session_storage.get(b"ticket"), None);
+        assert_eq!(ip.session_storage.get(b"ticket"), None);
+        assert_eq!(b.session_storage.take(b"other"), None);
+        assert_eq!(
+            ip.session_storage.take(b"other").as_deref(),
+            Some(&b"ip's"[..])
+        );
+        // One store behind them all.
+        assert_eq!(
+            tls.sessions.get(b"a.test\0ticket").as_deref(),
+            Some(&b"a's"[..])
+        );
     }
     use rustls::CipherSuite::*;
 

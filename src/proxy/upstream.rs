@@ -311,18 +311,28 @@ impl Upstream {
         let mut pool = self.lock_pool();
         pool.retain(|_, list| {
             list.retain(|i| !i.sender.is_closed() && i.since.elapsed() < max_idle);
-            if let Some(oldest_warm) = oldest_of_newest(list.iter().map(|i| i.since), WARM_PER_KEY)
+            if list.len() > WARM_PER_KEY
+                && let Some(oldest_warm) =
+                    oldest_of_newest(list.iter().map(|i| i.since), WARM_PER_KEY)
             {
                 list.retain(|i| i.since >= oldest_warm || i.since.elapsed() < burst_idle);
             }
             !list.is_empty()
         });
-        let all = pool.values().flatten().map(|i| i.since);
-        if let Some(oldest_warm) = oldest_of_newest(all, WARM_TOTAL) {
-            pool.retain(|_, list| {
-                list.retain(|i| i.since >= oldest_warm || i.since.elapsed() < burst_idle);
-                !list.is_empty()
-            });
+        // Across keys, only idle HTTP/1.1 connections are cut: an HTTP/2
+        // one (one per key) or one still reading a body may be in use.
+        if pool.values().map(Vec::len).sum::<usize>() > WARM_TOTAL {
+            let all = pool.values().flatten().map(|i| i.since);
+            if let Some(oldest_warm) = oldest_of_newest(all, WARM_TOTAL) {
+                pool.retain(|_, list| {
+                    list.retain(|i| {
+                        i.since >= oldest_warm
+                            || i.since.elapsed() < burst_idle
+                            || !matches!(&i.sender, Sender::H1(s) if s.is_ready())
+                    });
+                    !list.is_empty()
+                });
+            }
         }
         drop(pool);
         let mut chosen = self.lock_chosen();
