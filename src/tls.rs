@@ -421,6 +421,7 @@ impl ResolvesServerCert for FixedCert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::CipherSuite::*;
 
     /// Every host's configs keep their sessions in the one shared store,
     /// each host seeing only its own.
@@ -455,7 +456,6 @@ mod tests {
             Some(&b"a's"[..])
         );
     }
-    use rustls::CipherSuite::*;
 
     #[test]
     fn aes_128_gcm_comes_first_for_each_version_and_nothing_is_dropped() {

@@ -38,7 +38,9 @@ const BURST_IDLE: Duration = Duration::from_secs(5);
 /// Idle connections, all keys together, that wait out the whole pool
 /// timeout: the newest this many. A browser that visited hundreds of hosts
 /// left one connection to each (about 21 KiB of TLS state and buffers
-/// apiece); beyond these, they are closed once idle for [`BURST_IDLE`] too.
+/// apiece); beyond these, idle HTTP/1.1 connections are closed once idle for
+/// [`BURST_IDLE`] too (an HTTP/2 one, or one still reading a body, may be in
+/// use).
 const WARM_TOTAL: usize = 256;
 
 /// How often idle connections are looked over ([`Upstream::sweep`]).
@@ -303,8 +305,9 @@ impl Upstream {
     }
 
     /// Drops idle connections older than the pool timeout, and those idle
-    /// for [`BURST_IDLE`] beyond the newest [`WARM_PER_KEY`] of a key or the
-    /// newest [`WARM_TOTAL`] of all; called every [`SWEEP_EVERY`].
+    /// for [`BURST_IDLE`] beyond the newest [`WARM_PER_KEY`] of a key or
+    /// (HTTP/1.1 ones only) the newest [`WARM_TOTAL`] of all; called every
+    /// [`SWEEP_EVERY`].
     pub(crate) fn sweep(&self) {
         let max_idle = self.timeouts.pool_idle;
         let burst_idle = BURST_IDLE.min(max_idle);
@@ -319,8 +322,6 @@ impl Upstream {
             }
             !list.is_empty()
         });
-        // Across keys, only idle HTTP/1.1 connections are cut: an HTTP/2
-        // one (one per key) or one still reading a body may be in use.
         if pool.values().map(Vec::len).sum::<usize>() > WARM_TOTAL {
             let all = pool.values().flatten().map(|i| i.since);
             if let Some(oldest_warm) = oldest_of_newest(all, WARM_TOTAL) {
@@ -328,6 +329,7 @@ impl Upstream {
                     list.retain(|i| {
                         i.since >= oldest_warm
                             || i.since.elapsed() < burst_idle
+                            // HTTP/2, or reading a body: may be in use.
                             || !matches!(&i.sender, Sender::H1(s) if s.is_ready())
                     });
                     !list.is_empty()

@@ -358,9 +358,7 @@ async fn clients_resume_tls_sessions_with_authlens_on_every_host() {
         // sends first (HTTP/2's settings; for HTTP/1.1, the answer to a
         // request) takes them in.
         if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-            tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
-                .await
-                .unwrap();
+            tls.write_all(H2_PREFACE).await.unwrap();
             let mut frame = [0u8; 9];
             tls.read_exact(&mut frame).await.unwrap();
             assert_eq!(frame[3], 0x4, "an HTTP/2 SETTINGS frame first");
@@ -430,6 +428,9 @@ async fn idle_upstream_connections_beyond_the_newest_256_of_all_hosts_close() {
     assert_eq!(upstream.open.load(Ordering::SeqCst), 256);
     proxy.stop().await;
 }
+
+/// An HTTP/2 client's preface and an empty SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
 
 fn client_tls(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(testkit::client_config(ca_pem.as_bytes(), alpn))
@@ -1232,10 +1233,7 @@ async fn http2_clients_are_offered_64_kib_frames_and_1_mib_windows() {
         .await
         .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    // The client preface and an empty SETTINGS frame.
-    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
-        .await
-        .unwrap();
+    tls.write_all(H2_PREFACE).await.unwrap();
     let mut settings = Vec::new();
     let mut connection_window_raise = None;
     // The server's first frames; a missing one fails below, not by hanging.
