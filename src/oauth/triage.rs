@@ -112,11 +112,35 @@ pub fn heads_may_matter(
 
 /// A sign-in parameter in the query, or an authorization server's path.
 fn url_may_matter(uri: &http::Uri) -> bool {
-    uri.query().is_some_and(has_sign_in_param)
-        || SIGN_IN_PATHS
-            .iter()
-            .any(|p| contains_ignore_case(uri.path(), p))
+    uri.query().is_some_and(has_sign_in_param) || has_sign_in_path(uri.path())
 }
+
+/// True when `path` contains one of [`SIGN_IN_PATHS`], in any case. One
+/// pass that tries the fragments only where a byte can start one: every
+/// glancing consumer asks this of every request, twice (a naive search
+/// per fragment was 450 instructions for `/hello`).
+fn has_sign_in_path(path: &str) -> bool {
+    let path = path.as_bytes();
+    (0..path.len()).any(|i| {
+        PATH_STARTS[usize::from(path[i].to_ascii_lowercase())]
+            && SIGN_IN_PATHS.iter().any(|fragment| {
+                path[i..]
+                    .get(..fragment.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(fragment.as_bytes()))
+            })
+    })
+}
+
+/// The bytes a [`SIGN_IN_PATHS`] fragment starts with.
+const PATH_STARTS: [bool; 256] = {
+    let mut starts = [false; 256];
+    let mut i = 0;
+    while i < SIGN_IN_PATHS.len() {
+        starts[SIGN_IN_PATHS[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    starts
+};
 
 /// A redirect, a `Location`, or an HTML page; `None` for a page without a
 /// declared type (its body decides).
@@ -346,6 +370,39 @@ mod tests {
         );
         let authorize: http::Uri = "https://idp.test/x?client_id=a".parse().unwrap();
         assert_eq!(heads_may_matter(&authorize, None), Some(true));
+    }
+
+    #[test]
+    fn the_one_pass_path_search_finds_what_a_search_per_fragment_finds() {
+        assert!(SIGN_IN_PATHS.iter().all(|p| *p == p.to_ascii_lowercase()));
+        let per_fragment = |path: &str| SIGN_IN_PATHS.iter().any(|p| contains_ignore_case(path, p));
+        let mut paths = vec![
+            String::new(),
+            "/".to_string(),
+            "/hello".to_string(),
+            "/o".to_string(),
+            "/oaut".to_string(),
+            "/api/v2/items/42".to_string(),
+            "/tok".to_string(),
+            "/pa".to_string(),
+            "/Partners".to_string(),
+            "/é/оauth".to_string(),
+        ];
+        for fragment in SIGN_IN_PATHS {
+            let upper = fragment.to_ascii_uppercase();
+            for (before, after) in [("", ""), ("/x", ""), ("", "/y"), ("/a/b", "?")] {
+                paths.push(format!("{before}{fragment}{after}"));
+                paths.push(format!("{before}{upper}{after}"));
+                // Cut short by one byte: not there.
+                let cut = &fragment[..fragment.len() - 1];
+                paths.push(format!("{before}{cut}"));
+            }
+        }
+        for path in &paths {
+            assert_eq!(has_sign_in_path(path), per_fragment(path), "{path:?}");
+        }
+        assert!(has_sign_in_path("/common/OAuth2/v2.0/Token"));
+        assert!(!has_sign_in_path("/hello"));
     }
 
     #[test]

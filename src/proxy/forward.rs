@@ -77,7 +77,7 @@ pub(crate) async fn forward(
             out.target.clone(),
             offer,
         );
-        out = match intercept(interceptor.as_ref(), &ctx, &mut record, out).await {
+        out = match Box::pin(intercept(interceptor.as_ref(), &ctx, &mut record, out)).await {
             Decided::Untouched(out) => out,
             Decided::Forward(out) => {
                 hooked = Some((interceptor, ctx));
@@ -96,7 +96,7 @@ pub(crate) async fn forward(
         return Ok(fail(record, &error));
     }
     if relays_upgrade(&out, client_version) {
-        return Ok(relay_upgrade(shared, record, out).await);
+        return Ok(Box::pin(relay_upgrade(shared, record, out)).await);
     }
     let response = match send(shared, out, record.request_capture()).await {
         Ok(response) => response,

@@ -298,9 +298,9 @@ impl Upstream {
                 _ => {}
             }
         }
-        if list.is_empty() {
-            pool.remove(key);
-        }
+        // An emptied list stays for the connection's return (the sweep
+        // removes lists still empty): no removal and re-insertion, nor a
+        // list allocated again, per request.
         found
     }
 
@@ -357,11 +357,19 @@ impl Upstream {
             .await
     }
 
+    /// Opens a connection for `key` ([`Self::open`]) in a future of its
+    /// own: the TCP and TLS handshakes' state is several KiB, and every
+    /// request's future (copied into its box per request) would otherwise
+    /// carry it for the few requests that connect.
+    async fn connect(&self, key: &PoolKey, upgrades: bool) -> Result<Sender, UpstreamError> {
+        Box::pin(self.open(key, upgrades)).await
+    }
+
     /// Connects within one budget, `Timeouts::connect`, shared by every
     /// stage (lookup, TCP, TLS, HTTP handshake): each stage gets what the
     /// previous ones left, so the budget runs once, and a timeout names the
     /// stage it caught.
-    async fn connect(&self, key: &PoolKey, upgrades: bool) -> Result<Sender, UpstreamError> {
+    async fn open(&self, key: &PoolKey, upgrades: bool) -> Result<Sender, UpstreamError> {
         let deadline = Instant::now() + self.timeouts.connect;
         let target = &key.target;
         let tcp = self.tcp(target, deadline).await?;
