@@ -488,7 +488,19 @@ impl Interest {
             Interest::Glancing(consumers) => consumers,
         };
         let mut verdict = Glance::Unwanted;
-        for glance in consumers.iter().filter_map(|c| c.glance.as_ref()) {
+        for (i, glance) in consumers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((i, c.glance.as_ref()?)))
+        {
+            // Consumers sharing one glance get one answer.
+            if consumers[..i]
+                .iter()
+                .filter_map(|c| c.glance.as_ref())
+                .any(|earlier| Arc::ptr_eq(earlier, glance))
+            {
+                continue;
+            }
             match glance(heads) {
                 Glance::Wanted => return Glance::Wanted,
                 Glance::Undecided => verdict = Glance::Undecided,
@@ -655,6 +667,43 @@ mod tests {
             });
         }
         out
+    }
+
+    #[test]
+    fn consumers_sharing_a_glance_are_asked_once_and_others_each() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let feed = ExchangeFeed::new();
+        let counting = |calls: Arc<AtomicUsize>, answer: Glance| -> Glancer {
+            Arc::new(move |_: &Heads<'_>| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                answer
+            })
+        };
+        let (shared_calls, own_calls) = (Arc::default(), Arc::default());
+        let shared = counting(Arc::clone(&shared_calls), Glance::Undecided);
+        let own = counting(Arc::clone(&own_calls), Glance::Unwanted);
+        let all: Triage = Arc::new(|_: &Exchange| Lane::Vital);
+        let _streams = [
+            feed.consume_glancing(shared.clone(), all.clone(), room(1, 0)),
+            feed.consume_glancing(own, all.clone(), room(1, 0)),
+            feed.consume_glancing(shared, all, room(1, 0)),
+        ];
+        let (method, uri, headers) = (
+            http::Method::GET,
+            http::Uri::from_static("http://app.test/"),
+            http::HeaderMap::new(),
+        );
+        let heads = Heads {
+            method: &method,
+            uri: &uri,
+            request_headers: &headers,
+            response: None,
+            body_start: None,
+        };
+        // Undecided by one: undecided together.
+        assert_eq!(feed.interest().glance(&heads), Glance::Undecided);
+        assert_eq!(shared_calls.load(Ordering::Relaxed), 1);
+        assert_eq!(own_calls.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod drive;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -467,19 +467,28 @@ fn open_recorder(
 
 /// The analysis's glance at heads (see [`ExchangeFeed::consume_glancing`]):
 /// the proxy builds only the exchanges whose heads may make a sign-in leg,
-/// and of pages without a type those that start like markup.
+/// and of pages without a type those that start like markup. One glance for
+/// every consumer that reads sign-in legs (the analysis, the web view), so
+/// the feed asks it once per exchange however many there are.
 fn glance() -> Glancer {
-    Arc::new(|heads: &Heads<'_>| {
-        match crate::oauth::triage::heads_may_matter(heads.uri, heads.response) {
-            Some(true) => Glance::Wanted,
-            Some(false) => Glance::Unwanted,
-            None => match heads.body_start {
-                Some(body) if crate::oauth::triage::looks_like_markup(body) => Glance::Wanted,
-                Some(_) => Glance::Unwanted,
-                None => Glance::Undecided,
-            },
-        }
-    })
+    static GLANCE: OnceLock<Glancer> = OnceLock::new();
+    GLANCE
+        .get_or_init(|| {
+            Arc::new(|heads: &Heads<'_>| {
+                match crate::oauth::triage::heads_may_matter(heads.uri, heads.response) {
+                    Some(true) => Glance::Wanted,
+                    Some(false) => Glance::Unwanted,
+                    None => match heads.body_start {
+                        Some(body) if crate::oauth::triage::looks_like_markup(body) => {
+                            Glance::Wanted
+                        }
+                        Some(_) => Glance::Unwanted,
+                        None => Glance::Undecided,
+                    },
+                }
+            })
+        })
+        .clone()
 }
 
 /// Sorts exchanges for a consumer: sign-in legs (and whatever may be one)
