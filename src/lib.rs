@@ -51,6 +51,11 @@
 //! crate in `testkit/`, shared by the integration tests and the examples.
 
 #![forbid(unsafe_code)]
+// A future over clippy.toml's 4 KiB is boxed where it is awaited: awaited
+// inline, it is copied at every level that awaits it and enlarges every
+// future around it (a request's future was 36 KiB that way, copied per
+// request; see `proxy::conn`).
+#![warn(clippy::large_futures)]
 
 pub mod ca;
 pub mod cli;

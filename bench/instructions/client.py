@@ -13,7 +13,8 @@ import sys
 WARM_UP = 300
 
 port, ca, pid, requests = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-raw = socket.create_connection(("127.0.0.1", port))
+# A stalled proxy fails the bench instead of hanging it.
+raw = socket.create_connection(("127.0.0.1", port), timeout=60)
 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 raw.sendall(b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n")
 answer = b""
@@ -57,6 +58,7 @@ def callgrind(*args):
     subprocess.run(
         ["callgrind_control", *args, pid],
         check=True,
+        timeout=120,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

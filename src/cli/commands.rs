@@ -371,7 +371,7 @@ async fn leave(joined: Joined, fail_on: Option<FailOn>, outcome: Outcome) -> Out
 /// `authlens run -- CMD`: CMD's own status.
 pub async fn run(args: RunArgs, color: ColorChoice) -> Result<Outcome, Failure> {
     let fail_on = args.settings.fail_on;
-    let (joined, _) = join(args.proxy, args.settings, Audience::Command, color).await?;
+    let (joined, _) = Box::pin(join(args.proxy, args.settings, Audience::Command, color)).await?;
     match run_through(&joined, args.command).await {
         Ok(outcome) => Ok(leave(joined, fail_on, outcome).await),
         Err(failure) => {
@@ -425,7 +425,8 @@ pub async fn browser(args: BrowserArgs, color: ColorChoice) -> Result<Outcome, F
             .ok_or_else(|| Failure::failed(browser::not_found_help()))?,
     };
     let fail_on = args.settings.fail_on;
-    let (joined, view) = join(args.proxy, args.settings, Audience::Terminal, color).await?;
+    let (joined, view) =
+        Box::pin(join(args.proxy, args.settings, Audience::Terminal, color)).await?;
     if args.web_tab && view.is_none() {
         eprintln!(
             "authlens: --web-tab: the web view is served only by a proxy started here (not with --no-web or an already running proxy, whose banner prints its URL)"

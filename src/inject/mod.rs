@@ -590,7 +590,7 @@ impl Interceptor for FaultInjector {
             if head.method == Method::GET {
                 return self.authorize(head, ctx);
             }
-            self.redemption(head, body, ctx).await
+            Box::pin(self.redemption(head, body, ctx)).await
         })
     }
 }

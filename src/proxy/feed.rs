@@ -93,7 +93,8 @@ pub struct Heads<'a> {
 
 /// Glances at heads, on the proxy's hot path; it must agree with the
 /// consumer's [`Triage`]: never [`Glance::Unwanted`] for an exchange the
-/// triage would not skip.
+/// triage would not skip. A function of the heads alone: one glance shared
+/// by several consumers (the same `Arc`) is asked once for all of them.
 pub type Glancer = Arc<dyn Fn(&Heads<'_>) -> Glance + Send + Sync>;
 
 /// Who wants the exchanges published now, as the proxy asks before
@@ -488,17 +489,10 @@ impl Interest {
             Interest::Glancing(consumers) => consumers,
         };
         let mut verdict = Glance::Unwanted;
-        for (i, glance) in consumers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| Some((i, c.glance.as_ref()?)))
-        {
+        let glances = consumers.iter().filter_map(|c| c.glance.as_ref());
+        for (i, glance) in glances.clone().enumerate() {
             // Consumers sharing one glance get one answer.
-            if consumers[..i]
-                .iter()
-                .filter_map(|c| c.glance.as_ref())
-                .any(|earlier| Arc::ptr_eq(earlier, glance))
-            {
+            if glances.clone().take(i).any(|g| Arc::ptr_eq(g, glance)) {
                 continue;
             }
             match glance(heads) {
@@ -671,7 +665,6 @@ mod tests {
 
     #[test]
     fn consumers_sharing_a_glance_are_asked_once_and_others_each() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
         let feed = ExchangeFeed::new();
         let counting = |calls: Arc<AtomicUsize>, answer: Glance| -> Glancer {
             Arc::new(move |_: &Heads<'_>| {

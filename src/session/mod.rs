@@ -469,7 +469,7 @@ fn open_recorder(
 /// the proxy builds only the exchanges whose heads may make a sign-in leg,
 /// and of pages without a type those that start like markup. One glance for
 /// every consumer that reads sign-in legs (the analysis, the web view), so
-/// the feed asks it once per exchange however many there are.
+/// the feed asks it once per head however many there are.
 fn glance() -> Glancer {
     static GLANCE: OnceLock<Glancer> = OnceLock::new();
     GLANCE
