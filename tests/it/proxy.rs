@@ -447,20 +447,10 @@ async fn assert_served(proxy: &TestProxy, http: Http) {
     assert_eq!(resp.text().await.unwrap(), "hello from upstream");
 }
 
-/// Opens a CONNECT tunnel by hand and returns the raw stream.
+/// Opens a CONNECT tunnel by hand: the raw stream, and the proxy's answer
+/// as text.
 async fn connect_tunnel(proxy: &TestProxy, authority: &str) -> (TcpStream, String) {
-    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
-    tcp.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if tcp.read(&mut byte).await.unwrap() == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
+    let (tcp, head) = proxy.connect_tunnel(authority).await;
     (tcp, String::from_utf8_lossy(&head).into_owned())
 }
 
