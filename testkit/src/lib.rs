@@ -130,6 +130,17 @@ pub struct TestProxy {
 }
 
 impl TestProxy {
+    /// The proxy with `routes` (`(host, port, upstream)`) trusting the test
+    /// CA upstream, everything else as by default.
+    pub async fn routed(test_ca: &TestCa, routes: Vec<(String, u16, SocketAddr)>) -> TestProxy {
+        let options = ProxyOptions {
+            routes,
+            trust_test_ca: true,
+            ..Default::default()
+        };
+        Self::start(test_ca, options).await
+    }
+
     pub async fn start(test_ca: &TestCa, options: ProxyOptions) -> TestProxy {
         let certs = tempfile::tempdir().unwrap();
         let mut proxy = Self::start_in(test_ca, options, certs.path()).await;

@@ -224,17 +224,13 @@ async fn upstream_failures_are_explained_and_the_proxy_keeps_serving() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let mut proxy = TestProxy::start(
+    let mut proxy = TestProxy::routed(
         &ca,
-        ProxyOptions {
-            routes: vec![
-                ("idp.test".into(), 443, trusted.addr),
-                ("rogue.test".into(), 443, untrusted.addr),
-                ("closed.test".into(), 443, closed),
-            ],
-            trust_test_ca: true,
-            ..Default::default()
-        },
+        vec![
+            ("idp.test".into(), 443, trusted.addr),
+            ("rogue.test".into(), 443, untrusted.addr),
+            ("closed.test".into(), 443, closed),
+        ],
     )
     .await;
     let client = proxy.client(Http::One);
@@ -316,16 +312,12 @@ async fn clients_resume_tls_sessions_with_authlens_on_every_host() {
     use rustls::HandshakeKind::{Full, Resumed};
     let ca = TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::names(&["a.test", "b.test"])).await;
-    let proxy = TestProxy::start(
+    let proxy = TestProxy::routed(
         &ca,
-        ProxyOptions {
-            routes: vec![
-                ("a.test".into(), 443, upstream.addr),
-                ("b.test".into(), 443, upstream.addr),
-            ],
-            trust_test_ca: true,
-            ..Default::default()
-        },
+        vec![
+            ("a.test".into(), 443, upstream.addr),
+            ("b.test".into(), 443, upstream.addr),
+        ],
     )
     .await;
     // One client session store, as a browser has, for connections offering
@@ -392,15 +384,7 @@ async fn idle_upstream_connections_beyond_the_newest_256_of_all_hosts_close() {
     let routes = (0..HOSTS)
         .map(|i| (format!("h{i}.pool.test"), 443, upstream.addr))
         .collect();
-    let proxy = TestProxy::start(
-        &ca,
-        ProxyOptions {
-            routes,
-            trust_test_ca: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let proxy = TestProxy::routed(&ca, routes).await;
     for i in 0..HOSTS {
         // A client each, dropped after its request: its tunnel closes, so
         // the test holds about two descriptors per host, not four.
@@ -819,15 +803,7 @@ async fn upstream_connections_are_reused_across_requests() {
 async fn an_h2_only_client_is_translated_to_an_http1_only_upstream() {
     let ca = TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::http1_only(&["old.test"])).await;
-    let mut proxy = TestProxy::start(
-        &ca,
-        ProxyOptions {
-            routes: vec![("old.test".into(), 443, upstream.addr)],
-            trust_test_ca: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut proxy = TestProxy::routed(&ca, vec![("old.test".into(), 443, upstream.addr)]).await;
     let (tcp, head) = connect_tunnel(&proxy, "old.test:443").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let tls = client_tls(&proxy.ca_pem, &[b"h2"])
@@ -877,16 +853,12 @@ async fn headers_are_rewritten_only_where_http_requires_it() {
     let ca = TestCa::new();
     let old = TestUpstream::start(&ca, Tls::http1_only(&["old.test"])).await;
     let plain = TestUpstream::start(&ca, Tls::None).await;
-    let proxy = TestProxy::start(
+    let proxy = TestProxy::routed(
         &ca,
-        ProxyOptions {
-            routes: vec![
-                ("old.test".into(), 443, old.addr),
-                ("plain.test".into(), 80, plain.addr),
-            ],
-            trust_test_ca: true,
-            ..Default::default()
-        },
+        vec![
+            ("old.test".into(), 443, old.addr),
+            ("plain.test".into(), 80, plain.addr),
+        ],
     )
     .await;
     // h2 client, HTTP/1.1 upstream: split cookies are joined into one field.

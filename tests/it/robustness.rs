@@ -257,16 +257,12 @@ async fn bad_input_never_affects_other_connections() {
     let ca = TestCa::new();
     let upstream = TestUpstream::start(&ca, Tls::names(&["idp.test"])).await;
     let plain = TestUpstream::start(&ca, Tls::None).await;
-    let proxy = TestProxy::start(
+    let proxy = TestProxy::routed(
         &ca,
-        ProxyOptions {
-            routes: vec![
-                ("idp.test".into(), 443, upstream.addr),
-                ("plain.test".into(), 80, plain.addr),
-            ],
-            trust_test_ca: true,
-            ..Default::default()
-        },
+        vec![
+            ("idp.test".into(), 443, upstream.addr),
+            ("plain.test".into(), 80, plain.addr),
+        ],
     )
     .await;
     let huge_header = format!(
