@@ -388,12 +388,7 @@ impl ProxyProcess {
 
     /// CPU time used so far (user + system).
     fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-            + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Duration::from_millis(ticks * 10)
+        proc_cpu(self.pid)
     }
 
     fn threads(&self) -> u64 {
@@ -1458,12 +1453,22 @@ async fn memory_after_load(
 
 /// CPU time (user + system) a process used so far, from /proc.
 fn proc_cpu(pid: u32) -> Duration {
+    let (user, system) = proc_cpu_split(pid);
+    user + system
+}
+
+/// CPU time a process used so far in user space and in the kernel, from
+/// /proc (clock ticks of 10 ms; the kernel splits its exact total by where
+/// its timer ticks landed, so the split is a sample: take it over seconds).
+fn proc_cpu_split(pid: u32) -> (Duration, Duration) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+    let ticks = |i: usize| -> u64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    (
+        Duration::from_millis(ticks(11) * 10),
+        Duration::from_millis(ticks(12) * 10),
+    )
 }
 
 /// A field of /proc/PID/status in MiB (VmRSS:, VmHWM:).
@@ -1698,8 +1703,10 @@ async fn compare_with_hudsucker(
             ];
             legs.rotate_left(round % 3);
             let mut got: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
+            // (user, kernel) CPU per request, µs.
+            let mut split: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
             for (who, route, pid) in legs {
-                let cpu0 = pid.map(proc_cpu);
+                let cpu0 = pid.map(proc_cpu_split);
                 let counting = match pid {
                     Some(pid) if perf => PerfStat::start(pid),
                     _ => None,
@@ -1714,8 +1721,11 @@ async fn compare_with_hudsucker(
                     }
                 }
                 let cpu = match (pid, cpu0) {
-                    (Some(pid), Some(cpu0)) => {
-                        (proc_cpu(pid) - cpu0).as_secs_f64() * 1e6 / load.requests.max(1) as f64
+                    (Some(pid), Some((user0, system0))) => {
+                        let (user, system) = proc_cpu_split(pid);
+                        let per = |d: Duration| d.as_secs_f64() * 1e6 / load.requests.max(1) as f64;
+                        split.insert(who, (per(user - user0), per(system - system0)));
+                        per(user - user0 + system - system0)
                     }
                     _ => 0.0,
                 };
@@ -1744,6 +1754,19 @@ async fn compare_with_hudsucker(
             push(format!("{name} authlens CPU per request µs"), a.1);
             push(format!("{name} hudsucker CPU per request µs"), h.1);
             push(format!("{name} authlens / hudsucker CPU"), a.1 / h.1);
+            // Where the CPU went: the kernel's part (the loopback TCP path,
+            // the same work for any proxy) apart from the proxy's own.
+            let (au, ak) = split["authlens"];
+            let (hu, hk) = split["hudsucker"];
+            println!(
+                "      user / kernel µs per request: authlens {au:.1} / {ak:.1}, hudsucker {hu:.1} / {hk:.1}"
+            );
+            push(format!("{name} authlens user CPU per request µs"), au);
+            push(format!("{name} authlens kernel CPU per request µs"), ak);
+            push(format!("{name} hudsucker user CPU per request µs"), hu);
+            push(format!("{name} hudsucker kernel CPU per request µs"), hk);
+            push(format!("{name} authlens / hudsucker user CPU"), au / hu);
+            push(format!("{name} authlens / hudsucker kernel CPU"), ak / hk);
             if *c == 1 && *path == "/hello" {
                 push(format!("{name} authlens added p50 ms"), a.2 - d.2);
                 push(format!("{name} hudsucker added p50 ms"), h.2 - d.2);
