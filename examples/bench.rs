@@ -1825,6 +1825,22 @@ async fn compare_with_hudsucker(
 /// context switches, CPU time, and every `probe_*` uprobe defined on the
 /// machine (the allocator's entry points, set up as docs/performance.md
 /// says), which this bench adds up as allocations.
+/// The system calls `--perf-stat` counts one by one.
+const PER_CALL: [&str; 12] = [
+    "read",
+    "recvfrom",
+    "write",
+    "writev",
+    "sendto",
+    "epoll_wait",
+    "futex",
+    "sched_yield",
+    "madvise",
+    "mmap",
+    "munmap",
+    "mprotect",
+];
+
 struct PerfStat {
     child: std::process::Child,
     out: std::path::PathBuf,
@@ -1836,6 +1852,20 @@ impl PerfStat {
         let dir = tempfile::tempdir().ok()?;
         let out = dir.path().join("perf.csv");
         let mut events = String::from("raw_syscalls:sys_enter,context-switches,task-clock");
+        // The calls a proxy makes per request, one by one: those the
+        // kernel has a tracepoint for (`perf` refuses an unknown event).
+        for call in PER_CALL {
+            let known = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+                .iter()
+                .any(|root| {
+                    std::path::Path::new(&format!("{root}/events/syscalls/sys_enter_{call}"))
+                        .exists()
+                });
+            if known {
+                events.push_str(",syscalls:sys_enter_");
+                events.push_str(call);
+            }
+        }
         let probes = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events")
             .or_else(|_| std::fs::read_to_string("/sys/kernel/debug/tracing/uprobe_events"))
             .unwrap_or_default();
