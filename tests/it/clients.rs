@@ -629,6 +629,136 @@ async fn a_browser_that_fails_at_start_is_explained_by_its_last_lines() {
     );
 }
 
+/// A stand-in browser in `dir`: writes its arguments, one per line, to
+/// `args` (whole, by a rename), then stays open like a browser until
+/// `release` exists (at most 60 s).
+#[cfg(unix)]
+fn lingering_fake_browser(
+    dir: &Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let (fake, args, release) = (
+        dir.join("fake-browser"),
+        dir.join("args"),
+        dir.join("release"),
+    );
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n\
+             printf '%s\\n' \"$@\" > '{args}.part' && mv '{args}.part' '{args}'\n\
+             i=0\n\
+             while [ ! -e '{release}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\n",
+            args = args.display(),
+            release = release.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (fake, args, release)
+}
+
+/// `--web-tab`: the browser gets the web view's URL after the page, the
+/// proxy's own address goes around the proxy (which refuses its view
+/// through itself), and that URL opens the view. With `--no-web` there is
+/// no view to open: only the page, and a line that says why.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_tab_opens_the_view_beside_the_page_reached_directly() {
+    let work = tempfile::tempdir().unwrap();
+    let (fake, args_file, release) = lingering_fake_browser(work.path());
+    let page = "http://localhost:3000/";
+    let mut command = authlens();
+    command
+        .args(["browser", "--listen", "127.0.0.1:0", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--browser")
+        .arg(&fake)
+        .arg("--web-tab")
+        .arg(page);
+    let run = tokio::spawn(output(command));
+    // The browser is let go however the test ends (a failed assertion
+    // would otherwise wait out its 60 s).
+    struct LetGo(PathBuf);
+    impl Drop for LetGo {
+        fn drop(&mut self) {
+            let _ = std::fs::write(&self.0, "");
+        }
+    }
+    let let_go = LetGo(release);
+    let started = Instant::now();
+    let args = loop {
+        if let Ok(args) = std::fs::read_to_string(&args_file) {
+            break args;
+        }
+        assert!(
+            !run.is_finished() && started.elapsed() < CLIENT_TIMEOUT,
+            "the browser was never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let args: Vec<&str> = args.lines().collect();
+    let [.., opened_page, view] = args[..] else {
+        panic!("no page and view among {args:?}");
+    };
+    assert_eq!(opened_page, page, "{args:?}");
+    let authority = view
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once("/?token="))
+        .map(|(authority, _)| authority)
+        .unwrap_or_else(|| panic!("{view:?} is not the view's URL"));
+    assert!(authority.starts_with("127.0.0.1:"), "{view}");
+    assert!(
+        args.contains(&format!("--proxy-bypass-list=<-loopback>;{authority}").as_str()),
+        "only the proxy's own address goes direct: {args:?}"
+    );
+    assert!(
+        args.contains(&format!("--proxy-server=http://{authority}").as_str()),
+        "{args:?}"
+    );
+    let direct = reqwest::Client::builder().no_proxy().build().unwrap();
+    let resp = direct.get(view).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{view}");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("/assets/app.js"), "{html}");
+    drop(let_go);
+    let out = run.await.unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        !text(&out.stderr).contains("--web-tab:"),
+        "{}",
+        describe(&out)
+    );
+
+    // No view of its own: the page alone, and why.
+    let work = tempfile::tempdir().unwrap();
+    let (fake, args_file, release) = lingering_fake_browser(work.path());
+    std::fs::write(&release, "").unwrap();
+    let mut command = authlens();
+    command
+        .args(["browser", "--listen", "127.0.0.1:0", "--no-web", "--certs"])
+        .arg(work.path().join("certs"))
+        .arg("--browser")
+        .arg(&fake)
+        .arg("--web-tab")
+        .arg(page);
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stderr)
+            .contains("--web-tab: the web view is served only by a proxy started here"),
+        "{}",
+        describe(&out)
+    );
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    assert_eq!(args.lines().last(), Some(page), "{args}");
+    assert!(!args.contains("?token="), "{args}");
+    assert!(
+        args.lines().any(|a| a == "--proxy-bypass-list=<-loopback>"),
+        "{args}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_without_a_browser_says_what_to_do() {
     let empty = tempfile::tempdir().unwrap();
