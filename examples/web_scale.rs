@@ -34,9 +34,6 @@ use authlens::config::OutputConfig;
 use authlens::oauth::AnalyzerConfig;
 use authlens::proxy::Hooks;
 use authlens::web::{WebOptions, WebView};
-use chromiumoxide::browser::{Browser, BrowserConfig};
-use chromiumoxide::handler::viewport::Viewport;
-use futures_util::StreamExt as _;
 use serde_json::Value;
 use testkit::lab::{Lab, authorize_params, token_form};
 use testkit::mock_idp::MockIdp;
@@ -98,21 +95,9 @@ async fn eval(page: &chromiumoxide::Page, js: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Evaluates `js` until it is not null (or a minute passes).
+/// Evaluates `js` until it is not null (or two minutes pass).
 async fn until(page: &chromiumoxide::Page, what: &str, js: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        // Null too while the page navigates (its context is gone meanwhile).
-        let v = match page.evaluate(js).await {
-            Ok(v) => v.into_value().unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        };
-        if !v.is_null() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within 120 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    testkit::devtools::until(page, what, js, Duration::from_secs(120)).await
 }
 
 /// Sign-in `i`: one in ten stops after authorize (in progress), one in
@@ -373,27 +358,8 @@ async fn main() {
     );
 
     let profile = tempfile::tempdir().unwrap();
-    let flags: Vec<String> = testkit::HEADLESS_CHROMIUM
-        .iter()
-        .map(|f| f.trim_start_matches("--").to_owned())
-        .collect();
-    let config = BrowserConfig::builder()
-        .chrome_executable(&chromium)
-        .user_data_dir(profile.path())
-        .no_sandbox()
-        .window_size(1280, 720)
-        .viewport(Viewport {
-            width: 1280,
-            height: 720,
-            ..Viewport::default()
-        })
-        .args(flags)
-        .launch_timeout(Duration::from_secs(60))
-        .request_timeout(Duration::from_secs(120))
-        .build()
-        .unwrap();
-    let (mut browser, mut handler) = Browser::launch(config).await.expect("Chromium starts");
-    let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    let (mut browser, events) =
+        testkit::devtools::launch(&chromium, profile.path(), Duration::from_secs(120)).await;
     let page = browser.new_page("about:blank").await.unwrap();
     page.evaluate_on_new_document(PROBE).await.unwrap();
     page.goto(web.url(addr)).await.unwrap();

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binary;
+pub mod devtools;
 pub mod lab;
 pub mod mock_idp;
 pub mod outputs;

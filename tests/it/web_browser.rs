@@ -13,10 +13,7 @@ use authlens::config::OutputConfig;
 use authlens::oauth::AnalyzerConfig;
 use authlens::proxy::Hooks;
 use authlens::web::{WebOptions, WebView};
-use chromiumoxide::browser::{Browser, BrowserConfig};
-use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::page::ScreenshotParams;
-use futures_util::StreamExt as _;
 use serde_json::Value;
 use testkit::lab::{Lab, authorize_params, token_form};
 use testkit::mock_idp::MockIdp;
@@ -24,28 +21,7 @@ use testkit::mock_idp::MockIdp;
 /// Evaluates `js` in the page until it returns a value that is not null
 /// (or a minute passes): waiting on the page's own state, never on time.
 async fn until(page: &chromiumoxide::Page, what: &str, js: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let value: Value = page
-            .evaluate(js)
-            .await
-            .unwrap_or_else(|e| panic!("{what}: {e}"))
-            .into_value()
-            .unwrap_or(Value::Null);
-        if !value.is_null() {
-            return value;
-        }
-        if tokio::time::Instant::now() > deadline {
-            let body: Value = page
-                .evaluate("document.body.innerText")
-                .await
-                .unwrap()
-                .into_value()
-                .unwrap();
-            panic!("{what}: not within 60 s; the page shows:\n{body}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    testkit::devtools::until(page, what, js, Duration::from_secs(60)).await
 }
 
 /// The lab with the web view plugged in.
@@ -74,36 +50,6 @@ async fn press(page: &chromiumoxide::Page, key: &str) {
         .unwrap();
 }
 
-/// Headless Chromium at 1280x720 with its profile in `profile`, and the
-/// task driving its protocol.
-async fn launch(
-    chromium: &std::path::Path,
-    profile: &std::path::Path,
-) -> (Browser, tokio::task::JoinHandle<()>) {
-    let flags: Vec<String> = testkit::HEADLESS_CHROMIUM
-        .iter()
-        .map(|f| f.trim_start_matches("--").to_owned())
-        .collect();
-    let config = BrowserConfig::builder()
-        .chrome_executable(chromium)
-        .user_data_dir(profile)
-        .no_sandbox()
-        .window_size(1280, 720)
-        .viewport(Viewport {
-            width: 1280,
-            height: 720,
-            ..Viewport::default()
-        })
-        .args(flags)
-        .launch_timeout(Duration::from_secs(60))
-        .request_timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let (browser, mut handler) = Browser::launch(config).await.expect("Chromium starts");
-    let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
-    (browser, events)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
     let Some(chromium) = testkit::chromium_or_skip("the web view in a real browser (Chromium)")
@@ -113,7 +59,8 @@ async fn the_view_shows_a_failing_sign_in_live_and_its_details_in_chromium() {
     let (mut lab, web) = lab_with_view().await;
     let url = web.url(lab.proxy.addr);
     let profile = tempfile::tempdir().unwrap();
-    let (mut browser, events) = launch(&chromium, profile.path()).await;
+    let (mut browser, events) =
+        testkit::devtools::launch(&chromium, profile.path(), Duration::from_secs(60)).await;
 
     // The printed URL opens the view; it follows the session live.
     let page = browser.new_page(url.as_str()).await.unwrap();
@@ -295,7 +242,8 @@ async fn a_long_list_draws_more_rows_when_scrolled_and_back_from_a_row_keeps_the
             .expect("a code");
     }
     let profile = tempfile::tempdir().unwrap();
-    let (mut browser, events) = launch(&chromium, profile.path()).await;
+    let (mut browser, events) =
+        testkit::devtools::launch(&chromium, profile.path(), Duration::from_secs(60)).await;
     let page = browser
         .new_page(web.url(lab.proxy.addr).as_str())
         .await
