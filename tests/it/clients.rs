@@ -227,6 +227,16 @@ fn describe(out: &Output) -> String {
     )
 }
 
+/// `authlens browser`, starting its own proxy on a free loopback port with
+/// its CA in `dir/certs`; the rest of the command line is the caller's.
+fn browser_in(dir: &Path) -> Command {
+    let mut command = authlens();
+    command
+        .args(["browser", "--listen", "127.0.0.1:0", "--certs"])
+        .arg(dir.join("certs"));
+    command
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_goes_through_the_proxy_for_https_and_loopback() {
     if testkit::on_path("curl").is_none() {
@@ -592,10 +602,8 @@ async fn a_browser_that_fails_at_start_is_explained_by_its_last_lines() {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut command = authlens();
+    let mut command = browser_in(work.path());
     command
-        .args(["browser", "--listen", "127.0.0.1:0", "--certs"])
-        .arg(work.path().join("certs"))
         .arg("--browser")
         .arg(&fake)
         .arg("http://localhost:3000/");
@@ -668,10 +676,8 @@ async fn web_tab_opens_the_view_beside_the_page_reached_directly() {
     let work = tempfile::tempdir().unwrap();
     let (fake, args_file, release) = lingering_fake_browser(work.path());
     let page = "http://localhost:3000/";
-    let mut command = authlens();
+    let mut command = browser_in(work.path());
     command
-        .args(["browser", "--listen", "127.0.0.1:0", "--certs"])
-        .arg(work.path().join("certs"))
         .arg("--browser")
         .arg(&fake)
         .arg("--web-tab")
@@ -734,10 +740,9 @@ async fn web_tab_opens_the_view_beside_the_page_reached_directly() {
     let work = tempfile::tempdir().unwrap();
     let (fake, args_file, release) = lingering_fake_browser(work.path());
     std::fs::write(&release, "").unwrap();
-    let mut command = authlens();
+    let mut command = browser_in(work.path());
     command
-        .args(["browser", "--listen", "127.0.0.1:0", "--no-web", "--certs"])
-        .arg(work.path().join("certs"))
+        .arg("--no-web")
         .arg("--browser")
         .arg(&fake)
         .arg("--web-tab")
@@ -762,11 +767,8 @@ async fn web_tab_opens_the_view_beside_the_page_reached_directly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_without_a_browser_says_what_to_do() {
     let empty = tempfile::tempdir().unwrap();
-    let mut command = authlens();
-    command
-        .args(["browser", "--listen", "127.0.0.1:0", "--certs"])
-        .arg(empty.path().join("certs"))
-        .env("PATH", empty.path());
+    let mut command = browser_in(empty.path());
+    command.env("PATH", empty.path());
     let out = output(command).await;
     // Chrome may still be found in a fixed install location on a developer's
     // Mac or Windows machine; on Linux it never is.
