@@ -641,9 +641,7 @@ async fn a_browser_that_fails_at_start_is_explained_by_its_last_lines() {
 /// `args` (whole, by a rename), then stays open like a browser until
 /// `release` exists (at most 60 s).
 #[cfg(unix)]
-fn lingering_fake_browser(
-    dir: &Path,
-) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+fn lingering_fake_browser(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let (fake, args, release) = (
         dir.join("fake-browser"),
@@ -697,9 +695,13 @@ async fn web_tab_opens_the_view_beside_the_page_reached_directly() {
         if let Ok(args) = std::fs::read_to_string(&args_file) {
             break args;
         }
+        if run.is_finished() {
+            let out = run.await.unwrap();
+            panic!("the browser was never started: {}", describe(&out));
+        }
         assert!(
-            !run.is_finished() && started.elapsed() < CLIENT_TIMEOUT,
-            "the browser was never started"
+            started.elapsed() < CLIENT_TIMEOUT,
+            "the browser was not started within {CLIENT_TIMEOUT:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
