@@ -1846,6 +1846,9 @@ const PER_CALL: [&str; 14] = [
     "mremap",
 ];
 
+/// Where the kernel's tracing files are (tracefs, or under debugfs).
+const TRACING_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
 /// `perf stat` attached to a proxy for one load (`--perf-stat`): syscalls,
 /// context switches, CPU time, and every `probe_*` uprobe defined on the
 /// machine (the allocator's entry points, set up as docs/performance.md
@@ -1866,19 +1869,17 @@ impl PerfStat {
         // The calls a proxy makes per request, one by one: those the
         // kernel has a tracepoint for (`perf` refuses an unknown event).
         for call in PER_CALL {
-            let known = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
-                .iter()
-                .any(|root| {
-                    std::path::Path::new(&format!("{root}/events/syscalls/sys_enter_{call}"))
-                        .exists()
-                });
+            let known = TRACING_ROOTS.iter().any(|root| {
+                std::path::Path::new(&format!("{root}/events/syscalls/sys_enter_{call}")).exists()
+            });
             if known {
                 events.push_str(",syscalls:sys_enter_");
                 events.push_str(call);
             }
         }
-        let probes = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events")
-            .or_else(|_| std::fs::read_to_string("/sys/kernel/debug/tracing/uprobe_events"))
+        let probes = TRACING_ROOTS
+            .iter()
+            .find_map(|root| std::fs::read_to_string(format!("{root}/uprobe_events")).ok())
             .unwrap_or_default();
         for line in probes.lines() {
             // "p:probe_libc/malloc /usr/lib/...:0x..."
