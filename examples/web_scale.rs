@@ -35,6 +35,7 @@ use authlens::oauth::AnalyzerConfig;
 use authlens::proxy::Hooks;
 use authlens::web::{WebOptions, WebView};
 use serde_json::Value;
+use testkit::devtools::chromiumoxide;
 use testkit::lab::{Lab, authorize_params, token_form};
 use testkit::mock_idp::MockIdp;
 

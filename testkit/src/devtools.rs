@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+pub use chromiumoxide;
 use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::handler::viewport::Viewport;
 use futures_util::StreamExt as _;

@@ -13,8 +13,8 @@ use authlens::config::OutputConfig;
 use authlens::oauth::AnalyzerConfig;
 use authlens::proxy::Hooks;
 use authlens::web::{WebOptions, WebView};
-use chromiumoxide::page::ScreenshotParams;
 use serde_json::Value;
+use testkit::devtools::chromiumoxide::{self, page::ScreenshotParams};
 use testkit::lab::{Lab, authorize_params, token_form};
 use testkit::mock_idp::MockIdp;
 
